@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Kernel code is compiled for AVX2 + FMA + F16C (x86-64-v3) on x86_64 hosts, which
+// defines TANDEM_AVX2 and enables the intrinsic paths. Set TANDEM_PORTABLE=1 (or build on
+// another architecture) to get the portable Swift SIMD fallback instead.
+#if arch(x86_64)
+let useAVX2 = Context.environment["TANDEM_PORTABLE"] == nil
+#else
+let useAVX2 = false
+#endif
+
+let kernelSettings: [SwiftSetting] = useAVX2
+    ? [.define("TANDEM_AVX2"), .unsafeFlags(["-target-cpu", "haswell", "-Xcc", "-march=x86-64-v3"])]
+    : []
+
+let package = Package(
+    name: "Tandem",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tandem", targets: ["TandemCLI"]),
+        .library(name: "TandemEngine", targets: ["Engine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // 1. Model formats: GGUF over a memory map; tensor types and reference dequantization.
+        .target(name: "GGUF", swiftSettings: kernelSettings),
+        // 2. Tokenizers built from GGUF metadata; incremental UTF-8-safe decoding.
+        .target(name: "Tokenizer", dependencies: ["GGUF"]),
+        // 3. Kernels: quantized matrix products, attention, norms, RoPE; a persistent worker pool.
+        .target(name: "Kernels", dependencies: ["GGUF"], swiftSettings: kernelSettings),
+        // 4. Model: architecture from metadata, weights bound to kernels, forward over a ragged batch.
+        .target(name: "Model", dependencies: ["GGUF", "Kernels"], swiftSettings: kernelSettings),
+        // 5-6. Engine: sampling, generation, (later) scheduler and device.
+        .target(name: "Engine", dependencies: ["Model", "Tokenizer", "Kernels"], swiftSettings: kernelSettings),
+        // 7. The `tandem` command.
+        .executableTarget(
+            name: "TandemCLI",
+            dependencies: [
+                "Engine", "Model", "Tokenizer", "GGUF",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: kernelSettings
+        ),
+        // libFuzzer entry point for the GGUF reader (see scripts/fuzz-gguf.sh).
+        .executableTarget(name: "GGUFFuzzer", dependencies: ["GGUF"]),
+
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF"], resources: []),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF"], swiftSettings: kernelSettings),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Tokenizer", "GGUF", "Kernels"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Tokenizer"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// Placeholder; the fuzzer entry point is added with the GGUF reader.

@@ -1,0 +1,1 @@
+// The Kernels module; see DESIGN.md §2.

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// The `tandem` command: generation, tokenization, inspection and benchmarks.
+@main
+struct Tandem: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tandem",
+        abstract: "An LLM inference engine with continuous and asynchronous batching."
+    )
+}

@@ -1,0 +1,1 @@
+// The Tokenizer module; see DESIGN.md §2.
