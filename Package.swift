@@ -33,13 +33,15 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["GGUF"], swiftSettings: kernelSettings),
         // 4. Model: architecture from metadata, weights bound to kernels, forward over a ragged batch.
         .target(name: "Model", dependencies: ["GGUF", "Kernels"], swiftSettings: kernelSettings),
+        // Locating, fetching and verifying the default model.
+        .target(name: "ModelStore"),
         // 5-6. Engine: sampling, generation, (later) scheduler and device.
         .target(name: "Engine", dependencies: ["Model", "Tokenizer", "Kernels"], swiftSettings: kernelSettings),
         // 7. The `tandem` command.
         .executableTarget(
             name: "TandemCLI",
             dependencies: [
-                "Engine", "Model", "Tokenizer", "GGUF",
+                "Engine", "Model", "Tokenizer", "GGUF", "ModelStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: kernelSettings
@@ -50,7 +52,7 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"], resources: []),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF"], swiftSettings: kernelSettings),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Tokenizer", "GGUF", "Kernels"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Tokenizer"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Tokenizer", "GGUF", "Kernels", "ModelStore"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Tokenizer", "ModelStore"]),
     ]
 )

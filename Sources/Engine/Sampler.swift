@@ -1,0 +1,166 @@
+import Foundation
+
+/// Chooses a sequence's next token from its logits, deterministically for a given seed.
+///
+/// One `Sampler` belongs to one sequence: it owns the random generator and the token counts that
+/// the penalties need. The order of operations matches vLLM and llama.cpp: penalties, then greedy
+/// or temperature, top-k, top-p and min-p, then a draw.
+public struct Sampler: Sendable {
+    public let parameters: SamplingParameters
+    private var random: Xoshiro256
+    private var promptTokens: Set<Int32> = []
+    private var outputCounts: [Int32: Int] = [:]
+
+    public init(parameters: SamplingParameters, promptTokens: [Int32] = []) {
+        self.parameters = parameters
+        self.random = Xoshiro256(seed: parameters.seed ?? UInt64.random(in: .min ... .max))
+        if parameters.repetitionPenalty != 1 { self.promptTokens = Set(promptTokens) }
+    }
+
+    /// Records a token that became part of the output (for the penalties).
+    public mutating func accept(_ token: Int32) {
+        if parameters.repetitionPenalty != 1 || parameters.presencePenalty != 0 || parameters.frequencyPenalty != 0 {
+            outputCounts[token, default: 0] += 1
+        }
+    }
+
+    /// Picks the next token. `logits` is modified in place (penalties, temperature).
+    public mutating func sample(_ logits: UnsafeMutableBufferPointer<Float>) -> Int32 {
+        applyPenalties(logits)
+        if parameters.isGreedy { return Self.argmax(logits) }
+        let invTemperature = 1 / parameters.temperature
+        var candidates = candidateSet(logits, invTemperature: invTemperature)
+        // Softmax over the candidates (sorted by descending logit).
+        let maxLogit = candidates.first?.logit ?? 0
+        var total: Double = 0
+        for i in candidates.indices {
+            let p = exp(Double((candidates[i].logit - maxLogit) * invTemperature))
+            candidates[i].probability = p
+            total += p
+        }
+        // top-p: keep the smallest prefix whose mass reaches topP.
+        var keep = candidates.count
+        if parameters.topP < 1 {
+            var mass: Double = 0
+            let target = Double(parameters.topP) * total
+            for i in candidates.indices {
+                mass += candidates[i].probability
+                if mass >= target { keep = i + 1; break }
+            }
+        }
+        // min-p: drop tokens below minP times the most likely one.
+        if parameters.minP > 0, let first = candidates.first {
+            let threshold = first.probability * Double(parameters.minP)
+            while keep > 1 && candidates[keep - 1].probability < threshold { keep -= 1 }
+        }
+        var keptMass: Double = 0
+        for i in 0..<keep { keptMass += candidates[i].probability }
+        let draw = random.nextUnitDouble() * keptMass
+        var cumulative: Double = 0
+        for i in 0..<keep {
+            cumulative += candidates[i].probability
+            if draw < cumulative { return candidates[i].token }
+        }
+        return candidates[keep - 1].token
+    }
+
+    /// Index of the largest logit; the lowest index wins a tie.
+    public static func argmax(_ logits: UnsafeMutableBufferPointer<Float>) -> Int32 {
+        var best = 0
+        var bestValue = -Float.infinity
+        for i in 0..<logits.count where logits[i] > bestValue {
+            best = i
+            bestValue = logits[i]
+        }
+        return Int32(best)
+    }
+
+    private func applyPenalties(_ logits: UnsafeMutableBufferPointer<Float>) {
+        let p = parameters
+        if p.repetitionPenalty != 1 {
+            for token in promptTokens.union(outputCounts.keys) where Int(token) < logits.count {
+                let value = logits[Int(token)]
+                logits[Int(token)] = value > 0 ? value / p.repetitionPenalty : value * p.repetitionPenalty
+            }
+        }
+        if p.presencePenalty != 0 || p.frequencyPenalty != 0 {
+            for (token, count) in outputCounts where Int(token) < logits.count {
+                logits[Int(token)] -= p.presencePenalty + p.frequencyPenalty * Float(count)
+            }
+        }
+    }
+
+    private struct Candidate {
+        var token: Int32
+        var logit: Float
+        var probability: Double = 0
+    }
+
+    /// The tokens that survive top-k, sorted by descending logit (ties: lower id first).
+    private func candidateSet(_ logits: UnsafeMutableBufferPointer<Float>, invTemperature: Float) -> [Candidate] {
+        let byLogit: (Candidate, Candidate) -> Bool = { a, b in
+            a.logit != b.logit ? a.logit > b.logit : a.token < b.token
+        }
+        let k = parameters.topK > 0 ? min(parameters.topK, logits.count) : logits.count
+        if k < logits.count {
+            // Keep a sorted window of the k best.
+            var best: [Candidate] = []
+            best.reserveCapacity(k + 1)
+            for i in 0..<logits.count {
+                let candidate = Candidate(token: Int32(i), logit: logits[i])
+                if best.count == k, let last = best.last, !byLogit(candidate, last) { continue }
+                var lo = 0, hi = best.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if byLogit(best[mid], candidate) { lo = mid + 1 } else { hi = mid }
+                }
+                best.insert(candidate, at: lo)
+                if best.count > k { best.removeLast() }
+            }
+            return best
+        }
+        var all = (0..<logits.count).map { Candidate(token: Int32($0), logit: logits[$0]) }
+        if parameters.minP > 0 && parameters.topP >= 1 {
+            // Without top-p, tokens below min-p can never be kept: drop them before sorting.
+            let maxLogit = all.reduce(-Float.infinity) { max($0, $1.logit) }
+            let cutoff = maxLogit + logf(parameters.minP) / invTemperature
+            all.removeAll { $0.logit < cutoff }
+        }
+        all.sort(by: byLogit)
+        return all
+    }
+}
+
+/// xoshiro256** seeded through SplitMix64: small, fast, and the same on every platform.
+struct Xoshiro256: Sendable {
+    private var s: (UInt64, UInt64, UInt64, UInt64)
+
+    init(seed: UInt64) {
+        var x = seed
+        func splitMix() -> UInt64 {
+            x &+= 0x9E37_79B9_7F4A_7C15
+            var z = x
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        s = (splitMix(), splitMix(), splitMix(), splitMix())
+    }
+
+    mutating func next() -> UInt64 {
+        let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
+        let t = s.1 << 17
+        s.2 ^= s.0
+        s.3 ^= s.1
+        s.1 ^= s.2
+        s.0 ^= s.3
+        s.2 ^= t
+        s.3 = (s.3 << 45) | (s.3 >> 19)
+        return result
+    }
+
+    /// A uniform double in [0, 1).
+    mutating func nextUnitDouble() -> Double {
+        Double(next() >> 11) * 0x1.0p-53
+    }
+}

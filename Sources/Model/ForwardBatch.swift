@@ -1,0 +1,52 @@
+/// One step's input: several sequences, each with its new tokens, laid out one after another.
+///
+/// Token `i` of the batch is at `positions[i]` of its sequence, and its key and value are written to
+/// KV slot `slots[i]` (slot = block × blockSize + offset in block). Attention for a sequence reads
+/// positions `0...position` through the sequence's block table.
+public struct ForwardBatch: Sendable {
+    /// One sequence's part of the batch.
+    public struct Sequence: Sendable {
+        /// Index of the sequence's first token in `tokens`.
+        public var tokenStart: Int
+        /// Number of new tokens of this sequence in the batch.
+        public var tokenCount: Int
+        /// Position of the sequence's first new token (number of tokens already in its KV cache).
+        public var firstPosition: Int
+        /// Physical KV blocks of the sequence, in order.
+        public var blockTable: [Int32]
+        /// Whether the logits of the sequence's last token are wanted.
+        public var wantsLogits: Bool
+
+        public init(tokenStart: Int, tokenCount: Int, firstPosition: Int, blockTable: [Int32], wantsLogits: Bool) {
+            self.tokenStart = tokenStart
+            self.tokenCount = tokenCount
+            self.firstPosition = firstPosition
+            self.blockTable = blockTable
+            self.wantsLogits = wantsLogits
+        }
+    }
+
+    public var tokens: [Int32] = []
+    public var positions: [Int32] = []
+    public var slots: [Int32] = []
+    public var sequences: [Sequence] = []
+
+    public init() {}
+
+    /// Appends a sequence's new tokens, computing positions and slots from its block table.
+    public mutating func append(tokens newTokens: some Collection<Int32>, firstPosition: Int, blockTable: [Int32],
+                                blockSize: Int, wantsLogits: Bool) {
+        sequences.append(Sequence(tokenStart: tokens.count, tokenCount: newTokens.count, firstPosition: firstPosition,
+                                  blockTable: blockTable, wantsLogits: wantsLogits))
+        for (offset, token) in newTokens.enumerated() {
+            let position = firstPosition + offset
+            tokens.append(token)
+            positions.append(Int32(position))
+            let block = position / blockSize < blockTable.count ? blockTable[position / blockSize] : -1
+            slots.append(block < 0 ? -1 : block * Int32(blockSize) + Int32(position % blockSize))
+        }
+    }
+
+    /// Number of sequences whose logits are wanted (rows of the forward's output).
+    public var logitRowCount: Int { sequences.reduce(0) { $0 + ($1.wantsLogits ? 1 : 0) } }
+}

@@ -1,1 +1,0 @@
-// The Model module; see DESIGN.md §2.
