@@ -5,6 +5,7 @@ import ArgumentParser
 struct Tandem: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tandem",
-        abstract: "An LLM inference engine with continuous and asynchronous batching."
+        abstract: "An LLM inference engine with continuous and asynchronous batching.",
+        subcommands: [GenerateCommand.self, TokenizeCommand.self, DetokenizeCommand.self, InspectCommand.self, BenchCommand.self]
     )
 }

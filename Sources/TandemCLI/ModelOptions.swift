@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import GGUF
+import Kernels
+import Model
+import ModelStore
+import Tokenizer
+
+/// Options shared by every command that loads a model.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "Path to a GGUF model. Default: SmolLM2-135M-Instruct Q4_1, fetched on first use into $TANDEM_CACHE or ~/.cache/tandem.")
+    var model: String?
+
+    @Option(name: .long, help: "Compute threads (default: all cores).")
+    var threads: Int?
+
+    /// The model path, fetching the default model if none was given.
+    func resolvedPath() throws -> String {
+        if let model { return model }
+        do {
+            return try DefaultModel.resolve { line in standardError(line) }
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
+
+    /// Opens the GGUF file (no weights are read yet).
+    func openFile() throws -> GGUFFile {
+        let path = try resolvedPath()
+        do { return try GGUFFile(path: path) } catch { throw CLIError("\(path): \(error)") }
+    }
+
+    func loadTokenizer(_ file: GGUFFile) throws -> Tokenizer {
+        do { return try Tokenizer(metadata: file.metadata) } catch { throw CLIError("tokenizer: \(error)") }
+    }
+
+    /// Binds the model's weights and pages them in, with a progress bar on a terminal.
+    func loadModel(_ file: GGUFFile) throws -> LlamaModel {
+        let threadCount = threads ?? WorkerPool.processorCount
+        guard threadCount >= 1, threadCount <= 1024 else { throw CLIError("--threads must be between 1 and 1024") }
+        let model: LlamaModel
+        do { model = try LlamaModel(file: file, threads: threadCount) } catch { throw CLIError("\(error)") }
+        let progress = ProgressBar(label: "Loading model", total: file.tensors.reduce(0) { $0 + $1.byteCount }, unit: .bytes)
+        var done = 0
+        for tensor in file.tensors {
+            pageIn(file.bytes(of: tensor))
+            done += tensor.byteCount
+            progress.update(done)
+        }
+        progress.finish()
+        return model
+    }
+
+    /// Touches every page so the first forward pass does not stall on page faults.
+    private func pageIn(_ bytes: UnsafeRawBufferPointer) {
+        var checksum: UInt8 = 0
+        var offset = 0
+        while offset < bytes.count {
+            checksum &+= bytes[offset]
+            offset += 4096
+        }
+        withExtendedLifetime(checksum) {}
+    }
+}
+
+/// Writes a line to standard error.
+func standardError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
