@@ -1,0 +1,49 @@
+#if !GGUF_FUZZING
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import GGUF
+
+/// Outside fuzzing builds (where libFuzzer supplies `main`), this executable is a reproducer:
+/// it runs the fuzz target over each file named on the command line and prints the outcome.
+/// The fuzzing build (scripts/fuzz-gguf.sh) defines GGUF_FUZZING, which removes this type.
+@main
+enum Reproducer {
+    static func main() {
+        let paths = CommandLine.arguments.dropFirst()
+        if paths.isEmpty {
+            print("usage: GGUFFuzzer FILE...   re-runs the GGUF fuzz target on each file")
+            print("(fuzzing itself: scripts/fuzz-gguf.sh)")
+        }
+        for path in paths {
+            guard let data = readFile(path) else {
+                print("\(path): cannot read")
+                continue
+            }
+            do {
+                let file = try GGUFFile(bytes: data)
+                print("\(path): ok, version \(file.version), \(file.metadataKeys.count) keys, \(file.tensors.count) tensors")
+            } catch {
+                print("\(path): \(error)")
+            }
+            exercise(data)
+        }
+    }
+
+    /// Reads a whole file into memory.
+    static func readFile(_ path: String) -> [UInt8]? {
+        guard let handle = fopen(path, "rb") else { return nil }
+        defer { fclose(handle) }
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let read = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, handle) }
+            if read <= 0 { break }
+            data.append(contentsOf: chunk[0..<read])
+        }
+        return data
+    }
+}
+#endif

@@ -1,1 +1,0 @@
-// Placeholder; the fuzzer entry point is added with the GGUF reader.
