@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Reference tokenizations for the Swift Tokenizer tests.
+
+Usage: python3 scripts/fixtures_tokenizer.py [path/to/SmolLM2-135M-Instruct.Q4_1.gguf]
+       (default: $TANDEM_MODEL or ~/.cache/tandem/SmolLM2-135M-Instruct.Q4_1.gguf)
+
+Needs: gguf, tokenizers, transformers (optional cross-check), sentencepiece (SPM fixture).
+
+Writes (committed, small):
+  Tests/Fixtures/tokenizer/smollm2.json       SmolLM2 vocab, pre-tokenizer `smollm`: text -> ids
+  Tests/Fixtures/tokenizer/bpe_families.json  SmolLM2 vocab re-run with the gpt2 / llama3 / qwen2
+                                              pre-tokenizers: text -> ids per family
+  Tests/Fixtures/tokenizer/spm_tiny.json      a small trained SentencePiece BPE vocabulary
+                                              (tokens, scores, types) and text -> ids
+Writes (gitignored): Tests/Fixtures/tokenizer/generated/smollm2_vocab.json (the 49k vocabulary,
+  used by the Swift tests when the GGUF reader is unavailable).
+
+References are independent of llama.cpp's code: Hugging Face `tokenizers` with the pre-tokenizer
+each family's original tokenizer.json uses, and the `sentencepiece` library. For SmolLM2 the
+transformers GGUF loader (AutoTokenizer.from_pretrained(dir, gguf_file=...)) is run as a second
+reference; its disagreements are recorded under "notes" (it does not reproduce the smollm
+digit splitting).
+"""
+import json
+import os
+import sys
+import tempfile
+
+import gguf
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "Tests", "Fixtures", "tokenizer")
+
+CORPUS = [
+    "",
+    " ",
+    "  ",
+    "Hello world",
+    " Hello world",
+    "Hello, world! How are you today?",
+    "The quick brown fox jumps over the lazy dog.",
+    "don't I'LL we've you're she'd it's THEY'RE 'tis",
+    "Digits: 1234567 and 3.14159, 42nd, 1,000,000",
+    "   leading and trailing spaces   ",
+    "tabs\tand\t\ttabs",
+    "line one\nline two\n\nline four\n",
+    "windows\r\nline\r\n",
+    "trailing newlines\n\n\n",
+    "accents: café naïve résumé Ångström Œuvre façade",
+    "Grüße aus München – «Français» — ¿Qué tal?",
+    "中文测试：你好，世界！日本語のテキスト。한국어 텍스트",
+    "emoji 😀👍🏽 and family 👨‍👩‍👧‍👦 flags 🇫🇷🇯🇵 ❤️",
+    "math ∑∫√∞ ≤ ≥ ≠ and symbols © ® ™ € £ ¥",
+    "def fib(n):\n    if n < 2:\n        return n\n    return fib(n - 1) + fib(n - 2)\n",
+    "for (int i = 0; i < 10; ++i) {\n\tprintf(\"%d\\n\", i);\n}",
+    "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
+    "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n",
+    "text<|endoftext|>more text",
+    "a <|im_end|> b<|im_start|>c",
+    "Ελληνικά και русский язык, עברית, العربية, हिन्दी",
+    "URL: https://example.com/path?query=1&x=2#frag email@example.org",
+    "ALL CAPS SHOUTING AND MiXeD CaSe WoRdS",
+    "repeated!!!!!!! ??? ... ---- ==== ____",
+    "x" * 40 + " " + "ab" * 30,
+    "multiple     spaces    between      words",
+    "\n\n\n",
+    "  \n  indented\n",
+    "1 22 333 4444 55555 666666",
+    "zero-width\u200bspace and non\u00a0breaking\u2003em space",
+]
+LONG = (
+    "Tokenization is the process of splitting text into units. "
+    "In 2024, models like SmolLM2 used byte-level BPE with 49,152 tokens; "
+    "the quick brown fox 🦊 jumped over 13 lazy dogs 🐕 — twice!\n"
+) * 8
+CORPUS.append(LONG)
+
+GPT2_FAMILY_REGEX = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def model_path():
+    if len(sys.argv) > 1:
+        return sys.argv[1]
+    return os.environ.get("TANDEM_MODEL") or os.path.expanduser("~/.cache/tandem/SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def read_vocab(path):
+    reader = gguf.GGUFReader(path)
+    meta = {}
+    for key, field in reader.fields.items():
+        if key.startswith("tokenizer.") and key != "tokenizer.chat_template":
+            meta[key] = field.contents()
+    return meta
+
+
+def hf_bpe(meta, family):
+    tokens = meta["tokenizer.ggml.tokens"]
+    vocab = {t: i for i, t in enumerate(tokens)}
+    merges = [tuple(m.split(" ", 1)) for m in meta["tokenizer.ggml.merges"]]
+    ignore_merges = family == "llama3"
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, ignore_merges=ignore_merges))
+    if family == "smollm":
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ])
+    elif family == "gpt2":
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    else:
+        regex = LLAMA3_REGEX if family == "llama3" else QWEN2_REGEX
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
+    tok.decoder = decoders.ByteLevel()
+    specials = [AddedToken(t, special=True, normalized=False)
+                for t, ty in zip(tokens, meta["tokenizer.ggml.token_type"]) if ty == 3]
+    tok.add_special_tokens(specials)
+    return tok
+
+
+def transformers_ids(path, texts):
+    try:
+        from transformers import AutoTokenizer
+        tok = AutoTokenizer.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
+    except Exception as exc:  # transformers missing or unable to read the file
+        return None, f"transformers unavailable: {exc}"
+    return [tok.encode(t, add_special_tokens=False) for t in texts], None
+
+
+def build_bpe(meta, path):
+    ref = hf_bpe(meta, "smollm")
+    cases = []
+    for text in CORPUS:
+        ids = ref.encode(text, add_special_tokens=False).ids
+        assert ref.decode(ids, skip_special_tokens=False) == text, repr(text)
+        cases.append({"text": text, "ids": ids})
+    notes = []
+    tf_ids, err = transformers_ids(path, CORPUS)
+    if err:
+        notes.append(err)
+    else:
+        for case, other in zip(cases, tf_ids):
+            if case["ids"] != other:
+                notes.append({"text": case["text"], "transformers_gguf_ids": other})
+    print(f"smollm2: {len(cases)} cases, {len(notes)} transformers disagreements")
+    with open(os.path.join(OUT, "smollm2.json"), "w", encoding="utf-8") as f:
+        json.dump({"model": os.path.basename(path), "pre": "smollm", "cases": cases,
+                   "notes": notes}, f, ensure_ascii=False, indent=1)
+
+    families = {}
+    for family in ("gpt2", "llama3", "qwen2"):
+        tok = hf_bpe(meta, family)
+        families[family] = [{"text": t, "ids": tok.encode(t, add_special_tokens=False).ids} for t in CORPUS]
+    with open(os.path.join(OUT, "bpe_families.json"), "w", encoding="utf-8") as f:
+        json.dump({"vocabulary": os.path.basename(path), "families": families}, f, ensure_ascii=False, indent=1)
+
+    os.makedirs(os.path.join(OUT, "generated"), exist_ok=True)
+    with open(os.path.join(OUT, "generated", "smollm2_vocab.json"), "w", encoding="utf-8") as f:
+        json.dump({k: v for k, v in meta.items()}, f, ensure_ascii=False)
+
+
+SPM_TRAIN = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Tokenizers split text into pieces; pieces map to ids.",
+    "Hello world! Hello there, general Kenobi.",
+    "SentencePiece treats the input as a raw stream, spaces included.",
+    "Byte fallback encodes unknown characters as UTF-8 bytes.",
+    "Numbers like 12345 and 3.14 appear in text too.",
+    "the theory of the thing is that these then there",
+    "walking talking running jumping reading writing",
+]
+
+SPM_CASES = [
+    "", "Hello world", " Hello world", "  two leading spaces", "the quick brown fox",
+    "unknown: 你好 😀 é", "line\nbreak", "Numbers 12345 and 999", "trailing space ",
+    "<s>inside</s> text", "walking the theory",
+]
+
+
+def build_spm():
+    try:
+        import sentencepiece as spm
+    except ImportError:
+        print("sentencepiece not installed; skipping spm_tiny.json")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = os.path.join(tmp, "corpus.txt")
+        with open(corpus, "w", encoding="utf-8") as f:
+            for _ in range(20):
+                f.write("\n".join(SPM_TRAIN) + "\n")
+        prefix = os.path.join(tmp, "tiny")
+        spm.SentencePieceTrainer.train(
+            input=corpus, model_prefix=prefix, model_type="bpe", vocab_size=420,
+            byte_fallback=True, normalization_rule_name="identity", add_dummy_prefix=True,
+            remove_extra_whitespaces=False, split_by_whitespace=True, character_coverage=1.0,
+            bos_id=1, eos_id=2, unk_id=0, pad_id=-1, minloglevel=2)
+        sp = spm.SentencePieceProcessor(model_file=prefix + ".model")
+    tokens, scores, types = [], [], []
+    for i in range(sp.get_piece_size()):
+        tokens.append(sp.id_to_piece(i))
+        scores.append(sp.get_score(i))
+        if sp.is_unknown(i):
+            types.append(2)
+        elif sp.is_control(i):
+            types.append(3)
+        elif sp.is_byte(i):
+            types.append(6)
+        elif sp.is_unused(i):
+            types.append(5)
+        else:
+            types.append(1)
+    # sentencepiece never parses "<s>" in text; llama.cpp does with parse_special, so the
+    # reference is computed with parse_special off for texts holding control-token text.
+    cases = [{"text": t, "ids": sp.encode(t)} for t in SPM_CASES]
+    with open(os.path.join(OUT, "spm_tiny.json"), "w", encoding="utf-8") as f:
+        json.dump({"tokens": tokens, "scores": scores, "types": types, "bos": 1, "eos": 2, "unk": 0,
+                   "cases": cases}, f, ensure_ascii=False, indent=1)
+    print(f"spm_tiny: {len(tokens)} tokens, {len(cases)} cases")
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    path = model_path()
+    meta = read_vocab(path)
+    build_bpe(meta, path)
+    build_spm()
+
+
+if __name__ == "__main__":
+    main()
