@@ -1,0 +1,248 @@
+"""Small random GGUF models that look like real llama.cpp models.
+
+The files carry all metadata a llama.cpp loader reads (architecture hyper-parameters, a
+gpt2-style byte-level BPE vocabulary with merges and ChatML control tokens) and the usual
+tensor names. Weights are random (seeded) and stored in the requested GGML types:
+
+* Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/BF16 are produced with ``gguf.quants.quantize``.
+* K-quants (Q4_K, Q5_K, Q6_K), which the gguf package cannot quantize, are written as random
+  raw blocks with finite f16 super-block scales chosen so the dequantized weights have the
+  requested standard deviation and roughly zero mean.
+
+The reference forward dequantizes whatever bytes are stored, so the fixtures do not depend
+on the quality of this quantization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import gguf
+from gguf import GGMLQuantizationType as T
+from gguf import GGUFWriter, TokenType
+from gguf.quants import dequantize, quantize
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
+    "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+# GPT-2 byte-level merges over the byte->unicode alphabet ("Ġ" is the space byte).
+MERGES = [
+    "Ġ t", "h e", "i n", "Ġ a", "r e", "o n", "Ġt he", "e r", "Ġ s", "a t", "Ġ w", "o r", "e n",
+    "Ġ c", "i s", "e s", "Ġ o", "i t", "Ġ f", "a n", "Ġ b", "Ġ p", "in g", "Ġ m", "Ġ d", "a l",
+    "l l", "Ġ i", "Ġ h", "o u", "Ġt h", "e d", "Ġ is", "Ġc at", "Ġ e", "Ġ l", "Ġ n", "Ċ Ċ",
+    "Ġ Ġ", "Ġ 2", "s t",
+]
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """The GPT-2 reversible byte -> printable unicode character table."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, (chr(c) for c in cs)))
+
+
+def build_vocab() -> tuple[list[str], list[int], list[str]]:
+    """Returns (tokens, token_types, merges): 3 control tokens, 256 byte tokens in GPT-2 order,
+    then one token per merge."""
+    b2u = bytes_to_unicode()
+    tokens = list(SPECIAL_TOKENS)
+    types = [int(TokenType.CONTROL)] * len(SPECIAL_TOKENS)
+    for ch in b2u.values():  # GPT-2 order: printable bytes first
+        tokens.append(ch)
+        types.append(int(TokenType.NORMAL))
+    for m in MERGES:
+        a, b = m.split(" ")
+        assert a in tokens and b in tokens, m
+        merged = a + b
+        assert merged not in tokens, m
+        tokens.append(merged)
+        types.append(int(TokenType.NORMAL))
+    return tokens, types, list(MERGES)
+
+
+# ---------------------------------------------------------------------------- K-quant blocks
+def _pack_k4_scales(sc: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Pack 8 six-bit scales and 8 six-bit mins per block into 12 bytes (ggml get_scale_min_k4)."""
+    nb = sc.shape[0]
+    q = np.zeros((nb, 12), dtype=np.uint8)
+    for j in range(4):
+        q[:, j] = (sc[:, j] & 63) | ((sc[:, j + 4] >> 4) << 6)
+        q[:, j + 4] = (m[:, j] & 63) | ((m[:, j + 4] >> 4) << 6)
+        q[:, j + 8] = (sc[:, j + 4] & 0xF) | ((m[:, j + 4] & 0xF) << 4)
+    return q
+
+
+def _f16_bytes(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, dtype=np.float16).reshape(-1, 1).view(np.uint8)
+
+
+def _random_k_blocks(rng: np.random.Generator, qtype: T, nb: int, d: float) -> np.ndarray:
+    """nb raw blocks of a K-quant type with super-block scale d (and dmin derived from it)."""
+    if qtype in (T.Q4_K, T.Q5_K):
+        bits = 4 if qtype == T.Q4_K else 5
+        half_range = ((1 << bits) - 1) / 2.0
+        dmin_ratio = 8.0 if bits == 4 else 16.0
+        sc = rng.integers(16, 64, size=(nb, 8)).astype(np.uint8)
+        # choose mins so each sub-block is centred: dmin*m ~= d*sc*half_range
+        m = np.clip(np.rint(sc * half_range / dmin_ratio), 0, 63).astype(np.uint8)
+        parts = [_f16_bytes(np.full(nb, d)), _f16_bytes(np.full(nb, d * dmin_ratio)), _pack_k4_scales(sc, m)]
+        if bits == 5:
+            parts.append(rng.integers(0, 256, size=(nb, 32), dtype=np.uint8))  # qh
+        parts.append(rng.integers(0, 256, size=(nb, 128), dtype=np.uint8))  # qs
+        return np.concatenate(parts, axis=1)
+    if qtype == T.Q6_K:
+        ql = rng.integers(0, 256, size=(nb, 128), dtype=np.uint8)
+        qh = rng.integers(0, 256, size=(nb, 64), dtype=np.uint8)
+        mag = rng.integers(16, 128, size=(nb, 16))
+        sign = np.where(rng.random((nb, 16)) < 0.5, -1, 1)
+        scales = (mag * sign).astype(np.int8).view(np.uint8)
+        return np.concatenate([ql, qh, scales, _f16_bytes(np.full(nb, d))], axis=1)
+    raise ValueError(f"no random block generator for {qtype.name}")
+
+
+def k_quant_tensor(rng: np.random.Generator, qtype: T, rows: int, cols: int, std: float) -> np.ndarray:
+    """Random raw K-quant data (rows, bytes_per_row) whose dequantized values have ~std."""
+    block, type_size = gguf.GGML_QUANT_SIZES[qtype]
+    if cols % block:
+        raise ValueError(f"{qtype.name} needs rows of a multiple of {block} elements, got {cols}")
+    nb = rows * cols // block
+    state = rng.bit_generator.state
+    probe = _random_k_blocks(rng, qtype, nb, 1.0)
+    measured = float(np.std(dequantize(probe, qtype)))
+    rng.bit_generator.state = state  # regenerate the same integers with the calibrated scale
+    data = _random_k_blocks(rng, qtype, nb, std / measured)
+    assert data.shape == (nb, type_size)
+    return data.reshape(rows, cols // block * type_size)
+
+
+# ---------------------------------------------------------------------------- model spec
+@dataclass
+class SyntheticSpec:
+    name: str
+    arch: str
+    n_embd: int
+    n_layer: int
+    n_head: int
+    n_head_kv: int
+    n_ff: int
+    rope_base: float
+    weight_types: list[dict[str, T]]  # per layer: attn_q/k/v/output, ffn_gate/up/down -> type
+    embd_type: T
+    output_type: T | None  # None: tied embedding
+    norm_eps: float = 1e-5
+    n_ctx: int = 512
+    seed: int = 0
+    file_type: int = 0
+    tokenizer_pre: str = "smollm"  # llama.cpp names: "smollm", "gpt-2", "qwen2", ...
+    extra: dict = field(default_factory=dict)
+
+
+LAYER_TENSORS = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]
+
+
+def _all(t: T) -> dict[str, T]:
+    return {k: t for k in LAYER_TENSORS}
+
+
+def default_specs() -> list[SyntheticSpec]:
+    return [
+        SyntheticSpec("tiny-llama-q8", "llama", 64, 2, 4, 2, 128, 10000.0,
+                      [_all(T.Q8_0), _all(T.Q8_0)], T.Q8_0, None, seed=1, file_type=7),
+        SyntheticSpec("tiny-llama-mixed", "llama", 256, 2, 8, 2, 512, 100000.0,
+                      [dict(attn_q=T.Q4_K, attn_k=T.Q4_K, attn_v=T.Q6_K, attn_output=T.Q5_K,
+                            ffn_gate=T.Q4_K, ffn_up=T.Q5_K, ffn_down=T.Q6_K),
+                       dict(attn_q=T.Q5_K, attn_k=T.Q6_K, attn_v=T.Q4_K, attn_output=T.Q4_K,
+                            ffn_gate=T.Q6_K, ffn_up=T.Q4_K, ffn_down=T.Q5_K)],
+                      T.F16, T.Q6_K, seed=2, file_type=15),
+        SyntheticSpec("tiny-qwen2", "qwen2", 128, 2, 4, 2, 256, 1000000.0,
+                      [dict(attn_q=T.Q4_0, attn_k=T.Q4_1, attn_v=T.Q5_0, attn_output=T.Q5_1,
+                            ffn_gate=T.Q4_0, ffn_up=T.Q5_1, ffn_down=T.Q4_1),
+                       dict(attn_q=T.Q5_1, attn_k=T.Q5_0, attn_v=T.Q4_1, attn_output=T.BF16,
+                            ffn_gate=T.Q5_0, ffn_up=T.Q4_0, ffn_down=T.Q8_0)],
+                      T.F16, None, norm_eps=1e-6, seed=3, file_type=2, tokenizer_pre="qwen2"),
+        SyntheticSpec("tiny-llama-f32", "llama", 64, 2, 4, 2, 128, 10000.0,
+                      [_all(T.F32), _all(T.F32)], T.F32, T.F32, seed=4, file_type=0, tokenizer_pre="gpt-2"),
+    ]
+
+
+def _add_weight(w: GGUFWriter, rng: np.random.Generator, name: str, qtype: T, rows: int, cols: int, std: float):
+    if qtype in (T.Q4_K, T.Q5_K, T.Q6_K):
+        w.add_tensor(name, k_quant_tensor(rng, qtype, rows, cols, std), raw_dtype=qtype)
+        return
+    x = (rng.standard_normal((rows, cols)) * std).astype(np.float32)
+    if qtype == T.F32:
+        w.add_tensor(name, x)
+    elif qtype == T.F16:
+        w.add_tensor(name, x.astype(np.float16))
+    else:
+        w.add_tensor(name, quantize(x, qtype), raw_dtype=qtype)
+
+
+def write_model(spec: SyntheticSpec, path: Path) -> None:
+    rng = np.random.default_rng(spec.seed)
+    tokens, types, merges = build_vocab()
+    n_vocab = len(tokens)
+    head_dim = spec.n_embd // spec.n_head
+    a = spec.arch
+    w = GGUFWriter(str(path), a)
+    w.add_type("model")
+    w.add_name(spec.name)
+    w.add_context_length(spec.n_ctx)
+    w.add_embedding_length(spec.n_embd)
+    w.add_block_count(spec.n_layer)
+    w.add_feed_forward_length(spec.n_ff)
+    w.add_head_count(spec.n_head)
+    w.add_head_count_kv(spec.n_head_kv)
+    w.add_rope_freq_base(spec.rope_base)
+    w.add_layer_norm_rms_eps(spec.norm_eps)
+    w.add_rope_dimension_count(head_dim)
+    w.add_vocab_size(n_vocab)
+    w.add_file_type(spec.file_type)
+    w.add_quantization_version(2)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre(spec.tokenizer_pre)
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_pad_token_id(0)
+    w.add_add_bos_token(False)
+    w.add_chat_template(CHATML_TEMPLATE)
+
+    d, ff = spec.n_embd, spec.n_ff
+    n_q, n_kv = spec.n_head * head_dim, spec.n_head_kv * head_dim
+    # embedding std chosen so tied/untied output logits have std ~4 (well separated argmax)
+    emb_std = 4.0 / np.sqrt(d)
+    _add_weight(w, rng, "token_embd.weight", spec.embd_type, n_vocab, d, emb_std)
+    shapes = dict(attn_q=(n_q, d), attn_k=(n_kv, d), attn_v=(n_kv, d), attn_output=(d, n_q),
+                  ffn_gate=(ff, d), ffn_up=(ff, d), ffn_down=(d, ff))
+    for layer in range(spec.n_layer):
+        p = f"blk.{layer}."
+        w.add_tensor(p + "attn_norm.weight", (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32))
+        for t in LAYER_TENSORS:
+            rows, cols = shapes[t]
+            _add_weight(w, rng, p + t + ".weight", spec.weight_types[layer][t], rows, cols, 1.0 / np.sqrt(cols))
+        if a == "qwen2":
+            for t, n in (("attn_q", n_q), ("attn_k", n_kv), ("attn_v", n_kv)):
+                w.add_tensor(p + t + ".bias", (0.2 * rng.standard_normal(n)).astype(np.float32))
+        w.add_tensor(p + "ffn_norm.weight", (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32))
+    w.add_tensor("output_norm.weight", (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32))
+    if spec.output_type is not None:
+        _add_weight(w, rng, "output.weight", spec.output_type, n_vocab, d, emb_std)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
