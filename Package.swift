@@ -33,6 +33,8 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["GGUF"], swiftSettings: kernelSettings),
         // 4. Model: architecture from metadata, weights bound to kernels, forward over a ragged batch.
         .target(name: "Model", dependencies: ["GGUF", "Kernels"], swiftSettings: kernelSettings),
+        // Chat templates: a Jinja-subset interpreter for the models' own `tokenizer.chat_template`.
+        .target(name: "ChatTemplate"),
         // Locating, fetching and verifying the default model.
         .target(name: "ModelStore"),
         // 5-6. Engine: sampling, generation, (later) scheduler and device.
@@ -53,6 +55,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF"], swiftSettings: kernelSettings),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tokenizer", "GGUF", "Kernels", "ModelStore"]),
+        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Tokenizer", "ModelStore"]),
     ]
 )

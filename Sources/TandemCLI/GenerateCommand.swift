@@ -66,7 +66,7 @@ struct GenerateCommand: ParsableCommand {
         let result: Generator.Result
         do {
             result = try generator.generate(prompt: promptTokens, options: options) { token in
-                if !json { output.write(Data(decoder.push(token).utf8)) }
+                if !json { output.write(Data(decoder.append(token).utf8)) }
                 return true
             }
         } catch {

@@ -1,0 +1,1 @@
+// Chat template interpreter; see DESIGN.md §2 part 2.
