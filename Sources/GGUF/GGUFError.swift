@@ -21,6 +21,8 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
     case unknownValueType(key: String, rawType: UInt32, offset: Int)
     /// Arrays nested deeper than the reader allows.
     case arrayNestingTooDeep(key: String, depth: Int)
+    /// Metadata arrays hold more elements in total than the reader accepts.
+    case tooManyMetadataValues(key: String)
     /// The same metadata key appears twice.
     case duplicateKey(String)
     /// Two tensors share a name.
@@ -80,6 +82,8 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
             return "unknown metadata value type \(rawType) for key '\(key)' at offset \(offset)"
         case .arrayNestingTooDeep(let key, let depth):
             return "arrays nested deeper than \(depth) levels in key '\(key)'"
+        case .tooManyMetadataValues(let key):
+            return "metadata arrays hold too many elements in total (at key '\(key)')"
         case .duplicateKey(let key):
             return "duplicate metadata key '\(key)'"
         case .duplicateTensorName(let name):

@@ -13,6 +13,9 @@ public final class GGUFFile: Sendable {
     public static let maxAlignment = 1 << 16
     /// The deepest nesting of arrays accepted in metadata (an array of arrays is depth 2).
     public static let maxArrayDepth = 8
+    /// The most array elements (over all metadata arrays together) accepted; real vocabularies
+    /// need about a million (tokens, scores, types, merges of a 256k vocabulary).
+    public static let maxMetadataValues = 1 << 23
     /// The most dimensions a tensor may have (ggml's GGML_MAX_DIMS).
     public static let maxDimensions = 4
 

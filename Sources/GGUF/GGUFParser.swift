@@ -19,7 +19,9 @@ enum GGUFParser {
     /// type (4), offset (8).
     static let minimumTensorInfoSize = 24
 
-    static func parse(_ bytes: UnsafeRawBufferPointer) throws(GGUFError) -> Result {
+    static func parse(
+        _ bytes: UnsafeRawBufferPointer, maxMetadataValues: Int = GGUFFile.maxMetadataValues
+    ) throws(GGUFError) -> Result {
         var reader = ByteReader(bytes)
 
         let magicValue = try reader.read(UInt32.self, "magic")
@@ -39,6 +41,7 @@ enum GGUFParser {
             rawTensorCount, minimumSize: minimumTensorInfoSize, countOffset: tensorCountOffset, "tensor count")
 
         // Metadata.
+        var valueBudget = maxMetadataValues
         var metadata: [String: GGUFValue] = [:]
         var keys: [String] = []
         metadata.reserveCapacity(keyValueCount)
@@ -47,7 +50,8 @@ enum GGUFParser {
             let key = try reader.readString("metadata key #\(index)", strict: true)
             let typeOffset = reader.offset
             let rawType = try reader.read(UInt32.self, "value type of metadata key '\(key)'")
-            let value = try readValue(&reader, rawType: rawType, typeOffset: typeOffset, key: key, depth: 0)
+            let value = try readValue(
+                &reader, rawType: rawType, typeOffset: typeOffset, key: key, depth: 0, budget: &valueBudget)
             guard metadata.updateValue(value, forKey: key) == nil else { throw .duplicateKey(key) }
             keys.append(key)
         }
@@ -163,7 +167,8 @@ enum GGUFParser {
 
     /// Reads one metadata value of type `rawType` (whose type field started at `typeOffset`).
     static func readValue(
-        _ reader: inout ByteReader, rawType: UInt32, typeOffset: Int, key: String, depth: Int
+        _ reader: inout ByteReader, rawType: UInt32, typeOffset: Int, key: String, depth: Int,
+        budget: inout Int
     ) throws(GGUFError) -> GGUFValue {
         switch rawType {
         case 0: return .uint8(try reader.read(UInt8.self, "value of key '\(key)'"))
@@ -190,11 +195,18 @@ enum GGUFParser {
             let rawCount = try reader.read(UInt64.self, "array length of key '\(key)'")
             let count = try reader.checkedCount(
                 rawCount, minimumSize: minimumSize, countOffset: countOffset, "array length of key '\(key)'")
+            // Each element becomes a boxed value (tens of bytes), so bound the total, not just
+            // the per-array count, to keep memory proportional to a sane multiple of the file.
+            guard count <= budget else {
+                throw .tooManyMetadataValues(key: key)
+            }
+            budget -= count
             var elements: [GGUFValue] = []
             elements.reserveCapacity(count)
             for _ in 0..<count {
                 elements.append(try readValue(
-                    &reader, rawType: elementType, typeOffset: elementTypeOffset, key: key, depth: depth + 1))
+                    &reader, rawType: elementType, typeOffset: elementTypeOffset, key: key, depth: depth + 1,
+                    budget: &budget))
             }
             return .array(elements)
         case 10: return .uint64(try reader.read(UInt64.self, "value of key '\(key)'"))

@@ -12,11 +12,17 @@ import GGUF
 @main
 enum Reproducer {
     static func main() {
-        let paths = CommandLine.arguments.dropFirst()
+        var paths = Array(CommandLine.arguments.dropFirst())
+        if paths.first == "--time", paths.count >= 2 {
+            timeParsing(paths[1])
+            return
+        }
         if paths.isEmpty {
-            print("usage: GGUFFuzzer FILE...   re-runs the GGUF fuzz target on each file")
+            print("usage: GGUFFuzzer FILE...      re-runs the GGUF fuzz target on each file")
+            print("       GGUFFuzzer --time FILE  measures memory-mapped parsing of FILE")
             print("(fuzzing itself: scripts/fuzz-gguf.sh)")
         }
+        paths.removeAll { $0.isEmpty }
         for path in paths {
             guard let data = readFile(path) else {
                 print("\(path): cannot read")
@@ -30,6 +36,24 @@ enum Reproducer {
             }
             exercise(data)
         }
+    }
+
+    /// Parses `path` (memory-mapped) repeatedly and prints the best time.
+    static func timeParsing(_ path: String) {
+        let clock = ContinuousClock()
+        var best = Duration.seconds(1000)
+        for _ in 0..<10 {
+            let start = clock.now
+            do {
+                let file = try GGUFFile(path: path)
+                _ = file.tensors.count
+            } catch {
+                print("\(path): \(error)")
+                return
+            }
+            best = min(best, clock.now - start)
+        }
+        print("\(path): best parse time over 10 runs: \(best)")
     }
 
     /// Reads a whole file into memory.

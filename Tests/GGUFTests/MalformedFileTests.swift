@@ -259,3 +259,19 @@ func dequantizeBytes(_ type: GGMLType, _ bytes: [UInt8], count: Int) throws -> [
     #expect(try dequantizeBytes(.q8_0, q8Block, count: 0) == [])
     #expect(try dequantizeBytes(.q8_0, q8Block, count: 32) == (-16..<16).map { Float($0) * 0.5 })
 }
+
+@Test func totalMetadataElementsAreCapped() throws {
+    // Two UINT8 arrays of 60 elements: each fits the file, together they exceed a budget of 100.
+    var w = header(tensors: 0, keyValues: 2)
+    for key in ["a", "b"] {
+        w.string(key); w.u32(9); w.u32(0); w.u64(60)
+        w.bytes += [UInt8](repeating: 7, count: 60)
+    }
+    #expect(parseError(w.bytes) == nil)  // under the real limit
+    #expect(throws: GGUFError.tooManyMetadataValues(key: "b")) {
+        try w.bytes.withUnsafeBytes { _ = try GGUFParser.parse($0, maxMetadataValues: 100) }
+    }
+    #expect(throws: Never.self) {
+        try w.bytes.withUnsafeBytes { _ = try GGUFParser.parse($0, maxMetadataValues: 120) }
+    }
+}
