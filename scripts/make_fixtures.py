@@ -7,7 +7,7 @@
 
     python3 scripts/make_fixtures.py --real-model ~/.cache/tandem/SmolLM2-135M-Instruct.Q4_1.gguf
         Writes Tests/Fixtures/model/smollm2-reference.json (committed; ~1-2 minutes).
-        Prompt token ids come from transformers' AutoTokenizer(gguf_file=...); if llama_cpp is
+        Prompt token ids come from transformers' GGUF tokenizer converter; if llama_cpp is
         importable the logits are cross-checked against llama.cpp and the differences stored.
 
 All numbers come from scripts/reference/forward.py: every tensor is dequantized with
@@ -134,16 +134,51 @@ def make_synthetic(out_dir: Path, check_llamacpp: bool) -> None:
 
 
 # ---------------------------------------------------------------------------- real model
-def tokenize_real(path: Path) -> tuple[list[list[int]], list[int], object]:
-    from transformers import AutoTokenizer
+class HFTokenizer:
+    """transformers' GGUF tokenizer conversion, fed by gguf.GGUFReader.
 
-    tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-    prompts = [tok.encode(text, add_special_tokens=False) for _, text in REAL_PROMPTS]
+    AutoTokenizer.from_pretrained(dir, gguf_file=...) reads the metadata through a module that
+    imports torch; we read the same metadata with the gguf package and hand it to transformers'
+    own converter (transformers.integrations.gguf.gguf_tokenizer_mapping)."""
+
+    def __init__(self, path: Path):
+        from gguf import GGUFReader
+        from transformers.integrations.gguf import gguf_tokenizer_mapping as gtm
+
+        reader = GGUFReader(str(path))
+        metadata = {k: f.contents() for k, f in reader.fields.items() if k.startswith(("tokenizer.", "general."))}
+        grouped = {
+            group: {name: metadata[f"tokenizer.{key}"] for key, name in renames.items() if f"tokenizer.{key}" in metadata}
+            for group, renames in gtm.GGUF_TOKENIZER_MAPPING.items()
+        }
+        self.backend, _ = gtm.convert_gguf_tokenizer(metadata["general.architecture"], grouped["tokenizer"])
+
+    def encode(self, text: str) -> list[int]:
+        return self.backend.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self.backend.decode(ids, skip_special_tokens=False)
+
+
+def tokenize_real(path: Path) -> tuple[list[list[int]], list[int], HFTokenizer]:
+    tok = HFTokenizer(path)
+    prompts = [tok.encode(text) for _, text in REAL_PROMPTS]
     fixed = [0, 1, 2]
     for s in FIXED_TOKEN_STRINGS:
-        ids = tok.encode(s, add_special_tokens=False)
+        ids = tok.encode(s)
         if ids and ids[0] not in fixed:
             fixed.append(ids[0])
+    try:  # independent check of the token ids with llama.cpp's own tokenizer
+        from llama_cpp import Llama
+
+        llm = Llama(str(path), vocab_only=True, verbose=False)
+        for (name, text), ids in zip(REAL_PROMPTS, prompts):
+            other = llm.tokenize(text.encode(), add_bos=False, special=True)
+            if other != ids:
+                raise SystemExit(f"tokenizer mismatch for prompt {name}: transformers {ids} llama.cpp {other}")
+        print("prompt token ids: transformers == llama.cpp")
+    except ImportError:
+        pass
     return prompts, fixed, tok
 
 

@@ -149,6 +149,7 @@ class SyntheticSpec:
     extra: dict = field(default_factory=dict)
 
 
+OUTPUT_GAIN = 3.0
 LAYER_TENSORS = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]
 
 
@@ -234,7 +235,10 @@ def write_model(spec: SyntheticSpec, path: Path) -> None:
         w.add_tensor(p + "attn_norm.weight", (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32))
         for t in LAYER_TENSORS:
             rows, cols = shapes[t]
-            _add_weight(w, rng, p + t + ".weight", spec.weight_types[layer][t], rows, cols, 1.0 / np.sqrt(cols))
+            # residual-branch outputs get a gain so the layers, not the (tied) embedding, dominate the
+            # residual stream; otherwise a tied model just predicts its input token again.
+            gain = OUTPUT_GAIN if t in ("attn_output", "ffn_down") else 1.0
+            _add_weight(w, rng, p + t + ".weight", spec.weight_types[layer][t], rows, cols, gain / np.sqrt(cols))
         if a == "qwen2":
             for t, n in (("attn_q", n_q), ("attn_k", n_kv), ("attn_v", n_kv)):
                 w.add_tensor(p + t + ".bias", (0.2 * rng.standard_normal(n)).astype(np.float32))
