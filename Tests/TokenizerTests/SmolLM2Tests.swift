@@ -96,6 +96,33 @@ struct SmolLM2Tests {
         #expect(sawHeldBack)
     }
 
+    @Test func concurrentEncodingAgrees() async {
+        let tokenizer = self.tokenizer
+        let cases = self.cases
+        let mismatches = await withTaskGroup(of: Int.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    var bad = 0
+                    for (i, c) in cases.enumerated() where i % 4 == worker {
+                        if tokenizer.encode(c.text) != c.ids { bad += 1 }
+                    }
+                    return bad
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(mismatches == 0)
+    }
+
+    @Test func constructionSpeed() throws {
+        let vocabulary = try #require(Support.smolVocabulary)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let built = try Tokenizer(vocabulary: vocabulary)
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        print("tokenizer construction (49152 tokens, 48900 merges): \(String(format: "%.1f", elapsed)) ms")
+        #expect(built.vocabularySize == tokenizer.vocabularySize)
+    }
+
     @Test func encodingSpeed() {
         let text = String(repeating: "The quick brown fox jumps over the lazy dog, 1234 times; café 😀 中文.\n", count: 40)
         let ids = tokenizer.encode(text)
