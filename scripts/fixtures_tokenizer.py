@@ -228,6 +228,17 @@ def build_bpe(meta, path):
         write_vocab_gguf(reader, family_path, kv)
         family_notes[family] = compare(family, families[family], llama_cpp_ids(family_path, CORPUS),
                                        "llama_cpp_ids")
+    # llama.cpp's `default` and `falcon` families have no tokenizer.json equivalent: llama.cpp is
+    # the only reference for them.
+    for family in ("default", "falcon"):
+        kv["tokenizer.ggml.pre"] = (family, gguf.GGUFValueType.STRING, None)
+        family_path = os.path.join(OUT, "generated", f"smollm2_vocab_{family}.gguf")
+        write_vocab_gguf(reader, family_path, kv)
+        ids = llama_cpp_ids(family_path, CORPUS)
+        if ids is not None:
+            families[family] = [{"text": t, "ids": i} for t, i in zip(CORPUS, ids)]
+            family_notes[family] = ["reference: llama.cpp only"]
+            print(f"{family}: {len(ids)} cases from llama.cpp")
     with open(os.path.join(OUT, "bpe_families.json"), "w", encoding="utf-8") as f:
         json.dump({"vocabulary": os.path.basename(path), "families": families, "notes": family_notes},
                   f, ensure_ascii=False, indent=1)

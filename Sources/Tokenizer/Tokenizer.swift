@@ -113,9 +113,10 @@ public final class Tokenizer: Sendable {
         for text in ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>"] {
             if let id = tokenIds[text] { eog.insert(id) }
         }
-        for id in [eos, eot, eom].compactMap({ $0 }) { eog.insert(id) }
-        // llama.cpp forces detected end-of-generation tokens to control type.
+        // llama.cpp forces end-of-generation tokens found by their text to control type.
         for id in eog where types[Int(id)] != .control { types[Int(id)] = .control }
+        if v.eotTokenId == nil, let eot { types[Int(eot)] = .control }
+        for id in [eos, eot, eom].compactMap({ $0 }) { eog.insert(id) }
 
         self.model = v.model
         self.preTokenizer = settings.preTokenizer
