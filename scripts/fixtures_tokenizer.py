@@ -141,6 +141,26 @@ def llama_cpp_ids(gguf_path, texts, special=True):
     return [llm.tokenize(t.encode("utf-8"), add_bos=False, special=special) for t in texts]
 
 
+def llama_cpp_detokenizer(gguf_path):
+    """llama_detokenize(ids, remove_special, unparse_special) as a Python function, or None."""
+    try:
+        import ctypes
+        import llama_cpp
+        from llama_cpp import Llama
+    except ImportError:
+        return None
+    llm = Llama(model_path=gguf_path, vocab_only=True, verbose=False)
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+
+    def detok(ids, remove_special, unparse_special):
+        arr = (llama_cpp.llama_token * max(len(ids), 1))(*ids)
+        buf = ctypes.create_string_buffer(1 << 16)
+        n = llama_cpp.llama_detokenize(vocab, arr, len(ids), buf, 1 << 16, remove_special, unparse_special)
+        return buf.raw[:n].decode("utf-8", "replace")
+    detok.keepalive = llm
+    return detok
+
+
 def compare(name, cases, other, label):
     """Records where llama.cpp disagrees with the first reference; llama.cpp's ids win (the
     engine follows llama.cpp), the other reference's ids are kept in the note."""
@@ -313,6 +333,12 @@ def build_spm(meta):
     })
     # llama.cpp adds the space prefix itself; special=False as sentencepiece never parses "<s>".
     notes = compare("spm_tiny", cases, llama_cpp_ids(spm_path, SPM_CASES, special=False), "llama_cpp_ids")
+    # Decoding reference: llama.cpp's llama_detokenize (leading-space and BOS rules).
+    detok = llama_cpp_detokenizer(spm_path)
+    if detok is not None:
+        for case in cases:
+            case["decoded"] = detok(case["ids"], False, True)
+            case["decoded_bos_skip_special"] = detok([1] + case["ids"], True, False)
     with open(os.path.join(OUT, "spm_tiny.json"), "w", encoding="utf-8") as f:
         json.dump({"tokens": tokens, "scores": scores, "types": types, "bos": 1, "eos": 2, "unk": 0,
                    "cases": cases, "notes": notes}, f, ensure_ascii=False, indent=1)

@@ -74,6 +74,22 @@ struct SentencePieceTests {
         }
     }
 
+    /// Decoding matches llama.cpp's `llama_detokenize` (leading space removed from the first
+    /// piece; after a BOS dropped by skipSpecial it is kept).
+    @Test func decodeMatchesLlamaCpp() throws {
+        let raw = try #require(Support.json("spm_tiny.json")["cases"] as? [[String: Any]])
+        var checked = 0
+        for entry in raw {
+            guard let ids = (entry["ids"] as? [Int])?.map({ Int32($0) }),
+                  let decoded = entry["decoded"] as? String,
+                  let afterBOS = entry["decoded_bos_skip_special"] as? String else { continue }
+            #expect(tokenizer.decode(ids) == decoded)
+            #expect(tokenizer.decode([1] + ids, skipSpecial: true) == afterBOS)
+            checked += 1
+        }
+        #expect(checked == raw.count)
+    }
+
     @Test func bosAndSpecialParsing() {
         let ids = tokenizer.encode("Hello world", addSpecial: true)
         #expect(ids.first == 1)
