@@ -37,10 +37,19 @@ struct SmolLM2Tests {
     }
 
     @Test func decodeInvertsEncode() {
+        var lossy = 0
         for c in cases {
-            #expect(tokenizer.decode(tokenizer.encode(c.text)) == c.text)
-            #expect(tokenizer.decode(c.ids) == c.text)
+            let expected = Support.representableBytes(c.text, tokenizer)
+            #expect(tokenizer.decodeBytes(tokenizer.encode(c.text)) == expected)
+            #expect(tokenizer.decodeBytes(c.ids) == expected)
+            if expected.count == c.text.utf8.count {
+                #expect(tokenizer.decode(c.ids) == c.text)
+            } else {
+                lossy += 1
+            }
         }
+        // Exactly one corpus entry holds bytes SmolLM2 has no token for (0xF2, 0x04, 0x06).
+        #expect(lossy == 1)
     }
 
     @Test func specialTokenParsingOnAndOff() {
@@ -76,7 +85,9 @@ struct SmolLM2Tests {
     }
 
     @Test func incrementalDecodingNeverSplitsCharacters() {
-        let texts = cases.map(\.text).filter { $0.unicodeScalars.contains { $0.value > 0x7F } }
+        let texts = cases.map(\.text).filter {
+            $0.unicodeScalars.contains { $0.value > 0x7F } && Support.representableBytes($0, tokenizer).count == $0.utf8.count
+        }
         #expect(!texts.isEmpty)
         var sawHeldBack = false
         for text in texts {
