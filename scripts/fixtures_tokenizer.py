@@ -12,14 +12,16 @@ Writes (committed, small):
                                               pre-tokenizers: text -> ids per family
   Tests/Fixtures/tokenizer/spm_tiny.json      a small trained SentencePiece BPE vocabulary
                                               (tokens, scores, types) and text -> ids
-Writes (gitignored): Tests/Fixtures/tokenizer/generated/smollm2_vocab.json (the 49k vocabulary,
-  used by the Swift tests when the GGUF reader is unavailable).
+Writes (gitignored): Tests/Fixtures/tokenizer/generated/*.gguf, tensor-less GGUFs for llama.cpp.
+The Swift tests read the 49k SmolLM2 vocabulary from the model file itself (never committed).
 
 References are independent of llama.cpp's code: Hugging Face `tokenizers` with the pre-tokenizer
 each family's original tokenizer.json uses, and the `sentencepiece` library. For SmolLM2 the
-transformers GGUF loader (AutoTokenizer.from_pretrained(dir, gguf_file=...)) is run as a second
-reference; its disagreements are recorded under "notes" (it does not reproduce the smollm
-digit splitting).
+llama.cpp itself (llama-cpp-python, `Llama(path, vocab_only=True).tokenize(..., special=True)`) is
+the second reference for every fixture: the SmolLM2 GGUF, the same vocabulary rewritten with another
+`tokenizer.ggml.pre` (tensor-less GGUFs under generated/), and the SentencePiece vocabulary written
+as a `llama` GGUF. The transformers GGUF loader is tried too. Disagreements are recorded under
+"notes" in each fixture (and printed).
 """
 import json
 import os
@@ -68,6 +70,10 @@ CORPUS = [
     "  \n  indented\n",
     "1 22 333 4444 55555 666666",
     "zero-width\u200bspace and non\u00a0breaking\u2003em space",
+    "unassigned x\u0378y \u0378\u0378! private \ue000\ue001 z \U000e0001 \U0003fffd end",
+    "combining e\u0301 a\u0308\u0304 and Hangul jamo \u1100\u1161\u11a8",
+    # U+B55F8 starts with byte 0xF2, which has no byte token in SmolLM2: llama.cpp drops it.
+    "3\U000b55f88 and control \x04\x06 bytes",
 ]
 LONG = (
     "Tokenization is the process of splitting text into units. "
@@ -75,6 +81,19 @@ LONG = (
     "the quick brown fox 🦊 jumped over 13 lazy dogs 🐕 — twice!\n"
 ) * 8
 CORPUS.append(LONG)
+
+
+def random_corpus(count=60, seed=1234):
+    """Seeded random strings over a pool that exercises every pre-tokenizer branch."""
+    import random
+    rng = random.Random(seed)
+    pool = (list("aAbBzZ'sStTdDlLmMrReEvV") + list("0123456789") + [" "] * 8 + ["\n", "\r", "\t", "\u00a0"]
+            + list(".,!?;:-_()[]{}<>/\\|+=*&^%$#@~`\"") + list("éÅñßœ中文日本한글ςЖ") + ["😀", "👍🏽", "🦊", "\u200d", "\ufe0f"]
+            + ["٣", "Ⅻ", "½", "²"] + ["<|im_start|>", "<|im_end|>"])
+    return ["".join(rng.choice(pool) for _ in range(rng.randint(1, 30))) for _ in range(count)]
+
+
+CORPUS += random_corpus()
 
 GPT2_FAMILY_REGEX = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
@@ -91,11 +110,73 @@ def model_path():
 
 def read_vocab(path):
     reader = gguf.GGUFReader(path)
-    meta = {}
+    meta = {"__reader__": reader}
     for key, field in reader.fields.items():
         if key.startswith("tokenizer.") and key != "tokenizer.chat_template":
             meta[key] = field.contents()
     return meta
+
+
+def write_vocab_gguf(reader, path, tokenizer_kv):
+    """A tensor-less GGUF with the source model's hyper-parameters and the given tokenizer keys
+    (key -> (value, GGUFValueType, array element type or None)), loadable with vocab_only."""
+    writer = gguf.GGUFWriter(path, arch=reader.fields["general.architecture"].contents())
+    for key, field in reader.fields.items():
+        if key.startswith("tokenizer.") or key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        vtype = field.types[0]
+        sub = field.types[1] if vtype == gguf.GGUFValueType.ARRAY and len(field.types) > 1 else None
+        writer.add_key_value(key, field.contents(), vtype, sub_type=sub)
+    for key, (value, vtype, sub) in tokenizer_kv.items():
+        writer.add_key_value(key, value, vtype, sub_type=sub)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def llama_cpp_ids(gguf_path, texts, special=True):
+    """Token ids from llama.cpp (llama-cpp-python, vocab only), or None when it is unavailable."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return None
+    llm = Llama(model_path=gguf_path, vocab_only=True, verbose=False)
+    return [llm.tokenize(t.encode("utf-8"), add_bos=False, special=special) for t in texts]
+
+
+def llama_cpp_detokenizer(gguf_path):
+    """llama_detokenize(ids, remove_special, unparse_special) as a Python function, or None."""
+    try:
+        import ctypes
+        import llama_cpp
+        from llama_cpp import Llama
+    except ImportError:
+        return None
+    llm = Llama(model_path=gguf_path, vocab_only=True, verbose=False)
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+
+    def detok(ids, remove_special, unparse_special):
+        arr = (llama_cpp.llama_token * max(len(ids), 1))(*ids)
+        buf = ctypes.create_string_buffer(1 << 16)
+        n = llama_cpp.llama_detokenize(vocab, arr, len(ids), buf, 1 << 16, remove_special, unparse_special)
+        return buf.raw[:n].decode("utf-8", "replace")
+    detok.keepalive = llm
+    return detok
+
+
+def compare(name, cases, other, label):
+    """Records where llama.cpp disagrees with the first reference; llama.cpp's ids win (the
+    engine follows llama.cpp), the other reference's ids are kept in the note."""
+    notes = []
+    if other is None:
+        return [f"{label} unavailable"]
+    for case, ids in zip(cases, other):
+        if case["ids"] != ids:
+            notes.append({"text": case["text"], "reference_ids": case["ids"], label: ids})
+            case["ids"] = ids
+    print(f"{name}: {len(cases)} cases, {len(notes)} disagreements with {label}")
+    return notes
 
 
 def hf_bpe(meta, family):
@@ -138,9 +219,8 @@ def build_bpe(meta, path):
     cases = []
     for text in CORPUS:
         ids = ref.encode(text, add_special_tokens=False).ids
-        assert ref.decode(ids, skip_special_tokens=False) == text, repr(text)
         cases.append({"text": text, "ids": ids})
-    notes = []
+    notes = compare("smollm2", cases, llama_cpp_ids(path, CORPUS), "llama_cpp_ids")
     tf_ids, err = transformers_ids(path, CORPUS)
     if err:
         notes.append(err)
@@ -148,24 +228,49 @@ def build_bpe(meta, path):
         for case, other in zip(cases, tf_ids):
             if case["ids"] != other:
                 notes.append({"text": case["text"], "transformers_gguf_ids": other})
-    print(f"smollm2: {len(cases)} cases, {len(notes)} transformers disagreements")
     with open(os.path.join(OUT, "smollm2.json"), "w", encoding="utf-8") as f:
         json.dump({"model": os.path.basename(path), "pre": "smollm", "cases": cases,
                    "notes": notes}, f, ensure_ascii=False, indent=1)
 
-    families = {}
+    os.makedirs(os.path.join(OUT, "generated"), exist_ok=True)
+    families, family_notes = {}, {}
+    names = {"gpt2": "gpt-2", "llama3": "llama-bpe", "qwen2": "qwen2"}
     for family in ("gpt2", "llama3", "qwen2"):
         tok = hf_bpe(meta, family)
         families[family] = [{"text": t, "ids": tok.encode(t, add_special_tokens=False).ids} for t in CORPUS]
+        # The same vocabulary with tokenizer.ggml.pre changed, for llama.cpp to tokenize.
+        reader = meta["__reader__"]
+        kv = {}
+        for key, field in reader.fields.items():
+            if key.startswith("tokenizer.") and key != "tokenizer.chat_template":
+                vtype = field.types[0]
+                sub = field.types[1] if vtype == gguf.GGUFValueType.ARRAY else None
+                kv[key] = (field.contents(), vtype, sub)
+        kv["tokenizer.ggml.pre"] = (names[family], gguf.GGUFValueType.STRING, None)
+        family_path = os.path.join(OUT, "generated", f"smollm2_vocab_{family}.gguf")
+        write_vocab_gguf(reader, family_path, kv)
+        family_notes[family] = compare(family, families[family], llama_cpp_ids(family_path, CORPUS),
+                                       "llama_cpp_ids")
+    # llama.cpp's `default` and `falcon` families have no tokenizer.json equivalent: llama.cpp is
+    # the only reference for them.
+    for family in ("default", "falcon"):
+        kv["tokenizer.ggml.pre"] = (family, gguf.GGUFValueType.STRING, None)
+        family_path = os.path.join(OUT, "generated", f"smollm2_vocab_{family}.gguf")
+        write_vocab_gguf(reader, family_path, kv)
+        ids = llama_cpp_ids(family_path, CORPUS)
+        if ids is not None:
+            families[family] = [{"text": t, "ids": i} for t, i in zip(CORPUS, ids)]
+            family_notes[family] = ["reference: llama.cpp only"]
+            print(f"{family}: {len(ids)} cases from llama.cpp")
     with open(os.path.join(OUT, "bpe_families.json"), "w", encoding="utf-8") as f:
-        json.dump({"vocabulary": os.path.basename(path), "families": families}, f, ensure_ascii=False, indent=1)
+        json.dump({"vocabulary": os.path.basename(path), "families": families, "notes": family_notes},
+                  f, ensure_ascii=False, indent=1)
 
-    os.makedirs(os.path.join(OUT, "generated"), exist_ok=True)
     with open(os.path.join(OUT, "generated", "smollm2_vocab.json"), "w", encoding="utf-8") as f:
-        json.dump({k: v for k, v in meta.items()}, f, ensure_ascii=False)
+        json.dump({k: v for k, v in meta.items() if not k.startswith("__")}, f, ensure_ascii=False)
 
 
-SPM_TRAIN = [
+SPM_TRAIN = [  # noqa: E501
     "The quick brown fox jumps over the lazy dog.",
     "Tokenizers split text into pieces; pieces map to ids.",
     "Hello world! Hello there, general Kenobi.",
@@ -180,10 +285,10 @@ SPM_CASES = [
     "", "Hello world", " Hello world", "  two leading spaces", "the quick brown fox",
     "unknown: 你好 😀 é", "line\nbreak", "Numbers 12345 and 999", "trailing space ",
     "<s>inside</s> text", "walking the theory",
-]
+] + [t.replace("<|im_start|>", "").replace("<|im_end|>", "") for t in random_corpus(30, seed=99)]
 
 
-def build_spm():
+def build_spm(meta):
     try:
         import sentencepiece as spm
     except ImportError:
@@ -218,9 +323,28 @@ def build_spm():
     # sentencepiece never parses "<s>" in text; llama.cpp does with parse_special, so the
     # reference is computed with parse_special off for texts holding control-token text.
     cases = [{"text": t, "ids": sp.encode(t)} for t in SPM_CASES]
+    T = gguf.GGUFValueType
+    spm_path = os.path.join(OUT, "generated", "spm_tiny.gguf")
+    write_vocab_gguf(meta["__reader__"], spm_path, {
+        "tokenizer.ggml.model": ("llama", T.STRING, None),
+        "tokenizer.ggml.tokens": (tokens, T.ARRAY, T.STRING),
+        "tokenizer.ggml.scores": (scores, T.ARRAY, T.FLOAT32),
+        "tokenizer.ggml.token_type": (types, T.ARRAY, T.INT32),
+        "tokenizer.ggml.bos_token_id": (1, T.UINT32, None),
+        "tokenizer.ggml.eos_token_id": (2, T.UINT32, None),
+        "tokenizer.ggml.unknown_token_id": (0, T.UINT32, None),
+    })
+    # llama.cpp adds the space prefix itself; special=False as sentencepiece never parses "<s>".
+    notes = compare("spm_tiny", cases, llama_cpp_ids(spm_path, SPM_CASES, special=False), "llama_cpp_ids")
+    # Decoding reference: llama.cpp's llama_detokenize (leading-space and BOS rules).
+    detok = llama_cpp_detokenizer(spm_path)
+    if detok is not None:
+        for case in cases:
+            case["decoded"] = detok(case["ids"], False, True)
+            case["decoded_bos_skip_special"] = detok([1] + case["ids"], True, False)
     with open(os.path.join(OUT, "spm_tiny.json"), "w", encoding="utf-8") as f:
         json.dump({"tokens": tokens, "scores": scores, "types": types, "bos": 1, "eos": 2, "unk": 0,
-                   "cases": cases}, f, ensure_ascii=False, indent=1)
+                   "cases": cases, "notes": notes}, f, ensure_ascii=False, indent=1)
     print(f"spm_tiny: {len(tokens)} tokens, {len(cases)} cases")
 
 
@@ -229,7 +353,7 @@ def main():
     path = model_path()
     meta = read_vocab(path)
     build_bpe(meta, path)
-    build_spm()
+    build_spm(meta)
 
 
 if __name__ == "__main__":

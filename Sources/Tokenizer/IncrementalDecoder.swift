@@ -4,6 +4,10 @@
 /// but so-far-valid UTF-8 sequence at the end) are held back; everything else is emitted, with
 /// invalid bytes replaced by U+FFFD. The concatenation of all returned strings plus
 /// ``flush()`` equals `String(decoding:as:)` of all the tokens' bytes.
+///
+/// Pieces are those of llama.cpp's `token_to_piece` without leading-space stripping (what
+/// llama-server streams), so for a space-prefixing SentencePiece model the first piece may
+/// start with a space that ``Tokenizer/decode(_:skipSpecial:)`` would remove.
 public struct IncrementalDecoder: Sendable {
     private let tokenizer: Tokenizer
     private let skipSpecial: Bool

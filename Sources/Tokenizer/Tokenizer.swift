@@ -113,9 +113,10 @@ public final class Tokenizer: Sendable {
         for text in ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>"] {
             if let id = tokenIds[text] { eog.insert(id) }
         }
-        for id in [eos, eot, eom].compactMap({ $0 }) { eog.insert(id) }
-        // llama.cpp forces detected end-of-generation tokens to control type.
+        // llama.cpp forces end-of-generation tokens found by their text to control type.
         for id in eog where types[Int(id)] != .control { types[Int(id)] = .control }
+        if v.eotTokenId == nil, let eot { types[Int(eot)] = .control }
+        for id in [eos, eot, eom].compactMap({ $0 }) { eog.insert(id) }
 
         self.model = v.model
         self.preTokenizer = settings.preTokenizer
@@ -201,14 +202,14 @@ public final class Tokenizer: Sendable {
     }
 
     /// The type of token `id`; ``TokenType/undefined`` outside the vocabulary.
-    public func type(of id: Int32) -> TokenType {
+    public func tokenType(of id: Int32) -> TokenType {
         guard id >= 0 && Int(id) < types.count else { return .undefined }
         return types[Int(id)]
     }
 
     /// Whether `id` is a control token (type 3, including detected end-of-generation tokens).
     public func isControl(_ id: Int32) -> Bool {
-        type(of: id) == .control
+        tokenType(of: id) == .control
     }
 
     /// Whether generation should stop after `id`.
@@ -273,6 +274,9 @@ public final class Tokenizer: Sendable {
     ///   - parseSpecial: recognise control tokens written in the text (e.g. `<|im_start|>`);
     ///     when false they are tokenized as plain text. User-defined tokens are always
     ///     recognised, as in llama.cpp.
+    /// - Note: byte-level BPE drops bytes whose byte-level character is not in the vocabulary
+    ///   (SmolLM2 has no token for 0xF1 or 0xF2, for instance), exactly as llama.cpp does;
+    ///   SentencePiece falls back to `<0xXX>` tokens, then the unknown token.
     public func encode(_ text: String, addSpecial: Bool = false, parseSpecial: Bool = true) -> [Int32] {
         var utf8 = Array(text.utf8)
         return utf8.withUnsafeMutableBufferPointer { mutable in

@@ -6,17 +6,20 @@ import Testing
 /// references built with each family's original regex (bpe_families.json).
 @Suite(.enabled(if: Support.modelAvailable, "needs the SmolLM2 GGUF (TANDEM_MODEL or ~/.cache/tandem)"))
 struct PreTokenizerFamilyTests {
-    @Test(arguments: ["gpt2", "llama3", "qwen2"])
+    /// gpt2 / llama3 / qwen2 references agree between `tokenizers` and llama.cpp; `default` and
+    /// `falcon` (llama.cpp-only families) come from llama.cpp alone.
+    @Test(arguments: ["gpt2", "llama3", "qwen2", "default", "falcon"])
     func exactIds(family: String) throws {
         var vocabulary = try #require(Support.smolVocabulary)
-        vocabulary.preTokenizer = ["gpt2": "gpt-2", "llama3": "llama-bpe", "qwen2": "qwen2"][family]
+        vocabulary.preTokenizer = ["gpt2": "gpt-2", "llama3": "llama-bpe", "qwen2": "qwen2", "default": "default",
+                                   "falcon": "falcon"][family]
         let tokenizer = try Tokenizer(vocabulary: vocabulary)
         let families = try #require(Support.json("bpe_families.json")["families"] as? [String: Any])
         let cases = Support.cases(families[family])
         #expect(cases.count >= 30)
         for c in cases {
             #expect(tokenizer.encode(c.text) == c.ids, "\(family): \(c.text.debugDescription)")
-            #expect(tokenizer.decode(c.ids) == c.text)
+            #expect(tokenizer.decodeBytes(c.ids) == Support.representableBytes(c.text, tokenizer))
         }
     }
 
@@ -63,12 +66,28 @@ struct SentencePieceTests {
     @Test func byteFallbackAndDecode() {
         let text = "unknown: 你好 😀 é"
         let ids = tokenizer.encode(text)
-        #expect(ids.contains { tokenizer.type(of: $0) == .byte })
+        #expect(ids.contains { tokenizer.tokenType(of: $0) == .byte })
         // The space prefix added by encoding is removed from the first piece when decoding.
         #expect(tokenizer.decode(ids) == text)
         for c in cases where !c.text.isEmpty && !c.text.hasPrefix(" ") {
             #expect(tokenizer.decode(tokenizer.encode(c.text, parseSpecial: false)) == c.text)
         }
+    }
+
+    /// Decoding matches llama.cpp's `llama_detokenize` (leading space removed from the first
+    /// piece; after a BOS dropped by skipSpecial it is kept).
+    @Test func decodeMatchesLlamaCpp() throws {
+        let raw = try #require(Support.json("spm_tiny.json")["cases"] as? [[String: Any]])
+        var checked = 0
+        for entry in raw {
+            guard let ids = (entry["ids"] as? [Int])?.map({ Int32($0) }),
+                  let decoded = entry["decoded"] as? String,
+                  let afterBOS = entry["decoded_bos_skip_special"] as? String else { continue }
+            #expect(tokenizer.decode(ids) == decoded)
+            #expect(tokenizer.decode([1] + ids, skipSpecial: true) == afterBOS)
+            checked += 1
+        }
+        #expect(checked == raw.count)
     }
 
     @Test func bosAndSpecialParsing() {

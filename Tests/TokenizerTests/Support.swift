@@ -30,6 +30,15 @@ enum Support {
         var ids: [Int32]
     }
 
+    /// The UTF-8 of `text` without the bytes that have no byte-level token in `tokenizer`'s
+    /// vocabulary: those are dropped by encoding, as llama.cpp drops them.
+    static func representableBytes(_ text: String, _ tokenizer: Tokenizer) -> [UInt8] {
+        text.utf8.filter { byte in
+            guard let scalar = Unicode.Scalar(ByteLevel.scalarForByte[Int(byte)]) else { return false }
+            return tokenizer.token(for: String(Character(scalar))) != nil
+        }
+    }
+
     static func json(_ name: String) throws -> [String: Any] {
         let data = try Data(contentsOf: fixtureDirectory.appendingPathComponent(name))
         guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
