@@ -77,7 +77,7 @@ public final class Generator {
             let end = min(position + max(options.prefillChunk, 1), prompt.count)
             var batch = ForwardBatch()
             batch.append(tokens: prompt[position..<end], firstPosition: position, blockTable: blockTable,
-                         blockSize: blockSize, wantsLogits: end == prompt.count)
+                         blockSize: blockSize, logitCount: end == prompt.count ? 1 : 0)
             if end == prompt.count {
                 next = try model.forward(batch, cache: cache) { sampler.sample($0) }
             } else {
@@ -102,7 +102,7 @@ public final class Generator {
             if result.tokens.count == maxTokens { break }
             var batch = ForwardBatch()
             batch.append(tokens: [next], firstPosition: position, blockTable: blockTable, blockSize: blockSize,
-                         wantsLogits: true)
+                         logitCount: 1)
             next = try model.forward(batch, cache: cache) { sampler.sample($0) }
             position += 1
         }

@@ -14,15 +14,16 @@ public struct ForwardBatch: Sendable {
         public var firstPosition: Int
         /// Physical KV blocks of the sequence, in order.
         public var blockTable: [Int32]
-        /// Whether the logits of the sequence's last token are wanted.
-        public var wantsLogits: Bool
+        /// How many of the sequence's last tokens want logits: usually 0 (a prefill chunk) or 1
+        /// (the position that is sampled); more for prompt log-probabilities.
+        public var logitCount: Int
 
-        public init(tokenStart: Int, tokenCount: Int, firstPosition: Int, blockTable: [Int32], wantsLogits: Bool) {
+        public init(tokenStart: Int, tokenCount: Int, firstPosition: Int, blockTable: [Int32], logitCount: Int) {
             self.tokenStart = tokenStart
             self.tokenCount = tokenCount
             self.firstPosition = firstPosition
             self.blockTable = blockTable
-            self.wantsLogits = wantsLogits
+            self.logitCount = logitCount
         }
     }
 
@@ -34,10 +35,11 @@ public struct ForwardBatch: Sendable {
     public init() {}
 
     /// Appends a sequence's new tokens, computing positions and slots from its block table.
+    /// `logitCount` trailing tokens get logits (1: just the last one).
     public mutating func append(tokens newTokens: some Collection<Int32>, firstPosition: Int, blockTable: [Int32],
-                                blockSize: Int, wantsLogits: Bool) {
+                                blockSize: Int, logitCount: Int) {
         sequences.append(Sequence(tokenStart: tokens.count, tokenCount: newTokens.count, firstPosition: firstPosition,
-                                  blockTable: blockTable, wantsLogits: wantsLogits))
+                                  blockTable: blockTable, logitCount: min(max(logitCount, 0), newTokens.count)))
         for (offset, token) in newTokens.enumerated() {
             let position = firstPosition + offset
             tokens.append(token)
@@ -47,6 +49,6 @@ public struct ForwardBatch: Sendable {
         }
     }
 
-    /// Number of sequences whose logits are wanted (rows of the forward's output).
-    public var logitRowCount: Int { sequences.reduce(0) { $0 + ($1.wantsLogits ? 1 : 0) } }
+    /// Number of logit rows the forward pass produces.
+    public var logitRowCount: Int { sequences.reduce(0) { $0 + $1.logitCount } }
 }

@@ -1,36 +1,37 @@
+import Kernels
+
 /// Paged key/value memory for every layer of a model.
 ///
 /// The cache is a pool of `blockCount` blocks of `blockSize` token slots. A slot holds one token's
 /// keys (kvWidth values) in the key pool and its values in the value pool of each layer. Which
 /// blocks belong to which sequence is decided outside (block tables); the cache only stores.
 public final class KVCache: @unchecked Sendable {
-    /// Storage type of cached keys and values.
-    public enum Precision: String, Sendable, CaseIterable {
-        case f32, f16
-        public var bytes: Int { self == .f32 ? 4 : 2 }
-    }
-
     public let layerCount: Int
     public let kvWidth: Int
     public let blockSize: Int
     public let blockCount: Int
-    public let precision: Precision
+    public let precision: KVElementType
+    public let kvHeadCount: Int
+    public let headDimension: Int
     private let storage: UnsafeMutableRawPointer
     private let layerBytes: Int
 
     /// Bytes one token occupies across all layers (keys and values).
-    public static func bytesPerToken(layerCount: Int, kvWidth: Int, precision: Precision) -> Int {
-        2 * layerCount * kvWidth * precision.bytes
+    public static func bytesPerToken(layerCount: Int, kvWidth: Int, precision: KVElementType) -> Int {
+        2 * layerCount * kvWidth * precision.byteCount
     }
 
-    public init(layerCount: Int, kvWidth: Int, blockSize: Int, blockCount: Int, precision: Precision) {
-        precondition(layerCount > 0 && kvWidth > 0 && blockSize > 0 && blockCount > 0)
+    public init(layerCount: Int, kvHeadCount: Int, headDimension: Int, blockSize: Int, blockCount: Int,
+                precision: KVElementType) {
+        precondition(layerCount > 0 && kvHeadCount > 0 && headDimension > 0 && blockSize > 0 && blockCount > 0)
         self.layerCount = layerCount
-        self.kvWidth = kvWidth
+        self.kvHeadCount = kvHeadCount
+        self.headDimension = headDimension
+        self.kvWidth = kvHeadCount * headDimension
         self.blockSize = blockSize
         self.blockCount = blockCount
         self.precision = precision
-        layerBytes = blockCount * blockSize * kvWidth * precision.bytes
+        layerBytes = blockCount * blockSize * kvWidth * precision.byteCount
         storage = UnsafeMutableRawPointer.allocate(byteCount: 2 * layerCount * layerBytes, alignment: 64)
     }
 
@@ -42,9 +43,9 @@ public final class KVCache: @unchecked Sendable {
     /// Total bytes of key and value memory.
     public var byteCount: Int { 2 * layerCount * layerBytes }
 
-    /// The key pool of `layer`: `capacity` slots of `kvWidth` elements.
-    public func keys(layer: Int) -> UnsafeMutableRawPointer { storage + (2 * layer) * layerBytes }
-
-    /// The value pool of `layer`.
-    public func values(layer: Int) -> UnsafeMutableRawPointer { storage + (2 * layer + 1) * layerBytes }
+    /// The key and value pools of `layer`, as the attention kernels see them.
+    public func layer(_ index: Int) -> PagedKVLayer {
+        PagedKVLayer(keys: storage + (2 * index) * layerBytes, values: storage + (2 * index + 1) * layerBytes,
+                     blockSize: blockSize, kvHeads: kvHeadCount, headDim: headDimension, elementType: precision)
+    }
 }

@@ -13,6 +13,7 @@ public final class LlamaModel: @unchecked Sendable {
     public let pool: WorkerPool
     private var workspace = Workspace()
     private let scratch = MatmulScratch()
+    private let rope: RoPETable
 
     /// Binds `file`'s tensors, checking every name, shape and type.
     public init(file: GGUFFile, threads: Int = WorkerPool.processorCount) throws(ModelError) {
@@ -20,18 +21,22 @@ public final class LlamaModel: @unchecked Sendable {
         configuration = try ModelConfiguration(file: file)
         weights = try ModelWeights(file: file, configuration: configuration)
         pool = WorkerPool(threads: threads)
+        rope = RoPETable(base: Double(configuration.ropeBase), ropeDims: configuration.ropeDimensions,
+                         maxPositions: min(configuration.contextLength, 8192))
     }
 
+    deinit { workspace.deallocate() }
+
     /// Creates a KV cache shaped for this model.
-    public func makeKVCache(blockSize: Int = 16, blockCount: Int, precision: KVCache.Precision = .f32) -> KVCache {
-        KVCache(layerCount: configuration.layerCount, kvWidth: configuration.kvWidth, blockSize: blockSize,
-                blockCount: blockCount, precision: precision)
+    public func makeKVCache(blockSize: Int = 16, blockCount: Int, precision: KVElementType = .float32) -> KVCache {
+        KVCache(layerCount: configuration.layerCount, kvHeadCount: configuration.kvHeadCount,
+                headDimension: configuration.headDimension, blockSize: blockSize, blockCount: blockCount,
+                precision: precision)
     }
 
     /// Runs the batch through the model, writing each token's keys and values into `cache`, and
-    /// calls `body` with the logits of the sequences that want them (one row of
-    /// `vocabularySize` values per such sequence, in batch order). The buffer is reused by the
-    /// next call.
+    /// calls `body` with the logits that the sequences want (one row of `vocabularySize` values per
+    /// wanted position, in batch order). The buffer is reused by the next call.
     public func forward<R>(_ batch: ForwardBatch, cache: KVCache,
                            _ body: (UnsafeMutableBufferPointer<Float>) throws -> R) throws -> R {
         try validate(batch, cache: cache)
@@ -46,15 +51,12 @@ public final class LlamaModel: @unchecked Sendable {
             weights.embed(token, width: c.embeddingWidth, into: w.x + i * c.embeddingWidth)
         }
 
-        let attentionSequences = batch.sequences.map {
-            AttentionSequence(tokenStart: $0.tokenStart, tokenCount: $0.tokenCount, firstPosition: $0.firstPosition)
-        }
-        try batch.positions.withUnsafeBufferPointer { positions in
-            try batch.slots.withUnsafeBufferPointer { slots in
-                try withBlockTables(batch.sequences) { blockTables in
+        batch.positions.withUnsafeBufferPointer { positions in
+            batch.slots.withUnsafeBufferPointer { slots in
+                withAttentionSequences(batch.sequences) { sequences in
                     for (index, layer) in weights.layers.enumerated() {
-                        try runLayer(layer, index: index, tokens: n, positions: positions, slots: slots,
-                                     sequences: attentionSequences, blockTables: blockTables, cache: cache)
+                        runLayer(layer, tokens: n, positions: positions.baseAddress!, slots: slots.baseAddress!,
+                                 sequences: sequences, kv: cache.layer(index))
                     }
                 }
             }
@@ -62,28 +64,29 @@ public final class LlamaModel: @unchecked Sendable {
 
         // Final norm and output head, only for the rows that are sampled.
         var row = 0
-        for sequence in batch.sequences where sequence.wantsLogits {
-            let last = sequence.tokenStart + sequence.tokenCount - 1
-            (w.normed + row * c.embeddingWidth).update(from: w.x + last * c.embeddingWidth, count: c.embeddingWidth)
-            row += 1
+        for sequence in batch.sequences where sequence.logitCount > 0 {
+            let first = sequence.tokenStart + sequence.tokenCount - sequence.logitCount
+            (w.normed + row * c.embeddingWidth).update(from: w.x + first * c.embeddingWidth,
+                                                       count: sequence.logitCount * c.embeddingWidth)
+            row += sequence.logitCount
         }
         weights.outputNorm.withUnsafeBufferPointer { norm in
-            rmsNorm(w.normed, weight: norm.baseAddress!, epsilon: c.rmsNormEpsilon, rows: rows,
+            rmsNorm(w.normed, weight: norm.baseAddress!, eps: c.rmsNormEpsilon, rows: rows,
                     width: c.embeddingWidth, output: w.normed)
         }
         matmul(weights.output, input: w.normed, tokens: rows, output: w.logits, pool: pool, scratch: scratch)
         return try body(UnsafeMutableBufferPointer(start: w.logits, count: rows * c.vocabularySize))
     }
 
-    private func runLayer(_ layer: LayerWeights, index: Int, tokens n: Int, positions: UnsafeBufferPointer<Int32>,
-                          slots: UnsafeBufferPointer<Int32>, sequences: [AttentionSequence],
-                          blockTables: [UnsafePointer<Int32>], cache: KVCache) throws {
+    private func runLayer(_ layer: LayerWeights, tokens n: Int, positions: UnsafePointer<Int32>,
+                          slots: UnsafePointer<Int32>, sequences: UnsafeBufferPointer<AttentionSequence>,
+                          kv: PagedKVLayer) {
         let c = configuration
         let w = workspace
         let width = c.embeddingWidth
 
         layer.attentionNorm.withUnsafeBufferPointer {
-            rmsNorm(w.x, weight: $0.baseAddress!, epsilon: c.rmsNormEpsilon, rows: n, width: width, output: w.normed)
+            rmsNorm(w.x, weight: $0.baseAddress!, eps: c.rmsNormEpsilon, rows: n, width: width, output: w.normed)
         }
         matmul(layer.query, input: w.normed, tokens: n, output: w.q, pool: pool, scratch: scratch)
         matmul(layer.key, input: w.normed, tokens: n, output: w.k, pool: pool, scratch: scratch)
@@ -92,33 +95,28 @@ public final class LlamaModel: @unchecked Sendable {
         if let bias = layer.keyBias { addBias(bias, to: w.k, rows: n) }
         if let bias = layer.valueBias { addBias(bias, to: w.v, rows: n) }
 
-        let rope = RoPE(base: c.ropeBase, dimensions: c.ropeDimensions, headDimension: c.headDimension, neox: c.ropeNeoX)
-        rope.apply(w.q, heads: c.headCount, positions: positions.baseAddress!, tokens: n)
-        rope.apply(w.k, heads: c.kvHeadCount, positions: positions.baseAddress!, tokens: n)
-
-        let keys = cache.keys(layer: index)
-        let values = cache.values(layer: index)
-        writeKV(keys: w.k, values: w.v, slots: slots.baseAddress!, tokens: n, kvWidth: c.kvWidth,
-                keyCache: keys, valueCache: values, precision: cache.precision)
-        pagedAttention(q: w.q, output: w.attention, sequences: sequences, blockTables: blockTables,
-                       keyCache: keys, valueCache: values, blockSize: cache.blockSize, precision: cache.precision,
-                       headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDimension: c.headDimension, pool: pool)
+        applyRoPE(w.q, heads: c.headCount, headDim: c.headDimension, positions: positions, tokens: n,
+                  table: rope, neox: c.ropeNeoX)
+        applyRoPE(w.k, heads: c.kvHeadCount, headDim: c.headDimension, positions: positions, tokens: n,
+                  table: rope, neox: c.ropeNeoX)
+        writeKV(k: w.k, v: w.v, slotMapping: slots, tokens: n, layer: kv)
+        pagedAttention(q: w.q, output: w.attention, qHeads: c.headCount, sequences: sequences, layer: kv, pool: pool)
         matmul(layer.attentionOutput, input: w.attention, tokens: n, output: w.normed, pool: pool, scratch: scratch)
-        add(w.normed, into: w.x, count: n * width)
+        add(w.x, w.normed, count: n * width, output: w.x)
 
         layer.feedForwardNorm.withUnsafeBufferPointer {
-            rmsNorm(w.x, weight: $0.baseAddress!, epsilon: c.rmsNormEpsilon, rows: n, width: width, output: w.normed)
+            rmsNorm(w.x, weight: $0.baseAddress!, eps: c.rmsNormEpsilon, rows: n, width: width, output: w.normed)
         }
         matmul(layer.gate, input: w.normed, tokens: n, output: w.gate, pool: pool, scratch: scratch)
         matmul(layer.up, input: w.normed, tokens: n, output: w.up, pool: pool, scratch: scratch)
-        siluMul(gate: w.gate, up: w.up, count: n * c.feedForwardWidth, output: w.gate)
+        siluMul(gate: w.gate, up: w.up, count: n * c.feedForwardWidth)
         matmul(layer.down, input: w.gate, tokens: n, output: w.normed, pool: pool, scratch: scratch)
-        add(w.normed, into: w.x, count: n * width)
+        add(w.x, w.normed, count: n * width, output: w.x)
     }
 
     private func addBias(_ bias: [Float], to x: UnsafeMutablePointer<Float>, rows: Int) {
         bias.withUnsafeBufferPointer { b in
-            for r in 0..<rows { add(b.baseAddress!, into: x + r * b.count, count: b.count) }
+            for r in 0..<rows { add(x + r * b.count, b.baseAddress!, count: b.count, output: x + r * b.count) }
         }
     }
 
@@ -141,6 +139,7 @@ public final class LlamaModel: @unchecked Sendable {
         var expectedStart = 0
         for s in batch.sequences {
             guard s.tokenStart == expectedStart, s.tokenCount > 0 else { throw .invalidBatch("sequences are not contiguous") }
+            guard (0...s.tokenCount).contains(s.logitCount) else { throw .invalidBatch("logit count \(s.logitCount) out of range") }
             expectedStart += s.tokenCount
             let end = s.firstPosition + s.tokenCount
             guard s.firstPosition >= 0, end <= configuration.contextLength else {
@@ -160,21 +159,25 @@ public final class LlamaModel: @unchecked Sendable {
     }
 }
 
-/// Calls `body` with stable pointers to every sequence's block table.
-private func withBlockTables<R>(_ sequences: [ForwardBatch.Sequence],
-                                _ body: ([UnsafePointer<Int32>]) throws -> R) rethrows -> R {
+/// Calls `body` with the attention kernel's view of the batch's sequences (block tables copied to
+/// one stable buffer).
+private func withAttentionSequences<R>(_ sequences: [ForwardBatch.Sequence],
+                                       _ body: (UnsafeBufferPointer<AttentionSequence>) -> R) -> R {
     let total = sequences.reduce(0) { $0 + $1.blockTable.count }
     let flat = UnsafeMutablePointer<Int32>.allocate(capacity: max(total, 1))
     defer { flat.deallocate() }
-    var pointers: [UnsafePointer<Int32>] = []
-    pointers.reserveCapacity(sequences.count)
+    var views: [AttentionSequence] = []
+    views.reserveCapacity(sequences.count)
     var offset = 0
     for s in sequences {
-        s.blockTable.withUnsafeBufferPointer { (flat + offset).update(from: $0.baseAddress!, count: $0.count) }
-        pointers.append(UnsafePointer(flat + offset))
+        s.blockTable.withUnsafeBufferPointer { table in
+            if let base = table.baseAddress { (flat + offset).update(from: base, count: table.count) }
+        }
+        views.append(AttentionSequence(firstToken: Int32(s.tokenStart), tokenCount: Int32(s.tokenCount),
+                                       positionOfFirst: Int32(s.firstPosition), blockTable: UnsafePointer(flat + offset)))
         offset += s.blockTable.count
     }
-    return try body(pointers)
+    return views.withUnsafeBufferPointer(body)
 }
 
 /// Activation buffers of one forward pass, grown to the largest batch seen.
@@ -190,6 +193,10 @@ private struct Workspace {
     var logits: UnsafeMutablePointer<Float> = .allocate(capacity: 1)
     private var tokenCapacity = 0
     private var logitCapacity = 0
+
+    func deallocate() {
+        for buffer in [x, normed, q, k, v, attention, gate, up, logits] { buffer.deallocate() }
+    }
 
     mutating func reserve(tokens: Int, logitRows: Int, configuration c: ModelConfiguration) {
         if tokens > tokenCapacity {

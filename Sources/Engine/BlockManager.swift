@@ -1,0 +1,213 @@
+/// The pool of KV-cache blocks: reference counts, prefix caching, and frees deferred until the
+/// steps that read a block have completed.
+///
+/// A plain state machine: no threads, no model. Full blocks are keyed by
+/// `hash(parent block's hash, the block's tokens)`, so two sequences with the same prompt prefix
+/// share those blocks. A block whose count drops to zero stays in the cache (reusable by a later
+/// prefix hit) until it is evicted, least recently freed first, to satisfy an allocation.
+public struct BlockManager: Sendable {
+    public let blockSize: Int
+    public let blockCount: Int
+
+    private var referenceCount: [Int32]
+    /// Content hash of a full, computed block that is registered in `cachedBlocks`.
+    private var blockHash: [UInt64?]
+    /// The tokens a cached block holds, to rule out hash collisions.
+    private var blockTokens: [[Int32]]
+    private var cachedBlocks: [UInt64: Int32] = [:]
+    /// Blocks with no references, least recently freed first. Cached ones can still be revived.
+    private var freeQueue = LRUQueue()
+    /// Blocks whose last reference was dropped while a step that reads them may still be running.
+    private var deferred: [(step: Int, blocks: [Int32])] = []
+
+    /// Prefix-cache statistics, in tokens (as vLLM counts them).
+    public private(set) var prefixQueries = 0
+    public private(set) var prefixHits = 0
+
+    public init(blockSize: Int, blockCount: Int) {
+        precondition(blockSize > 0 && blockCount > 0)
+        self.blockSize = blockSize
+        self.blockCount = blockCount
+        referenceCount = Array(repeating: 0, count: blockCount)
+        blockHash = Array(repeating: nil, count: blockCount)
+        blockTokens = Array(repeating: [], count: blockCount)
+        freeQueue = LRUQueue(capacity: blockCount)
+        for block in 0..<Int32(blockCount) { freeQueue.pushBack(block) }
+    }
+
+    /// Blocks that can be allocated now (free, including cached-but-unreferenced ones).
+    public var freeBlockCount: Int { freeQueue.count }
+
+    /// Blocks whose release waits for an in-flight step.
+    public var deferredBlockCount: Int { deferred.reduce(0) { $0 + $1.blocks.count } }
+
+    /// Fraction of blocks in use (referenced or waiting for a step), 0–1.
+    public var usage: Double { Double(blockCount - freeQueue.count) / Double(blockCount) }
+
+    /// Blocks needed to hold `tokens` tokens.
+    public func blocksNeeded(forTokens tokens: Int) -> Int { (tokens + blockSize - 1) / blockSize }
+
+    // MARK: Prefix cache
+
+    /// Chained hashes of the full blocks of `tokens`.
+    public func blockHashes(_ tokens: [Int32]) -> [UInt64] {
+        var hashes: [UInt64] = []
+        var parent: UInt64? = nil
+        var start = 0
+        while start + blockSize <= tokens.count {
+            let h = Self.chainHash(parent: parent, tokens: tokens[start..<start + blockSize])
+            hashes.append(h)
+            parent = h
+            start += blockSize
+        }
+        return hashes
+    }
+
+    /// Takes a reference on the longest run of cached blocks that starts `tokens`, leaving at
+    /// least one token uncached (its logits are needed). Returns the shared blocks.
+    public mutating func acquireCachedPrefix(_ tokens: [Int32]) -> [Int32] {
+        let usable = max(tokens.count - 1, 0) / blockSize
+        let hashes = blockHashes(Array(tokens.prefix(usable * blockSize)))
+        var blocks: [Int32] = []
+        for (index, hash) in hashes.enumerated() {
+            guard let block = cachedBlocks[hash],
+                  blockTokens[Int(block)].elementsEqual(tokens[index * blockSize..<(index + 1) * blockSize])
+            else { break }
+            blocks.append(block)
+        }
+        for block in blocks { retain(block) }
+        prefixQueries += tokens.count
+        prefixHits += blocks.count * blockSize
+        return blocks
+    }
+
+    /// Registers a full block whose keys and values are (being) computed, so later prompts with
+    /// the same prefix can share it. `parentHash` is the hash of the previous block (nil for the first).
+    @discardableResult
+    public mutating func registerFullBlock(_ block: Int32, tokens: ArraySlice<Int32>, parentHash: UInt64?) -> UInt64 {
+        let h = Self.chainHash(parent: parentHash, tokens: tokens)
+        if blockHash[Int(block)] == nil, cachedBlocks[h] == nil {
+            blockHash[Int(block)] = h
+            blockTokens[Int(block)] = Array(tokens)
+            cachedBlocks[h] = block
+        }
+        return h
+    }
+
+    /// FNV-1a-style hash of a block's tokens, chained on its parent block's hash.
+    static func chainHash(parent: UInt64?, tokens: ArraySlice<Int32>) -> UInt64 {
+        var h = parent ?? 0xcbf2_9ce4_8422_2325
+        for token in tokens {
+            h = (h ^ UInt64(UInt32(bitPattern: token))) &* 0x0000_0100_0000_01b3
+            h ^= h >> 29
+        }
+        return h
+    }
+
+    // MARK: Allocation
+
+    /// Allocates `count` fresh blocks, evicting the least recently freed cached blocks if needed;
+    /// nil (and nothing changes) if there are not enough free blocks.
+    public mutating func allocate(_ count: Int) -> [Int32]? {
+        guard count <= freeQueue.count else { return nil }
+        var blocks: [Int32] = []
+        blocks.reserveCapacity(count)
+        for _ in 0..<count {
+            guard let block = freeQueue.popFront() else { break }
+            if let hash = blockHash[Int(block)] {
+                cachedBlocks[hash] = nil
+                blockHash[Int(block)] = nil
+                blockTokens[Int(block)] = []
+            }
+            referenceCount[Int(block)] = 1
+            blocks.append(block)
+        }
+        return blocks
+    }
+
+    /// Drops one reference on each block. Blocks left unreferenced become free only after step
+    /// `afterStep` has completed (see `stepCompleted`); pass nil when no submitted step reads them.
+    public mutating func release(_ blocks: [Int32], afterStep: Int?) {
+        var unreferenced: [Int32] = []
+        for block in blocks {
+            precondition(referenceCount[Int(block)] > 0, "double free of block \(block)")
+            referenceCount[Int(block)] -= 1
+            if referenceCount[Int(block)] == 0 { unreferenced.append(block) }
+        }
+        guard !unreferenced.isEmpty else { return }
+        if let step = afterStep {
+            deferred.append((step, unreferenced))
+        } else {
+            for block in unreferenced { freeQueue.pushBack(block) }
+        }
+    }
+
+    /// Makes the blocks held back for steps up to `step` free.
+    public mutating func stepCompleted(_ step: Int) {
+        while let first = deferred.first, first.step <= step {
+            deferred.removeFirst()
+            for block in first.blocks where referenceCount[Int(block)] == 0 { freeQueue.pushBack(block) }
+        }
+    }
+
+    /// Clears the prefix-cache index (blocks stay allocated to their sequences).
+    public mutating func resetPrefixCache() {
+        for (_, block) in cachedBlocks {
+            blockHash[Int(block)] = nil
+            blockTokens[Int(block)] = []
+        }
+        cachedBlocks.removeAll()
+    }
+
+    private mutating func retain(_ block: Int32) {
+        if referenceCount[Int(block)] == 0 { freeQueue.remove(block) }
+        referenceCount[Int(block)] += 1
+    }
+
+    /// Number of references on `block` (for tests and invariants).
+    public func references(_ block: Int32) -> Int { Int(referenceCount[Int(block)]) }
+}
+
+/// A queue of block ids with O(1) push, pop and removal from the middle (intrusive links).
+struct LRUQueue: Sendable {
+    private var next: [Int32] = []
+    private var previous: [Int32] = []
+    private var contained: [Bool] = []
+    private var head: Int32 = -1
+    private var tail: Int32 = -1
+    private(set) var count = 0
+
+    init(capacity: Int = 0) {
+        next = Array(repeating: -1, count: capacity)
+        previous = Array(repeating: -1, count: capacity)
+        contained = Array(repeating: false, count: capacity)
+    }
+
+    mutating func pushBack(_ block: Int32) {
+        let i = Int(block)
+        guard !contained[i] else { return }
+        contained[i] = true
+        previous[i] = tail
+        next[i] = -1
+        if tail >= 0 { next[Int(tail)] = block } else { head = block }
+        tail = block
+        count += 1
+    }
+
+    mutating func popFront() -> Int32? {
+        guard head >= 0 else { return nil }
+        let block = head
+        remove(block)
+        return block
+    }
+
+    mutating func remove(_ block: Int32) {
+        let i = Int(block)
+        guard contained[i] else { return }
+        contained[i] = false
+        let p = previous[i], n = next[i]
+        if p >= 0 { next[Int(p)] = n } else { head = n }
+        if n >= 0 { previous[Int(n)] = p } else { tail = p }
+        count -= 1
+    }
+}
