@@ -12,7 +12,7 @@ public struct ChatTemplate: Sendable {
         /// Largest output (and any intermediate string) in UTF-8 bytes.
         public var maxOutputBytes: Int = 8 << 20
         /// Budget of loop iterations, macro calls and per-element filter work in one render.
-        public var maxSteps: Int = 2_000_000
+        public var maxSteps: Int = 1_000_000
         /// Deepest macro recursion.
         public var maxCallDepth: Int = 64
         /// Deepest syntactic nesting (blocks and expressions).
