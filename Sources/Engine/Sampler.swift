@@ -24,9 +24,11 @@ public struct Sampler: Sendable {
         }
     }
 
-    /// Picks the next token. `logits` is modified in place (penalties, temperature).
+    /// Picks the next token. Penalties are applied to `logits` while sampling and undone before
+    /// returning, so the row still holds the model's logits afterwards.
     public mutating func sample(_ logits: UnsafeMutableBufferPointer<Float>) -> Int32 {
-        applyPenalties(logits)
+        let saved = applyPenalties(logits)
+        defer { for (index, value) in saved { logits[index] = value } }
         if parameters.isGreedy { return Self.argmax(logits) }
         let invTemperature = 1 / parameters.temperature
         var candidates = candidateSet(logits, invTemperature: invTemperature)
@@ -75,19 +77,24 @@ public struct Sampler: Sendable {
         return Int32(best)
     }
 
-    private func applyPenalties(_ logits: UnsafeMutableBufferPointer<Float>) {
+    /// Applies the penalties in place and returns the original values of the changed entries.
+    private func applyPenalties(_ logits: UnsafeMutableBufferPointer<Float>) -> [(Int, Float)] {
         let p = parameters
+        var saved: [(Int, Float)] = []
         if p.repetitionPenalty != 1 {
-            for token in promptTokens.union(outputCounts.keys) where Int(token) < logits.count {
+            for token in promptTokens.union(outputCounts.keys) where token >= 0 && Int(token) < logits.count {
                 let value = logits[Int(token)]
+                saved.append((Int(token), value))
                 logits[Int(token)] = value > 0 ? value / p.repetitionPenalty : value * p.repetitionPenalty
             }
         }
         if p.presencePenalty != 0 || p.frequencyPenalty != 0 {
-            for (token, count) in outputCounts where Int(token) < logits.count {
+            for (token, count) in outputCounts where token >= 0 && Int(token) < logits.count {
+                if p.repetitionPenalty == 1 { saved.append((Int(token), logits[Int(token)])) }
                 logits[Int(token)] -= p.presencePenalty + p.frequencyPenalty * Float(count)
             }
         }
+        return saved
     }
 
     private struct Candidate {

@@ -1,10 +1,10 @@
 import ArgumentParser
 
 /// `tandem bench`: performance measurements that print tables (and JSON with `--json`).
-struct BenchCommand: ParsableCommand {
+struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure performance.",
-        subcommands: [SingleStreamBench.self]
+        subcommands: [SingleStreamBench.self, ThroughputBench.self]
     )
 }

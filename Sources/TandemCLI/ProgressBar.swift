@@ -1,13 +1,14 @@
 import Foundation
 
 /// A one-line progress bar on standard error, drawn only when standard error is a terminal.
-final class ProgressBar {
+final class ProgressBar: @unchecked Sendable {
     enum Unit { case bytes, items }
 
     private let label: String
     private let total: Int
     private let unit: Unit
     private let enabled: Bool
+    private let lock = NSLock()
     private var lastDraw: UInt64 = 0
     private let start = DispatchTime.now().uptimeNanoseconds
 
@@ -20,6 +21,8 @@ final class ProgressBar {
 
     func update(_ done: Int, suffix: String = "") {
         guard enabled else { return }
+        lock.lock()
+        defer { lock.unlock() }
         let now = DispatchTime.now().uptimeNanoseconds
         guard now - lastDraw > 50_000_000 || done >= total else { return }
         lastDraw = now

@@ -1,0 +1,186 @@
+/// Decides what each step computes: decodes first, then prefill chunks in arrival order, within
+/// a token budget and a sequence cap; admits waiting sequences when blocks allow and preempts the
+/// newest running sequence when they run out.
+///
+/// A plain state machine over `SequenceState`s and a `BlockManager`: no threads, no model. In
+/// asynchronous mode it schedules a decoding sequence whose last token is still being sampled by
+/// an in-flight step, with a reference to that token instead of its value.
+struct Scheduler {
+    struct Configuration: Sendable {
+        var maxBatchTokens: Int
+        var maxSequences: Int
+        var asynchronous: Bool
+    }
+
+    /// One sequence's part of a scheduled step.
+    struct Work {
+        let sequence: SequenceState
+        /// Known tokens to compute: `sequence.tokens[firstPosition ..< firstPosition + count]`.
+        let knownTokens: Range<Int>
+        /// Whether the input also includes the sample pending from the previous step.
+        let usesPendingSample: Bool
+        let samples: Bool
+        var firstPosition: Int { knownTokens.lowerBound }
+        var tokenCount: Int { knownTokens.count + (usesPendingSample ? 1 : 0) }
+    }
+
+    let configuration: Configuration
+    private(set) var blocks: BlockManager
+    private(set) var waiting: [SequenceState] = []
+    private(set) var running: [SequenceState] = []
+    private(set) var preemptionCount = 0
+
+    init(configuration: Configuration, blocks: BlockManager) {
+        self.configuration = configuration
+        self.blocks = blocks
+    }
+
+    var hasUnfinishedSequences: Bool { !waiting.isEmpty || !running.isEmpty }
+
+    mutating func add(_ sequence: SequenceState) {
+        waiting.append(sequence)
+    }
+
+    /// Plans step `stepID`. `lastSubmittedStep` is the newest step that may still be computing:
+    /// blocks given up now stay reserved until it completes.
+    mutating func schedule(lastSubmittedStep: Int?) -> [Work] {
+        var work: [Work] = []
+        var budget = configuration.maxBatchTokens
+        var scheduled = Set<Int>()
+
+        // 1. Running sequences: decodes (and unfinished prefills) in arrival order.
+        var index = 0
+        while index < running.count && budget > 0 {
+            let sequence = running[index]
+            guard let planned = plan(sequence, budget: budget) else {
+                index += 1
+                continue
+            }
+            if reserveBlocks(for: sequence, upTo: planned.firstPosition + planned.tokenCount) {
+                work.append(planned)
+                scheduled.insert(sequence.id)
+                budget -= planned.tokenCount
+                index += 1
+                continue
+            }
+            // Out of blocks. If steps in flight will return enough, wait for them; else preempt.
+            let needed = blocks.blocksNeeded(forTokens: planned.firstPosition + planned.tokenCount) - sequence.blockTable.count
+            if blocks.freeBlockCount + blocks.deferredBlockCount >= needed {
+                index += 1
+                continue
+            }
+            guard let victim = running.indices.filter({ !scheduled.contains(running[$0].id) })
+                .max(by: { running[$0].arrival < running[$1].arrival }) else {
+                index += 1
+                continue
+            }
+            let preempted = running[victim]
+            preempt(preempted, lastSubmittedStep: lastSubmittedStep)
+            running.remove(at: victim)
+            if victim < index { index -= 1 }
+        }
+
+        // 2. Admit waiting sequences in arrival order while budget, sequence cap and blocks allow.
+        while budget > 0, running.count < configuration.maxSequences, let sequence = waiting.first {
+            // A preempted sequence waits until its in-flight samples are collected.
+            guard sequence.pendingSamples == 0 else { break }
+            let shared = sequence.computedTokens == 0 && sequence.blockTable.isEmpty
+                ? blocks.acquireCachedPrefix(sequence.tokens) : []
+            if !shared.isEmpty {
+                sequence.blockTable = shared
+                sequence.computedTokens = shared.count * blocks.blockSize
+                sequence.registeredBlocks = shared.count
+                sequence.lastBlockHash = blocks.blockHashes(Array(sequence.tokens.prefix(shared.count * blocks.blockSize))).last
+            }
+            if sequence.preemptions == 0 { sequence.cachedPromptTokens = sequence.computedTokens }
+            guard let planned = plan(sequence, budget: budget),
+                  reserveBlocks(for: sequence, upTo: planned.firstPosition + planned.tokenCount) else {
+                blocks.release(sequence.blockTable, afterStep: nil)
+                sequence.blockTable = []
+                sequence.computedTokens = 0
+                sequence.registeredBlocks = 0
+                sequence.lastBlockHash = nil
+                break
+            }
+            waiting.removeFirst()
+            sequence.status = .running
+            running.append(sequence)
+            work.append(planned)
+            budget -= planned.tokenCount
+        }
+
+        for item in work { commit(item) }
+        return work
+    }
+
+    /// What `sequence` would compute this step, or nil if it has nothing to do now.
+    private func plan(_ sequence: SequenceState, budget: Int) -> Work? {
+        let start = sequence.computedTokens
+        let known = sequence.uncomputedTokens
+        if known > 0 {
+            let count = min(known, budget)
+            let reachesEnd = count == known
+            let samples = reachesEnd && sequence.pendingSamples == 0 && sequence.canSample
+            // A chunk that ends the known tokens without sampling is only useful mid-prefill.
+            if reachesEnd && !samples && sequence.pendingSamples == 0 { return nil }
+            return Work(sequence: sequence, knownTokens: start..<start + count, usesPendingSample: false,
+                        samples: samples)
+        }
+        // Every known token is computed: decode the pending sample if one more token is allowed.
+        guard configuration.asynchronous, sequence.pendingSamples == 1, sequence.canSample else { return nil }
+        return Work(sequence: sequence, knownTokens: start..<start, usesPendingSample: true, samples: true)
+    }
+
+    /// Makes sure `sequence` has blocks for positions up to `end`; false if the pool is short.
+    private mutating func reserveBlocks(for sequence: SequenceState, upTo end: Int) -> Bool {
+        let needed = blocks.blocksNeeded(forTokens: end) - sequence.blockTable.count
+        guard needed > 0 else { return true }
+        guard let fresh = blocks.allocate(needed) else { return false }
+        sequence.blockTable += fresh
+        return true
+    }
+
+    /// Records the planned work as submitted: advances counters, registers full blocks.
+    private mutating func commit(_ item: Work) {
+        let sequence = item.sequence
+        sequence.computedTokens += item.tokenCount
+        if item.samples { sequence.pendingSamples += 1 }
+        // Register blocks whose tokens are all known (the pending sample's value is not).
+        let knownEnd = min(sequence.computedTokens, sequence.tokens.count)
+        while (sequence.registeredBlocks + 1) * blocks.blockSize <= knownEnd {
+            let b = sequence.registeredBlocks
+            let range = (b * blocks.blockSize)..<((b + 1) * blocks.blockSize)
+            sequence.lastBlockHash = blocks.registerFullBlock(
+                sequence.blockTable[b], tokens: sequence.tokens[range], parentHash: sequence.lastBlockHash)
+            sequence.registeredBlocks += 1
+        }
+    }
+
+    /// Returns a running sequence to the front of the waiting queue; it will recompute its KV.
+    private mutating func preempt(_ sequence: SequenceState, lastSubmittedStep: Int?) {
+        blocks.release(sequence.blockTable, afterStep: lastSubmittedStep)
+        sequence.blockTable = []
+        sequence.computedTokens = 0
+        sequence.registeredBlocks = 0
+        sequence.lastBlockHash = nil
+        sequence.status = .waiting
+        sequence.preemptions += 1
+        preemptionCount += 1
+        let position = waiting.firstIndex { $0.arrival > sequence.arrival } ?? waiting.count
+        waiting.insert(sequence, at: position)
+    }
+
+    /// Removes a finished or aborted sequence; its blocks are freed once `lastSubmittedStep` completes.
+    mutating func finish(_ sequence: SequenceState, lastSubmittedStep: Int?) {
+        blocks.release(sequence.blockTable, afterStep: lastSubmittedStep)
+        sequence.blockTable = []
+        sequence.status = .finished
+        running.removeAll { $0 === sequence }
+        waiting.removeAll { $0 === sequence }
+    }
+
+    /// Frees blocks held back for steps up to `stepID`.
+    mutating func stepCompleted(_ stepID: Int) {
+        blocks.stepCompleted(stepID)
+    }
+}

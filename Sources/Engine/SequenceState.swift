@@ -1,0 +1,52 @@
+/// The host's view of one sequence: its tokens, how far its KV cache is computed, its blocks.
+///
+/// Counts include work that is submitted but not collected: `computedTokens` counts tokens whose
+/// keys and values are written by a completed or an in-flight step, and `pendingSamples` the
+/// tokens sampled by in-flight steps that the host has not seen yet.
+final class SequenceState {
+    enum Status { case waiting, running, finished }
+
+    let id: Int
+    /// Order of arrival; the newest running sequence is preempted first.
+    let arrival: Int
+    let promptCount: Int
+    let maxTokens: Int
+    /// Prompt followed by the collected output tokens.
+    private(set) var tokens: [Int32]
+    var status: Status = .waiting
+    var computedTokens = 0
+    var pendingSamples = 0
+    var blockTable: [Int32] = []
+    /// Full blocks registered in the prefix cache, and the hash of the last of them.
+    var registeredBlocks = 0
+    var lastBlockHash: UInt64?
+    /// Whether the device has this sequence's sampler.
+    var samplerCreated = false
+    /// Prompt tokens served from the prefix cache at first admission.
+    var cachedPromptTokens = 0
+    var preemptions = 0
+
+    init(id: Int, arrival: Int, prompt: [Int32], maxTokens: Int) {
+        self.id = id
+        self.arrival = arrival
+        self.tokens = prompt
+        self.promptCount = prompt.count
+        self.maxTokens = maxTokens
+    }
+
+    var outputCount: Int { tokens.count - promptCount }
+
+    /// Tokens the sequence will have once every in-flight sample is collected.
+    var generatedIncludingPending: Int { outputCount + pendingSamples }
+
+    /// Whether one more token may be sampled without exceeding `maxTokens`.
+    var canSample: Bool { generatedIncludingPending < maxTokens }
+
+    /// Known tokens whose keys and values are not computed yet.
+    var uncomputedTokens: Int { tokens.count - computedTokens }
+
+    func appendCollected(_ token: Int32) {
+        tokens.append(token)
+        pendingSamples -= 1
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+
+/// When one step was prepared, submitted and computed, on the host and device clocks (both
+/// `DispatchTime` nanoseconds on the CPU device).
+public struct StepRecord: Sendable, Codable {
+    public var id: Int
+    /// Host: scheduling and batch building for this step.
+    public var prepareStart: UInt64
+    public var submitted: UInt64
+    /// Device: computing this step.
+    public var deviceStart: UInt64
+    public var deviceEnd: UInt64
+    /// Host: finished processing this step's outputs.
+    public var collected: UInt64
+    public var sequences: Int
+    public var tokens: Int
+    /// Device time spent waiting for the host before this step (0 if the step was already queued,
+    /// or if the engine had no work before it).
+    public var deviceIdleBefore: UInt64
+}
+
+/// Aggregates over the steps of a run: the figures of merit of asynchronous batching.
+public struct EngineStatistics: Sendable, Codable {
+    public var steps = 0
+    public var deviceBusySeconds = 0.0
+    public var deviceIdleSeconds = 0.0
+    public var hostPrepareSeconds = 0.0
+    public var scheduledTokens = 0
+    public var scheduledSequences = 0
+    public var preemptions = 0
+    public var prefixCacheQueries = 0
+    public var prefixCacheHits = 0
+    public var promptTokens = 0
+    public var generatedTokens = 0
+    public var runningRequests = 0
+    public var waitingRequests = 0
+    public var kvCacheUsage = 0.0
+    public var finishedRequests: [String: Int] = [:]
+
+    /// Device idle time over device busy + idle time while there was work.
+    public var deviceIdleFraction: Double {
+        let total = deviceBusySeconds + deviceIdleSeconds
+        return total > 0 ? deviceIdleSeconds / total : 0
+    }
+
+    public var meanBatchSize: Double { steps > 0 ? Double(scheduledSequences) / Double(steps) : 0 }
+    public var meanTokensPerStep: Double { steps > 0 ? Double(scheduledTokens) / Double(steps) : 0 }
+
+    mutating func record(_ step: StepRecord) {
+        steps += 1
+        deviceBusySeconds += Double(step.deviceEnd - step.deviceStart) / 1e9
+        deviceIdleSeconds += Double(step.deviceIdleBefore) / 1e9
+        hostPrepareSeconds += Double(step.submitted - step.prepareStart) / 1e9
+        scheduledTokens += step.tokens
+        scheduledSequences += step.sequences
+    }
+}
+
+/// Writers for the step timeline: Chrome trace / Perfetto JSON and an SVG picture.
+public enum TimelineExport {
+    /// A Chrome trace (`chrome://tracing`, ui.perfetto.dev) with one track for the host and one
+    /// for the device.
+    public static func chromeTrace(_ runs: [(name: String, steps: [StepRecord])]) -> Data {
+        var events: [[String: Any]] = []
+        for (pid, run) in runs.enumerated() {
+            guard let origin = run.steps.first?.prepareStart else { continue }
+            func us(_ t: UInt64) -> Double { Double(t &- origin) / 1000 }
+            events.append(["name": "process_name", "ph": "M", "pid": pid, "args": ["name": run.name]])
+            events.append(["name": "thread_name", "ph": "M", "pid": pid, "tid": 1, "args": ["name": "host"]])
+            events.append(["name": "thread_name", "ph": "M", "pid": pid, "tid": 2, "args": ["name": "device"]])
+            for step in run.steps {
+                events.append(["name": "prepare \(step.id)", "ph": "X", "pid": pid, "tid": 1, "ts": us(step.prepareStart),
+                               "dur": us(step.submitted) - us(step.prepareStart),
+                               "args": ["sequences": step.sequences, "tokens": step.tokens]])
+                events.append(["name": "step \(step.id)", "ph": "X", "pid": pid, "tid": 2, "ts": us(step.deviceStart),
+                               "dur": us(step.deviceEnd) - us(step.deviceStart),
+                               "args": ["sequences": step.sequences, "tokens": step.tokens,
+                                        "idle_before_us": Double(step.deviceIdleBefore) / 1000]])
+                if step.collected > step.deviceEnd {
+                    events.append(["name": "collect \(step.id)", "ph": "X", "pid": pid, "tid": 1,
+                                   "ts": us(step.deviceEnd), "dur": us(step.collected) - us(step.deviceEnd)])
+                }
+            }
+        }
+        return (try? JSONSerialization.data(withJSONObject: ["traceEvents": events, "displayTimeUnit": "ms"],
+                                            options: [.sortedKeys])) ?? Data()
+    }
+
+    /// An SVG of the first `window` seconds of each run: a host lane and a device lane per run,
+    /// runs stacked top to bottom (e.g. sync above async).
+    public static func svg(_ runs: [(name: String, steps: [StepRecord])], window: Double = 0.5) -> String {
+        let width = 1200.0, laneHeight = 22.0, left = 120.0, runGap = 36.0
+        let scale = (width - left - 20) / window
+        var body = ""
+        var y = 30.0
+        for run in runs {
+            guard let origin = run.steps.dropFirst(min(2, max(run.steps.count - 1, 0))).first?.prepareStart else { continue }
+            func x(_ t: UInt64) -> Double { left + Double(Int64(bitPattern: t &- origin)) / 1e9 * scale }
+            let idle = run.steps.reduce(0.0) { $0 + Double($1.deviceIdleBefore) } /
+                max(run.steps.reduce(0.0) { $0 + Double($1.deviceEnd - $1.deviceStart) + Double($1.deviceIdleBefore) }, 1)
+            body += "<text x=\"10\" y=\"\(y - 8)\" font-weight=\"bold\">\(run.name) — device idle \(String(format: "%.1f", idle * 100))%</text>\n"
+            body += "<text x=\"10\" y=\"\(y + 15)\">host</text><text x=\"10\" y=\"\(y + laneHeight + 19)\">device</text>\n"
+            for step in run.steps {
+                let a = x(step.prepareStart), b = x(step.submitted), c = x(step.deviceStart), d = x(step.deviceEnd)
+                guard c < width, d > left else { continue }
+                body += rect(max(a, left), y, min(b, width) - max(a, left), laneHeight - 4, "#4c78a8")
+                if step.collected > step.deviceEnd {
+                    let e = x(step.collected)
+                    body += rect(max(d, left), y, min(e, width) - max(d, left), laneHeight - 4, "#9ecae9")
+                }
+                body += rect(max(c, left), y + laneHeight, min(d, width) - max(c, left), laneHeight - 4, "#f58518")
+            }
+            y += 2 * laneHeight + runGap
+        }
+        let legend = "<text x=\"\(left)\" y=\"\(y)\">blue: host prepares a step · light blue: host processes outputs · orange: device computes · white: device idle · \(Int(window * 1000)) ms shown</text>"
+        return """
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(y + 20))" font-family="sans-serif" font-size="12">
+            <rect width="100%" height="100%" fill="white"/>
+            \(body)\(legend)
+            </svg>
+            """
+    }
+
+    private static func rect(_ x: Double, _ y: Double, _ w: Double, _ h: Double, _ color: String) -> String {
+        guard w > 0 else { return "" }
+        return String(format: "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%@\"/>\n", x, y, w, h, color)
+    }
+}

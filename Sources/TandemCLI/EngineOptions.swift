@@ -1,0 +1,47 @@
+import ArgumentParser
+import Engine
+import Kernels
+
+/// Engine settings shared by `serve`, `chat` and `bench throughput`.
+struct EngineOptions: ParsableArguments {
+    @Option(help: "Token budget of one step (decodes plus prefill chunks).")
+    var maxBatchTokens = 512
+
+    @Option(help: "Sequences in one step at most.")
+    var maxSeqs = 64
+
+    @Option(help: "Tokens per KV-cache block.")
+    var blockSize = 16
+
+    @Option(help: "KV cache capacity in tokens (default: from --kv-cache-mib).")
+    var kvCacheTokens: Int?
+
+    @Option(help: "KV cache memory budget in MiB when --kv-cache-tokens is not given.")
+    var kvCacheMib = 1024
+
+    @Option(help: "KV cache element type: f32 or f16.")
+    var kvType = "f32"
+
+    @Flag(help: "Run the engine synchronously (the host waits for each step before preparing the next).")
+    var sync = false
+
+    func validate() throws {
+        guard maxBatchTokens >= 1, maxSeqs >= 1 else { throw ValidationError("--max-batch-tokens and --max-seqs must be >= 1") }
+        guard (1...1024).contains(blockSize) else { throw ValidationError("--block-size must be in 1...1024") }
+        guard kvCacheMib >= 1, (kvCacheTokens ?? 1) >= 1 else { throw ValidationError("the KV cache size must be positive") }
+        guard ["f32", "f16"].contains(kvType) else { throw ValidationError("--kv-type must be f32 or f16") }
+    }
+
+    func configuration(asynchronous: Bool? = nil, recordSteps: Bool = false) -> Engine.Configuration {
+        var c = Engine.Configuration()
+        c.maxBatchTokens = maxBatchTokens
+        c.maxSequences = maxSeqs
+        c.blockSize = blockSize
+        c.kvCacheTokens = kvCacheTokens
+        c.kvCacheMiB = kvCacheMib
+        c.kvPrecision = kvType == "f16" ? .float16 : .float32
+        c.asynchronous = asynchronous ?? !sync
+        c.recordSteps = recordSteps
+        return c
+    }
+}

@@ -1,0 +1,164 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Model
+import Tokenizer
+
+/// `tandem bench throughput`: offline batch throughput, like `vllm bench throughput`.
+struct ThroughputBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "throughput",
+        abstract: "Offline throughput of many requests at once (like `vllm bench throughput`), async vs sync."
+    )
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var engineOptions: EngineOptions
+
+    @Option(help: "Number of requests.")
+    var numPrompts = 64
+
+    @Option(help: "Prompt tokens per request (random token ids, distinct per request).")
+    var inputLen = 128
+
+    @Option(help: "Generated tokens per request (end-of-generation tokens are ignored).")
+    var outputLen = 128
+
+    @Flag(help: "Run both modes in one run and compare: throughput ratio and identical outputs.")
+    var compareSync = false
+
+    @Option(help: "Write a Chrome trace / Perfetto JSON of the steps (host and device tracks).")
+    var trace: String?
+
+    @Option(help: "Write an SVG picture of the step timeline (sync above async with --compare-sync).")
+    var svg: String?
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() async throws {
+        guard numPrompts > 0, inputLen > 0, outputLen > 0 else { throw CLIError("counts and lengths must be positive") }
+        let file = try modelOptions.openFile()
+        let tokenizer = try modelOptions.loadTokenizer(file)
+        let model = try modelOptions.loadModel(file)
+        let requests = makeRequests(vocabulary: model.configuration.vocabularySize, tokenizer: tokenizer)
+
+        let modes: [Bool] = compareSync ? [false, true] : [!engineOptions.sync]
+        var reports: [(name: String, report: ThroughputReport, results: [GenerationResult], steps: [StepRecord])] = []
+        for asynchronous in modes {
+            let name = asynchronous ? "async" : "sync"
+            let engine = Engine(model: model, tokenizer: tokenizer,
+                                configuration: engineOptions.configuration(asynchronous: asynchronous,
+                                                                           recordSteps: trace != nil || svg != nil))
+            // Warm up (page in weights, grow buffers) outside the measurement.
+            _ = try await engine.generateBatch([GenerationRequest(id: "warmup", promptTokens: Array(requests[0].promptTokens.prefix(16)),
+                                                                  maxTokens: 4, ignoreEOS: true)])
+            let before = engine.currentStatistics
+            let progress = ProgressBar(label: "\(name) ", total: requests.count)
+            let start = DispatchTime.now().uptimeNanoseconds
+            let results = try await engine.generateBatch(requests) { done in progress.update(done) }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            progress.finish()
+            let after = engine.currentStatistics
+            let steps = engine.steps.filter { $0.prepareStart >= start }
+            engine.shutdown()
+            reports.append((name, ThroughputReport(results: results, seconds: seconds, before: before, after: after),
+                            results, steps))
+        }
+
+        if let trace {
+            try TimelineExport.chromeTrace(reports.map { ($0.name, $0.steps) }).write(to: URL(fileURLWithPath: trace))
+        }
+        if let svg {
+            try TimelineExport.svg(reports.reversed().map { ($0.name, $0.steps) })
+                .write(toFile: svg, atomically: true, encoding: .utf8)
+        }
+
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        if compareSync, reports.count == 2 {
+            let asyncReport = reports[0], syncReport = reports[1]
+            let identical = zip(asyncReport.results, syncReport.results).allSatisfy { $0.tokenIDs == $1.tokenIDs }
+            let speedup = asyncReport.report.output_tokens_per_s / max(syncReport.report.output_tokens_per_s, 1e-9)
+            if json {
+                let object = Comparison(async: asyncReport.report, sync: syncReport.report, speedup: speedup,
+                                        identical_outputs: identical)
+                print(String(decoding: try encoder.encode(object), as: UTF8.self))
+            } else {
+                printTable([("async", asyncReport.report), ("sync", syncReport.report)])
+                print(String(format: "async/sync output throughput: %.3fx; identical outputs: %@", speedup,
+                             identical ? "yes" : "NO"))
+            }
+        } else if let only = reports.first {
+            if json {
+                print(String(decoding: try encoder.encode(only.report), as: UTF8.self))
+            } else {
+                printTable([(only.name, only.report)])
+            }
+        }
+    }
+
+    private func makeRequests(vocabulary: Int, tokenizer: Tokenizer) -> [GenerationRequest] {
+        // Random ordinary tokens, like vLLM's random dataset; distinct per request.
+        var state: UInt64 = 0x5EED
+        let usable = (0..<Int32(vocabulary)).filter { !tokenizer.isControl($0) }
+        return (0..<numPrompts).map { index in
+            let prompt = (0..<inputLen).map { _ -> Int32 in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return usable[Int((state >> 33) % UInt64(usable.count))]
+            }
+            return GenerationRequest(id: "bench-\(index)", promptTokens: prompt, maxTokens: outputLen, ignoreEOS: true)
+        }
+    }
+
+    private func printTable(_ rows: [(String, ThroughputReport)]) {
+        print("mode    requests/s  output tok/s  total tok/s  device idle  mean batch  tokens/step  steps  preemptions  wall s")
+        for (name, r) in rows {
+            print(String(format: "%-6@ %11.2f %13.1f %12.1f %11.2f%% %11.1f %12.1f %6d %12d %7.2f",
+                         name, r.requests_per_s, r.output_tokens_per_s, r.total_tokens_per_s,
+                         r.device_idle_fraction * 100, r.mean_batch_size, r.mean_tokens_per_step, r.steps,
+                         r.preemptions, r.elapsed_s))
+        }
+    }
+}
+
+/// The figures `bench throughput` reports for one mode (vLLM's names where they exist).
+struct ThroughputReport: Encodable {
+    var requests: Int
+    var elapsed_s: Double
+    var requests_per_s: Double
+    var output_tokens_per_s: Double
+    var total_tokens_per_s: Double
+    var device_idle_fraction: Double
+    var device_busy_s: Double
+    var device_idle_s: Double
+    var host_prepare_s: Double
+    var mean_batch_size: Double
+    var mean_tokens_per_step: Double
+    var steps: Int
+    var preemptions: Int
+
+    init(results: [GenerationResult], seconds: Double, before: EngineStatistics, after: EngineStatistics) {
+        let promptTokens = results.reduce(0) { $0 + $1.usage.promptTokens }
+        let outputTokens = results.reduce(0) { $0 + $1.tokenIDs.count }
+        requests = results.count
+        elapsed_s = seconds
+        requests_per_s = Double(results.count) / seconds
+        output_tokens_per_s = Double(outputTokens) / seconds
+        total_tokens_per_s = Double(promptTokens + outputTokens) / seconds
+        device_busy_s = after.deviceBusySeconds - before.deviceBusySeconds
+        device_idle_s = after.deviceIdleSeconds - before.deviceIdleSeconds
+        device_idle_fraction = device_idle_s / max(device_busy_s + device_idle_s, 1e-12)
+        host_prepare_s = after.hostPrepareSeconds - before.hostPrepareSeconds
+        steps = after.steps - before.steps
+        mean_batch_size = Double(after.scheduledSequences - before.scheduledSequences) / Double(max(steps, 1))
+        mean_tokens_per_step = Double(after.scheduledTokens - before.scheduledTokens) / Double(max(steps, 1))
+        preemptions = after.preemptions - before.preemptions
+    }
+}
+
+private struct Comparison: Encodable {
+    var async: ThroughputReport
+    var sync: ThroughputReport
+    var speedup: Double
+    var identical_outputs: Bool
+}
