@@ -21,7 +21,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
     public init(model: LlamaModel, cache: KVCache) {
         self.model = model
         self.cache = cache
-        let thread = Thread { [unowned self] in self.computeLoop() }
+        let thread = Thread { self.computeLoop() }  // holds the device until shutdown()
         thread.name = "tandem-device"
         thread.stackSize = 8 << 20
         self.thread = thread

@@ -76,7 +76,7 @@ public final class Engine: @unchecked Sendable {
                                  maxSequences: max(configuration.maxSequences, 1),
                                  asynchronous: configuration.asynchronous),
             blocks: BlockManager(blockSize: configuration.blockSize, blockCount: blockCount))
-        let thread = Thread { [unowned self] in self.loop() }
+        let thread = Thread { self.loop() }  // holds the engine until shutdown() ends the loop
         thread.name = "tandem-engine"
         self.thread = thread
         thread.start()
@@ -232,7 +232,7 @@ public final class Engine: @unchecked Sendable {
                 sequence.samplerCreated = true
                 setup = .init(parameters: state.request.sampling, history: state.request.promptTokens)
             }
-            if state.firstScheduled == nil { state.firstScheduled = prepareStart }
+            if state.firstScheduled == nil { state.firstScheduled = now() }
             entries.append(DeviceStep.Entry(
                 sequenceID: sequence.id, tokens: Array(sequence.tokens[item.knownTokens]),
                 appendsPreviousSample: item.usesPendingSample, firstPosition: item.firstPosition,
@@ -319,9 +319,9 @@ public final class Engine: @unchecked Sendable {
         let usage = GenerationUsage(
             promptTokens: sequence.promptCount, completionTokens: state.completionTokens,
             cachedPromptTokens: sequence.cachedPromptTokens,
-            queueSeconds: Double((state.firstScheduled ?? end) - state.submitted) / 1e9,
-            timeToFirstTokenSeconds: state.firstToken.map { Double($0 - state.submitted) / 1e9 },
-            totalSeconds: Double(end - state.submitted) / 1e9)
+            queueSeconds: seconds(from: state.submitted, to: state.firstScheduled ?? end),
+            timeToFirstTokenSeconds: state.firstToken.map { seconds(from: state.submitted, to: $0) },
+            totalSeconds: seconds(from: state.submitted, to: end))
         state.continuation.yield(.finished(reason, usage))
         state.continuation.finish()
         statistics.finishedRequests[reason.rawValue, default: 0] += 1
@@ -343,6 +343,10 @@ public final class Engine: @unchecked Sendable {
     }
 
     private func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    private func seconds(from start: UInt64, to end: UInt64) -> Double {
+        end > start ? Double(end - start) / 1e9 : 0
+    }
 }
 
 /// A request inside the engine: its stream, output decoder and timing.

@@ -1,11 +1,12 @@
+import Foundation
 import GGUF
 import Kernels
 
 /// A Llama-family transformer (llama, qwen2) bound to a GGUF file, with one `forward` over a
 /// ragged batch.
 ///
-/// The model is driven by one thread at a time (the device's compute thread); its work buffers
-/// are reused between calls. Compute is spread over the cores by the worker pool.
+/// Calls to `forward` are serialized (its work buffers are reused between calls); compute within
+/// a call is spread over the cores by the worker pool.
 public final class LlamaModel: @unchecked Sendable {
     public let configuration: ModelConfiguration
     public let file: GGUFFile
@@ -14,6 +15,7 @@ public final class LlamaModel: @unchecked Sendable {
     private var workspace = Workspace()
     private let scratch = MatmulScratch()
     private let rope: RoPETable
+    private let lock = NSLock()
 
     /// Binds `file`'s tensors, checking every name, shape and type.
     public init(file: GGUFFile, threads: Int = WorkerPool.processorCount) throws(ModelError) {
@@ -40,6 +42,8 @@ public final class LlamaModel: @unchecked Sendable {
     public func forward<R>(_ batch: ForwardBatch, cache: KVCache,
                            _ body: (UnsafeMutableBufferPointer<Float>) throws -> R) throws -> R {
         try validate(batch, cache: cache)
+        lock.lock()
+        defer { lock.unlock() }
         let c = configuration
         let n = batch.tokens.count
         let rows = batch.logitRowCount
