@@ -138,7 +138,7 @@ public struct BlockManager: Sendable {
         if let step = afterStep {
             deferred.append((step, unreferenced))
         } else {
-            for block in unreferenced { freeQueue.pushBack(block) }
+            for block in unreferenced where !deferred.contains(where: { $0.blocks.contains(block) }) { freeQueue.pushBack(block) }
         }
     }
 
@@ -146,7 +146,7 @@ public struct BlockManager: Sendable {
     public mutating func stepCompleted(_ step: Int) {
         while let first = deferred.first, first.step <= step {
             deferred.removeFirst()
-            for block in first.blocks where referenceCount[Int(block)] == 0 { freeQueue.pushBack(block) }
+            for block in first.blocks where referenceCount[Int(block)] == 0 && !deferred.contains(where: { $0.blocks.contains(block) }) { freeQueue.pushBack(block) }
         }
     }
 

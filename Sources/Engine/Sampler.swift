@@ -30,7 +30,7 @@ public struct Sampler: Sendable {
         let saved = applyPenalties(logits)
         defer { for (index, value) in saved { logits[index] = value } }
         if parameters.isGreedy { return Self.argmax(logits) }
-        let invTemperature = 1 / parameters.temperature
+        let invTemperature = min(1 / parameters.temperature, .greatestFiniteMagnitude)  // finite for tiny T
         var candidates = candidateSet(logits, invTemperature: invTemperature)
         // Softmax over the candidates (sorted by descending logit).
         let maxLogit = candidates.first?.logit ?? 0
