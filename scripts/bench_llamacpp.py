@@ -189,16 +189,22 @@ def main() -> int:
         return 1
     sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
 
+    def progress(msg: str) -> None:
+        print(f"[bench_llamacpp] {msg}", file=sys.stderr, flush=True)
+
     b = Bench(model, args.threads)
-    result = {
-        "engine": "llama.cpp",
-        "llama_cpp_python": lc.__version__,
-        "model": model.name,
-        "threads": args.threads,
-        "prefill": b.prefill(args.prefill_tokens),
-        "single_decode": b.single_decode(args.decode_tokens),
-        "batched_decode": [b.batched_decode(s, 128, args.decode_tokens) for s in sizes],
-    }
+    result = {"engine": "llama.cpp", "llama_cpp_python": lc.__version__, "model": model.name,
+              "threads": args.threads}
+    progress("prefill ...")
+    result["prefill"] = b.prefill(args.prefill_tokens)
+    progress(f"prefill {result['prefill']['tok_per_s']:.1f} tok/s; single-stream decode ...")
+    result["single_decode"] = b.single_decode(args.decode_tokens)
+    progress(f"decode {result['single_decode']['tok_per_s']:.1f} tok/s")
+    result["batched_decode"] = []
+    for s in sizes:
+        r = b.batched_decode(s, 128, args.decode_tokens)
+        progress(f"batch {s}: decode {r['decode_tok_per_s']:.1f} tok/s, total {r['total_tok_per_s']:.1f} tok/s")
+        result["batched_decode"].append(r)
     if args.json:
         print(json.dumps(result))
         return 0
