@@ -57,6 +57,7 @@ struct Scheduler {
                 continue
             }
             if reserveBlocks(for: sequence, upTo: planned.firstPosition + planned.tokenCount) {
+                commit(planned)
                 work.append(planned)
                 scheduled.insert(sequence.id)
                 budget -= planned.tokenCount
@@ -105,11 +106,13 @@ struct Scheduler {
             waiting.removeFirst()
             sequence.status = .running
             running.append(sequence)
+            // Committing now registers the chunk's full blocks, so a later admission in this same
+            // step (e.g. another choice of the same prompt) shares them: each layer writes every
+            // token's keys and values before any token attends.
+            commit(planned)
             work.append(planned)
             budget -= planned.tokenCount
         }
-
-        for item in work { commit(item) }
         return work
     }
 

@@ -182,6 +182,13 @@ private final class Simulation {
             }
         }
 
+        // Blocks that sequences admitted in this step took from the prefix cache: a chunk computed in
+        // the same step may be shared this way (every layer writes all keys before any token attends).
+        var sharedInStep = Set<Int32>()
+        for item in work where !survivors.contains(where: { $0 === item.sequence }) {
+            sharedInStep.formUnion(item.sequence.blockTable.prefix(item.firstPosition / blockSize))
+        }
+
         for item in work {
             let sequence = item.sequence
             guard let prior = before[sequence.id] else { fail("scheduled unknown sequence \(sequence.id)"); continue }
@@ -228,7 +235,9 @@ private final class Simulation {
             let firstFresh = wasRunning ? prior.table.count : item.firstPosition / blockSize
             for block in sequence.blockTable.dropFirst(firstFresh) {
                 if inFlightBlocks.contains(block) { fail("block \(block) handed to \(sequence.id) while in flight") }
-                if scheduler.blocks.references(block) != 1 { fail("fresh block \(block) has other owners") }
+                if scheduler.blocks.references(block) != 1 && !sharedInStep.contains(block) {
+                    fail("fresh block \(block) has other owners")
+                }
             }
         }
         return work
