@@ -23,6 +23,12 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.25.0"),
     ],
     targets: [
         // 1. Model formats: GGUF over a memory map; tensor types and reference dequantization.
@@ -39,11 +45,28 @@ let package = Package(
         .target(name: "ModelStore"),
         // 5-6. Engine: sampling, generation, (later) scheduler and device.
         .target(name: "Engine", dependencies: ["Model", "Tokenizer", "Kernels"], swiftSettings: kernelSettings),
+        // 7. The OpenAI-compatible HTTP server: routes, SSE, errors, Prometheus metrics.
+        .target(
+            name: "Server",
+            dependencies: [
+                "Engine", "Tokenizer", "ChatTemplate", "Model",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // A streaming OpenAI client load generator (`tandem bench serve`), usable against any server.
+        .target(
+            name: "ServingBenchmark",
+            dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client")]
+        ),
         // 7. The `tandem` command.
         .executableTarget(
             name: "TandemCLI",
             dependencies: [
-                "Engine", "Model", "Tokenizer", "GGUF", "ModelStore",
+                "Engine", "Model", "Tokenizer", "GGUF", "ModelStore", "Server", "ServingBenchmark", "ChatTemplate",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: kernelSettings
@@ -56,6 +79,14 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF"], swiftSettings: kernelSettings),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tokenizer", "GGUF", "Kernels", "ModelStore"]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"]),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server", "Engine", "Model", "Tokenizer", "ModelStore", "GGUF", "ServingBenchmark",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Tokenizer", "ModelStore"]),
     ]
 )

@@ -1,0 +1,1 @@
+// The OpenAI-compatible server; see DESIGN.md §2 part 7.

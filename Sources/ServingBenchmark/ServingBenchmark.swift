@@ -1,0 +1,1 @@
+// A streaming OpenAI client load generator.
