@@ -1,0 +1,57 @@
+/// Reusable scratch memory for `matmul`: the activations quantized to 8-bit blocks.
+///
+/// One scratch belongs to one caller at a time (it is not thread-safe); it grows to the largest call
+/// it has seen and then never allocates again.
+public final class MatmulScratch: @unchecked Sendable {
+    private var buffer: UnsafeMutableRawPointer?
+    private var capacity = 0
+
+    /// Creates an empty scratch; memory is allocated on first use.
+    public init() {}
+
+    deinit { buffer?.deallocate() }
+
+    /// Returns at least `bytes` bytes of 64-byte aligned memory, reusing the previous buffer if it is
+    /// large enough. The contents are unspecified.
+    func memory(bytes: Int) -> UnsafeMutableRawPointer {
+        if let buffer, capacity >= bytes { return buffer }
+        buffer?.deallocate()
+        let size = max(bytes, 4096)
+        let fresh = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+        buffer = fresh
+        capacity = size
+        return fresh
+    }
+
+    /// Quantized activations for `tokens` rows of `columns` floats in blocks of `blockSize` (32 or
+    /// 256), laid out in this scratch.
+    func activations(tokens: Int, columns: Int, blockSize: Int) -> QuantizedActivations {
+        let blocks = columns / blockSize
+        let quantBytes = (tokens * columns + 63) & ~63
+        let scaleBytes = (tokens * blocks * 4 + 63) & ~63
+        let sumBytes = (tokens * blocks * 4 + 63) & ~63
+        let groupSumBytes = (tokens * (columns / 16) * 4 + 63) & ~63
+        let base = memory(bytes: quantBytes + scaleBytes + sumBytes + groupSumBytes)
+        return QuantizedActivations(
+            quants: base.bindMemory(to: Int8.self, capacity: tokens * columns),
+            scales: (base + quantBytes).bindMemory(to: Float.self, capacity: tokens * blocks),
+            sums: (base + quantBytes + scaleBytes).bindMemory(to: Float.self, capacity: tokens * blocks),
+            groupSums: (base + quantBytes + scaleBytes + sumBytes)
+                .bindMemory(to: Int32.self, capacity: tokens * (columns / 16)),
+            columns: columns, blockSize: blockSize)
+    }
+}
+
+/// Activations quantized symmetrically to Int8 in blocks: value ≈ scale[block] * quant.
+///
+/// For token `t`, quants start at `t * columns`, block scales and block sums (`scale * Σ quant`) at
+/// `t * blocksPerToken`, and the exact Int32 sums of each group of 16 quants at `t * columns / 16`.
+struct QuantizedActivations: @unchecked Sendable {
+    let quants: UnsafeMutablePointer<Int8>
+    let scales: UnsafeMutablePointer<Float>
+    let sums: UnsafeMutablePointer<Float>
+    let groupSums: UnsafeMutablePointer<Int32>
+    let columns: Int
+    let blockSize: Int
+    var blocksPerToken: Int { columns / blockSize }
+}

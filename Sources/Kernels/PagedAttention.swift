@@ -1,0 +1,241 @@
+import Foundation
+#if TANDEM_AVX2
+import _Builtin_intrinsics.intel
+#endif
+
+/// Element type of a KV cache.
+public enum KVElementType: Sendable {
+    case float32
+    case float16
+
+    /// Bytes per stored element.
+    public var byteCount: Int { self == .float32 ? 4 : 2 }
+}
+
+/// One layer of a paged KV cache: `blockCount` blocks of `blockSize` token slots; each slot holds
+/// `kvHeads * headDim` key values (in `keys`) and as many value values (in `values`).
+/// Slot `s` of the layer starts at element `s * kvWidth`. The memory is owned by the caller.
+public struct PagedKVLayer: @unchecked Sendable {
+    /// Key storage, `slots * kvWidth` elements.
+    public let keys: UnsafeMutableRawPointer
+    /// Value storage, `slots * kvWidth` elements.
+    public let values: UnsafeMutableRawPointer
+    /// Token slots per block.
+    public let blockSize: Int
+    /// Key/value heads.
+    public let kvHeads: Int
+    /// Elements per head (a multiple of 8).
+    public let headDim: Int
+    /// Stored element type.
+    public let elementType: KVElementType
+
+    /// Describes a cache layer over caller-owned memory.
+    public init(keys: UnsafeMutableRawPointer, values: UnsafeMutableRawPointer, blockSize: Int, kvHeads: Int,
+                headDim: Int, elementType: KVElementType) {
+        precondition(blockSize > 0 && kvHeads > 0 && headDim > 0 && headDim % 8 == 0)
+        self.keys = keys
+        self.values = values
+        self.blockSize = blockSize
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        self.elementType = elementType
+    }
+
+    /// Elements per slot: `kvHeads * headDim`.
+    public var kvWidth: Int { kvHeads * headDim }
+
+    /// Bytes per slot of keys (and of values).
+    public var slotBytes: Int { kvWidth * elementType.byteCount }
+
+    @inline(__always)
+    func load8(_ base: UnsafeRawPointer, slot: Int, offset: Int) -> SIMD8<Float> {
+        switch elementType {
+        case .float32:
+            return base.loadUnaligned(fromByteOffset: (slot * kvWidth + offset) * 4, as: SIMD8<Float>.self)
+        case .float16:
+            let p = base + (slot * kvWidth + offset) * 2
+            #if TANDEM_AVX2
+            return _mm256_cvtph_ps(_mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self)))
+            #else
+            let h = p.loadUnaligned(as: SIMD8<UInt16>.self)
+            var out = SIMD8<Float>()
+            for i in 0..<8 { out[i] = Float(Float16(bitPattern: h[i])) }
+            return out
+            #endif
+        }
+    }
+}
+
+/// One sequence's part of a ragged attention batch.
+public struct AttentionSequence: @unchecked Sendable {
+    /// Index in the batch of the sequence's first token.
+    public var firstToken: Int32
+    /// Number of consecutive batch tokens that belong to the sequence.
+    public var tokenCount: Int32
+    /// Position (in the sequence) of its first batch token; token i has position `positionOfFirst + i`.
+    public var positionOfFirst: Int32
+    /// Block table: physical block of logical block j (covering positions `j * blockSize ..< (j+1) * blockSize`).
+    public var blockTable: UnsafePointer<Int32>
+
+    /// Describes one sequence of the batch.
+    public init(firstToken: Int32, tokenCount: Int32, positionOfFirst: Int32, blockTable: UnsafePointer<Int32>) {
+        self.firstToken = firstToken
+        self.tokenCount = tokenCount
+        self.positionOfFirst = positionOfFirst
+        self.blockTable = blockTable
+    }
+}
+
+/// Writes the keys and values of `tokens` tokens (each `layer.kvWidth` floats) into their cache slots
+/// (`slotMapping[t]`; a negative slot skips the token). Float16 caches round to nearest even.
+public func writeKV(k: UnsafePointer<Float>, v: UnsafePointer<Float>, slotMapping: UnsafePointer<Int32>, tokens: Int,
+                    layer: PagedKVLayer) {
+    let width = layer.kvWidth
+    for t in 0..<tokens {
+        let slot = Int(slotMapping[t])
+        if slot < 0 { continue }
+        switch layer.elementType {
+        case .float32:
+            (layer.keys + slot * width * 4).copyMemory(from: k + t * width, byteCount: width * 4)
+            (layer.values + slot * width * 4).copyMemory(from: v + t * width, byteCount: width * 4)
+        case .float16:
+            let keys = (layer.keys + slot * width * 2).assumingMemoryBound(to: UInt16.self)
+            let values = (layer.values + slot * width * 2).assumingMemoryBound(to: UInt16.self)
+            for i in 0..<width {
+                keys[i] = Float16(k[t * width + i]).bitPattern
+                values[i] = Float16(v[t * width + i]).bitPattern
+            }
+        }
+    }
+}
+
+/// Causal attention over a paged KV cache for a ragged batch.
+///
+/// `q` and `output` are `[tokens][qHeads][headDim]`. Token i of a sequence at position p attends to
+/// positions `0...p` of that sequence, whose K/V live in slot
+/// `blockTable[j / blockSize] * blockSize + j % blockSize` (the caller has already written this
+/// step's K/V with `writeKV`). Grouped-query: q head h reads kv head `h / (qHeads / kvHeads)`.
+/// Scores are scaled by `1/sqrt(headDim)`; the softmax is computed online in chunks of 32 positions
+/// aligned to absolute position, so every (token, head) result is independent of the batch.
+public func pagedAttention(q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
+                           sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer, pool: WorkerPool) {
+    let kvHeads = layer.kvHeads
+    precondition(qHeads % kvHeads == 0)
+    var total = 0
+    for s in sequences { total += Int(s.tokenCount) * kvHeads }
+    guard total > 0 else { return }
+    pool.parallelFor(total) { items in
+        AttentionWorker.run(items: items, q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer)
+    }
+}
+
+/// The per-thread part of `pagedAttention`.
+enum AttentionWorker {
+    static let chunk = 32
+
+    static func run(items: Range<Int>, q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
+                    sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer) {
+        let kvHeads = layer.kvHeads
+        let headDim = layer.headDim
+        let group = qHeads / kvHeads
+        let scale = 1 / Float(headDim).squareRoot()
+        let floats = group * chunk + group * headDim + 2 * group
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: floats) { buffer in
+            let scores = buffer.baseAddress.unsafelyUnwrapped
+            let acc = scores + group * chunk
+            let maxima = acc + group * headDim
+            let sums = maxima + group
+            var base = 0
+            for sequence in sequences {
+                let count = Int(sequence.tokenCount) * kvHeads
+                let lower = max(items.lowerBound, base), upper = min(items.upperBound, base + count)
+                if lower < upper {
+                    for item in lower..<upper {
+                        let local = item - base
+                        let token = Int(sequence.firstToken) + local / kvHeads
+                        let position = Int(sequence.positionOfFirst) + local / kvHeads
+                        let kvHead = local % kvHeads
+                        attend(q: q + (token * qHeads + kvHead * group) * headDim,
+                               output: output + (token * qHeads + kvHead * group) * headDim,
+                               group: group, kvHead: kvHead, position: position, blockTable: sequence.blockTable,
+                               layer: layer, scale: scale, scores: scores, acc: acc, maxima: maxima, sums: sums)
+                    }
+                }
+                base += count
+            }
+        }
+    }
+
+    /// Attention of `group` consecutive q heads (sharing `kvHead`) of one token at `position`.
+    @inline(__always)
+    static func attend(q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, group: Int, kvHead: Int,
+                       position: Int, blockTable: UnsafePointer<Int32>, layer: PagedKVLayer, scale: Float,
+                       scores: UnsafeMutablePointer<Float>, acc: UnsafeMutablePointer<Float>,
+                       maxima: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+        let headDim = layer.headDim
+        let blockSize = layer.blockSize
+        let headOffset = kvHead * headDim
+        acc.update(repeating: 0, count: group * headDim)
+        maxima.update(repeating: -Float.infinity, count: group)
+        sums.update(repeating: 0, count: group)
+        var start = 0
+        while start <= position {
+            let end = min(start + chunk, position + 1)
+            // Scores of this chunk for every head of the group.
+            for j in start..<end {
+                let slot = Int(blockTable[j / blockSize]) * blockSize + j % blockSize
+                for h in 0..<group {
+                    let qh = q + h * headDim
+                    var lanes = SIMD8<Float>.zero
+                    var d = 0
+                    while d < headDim {
+                        let key = layer.load8(layer.keys, slot: slot, offset: headOffset + d)
+                        lanes = lanes.addingProduct(UnsafeRawPointer(qh + d).loadUnaligned(as: SIMD8<Float>.self), key)
+                        d += 8
+                    }
+                    scores[h * chunk + (j - start)] = SIMDKernels.horizontalSum(lanes) * scale
+                }
+            }
+            for h in 0..<group {
+                let s = scores + h * chunk
+                var chunkMax = maxima[h]
+                for j in 0..<(end - start) { chunkMax = max(chunkMax, s[j]) }
+                let correction = Foundation.exp(maxima[h] - chunkMax)
+                maxima[h] = chunkMax
+                var sum = sums[h] * correction
+                for j in 0..<(end - start) {
+                    let p = Foundation.exp(s[j] - chunkMax)
+                    s[j] = p
+                    sum += p
+                }
+                sums[h] = sum
+                let a = acc + h * headDim
+                var d = 0
+                while d < headDim {
+                    let pointer = UnsafeMutableRawPointer(a + d)
+                    pointer.storeBytes(of: pointer.loadUnaligned(as: SIMD8<Float>.self) * correction, as: SIMD8<Float>.self)
+                    d += 8
+                }
+            }
+            for j in start..<end {
+                let slot = Int(blockTable[j / blockSize]) * blockSize + j % blockSize
+                var d = 0
+                while d < headDim {
+                    let value = layer.load8(layer.values, slot: slot, offset: headOffset + d)
+                    for h in 0..<group {
+                        let pointer = UnsafeMutableRawPointer(acc + h * headDim + d)
+                        let updated = pointer.loadUnaligned(as: SIMD8<Float>.self)
+                            .addingProduct(SIMD8<Float>(repeating: scores[h * chunk + (j - start)]), value)
+                        pointer.storeBytes(of: updated, as: SIMD8<Float>.self)
+                    }
+                    d += 8
+                }
+            }
+            start = end
+        }
+        for h in 0..<group {
+            let inverse = 1 / sums[h]
+            for d in 0..<headDim { output[h * headDim + d] = acc[h * headDim + d] * inverse }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import GGUF
+
+/// A weight matrix in GGUF layout: `rows` rows (output features) of `columns` elements (input
+/// features), each row stored as `columns / type.blockSize` consecutive blocks of `type`.
+///
+/// The matrix does not own `data`; the caller (usually a memory-mapped model file) keeps it alive.
+public struct WeightMatrix: @unchecked Sendable {
+    /// The element type of the stored rows.
+    public let type: GGMLType
+    /// Number of rows (output features).
+    public let rows: Int
+    /// Number of elements per row (input features).
+    public let columns: Int
+    /// The first byte of row 0.
+    public let data: UnsafeRawPointer
+    /// Bytes from one row to the next.
+    public let rowBytes: Int
+
+    /// Describes a weight matrix stored at `data`.
+    ///
+    /// - Precondition: `type` is supported by `matmul` and `columns` is a multiple of its block size
+    ///   (the model loader validates this before building matrices from a file).
+    public init(type: GGMLType, rows: Int, columns: Int, data: UnsafeRawPointer) {
+        precondition(WeightMatrix.supports(type), "matmul does not support \(type)")
+        precondition(rows >= 0 && columns > 0 && columns % type.blockSize == 0,
+                     "columns (\(columns)) must be a positive multiple of \(type.blockSize) for \(type)")
+        self.type = type
+        self.rows = rows
+        self.columns = columns
+        self.data = data
+        self.rowBytes = columns / type.blockSize * type.bytesPerBlock
+    }
+
+    /// Whether `matmul` can multiply matrices of `type`.
+    public static func supports(_ type: GGMLType) -> Bool {
+        switch type {
+        case .f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K: return true
+        default: return false
+        }
+    }
+
+    /// Total bytes of weight data.
+    public var byteCount: Int { rows * rowBytes }
+}
