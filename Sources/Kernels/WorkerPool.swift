@@ -8,7 +8,7 @@ import Synchronization
 /// A persistent pool of worker threads created once and reused for every parallel kernel call.
 ///
 /// `threadCount` includes the calling thread: `run` executes the body on the caller as thread 0 and on
-/// `threadCount - 1` background workers. Workers spin briefly after each job (so back-to-back kernel
+/// `threadCount - 1` background workers; concurrent callers are serialized. Workers spin briefly after each job (so back-to-back kernel
 /// calls do not pay a wake-up), then park on a condition variable. A call allocates nothing.
 /// `run` must not be called re-entrantly from inside a body (that would deadlock).
 public final class WorkerPool: @unchecked Sendable {

@@ -1,0 +1,92 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Kernels
+
+@Suite struct ElementwiseTests {
+    @Test func rmsNormMatchesFormula() {
+        let rows = 3, width = 21
+        var random = SeededRandom(seed: 9)
+        let x = (0..<(rows * width)).map { _ in random.float(-3...3) }
+        let w = (0..<width).map { _ in random.float(0.5...1.5) }
+        var y = [Float](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in y.withUnsafeMutableBufferPointer { yp in
+            rmsNorm(xp.baseAddress!, weight: wp.baseAddress!, eps: 1e-5, rows: rows, width: width, output: yp.baseAddress!)
+        } } }
+        for r in 0..<rows {
+            let row = x[(r * width)..<((r + 1) * width)].map(Double.init)
+            let scale = 1 / (row.map { $0 * $0 }.reduce(0, +) / Double(width) + 1e-5).squareRoot()
+            for i in 0..<width {
+                let expected = row[i] * scale * Double(w[i])
+                #expect(abs(Double(y[r * width + i]) - expected) < 1e-5 * max(1, abs(expected)))
+            }
+        }
+    }
+
+    @Test func siluMulAndAdd() {
+        var gate: [Float] = [-3, -0.5, 0, 0.5, 4]
+        let up: [Float] = [1, 2, 3, -1, 0.5]
+        let expected = zip(gate, up).map { g, u in Double(g) / (1 + Foundation.exp(-Double(g))) * Double(u) }
+        gate.withUnsafeMutableBufferPointer { g in up.withUnsafeBufferPointer { siluMul(gate: g.baseAddress!, up: $0.baseAddress!, count: 5) } }
+        for i in 0..<5 { #expect(abs(Double(gate[i]) - expected[i]) < 1e-6) }
+        var sum = [Float](repeating: 0, count: 5)
+        gate.withUnsafeBufferPointer { a in up.withUnsafeBufferPointer { b in sum.withUnsafeMutableBufferPointer {
+            add(a.baseAddress!, b.baseAddress!, count: 5, output: $0.baseAddress!)
+        } } }
+        #expect(sum == zip(gate, up).map { $0 + $1 })
+    }
+
+    @Test(arguments: [false, true])
+    func ropeMatchesDirectFormula(neox: Bool) {
+        let heads = 3, headDim = 8, ropeDims = 6, tokens = 4
+        let positions: [Int32] = [0, 1, 17, 5000]
+        var random = SeededRandom(seed: 3)
+        let original = (0..<(tokens * heads * headDim)).map { _ in random.float(-1...1) }
+        var x = original
+        x.withUnsafeMutableBufferPointer { xp in positions.withUnsafeBufferPointer { pp in
+            applyRoPE(xp.baseAddress!, heads: heads, headDim: headDim, positions: pp.baseAddress!, tokens: tokens,
+                      base: 10000, ropeDims: ropeDims, neox: neox)
+        } }
+        var tabled = original
+        let table = RoPETable(base: 10000, ropeDims: ropeDims, maxPositions: 100)
+        tabled.withUnsafeMutableBufferPointer { xp in positions.withUnsafeBufferPointer { pp in
+            applyRoPE(xp.baseAddress!, heads: heads, headDim: headDim, positions: pp.baseAddress!, tokens: tokens, table: table, neox: neox)
+        } }
+        #expect(x.map(\.bitPattern) == tabled.map(\.bitPattern))
+        for t in 0..<tokens {
+            for h in 0..<heads {
+                let o = (t * heads + h) * headDim
+                for i in 0..<(ropeDims / 2) {
+                    let theta = Double(positions[t]) * Foundation.pow(10000.0, -2 * Double(i) / Double(ropeDims))
+                    let (a, b) = neox ? (o + i, o + i + ropeDims / 2) : (o + 2 * i, o + 2 * i + 1)
+                    let ea = Double(original[a]) * Foundation.cos(theta) - Double(original[b]) * Foundation.sin(theta)
+                    let eb = Double(original[a]) * Foundation.sin(theta) + Double(original[b]) * Foundation.cos(theta)
+                    #expect(abs(Double(x[a]) - ea) < 1e-6 && abs(Double(x[b]) - eb) < 1e-6)
+                }
+                for d in ropeDims..<headDim { #expect(x[o + d] == original[o + d]) }
+            }
+        }
+    }
+
+    @Test func workerPoolRunsEveryIndexOnce() {
+        for threads in [1, 2, 3] {
+            let pool = WorkerPool(threads: threads)
+            #expect(pool.threadCount == threads)
+            for count in [0, 1, 2, 7, 1000] {
+                let hits = UnsafeMutablePointer<Int>.allocate(capacity: max(1, count))
+                hits.initialize(repeating: 0, count: max(1, count))
+                defer { hits.deallocate() }
+                for _ in 0..<50 {
+                    pool.parallelFor(count) { range in for i in range { hits[i] += 1 } }
+                }
+                for i in 0..<count { #expect(hits[i] == 50) }
+            }
+            let seen = Atomic<Int>(0)
+            pool.run { index, total in
+                #expect(total == threads)
+                seen.add(1 << index, ordering: .relaxed)
+            }
+            #expect(seen.load(ordering: .relaxed) == (1 << threads) - 1)
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import GGUF
+import Testing
+@testable import Kernels
+
+let allMatmulTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K, .f16, .bf16, .f32]
+
+func runMatmul(_ w: WeightMatrix, _ input: [Float], tokens: Int, pool: WorkerPool,
+               scratch: MatmulScratch = MatmulScratch()) -> [Float] {
+    var output = [Float](repeating: .nan, count: tokens * w.rows)
+    input.withUnsafeBufferPointer { x in
+        output.withUnsafeMutableBufferPointer { y in
+            matmul(w, input: x.baseAddress!, tokens: tokens, output: y.baseAddress!, pool: pool, scratch: scratch)
+        }
+    }
+    return output
+}
+
+@Suite struct MatmulTests {
+    static let pool1 = WorkerPool(threads: 1)
+    static let pool2 = WorkerPool(threads: 2)
+
+    /// Every type and token count against a float64 reference on dequantized weights. The tolerance is a
+    /// hard bound on the activation quantization error: each activation is off by at most half a step,
+    /// max|block| / 254, so |error| <= Σ_i |w_i| * max|block(i)| / 254 (plus float rounding).
+    @Test(arguments: allMatmulTypes)
+    func matchesFloat64Reference(type: GGMLType) {
+        let rows = 13, columns = type.blockSize == 256 ? 512 : 96
+        let weights = RandomWeights(type: type, rows: rows, columns: columns, seed: 7 + UInt64(type.rawValue))
+        let reference = (0..<rows).map { weights.dequantizedRow($0) }
+        let quantizesActivations = ![.f32, .f16, .bf16].contains(type)
+        let activationBlock = type.blockSize == 256 ? 256 : 32
+        for tokens in [1, 2, 3, 5, 8, 17, 64] {
+            let input = randomActivations(tokens: tokens, columns: columns, seed: UInt64(tokens))
+            let output = runMatmul(weights.matrix, input, tokens: tokens, pool: Self.pool2)
+            for t in 0..<tokens {
+                let x = input[(t * columns)..<((t + 1) * columns)].map(Double.init)
+                var blockMax = [Double](repeating: 0, count: columns)
+                for b in 0..<(columns / activationBlock) {
+                    let slice = x[(b * activationBlock)..<((b + 1) * activationBlock)]
+                    let m = slice.map(abs).max()!
+                    for i in (b * activationBlock)..<((b + 1) * activationBlock) { blockMax[i] = m }
+                }
+                for r in 0..<rows {
+                    let w = reference[r]
+                    var exact = 0.0, mass = 0.0, bound = 0.0
+                    for c in 0..<columns {
+                        exact += w[c] * x[c]
+                        mass += abs(w[c] * x[c])
+                        bound += abs(w[c]) * blockMax[c] / 254
+                    }
+                    let tolerance = (quantizesActivations ? bound * 1.001 : 0) + 1e-5 * mass + 1e-6
+                    let got = Double(output[t * rows + r])
+                    #expect(abs(got - exact) <= tolerance,
+                            "\(type) tokens \(tokens) t \(t) r \(r): \(got) vs \(exact) (tolerance \(tolerance))")
+                }
+            }
+        }
+    }
+
+    /// The result for (t, r) is bit-identical whatever the batch size and thread count.
+    @Test(arguments: allMatmulTypes)
+    func batchInvariant(type: GGMLType) {
+        let rows = 37, columns = type.blockSize == 256 ? 512 : 160
+        let weights = RandomWeights(type: type, rows: rows, columns: columns, seed: 99)
+        let tokens = 17
+        let input = randomActivations(tokens: tokens, columns: columns, seed: 5)
+        let batched1 = runMatmul(weights.matrix, input, tokens: tokens, pool: Self.pool1)
+        let batched2 = runMatmul(weights.matrix, input, tokens: tokens, pool: Self.pool2)
+        #expect(batched1.map(\.bitPattern) == batched2.map(\.bitPattern))
+        for t in 0..<tokens {
+            let row = Array(input[(t * columns)..<((t + 1) * columns)])
+            for pool in [Self.pool1, Self.pool2] {
+                let single = runMatmul(weights.matrix, row, tokens: 1, pool: pool)
+                #expect(single.map(\.bitPattern) == Array(batched2[(t * rows)..<((t + 1) * rows)]).map(\.bitPattern),
+                        "\(type) token \(t) differs between batch of 17 and batch of 1")
+            }
+        }
+        // A sub-batch starting at token 3 gives the same rows again.
+        let sub = runMatmul(weights.matrix, Array(input[(3 * columns)..<(8 * columns)]), tokens: 5, pool: Self.pool2)
+        #expect(sub.map(\.bitPattern) == Array(batched2[(3 * rows)..<(8 * rows)]).map(\.bitPattern))
+    }
+
+    /// The AVX2 tile (when compiled in) and the portable reference tile give identical bits.
+    @Test(arguments: [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0])
+    func portableMatchesVectorPath(type: GGMLType) {
+        let rows = 11, columns = 128, tokens = 6
+        let weights = RandomWeights(type: type, rows: rows, columns: columns, seed: 3)
+        let input = randomActivations(tokens: tokens, columns: columns, seed: 4)
+        let scratch = MatmulScratch()
+        let fast = runMatmul(weights.matrix, input, tokens: tokens, pool: Self.pool1, scratch: scratch)
+        let activations = scratch.activations(tokens: tokens, columns: columns, blockSize: 32)
+        input.withUnsafeBufferPointer { ActivationQuantizer.quantize($0.baseAddress!, tokens: 0..<tokens, into: activations) }
+        var portable = [Float](repeating: .nan, count: tokens * rows)
+        portable.withUnsafeMutableBufferPointer { out in
+            for rowStart in stride(from: 0, to: rows, by: 4) {
+                switch type {
+                case .q4_0: QuantizedMatmul.tilePortable(Q4_0Format.self, weights.matrix, activations, rowStart: rowStart, token: 0, count: tokens, output: out.baseAddress!)
+                case .q4_1: QuantizedMatmul.tilePortable(Q4_1Format.self, weights.matrix, activations, rowStart: rowStart, token: 0, count: tokens, output: out.baseAddress!)
+                case .q5_0: QuantizedMatmul.tilePortable(Q5_0Format.self, weights.matrix, activations, rowStart: rowStart, token: 0, count: tokens, output: out.baseAddress!)
+                case .q5_1: QuantizedMatmul.tilePortable(Q5_1Format.self, weights.matrix, activations, rowStart: rowStart, token: 0, count: tokens, output: out.baseAddress!)
+                default: QuantizedMatmul.tilePortable(Q8_0Format.self, weights.matrix, activations, rowStart: rowStart, token: 0, count: tokens, output: out.baseAddress!)
+                }
+            }
+        }
+        #expect(fast.map(\.bitPattern) == portable.map(\.bitPattern))
+    }
+
+    /// The vector activation quantizer matches its portable definition bit for bit, ties included.
+    @Test func activationQuantizerMatchesPortable() {
+        var input = randomActivations(tokens: 1, columns: 256, seed: 11)
+        input[5] = 0; input[40] = 127.0 / 254 * 2 // values landing on .5 steps exercise rounding
+        input[0] = 2
+        for count in [32, 256] {
+            var fast = [Int8](repeating: 0, count: count), slow = [Int8](repeating: 0, count: count)
+            let (fs, fsum) = input.withUnsafeBufferPointer { x in fast.withUnsafeMutableBufferPointer { ActivationQuantizer.quantizeBlock(x.baseAddress!, count: count, into: $0.baseAddress!) } }
+            let (ss, ssum) = input.withUnsafeBufferPointer { x in slow.withUnsafeMutableBufferPointer { ActivationQuantizer.quantizeBlockPortable(x.baseAddress!, count: count, into: $0.baseAddress!) } }
+            #expect(fast == slow)
+            #expect(fs.bitPattern == ss.bitPattern && fsum == ssum)
+            #expect(Int(ssum) == slow.reduce(0) { $0 + Int($1) })
+        }
+        // All-zero block: scale 0, quants 0.
+        let zeros = [Float](repeating: 0, count: 32)
+        var q = [Int8](repeating: 1, count: 32)
+        let (scale, sum) = zeros.withUnsafeBufferPointer { x in q.withUnsafeMutableBufferPointer { ActivationQuantizer.quantizeBlock(x.baseAddress!, count: 32, into: $0.baseAddress!) } }
+        #expect(scale == 0 && sum == 0 && q.allSatisfy { $0 == 0 })
+    }
+
+    /// Output-head shape sanity: many rows, rows not a multiple of 4.
+    @Test func oddRowCountsAndThreads() {
+        let weights = RandomWeights(type: .q8_0, rows: 1027, columns: 64, seed: 1)
+        let input = randomActivations(tokens: 3, columns: 64, seed: 2)
+        let a = runMatmul(weights.matrix, input, tokens: 3, pool: Self.pool1)
+        let b = runMatmul(weights.matrix, input, tokens: 3, pool: WorkerPool(threads: 3))
+        #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
+        #expect(!a.contains { $0.isNaN })
+    }
+}
