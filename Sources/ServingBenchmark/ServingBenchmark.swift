@@ -145,7 +145,7 @@ public struct ServingBenchmark: Sendable {
 
         let clock = ContinuousClock()
         let start = clock.now
-        var accumulator = ResponseAccumulator()
+        var accumulator = StreamAccumulator()
         do {
             let response = try await client.execute(request, timeout: .nanoseconds(Int64(configuration.requestTimeout * 1e9)))
             guard response.status == .ok else {
@@ -163,7 +163,7 @@ public struct ServingBenchmark: Sendable {
             for event in parser.finish() {
                 try accumulator.consume(event, at: time)
             }
-        } catch let error as ResponseAccumulator.StreamError {
+        } catch let error as StreamAccumulator.StreamError {
             return .failure(error.description, promptTokens: prompt.tokens)
         } catch {
             return .failure(Self.describe(error), promptTokens: prompt.tokens)
@@ -180,7 +180,7 @@ public struct ServingBenchmark: Sendable {
             let response = try await client.execute(request, timeout: .seconds(30))
             let body = try await response.body.collect(upTo: 1 << 20)
             guard response.status == .ok,
-                  let object = try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
+                  let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
                   let data = object["data"] as? [[String: Any]],
                   let id = data.first?["id"] as? String
             else {
@@ -212,7 +212,7 @@ public struct ServingBenchmark: Sendable {
                 guard let response = try? await client.execute(request, timeout: .seconds(30)),
                       let buffer = try? await response.body.collect(upTo: 1 << 22),
                       response.status == .ok,
-                      let object = try? JSONSerialization.jsonObject(with: Data(buffer: buffer)) as? [String: Any]
+                      let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any]
                 else { return nil }
                 if let count = object["count"] as? Int { return count }
                 return (object["tokens"] as? [Any])?.count

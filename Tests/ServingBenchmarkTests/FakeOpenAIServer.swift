@@ -67,7 +67,7 @@ final class FakeOpenAIServer: Sendable {
                     body.writeBuffer(&piece)
                 case .end:
                     guard let head else { return }
-                    let object = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:]
+                    let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
                     let keepOpen = try await respond(head: head, request: object, outbound: outbound,
                                                      firstTokenDelay: firstTokenDelay, interTokenDelay: interTokenDelay)
                     if !keepOpen { return }

@@ -38,7 +38,7 @@ struct SSEParserTests {
     }
 
     @Test func accumulatorTimesTokenChunksOnly() throws {
-        var accumulator = ResponseAccumulator()
+        var accumulator = StreamAccumulator()
         try accumulator.consume("{\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}", at: 0.01)
         try accumulator.consume("{\"choices\":[{\"text\":\"a\"}]}", at: 0.2)
         try accumulator.consume("{\"choices\":[{\"text\":\"\"}]}", at: 0.22)
@@ -58,7 +58,7 @@ struct SSEParserTests {
     }
 
     @Test func accumulatorCountsChunksWithoutUsage() throws {
-        var accumulator = ResponseAccumulator()
+        var accumulator = StreamAccumulator()
         for (index, time) in [0.1, 0.2, 0.3].enumerated() {
             try accumulator.consume("{\"choices\":[{\"delta\":{\"content\":\"t\(index)\"}}]}", at: time)
         }
@@ -69,16 +69,16 @@ struct SSEParserTests {
     }
 
     @Test func accumulatorReportsFailures() throws {
-        var cut = ResponseAccumulator()
+        var cut = StreamAccumulator()
         try cut.consume("{\"choices\":[{\"text\":\"a\"}]}", at: 0.1)
         #expect(!cut.record(promptTokens: 1).success)
 
-        #expect(!ResponseAccumulator().record(promptTokens: 1).success)
+        #expect(!StreamAccumulator().record(promptTokens: 1).success)
 
-        var malformed = ResponseAccumulator()
-        #expect(throws: ResponseAccumulator.StreamError.self) { try malformed.consume("{not json", at: 0) }
-        var serverError = ResponseAccumulator()
-        #expect(throws: ResponseAccumulator.StreamError.self) {
+        var malformed = StreamAccumulator()
+        #expect(throws: StreamAccumulator.StreamError.self) { try malformed.consume("{not json", at: 0) }
+        var serverError = StreamAccumulator()
+        #expect(throws: StreamAccumulator.StreamError.self) {
             try serverError.consume("{\"error\":{\"message\":\"out of memory\"}}", at: 0)
         }
     }

@@ -7,7 +7,7 @@ import Foundation
 /// header, an empty held-back piece, the final usage-only chunk) neither start the TTFT clock nor
 /// produce an ITL gap; this is how vLLM's benchmark long treated them (it tests `if text:`), and
 /// it keeps servers that send an early role chunk before prefill from reporting a tiny TTFT.
-public struct ResponseAccumulator: Sendable {
+public struct StreamAccumulator: Sendable {
     /// A failure found in the stream.
     public struct StreamError: Error, CustomStringConvertible {
         public let description: String
