@@ -34,7 +34,7 @@ public struct ServingBenchmark: Sendable {
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60),
                                                    concurrentHTTP1ConnectionsPerHostSoftLimit: slots + 1)
-        clientConfiguration.timeout = .init(connect: .seconds(30))
+        clientConfiguration.timeout = .init(connect: .milliseconds(Int64(configuration.connectTimeout * 1000)))
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         do {
             let result = try await run(client: client, progress: progress, log: log)

@@ -28,6 +28,8 @@ public struct ServingBenchmarkConfiguration: Sendable, Equatable {
     public var calibratePrompts: Bool = true
     /// Send one short request first and stop if it fails (vLLM's "initial test run").
     public var warmUp: Bool = true
+    /// Longest wait for a TCP connection, in seconds (the client retries refused connections until then).
+    public var connectTimeout: Double = 30
     /// Longest a single request may take, in seconds.
     public var requestTimeout: Double = 6 * 3600
     /// Sent as `Authorization: Bearer …` when set.
@@ -49,7 +51,7 @@ public struct ServingBenchmarkConfiguration: Sendable, Equatable {
         guard burstiness > 0, burstiness.isFinite else { throw .invalidArgument("burstiness must be positive") }
         if let maxConcurrency, maxConcurrency <= 0 { throw .invalidArgument("max-concurrency must be positive") }
         guard inputLength > 0, outputLength > 0 else { throw .invalidArgument("input and output lengths must be positive") }
-        guard requestTimeout > 0 else { throw .invalidArgument("request timeout must be positive") }
+        guard requestTimeout > 0, connectTimeout > 0 else { throw .invalidArgument("request timeout must be positive") }
     }
 
     /// Whether the endpoint is the chat-completions API (messages and `delta.content`).

@@ -65,6 +65,7 @@ import Testing
     @Test func unreachableServerIsAClearError() async throws {
         var settings = ServingBenchmarkConfiguration(baseURL: "http://127.0.0.1:1")
         settings.numPrompts = 1
+        settings.connectTimeout = 1
         await #expect(throws: ServingBenchmarkError.self) { try await ServingBenchmark(configuration: settings).run() }
     }
 }

@@ -105,7 +105,7 @@ struct ServingMetricsTests {
         let lines = result.table.split(separator: "\n").map(String.init)
         #expect(lines.first == "============ Serving Benchmark Result ============")
         #expect(lines.contains("Successful requests:                     3"))
-        #expect(lines.contains("Request goodput (req/s):                 0.50"))
+        #expect(lines.contains("Request goodput (req/s):                 1.00"))
         #expect(lines.contains("---------------Time to First Token----------------"))
         #expect(lines.contains("-----Time per Output Token (excl. 1st token)------"))
         #expect(lines.contains("Mean TPOT (ms):                          125.00"))
