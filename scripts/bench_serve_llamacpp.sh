@@ -23,9 +23,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MODEL=${1:-${TANDEM_MODEL:-$HOME/.cache/tandem/SmolLM2-135M-Instruct.Q4_1.gguf}}
-shift || true
-[[ "${1:-}" == "--" ]] && shift
+MODEL=${TANDEM_MODEL:-$HOME/.cache/tandem/SmolLM2-135M-Instruct.Q4_1.gguf}
+if [[ $# -gt 0 && "$1" != -* ]]; then MODEL=$1; shift; fi
+if [[ "${1:-}" == "--" ]]; then shift; fi
 PORT=${PORT:-8089}
 N_CTX=${N_CTX:-2048}
 THREADS=${THREADS:-2}
