@@ -184,6 +184,8 @@ def main():
             break
         time.sleep(0.5)
     print(f"after settling: vllm:num_requests_running {running}, vllm:kv_cache_usage_perc {usage}")
+    if running is None or usage is None:
+        print("  (the server's /metrics does not export these vLLM gauges, so idleness cannot be checked)")
 
     samples.append((time.monotonic() - start, rss_kib(args.pid)))
     ok = completed == len(connected) and running == 0 and usage == 0
