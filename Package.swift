@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.25.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
     ],
     targets: [
         // 1. Model formats: GGUF over a memory map; tensor types and reference dequantization.
@@ -60,7 +61,11 @@ let package = Package(
         // A streaming OpenAI client load generator (`tandem bench serve`), usable against any server.
         .target(
             name: "ServingBenchmark",
-            dependencies: [.product(name: "AsyncHTTPClient", package: "async-http-client")]
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         // 7. The `tandem` command.
         .executableTarget(
@@ -85,6 +90,15 @@ let package = Package(
                 "Server", "Engine", "Model", "Tokenizer", "ModelStore", "GGUF", "ServingBenchmark",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        .testTarget(
+            name: "ServingBenchmarkTests",
+            dependencies: [
+                "ServingBenchmark",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Tokenizer", "ModelStore"]),
