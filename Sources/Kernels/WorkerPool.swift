@@ -28,7 +28,7 @@ public final class WorkerPool: @unchecked Sendable {
     private nonisolated(unsafe) var job: ((Int, Int) -> Void)?
 
     /// Spin iterations a worker waits for the next job before parking.
-    private let spinIterations = 200_000
+    private let spinIterations = 100_000
 
     /// Creates a pool with `threads` threads in total (the caller plus `threads - 1` workers).
     /// - Parameter threads: the number of threads; defaults to the number of online processors.
@@ -106,7 +106,7 @@ public final class WorkerPool: @unchecked Sendable {
             var spins = 0
             while remaining.load(ordering: .acquiring) != 0 {
                 spins += 1
-                if spins < 1_000_000 { WorkerPool.pause() } else { sched_yield() }
+                if spins < 100_000 { WorkerPool.pause() } else { sched_yield() }
             }
             job = nil
         }
@@ -141,7 +141,9 @@ public final class WorkerPool: @unchecked Sendable {
     static func pause() {}
 
     private func workerLoop(index: Int) {
-        var seen = generation.load(ordering: .acquiring)
+        // Generation 0 is the state at creation; the first job may be published before this thread
+        // starts, so the thread must not read its starting point from `generation`.
+        var seen = 0
         while true {
             var spins = 0
             var current = generation.load(ordering: .acquiring)
