@@ -128,7 +128,7 @@ public enum JSONValue: Sendable, Equatable {
 }
 
 extension JSONValue: Decodable {
-    private struct Key: CodingKey {
+    private struct FieldName: CodingKey {
         var stringValue: String
         var intValue: Int? { nil }
         init(stringValue: String) { self.stringValue = stringValue }
@@ -142,7 +142,7 @@ extension JSONValue: Decodable {
             self = .array(values)
             return
         }
-        if let object = try? decoder.container(keyedBy: Key.self) {
+        if let object = try? decoder.container(keyedBy: FieldName.self) {
             var pairs: [(String, JSONValue)] = []
             for key in object.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) {
                 pairs.append((key.stringValue, try object.decode(JSONValue.self, forKey: key)))

@@ -60,14 +60,14 @@ public final class OpenAIServer: Sendable {
     }
 
     /// The engine service and the HTTP server as one service group, shut down gracefully on
-    /// `signals`.
-    public func makeServiceGroup(signals: [UnixSignal] = [.sigterm, .sigint]) -> ServiceGroup {
+    /// SIGTERM and SIGINT when `handleSignals` (else by `ServiceGroup.triggerGracefulShutdown()`).
+    public func makeServiceGroup(handleSignals: Bool = true) -> ServiceGroup {
         ServiceGroup(configuration: .init(
             services: [
                 .init(service: EngineService(server: self)),
                 .init(service: HTTPService(server: self, application: makeApplication())),
             ],
-            gracefulShutdownSignals: signals,
+            gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             cancellationSignals: [],
             logger: logger))
     }

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import CoreMetrics
 import Metrics
 import Prometheus
 
@@ -14,24 +15,24 @@ final class ServerMetrics: Sendable {
     private let modelName: String
     private let factory: PrometheusMetricsFactory
 
-    private let running: Gauge
-    private let waiting: Gauge
-    private let kvCacheUsage: Gauge
-    private let promptTokens: Counter
-    private let generationTokens: Counter
-    private let prefixQueries: Counter
-    private let prefixHits: Counter
-    private let deviceBusy: FloatingPointCounter
-    private let deviceIdle: FloatingPointCounter
-    private let steps: Counter
-    private let preemptions: Counter
-    private let success: [String: Counter]
-    private let timeToFirstToken: Recorder
-    private let interTokenLatency: Recorder
-    private let endToEndLatency: Recorder
-    private let queueTime: Recorder
+    private let running: CoreMetrics.Gauge
+    private let waiting: CoreMetrics.Gauge
+    private let kvCacheUsage: CoreMetrics.Gauge
+    private let promptTokens: CoreMetrics.Counter
+    private let generationTokens: CoreMetrics.Counter
+    private let prefixQueries: CoreMetrics.Counter
+    private let prefixHits: CoreMetrics.Counter
+    private let deviceBusy: CoreMetrics.FloatingPointCounter
+    private let deviceIdle: CoreMetrics.FloatingPointCounter
+    private let steps: CoreMetrics.Counter
+    private let preemptions: CoreMetrics.Counter
+    private let success: [String: CoreMetrics.Counter]
+    private let timeToFirstToken: CoreMetrics.Recorder
+    private let interTokenLatency: CoreMetrics.Recorder
+    private let endToEndLatency: CoreMetrics.Recorder
+    private let queueTime: CoreMetrics.Recorder
     /// Engine statistics as of the last scrape (counters are advanced by the difference).
-    private let lastSeen = Locked(EngineStatistics())
+    private let lastSeen = Locked<EngineStatistics?>(nil)
     private let cacheInfoSet = Locked(false)
 
     static let ttftBuckets: [Double] = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0,
@@ -52,28 +53,28 @@ final class ServerMetrics: Sendable {
         ]
         self.factory = factory
         let model = [("model_name", modelName)]
-        running = Gauge(label: "vllm:num_requests_running", dimensions: model, factory: factory)
-        waiting = Gauge(label: "vllm:num_requests_waiting", dimensions: model, factory: factory)
-        kvCacheUsage = Gauge(label: "vllm:kv_cache_usage_perc", dimensions: model, factory: factory)
-        promptTokens = Counter(label: "vllm:prompt_tokens_total", dimensions: model, factory: factory)
-        generationTokens = Counter(label: "vllm:generation_tokens_total", dimensions: model, factory: factory)
-        prefixQueries = Counter(label: "vllm:prefix_cache_queries_total", dimensions: model, factory: factory)
-        prefixHits = Counter(label: "vllm:prefix_cache_hits_total", dimensions: model, factory: factory)
-        deviceBusy = FloatingPointCounter(label: "tandem:device_busy_seconds_total", dimensions: model, factory: factory)
-        deviceIdle = FloatingPointCounter(label: "tandem:device_idle_seconds_total", dimensions: model, factory: factory)
-        steps = Counter(label: "tandem:steps_total", dimensions: model, factory: factory)
-        preemptions = Counter(label: "tandem:preemptions_total", dimensions: model, factory: factory)
-        var success: [String: Counter] = [:]
+        running = CoreMetrics.Gauge(label: "vllm:num_requests_running", dimensions: model, factory: factory)
+        waiting = CoreMetrics.Gauge(label: "vllm:num_requests_waiting", dimensions: model, factory: factory)
+        kvCacheUsage = CoreMetrics.Gauge(label: "vllm:kv_cache_usage_perc", dimensions: model, factory: factory)
+        promptTokens = CoreMetrics.Counter(label: "vllm:prompt_tokens_total", dimensions: model, factory: factory)
+        generationTokens = CoreMetrics.Counter(label: "vllm:generation_tokens_total", dimensions: model, factory: factory)
+        prefixQueries = CoreMetrics.Counter(label: "vllm:prefix_cache_queries_total", dimensions: model, factory: factory)
+        prefixHits = CoreMetrics.Counter(label: "vllm:prefix_cache_hits_total", dimensions: model, factory: factory)
+        deviceBusy = CoreMetrics.FloatingPointCounter(label: "tandem:device_busy_seconds_total", dimensions: model, factory: factory)
+        deviceIdle = CoreMetrics.FloatingPointCounter(label: "tandem:device_idle_seconds_total", dimensions: model, factory: factory)
+        steps = CoreMetrics.Counter(label: "tandem:steps_total", dimensions: model, factory: factory)
+        preemptions = CoreMetrics.Counter(label: "tandem:preemptions_total", dimensions: model, factory: factory)
+        var success: [String: CoreMetrics.Counter] = [:]
         for reason in [FinishReason.stop, .length, .abort] {
-            success[reason.rawValue] = Counter(label: "vllm:request_success_total",
+            success[reason.rawValue] = CoreMetrics.Counter(label: "vllm:request_success_total",
                                                dimensions: model + [("finished_reason", reason.rawValue)],
                                                factory: factory)
         }
         self.success = success
-        timeToFirstToken = Recorder(label: "vllm:time_to_first_token_seconds", dimensions: model, aggregate: true, factory: factory)
-        interTokenLatency = Recorder(label: "vllm:inter_token_latency_seconds", dimensions: model, aggregate: true, factory: factory)
-        endToEndLatency = Recorder(label: "vllm:e2e_request_latency_seconds", dimensions: model, aggregate: true, factory: factory)
-        queueTime = Recorder(label: "vllm:request_queue_time_seconds", dimensions: model, aggregate: true, factory: factory)
+        timeToFirstToken = CoreMetrics.Recorder(label: "vllm:time_to_first_token_seconds", dimensions: model, aggregate: true, factory: factory)
+        interTokenLatency = CoreMetrics.Recorder(label: "vllm:inter_token_latency_seconds", dimensions: model, aggregate: true, factory: factory)
+        endToEndLatency = CoreMetrics.Recorder(label: "vllm:e2e_request_latency_seconds", dimensions: model, aggregate: true, factory: factory)
+        queueTime = CoreMetrics.Recorder(label: "vllm:request_queue_time_seconds", dimensions: model, aggregate: true, factory: factory)
     }
 
     /// Publishes `vllm:cache_config_info` once the engine exists.
@@ -90,7 +91,7 @@ final class ServerMetrics: Sendable {
             ("max_num_batched_tokens", String(c.maxBatchTokens)),
             ("max_num_seqs", String(c.maxSequences)),
         ]
-        Gauge(label: "vllm:cache_config_info", dimensions: labels, factory: factory).record(1)
+        CoreMetrics.Gauge(label: "vllm:cache_config_info", dimensions: labels, factory: factory).record(1)
     }
 
     /// Records one finished engine request.
@@ -113,17 +114,22 @@ final class ServerMetrics: Sendable {
                 running.record(now.runningRequests)
                 waiting.record(now.waitingRequests)
                 kvCacheUsage.record(now.kvCacheUsage)
-                func advance(_ counter: Counter, _ new: Int, _ old: Int) {
-                    if new > old { counter.increment(by: Int64(new - old)) }
+                func advance(_ counter: CoreMetrics.Counter, _ value: KeyPath<EngineStatistics, Int>) {
+                    let old = last?[keyPath: value] ?? 0
+                    if now[keyPath: value] > old { counter.increment(by: Int64(now[keyPath: value] - old)) }
                 }
-                advance(promptTokens, now.promptTokens, last.promptTokens)
-                advance(generationTokens, now.generatedTokens, last.generatedTokens)
-                advance(prefixQueries, now.prefixCacheQueries, last.prefixCacheQueries)
-                advance(prefixHits, now.prefixCacheHits, last.prefixCacheHits)
-                advance(steps, now.steps, last.steps)
-                advance(preemptions, now.preemptions, last.preemptions)
-                if now.deviceBusySeconds > last.deviceBusySeconds { deviceBusy.increment(by: now.deviceBusySeconds - last.deviceBusySeconds) }
-                if now.deviceIdleSeconds > last.deviceIdleSeconds { deviceIdle.increment(by: now.deviceIdleSeconds - last.deviceIdleSeconds) }
+                func advance(_ counter: CoreMetrics.FloatingPointCounter, _ value: KeyPath<EngineStatistics, Double>) {
+                    let old = last?[keyPath: value] ?? 0
+                    if now[keyPath: value] > old { counter.increment(by: now[keyPath: value] - old) }
+                }
+                advance(promptTokens, \.promptTokens)
+                advance(generationTokens, \.generatedTokens)
+                advance(prefixQueries, \.prefixCacheQueries)
+                advance(prefixHits, \.prefixCacheHits)
+                advance(steps, \.steps)
+                advance(preemptions, \.preemptions)
+                advance(deviceBusy, \.deviceBusySeconds)
+                advance(deviceIdle, \.deviceIdleSeconds)
                 last = now
             }
         }

@@ -96,7 +96,7 @@ import Testing
     @Test func gracefulShutdownAbortsAfterGrace() async throws {
         let server = try ServerTestModel.server { $0.shutdownGrace = 0.3 }
         let engine = try #require(server.engine)
-        let group = server.makeServiceGroup(signals: [])
+        let group = server.makeServiceGroup(handleSignals: false)
         let running = Task { try await group.run() }
         for _ in 0..<500 where server.boundPort == nil { try await Task.sleep(for: .milliseconds(10)) }
         let port = try #require(server.boundPort)

@@ -54,7 +54,7 @@ extension OpenAIServer {
     /// Runs the full service group on a free port and gives `body` the base URL; then shuts
     /// down gracefully and checks that the group ends without error.
     func withLive<T: Sendable>(_ body: @Sendable (String) async throws -> T) async throws -> T {
-        let group = makeServiceGroup(signals: [])
+        let group = makeServiceGroup(handleSignals: false)
         let task = Task { try await group.run() }
         var port: Int?
         for _ in 0..<500 {
