@@ -23,7 +23,7 @@ import Tokenizer
         let reference = try await Self.engineText(server, prompt: tokens, maxTokens: 12)
         try await server.withRouter { client in
             let body = #"{"model":"smollm","prompt":"The capital of France is","max_tokens":12,"temperature":0,"unknown_field":[1,2]}"#
-            try await client.execute(uri: "/v1/completions", method: .post, body: json(body)) { response in
+            try await client.execute(uri: "/v1/completions", method: .post, body: json(body)) { (response: TestResponse) async throws in
                 #expect(response.status == .ok)
                 let value = try parse(response.body)
                 #expect(value["object"] == "text_completion")
@@ -39,7 +39,7 @@ import Tokenizer
             let ids = tokens.map(String.init).joined(separator: ",")
             for prompt in ["[\(ids)]", #"["The capital of France is"]"#] {
                 try await client.execute(uri: "/v1/completions", method: .post,
-                                         body: json(#"{"prompt":\#(prompt),"max_tokens":12,"temperature":0}"#)) { response in
+                                         body: json(#"{"prompt":\#(prompt),"max_tokens":12,"temperature":0}"#)) { (response: TestResponse) async throws in
                     #expect(response.status == .ok)
                     #expect(try parse(response.body)["choices"]?[0]?["text"]?.string == reference.text)
                 }
@@ -56,7 +56,7 @@ import Tokenizer
         let reference = try await Self.engineText(server, prompt: tokens, maxTokens: 16)
         try await server.withRouter { client in
             let body = #"{"messages":[{"role":"user","content":[{"type":"text","text":"What is 2+2?"}]}],"max_completion_tokens":16,"temperature":0}"#
-            try await client.execute(uri: "/v1/chat/completions", method: .post, body: json(body)) { response in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, body: json(body)) { (response: TestResponse) async throws in
                 #expect(response.status == .ok)
                 let value = try parse(response.body)
                 #expect(value["object"] == "chat.completion")
@@ -66,9 +66,9 @@ import Tokenizer
                 #expect(value["usage"]?["prompt_tokens"]?.integer == tokens.count)
             }
             try await client.execute(uri: "/tokenize", method: .post,
-                                     body: json(#"{"messages":[{"role":"user","content":"What is 2+2?"}]}"#)) { response in
+                                     body: json(#"{"messages":[{"role":"user","content":"What is 2+2?"}]}"#)) { (response: TestResponse) async throws in
                 let value = try parse(response.body)
-                #expect(value["tokens"]?.array?.compactMap(\.integer) == tokens.map { Int($0) })
+                #expect(value["tokens"]?.array?.compactMap { $0.integer } == tokens.map { Int($0) })
                 #expect(value["count"]?.integer == tokens.count)
             }
         }
@@ -80,7 +80,7 @@ import Tokenizer
         let reference = try await Self.engineText(server, prompt: tokens, maxTokens: 10)
         try await server.withRouter { client in
             let body = #"{"prompt":"Once upon a time","max_tokens":10,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}"#
-            try await client.execute(uri: "/v1/completions", method: .post, body: json(body)) { response in
+            try await client.execute(uri: "/v1/completions", method: .post, body: json(body)) { (response: TestResponse) async throws in
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType] == "text/event-stream")
                 let events = sseEvents(String(buffer: response.body))
@@ -95,7 +95,7 @@ import Tokenizer
                 #expect(usage["usage"]?["prompt_tokens"]?.integer == tokens.count)
             }
             let chat = #"{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],"max_tokens":8,"stream":true,"temperature":0}"#
-            try await client.execute(uri: "/v1/chat/completions", method: .post, body: json(chat)) { response in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, body: json(chat)) { (response: TestResponse) async throws in
                 let events = sseEvents(String(buffer: response.body))
                 #expect(events.last == "[DONE]")
                 let chunks = try events.dropLast().map { try JSONValue.parse(Array($0.utf8)) }
@@ -112,7 +112,7 @@ import Tokenizer
         let engine = try #require(server.engine)
         try await server.withRouter { client in
             // A prompt of more than two full blocks, so that the later choices hit the prefix cache.
-            let prompt = String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 6)
+            let prompt = String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 12)
             let hitsBefore = engine.currentStatistics.prefixCacheHits
             let body = #"{"prompt":"\#(prompt)","max_tokens":6,"n":3,"temperature":1.0,"seed":7}"#
             let first = try await client.execute(uri: "/v1/completions", method: .post, body: json(body)) { response in
@@ -146,7 +146,7 @@ import Tokenizer
         let expected = String(reference.text[..<cut.lowerBound])
         try await server.withRouter { client in
             let body = #"{"prompt":"One, two, three,","max_tokens":16,"temperature":0,"stop":[\#(JSONValue.string(stop).serialized)],"echo":true}"#
-            try await client.execute(uri: "/v1/completions", method: .post, body: json(body)) { response in
+            try await client.execute(uri: "/v1/completions", method: .post, body: json(body)) { (response: TestResponse) async throws in
                 let choice = try parse(response.body)["choices"]?[0]
                 #expect(choice?["text"]?.string == "One, two, three," + expected)
                 #expect(choice?["finish_reason"] == "stop")
@@ -158,13 +158,13 @@ import Tokenizer
         let server = try ServerTestModel.server()
         try await server.withRouter { client in
             let body = #"{"prompt":"The sun rises in the","max_tokens":5,"temperature":0,"logprobs":3}"#
-            try await client.execute(uri: "/v1/completions", method: .post, body: json(body)) { response in
+            try await client.execute(uri: "/v1/completions", method: .post, body: json(body)) { (response: TestResponse) async throws in
                 let choice = try #require(try parse(response.body)["choices"]?[0])
                 let logprobs = try #require(choice["logprobs"])
-                let tokens = try #require(logprobs["tokens"]?.array?.compactMap(\.string))
-                let values = try #require(logprobs["token_logprobs"]?.array?.compactMap(\.number))
+                let tokens = try #require(logprobs["tokens"]?.array?.compactMap { $0.string })
+                let values = try #require(logprobs["token_logprobs"]?.array?.compactMap { $0.number })
                 let tops = try #require(logprobs["top_logprobs"]?.array)
-                let offsets = try #require(logprobs["text_offset"]?.array?.compactMap(\.integer))
+                let offsets = try #require(logprobs["text_offset"]?.array?.compactMap { $0.integer })
                 #expect(tokens.count == 5 && values.count == 5 && tops.count == 5 && offsets.count == 5)
                 #expect(tokens.joined() == choice["text"]?.string)
                 #expect(offsets.first == 0)
@@ -179,14 +179,14 @@ import Tokenizer
                 }
             }
             let chat = #"{"messages":[{"role":"user","content":"Hi"}],"max_tokens":4,"temperature":0,"logprobs":true,"top_logprobs":2}"#
-            try await client.execute(uri: "/v1/chat/completions", method: .post, body: json(chat)) { response in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, body: json(chat)) { (response: TestResponse) async throws in
                 let choice = try #require(try parse(response.body)["choices"]?[0])
                 let content = try #require(choice["logprobs"]?["content"]?.array)
                 #expect(content.count >= 1)
                 #expect(content.compactMap { $0["token"]?.string }.joined() == choice["message"]?["content"]?.string)
                 for entry in content {
                     #expect(entry["top_logprobs"]?.array?.count == 2)
-                    let bytes = entry["bytes"]?.array?.compactMap(\.integer).map { UInt8($0) } ?? []
+                    let bytes = entry["bytes"]?.array?.compactMap { $0.integer }.map { UInt8($0) } ?? []
                     #expect(String(decoding: bytes, as: UTF8.self) == entry["token"]?.string)
                 }
             }
@@ -199,19 +199,19 @@ import Tokenizer
         let expected = try ServerTestModel.tokenizer.encode("Hello world", addSpecial: true, parseSpecial: true)
         try await server.withRouter { client in
             try await client.execute(uri: "/health", method: .get) { #expect($0.status == .ok) }
-            try await client.execute(uri: "/v1/models", method: .get) { response in
+            try await client.execute(uri: "/v1/models", method: .get) { (response: TestResponse) async throws in
                 let value = try parse(response.body)
                 #expect(value["object"] == "list")
                 #expect(value["data"]?[0]?["id"] == "smollm")
                 #expect(value["data"]?[0]?["max_model_len"]?.integer == engine.maxSequenceLength)
             }
-            try await client.execute(uri: "/tokenize", method: .post, body: json(#"{"prompt":"Hello world"}"#)) { response in
+            try await client.execute(uri: "/tokenize", method: .post, body: json(#"{"prompt":"Hello world"}"#)) { (response: TestResponse) async throws in
                 let value = try parse(response.body)
-                #expect(value["tokens"]?.array?.compactMap(\.integer) == expected.map { Int($0) })
+                #expect(value["tokens"]?.array?.compactMap { $0.integer } == expected.map { Int($0) })
                 #expect(value["max_model_len"]?.integer == engine.maxSequenceLength)
             }
             let ids = expected.map(String.init).joined(separator: ",")
-            try await client.execute(uri: "/detokenize", method: .post, body: json(#"{"tokens":[\#(ids)]}"#)) { response in
+            try await client.execute(uri: "/detokenize", method: .post, body: json(#"{"tokens":[\#(ids)]}"#)) { (response: TestResponse) async throws in
                 #expect(try parse(response.body)["prompt"]?.string == ServerTestModel.tokenizer.decode(expected))
             }
         }
@@ -252,7 +252,7 @@ import Tokenizer
         ]
         try await server.withRouter { client in
             for (path, body, status) in cases {
-                try await client.execute(uri: path, method: .post, body: json(body)) { response in
+                try await client.execute(uri: path, method: .post, body: json(body)) { (response: TestResponse) async throws in
                     #expect(Int(response.status.code) == status, "\(path) \(body)")
                     let error = try? parse(response.body)["error"]
                     #expect(error?["message"]?.string?.isEmpty == false, "\(path) \(body)")
@@ -260,13 +260,13 @@ import Tokenizer
                 }
             }
             let large = "{\"prompt\":\"" + String(repeating: "a", count: 5 << 20) + "\"}"
-            try await client.execute(uri: "/v1/completions", method: .post, body: json(large)) { response in
+            try await client.execute(uri: "/v1/completions", method: .post, body: json(large)) { (response: TestResponse) async throws in
                 #expect(response.status == .contentTooLarge)
                 #expect(try parse(response.body)["error"]?["message"] != nil)
             }
             // Still serving.
             try await client.execute(uri: "/v1/completions", method: .post,
-                                     body: json(#"{"prompt":"Hello","max_tokens":2}"#)) { response in
+                                     body: json(#"{"prompt":"Hello","max_tokens":2}"#)) { (response: TestResponse) async throws in
                 #expect(response.status == .ok)
             }
         }
@@ -282,7 +282,7 @@ import Tokenizer
         _ = tokenizer
         try await server.withRouter { client in
             try await client.execute(uri: "/v1/chat/completions", method: .post,
-                                     body: json(#"{"messages":[{"role":"assistant","content":"x"}]}"#)) { response in
+                                     body: json(#"{"messages":[{"role":"assistant","content":"x"}]}"#)) { (response: TestResponse) async throws in
                 #expect(response.status == .badRequest)
                 #expect(try parse(response.body)["error"]?["message"]?.string?.contains("Conversation must start with a user message") == true)
             }
@@ -294,12 +294,12 @@ import Tokenizer
         try await server.withRouter { client in
             let body = json(#"{"prompt":"Hi","max_tokens":1}"#)
             try await client.execute(uri: "/v1/completions", method: .post, body: body) { #expect($0.status == .unauthorized) }
-            try await client.execute(uri: "/v1/completions", method: .post, headers: [.authorization: "Bearer wrong"], body: body) {
-                #expect($0.status == .unauthorized)
-                #expect(try parse($0.body)["error"]?["code"] == "invalid_api_key")
+            try await client.execute(uri: "/v1/completions", method: .post, headers: [.authorization: "Bearer wrong"], body: body) { (response: TestResponse) async throws in
+                #expect(response.status == .unauthorized)
+                #expect(try parse(response.body)["error"]?["code"] == "invalid_api_key")
             }
-            try await client.execute(uri: "/v1/completions", method: .post, headers: [.authorization: "Bearer sekrit"], body: body) {
-                #expect($0.status == .ok)
+            try await client.execute(uri: "/v1/completions", method: .post, headers: [.authorization: "Bearer sekrit"], body: body) { (response: TestResponse) async throws in
+                #expect(response.status == .ok)
             }
             try await client.execute(uri: "/health", method: .get) { #expect($0.status == .ok) }
         }
@@ -311,7 +311,7 @@ import Tokenizer
         try await server.withRouter { client in
             try await client.execute(uri: "/v1/completions", method: .post,
                                      body: json(#"{"prompt":"Hello there","max_tokens":3,"ignore_eos":true}"#)) { #expect($0.status == .ok) }
-            try await client.execute(uri: "/metrics", method: .get) { response in
+            try await client.execute(uri: "/metrics", method: .get) { (response: TestResponse) async throws in
                 #expect(response.status == .ok)
                 let text = String(buffer: response.body)
                 let label = #"model_name="smollm""#
