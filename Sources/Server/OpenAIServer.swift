@@ -103,13 +103,10 @@ public final class OpenAIServer: Sendable {
         state.beginDraining()
         let grace = configuration.shutdownGrace
         logger.info("shutting down", metadata: ["in_flight": "\(state.inFlightIDs.count)", "grace_seconds": "\(grace)"])
+        // Requests that finish within the grace period leave `inFlightIDs`; the rest are aborted
+        // (their streams end with finish reason `abort`, which lets the HTTP server finish).
         Task { [state, logger] in
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { await state.waitUntilIdle() }
-                group.addTask { try? await Task.sleep(for: .seconds(max(grace, 0))) }
-                await group.next()
-                group.cancelAll()
-            }
+            try? await Task.sleep(for: .seconds(max(grace, 0)))
             let remaining = state.inFlightIDs
             if !remaining.isEmpty, let engine = state.model?.engine {
                 logger.info("aborting requests after the grace period", metadata: ["count": "\(remaining.count)"])

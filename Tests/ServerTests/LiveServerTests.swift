@@ -6,7 +6,8 @@ import Testing
 @testable import Server
 
 /// Tests over a real socket with AsyncHTTPClient, running the full service group.
-@Suite(.serialized) struct LiveServerTests {
+extension AllServerTests {
+@Suite struct LiveServerTests {
     @Test func completionsOverSocketAndDisconnectFreesBlocks() async throws {
         let server = try ServerTestModel.server()
         let engine = try #require(server.engine)
@@ -43,14 +44,26 @@ import Testing
 
     @Test func fullQueueAnswers429AndRecovers() async throws {
         let server = try ServerTestModel.server({ $0.maxWaiting = 1 }, maxSequences: 1)
-        let engine = try #require(server.engine)
         try await server.withLive { base in
             let client = HTTPClient(eventLoopGroupProvider: .singleton)
             defer { _ = client.shutdown() }
-            let long = #"{"prompt":"Count to one hundred:","max_tokens":120,"ignore_eos":true}"#
-            let first = Task { try await post(client, base + "/v1/completions", long) }
-            // Wait until the first runs, then queue a second behind it (one sequence at a time).
-            for _ in 0..<500 where engine.currentStatistics.runningRequests == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            let long = #"{"prompt":"Count to one hundred:","max_tokens":60,"ignore_eos":true}"#
+            // The first request streams; once its first chunk is here it is running.
+            let (firstStarted, started) = AsyncStream<Void>.makeStream()
+            let first = Task {
+                defer { started.finish() }
+                var request = HTTPClientRequest(url: base + "/v1/completions")
+                request.method = .POST
+                request.body = .bytes(ByteBuffer(string: #"{"prompt":"Count to one hundred:","max_tokens":60,"ignore_eos":true,"stream":true}"#))
+                let response = try await client.execute(request, timeout: .seconds(120))
+                var text = ""
+                for try await chunk in response.body {
+                    if text.isEmpty { started.yield() }
+                    text += String(buffer: chunk)
+                }
+                return (status: Int(response.status.code), retryAfter: String?.none, body: text)
+            }
+            for await _ in firstStarted { break }
             let second = Task { try await post(client, base + "/v1/completions", long) }
             for _ in 0..<500 where server.state.waitingCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
             let refused = try await post(client, base + "/v1/completions", #"{"prompt":"Hi","max_tokens":2}"#)
@@ -115,6 +128,7 @@ import Testing
         #expect(last["choices"]?[0]?["finish_reason"] == "abort")
         try await running.value
     }
+}
 }
 
 /// A one-shot gate a loader thread waits on.

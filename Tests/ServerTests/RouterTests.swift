@@ -7,7 +7,8 @@ import Tokenizer
 @testable import Server
 
 /// In-process tests (HummingbirdTesting router mode) of every endpoint on the real model.
-@Suite(.serialized) struct RouterTests {
+extension AllServerTests {
+@Suite struct RouterTests {
     /// Greedy output of the engine itself, the reference for the HTTP layer.
     static func engineText(_ server: OpenAIServer, prompt: [Int32], maxTokens: Int, stop: [String] = []) async throws -> GenerationResult {
         let engine = try #require(server.engine)
@@ -341,4 +342,5 @@ import Tokenizer
             }
         }
     }
+}
 }

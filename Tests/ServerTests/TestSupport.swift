@@ -4,11 +4,15 @@ import Foundation
 import GGUF
 import Hummingbird
 import HummingbirdTesting
+import Testing
 import Model
 import ModelStore
 import NIOCore
 import Tokenizer
 @testable import Server
+
+/// All server tests, one at a time (they share the CPU with the model; timing matters in some).
+@Suite(.serialized) enum AllServerTests {}
 
 /// The default model, loaded once for all server tests.
 enum ServerTestModel {
