@@ -1,0 +1,227 @@
+import Engine
+import Foundation
+import Hummingbird
+import Tokenizer
+
+/// One generation request in flight: merges its choices' engine streams and turns them into an
+/// OpenAI response body or SSE chunks; aborts the engine requests if the client goes away.
+final class GenerationRun: Sendable {
+    let job: GenerationJob
+    let server: OpenAIServer
+    let tokenizer: Tokenizer
+    let engine: Engine
+    let streams: [AsyncStream<GenerationEvent>]
+    private let started = DispatchTime.now().uptimeNanoseconds
+
+    init(job: GenerationJob, server: OpenAIServer, tokenizer: Tokenizer, engine: Engine, streams: [AsyncStream<GenerationEvent>]) {
+        self.job = job
+        self.server = server
+        self.tokenizer = tokenizer
+        self.engine = engine
+        self.streams = streams
+    }
+
+    /// The choices' events, interleaved as they come. Ending the iteration early cancels the
+    /// forwarding tasks, which aborts the engine requests.
+    private func merged() -> AsyncStream<(Int, GenerationEvent)> {
+        let (output, continuation) = AsyncStream<(Int, GenerationEvent)>.makeStream()
+        let tasks = streams.enumerated().map { index, stream in
+            Task { for await event in stream { continuation.yield((index, event)) } }
+        }
+        let closer = Task {
+            for task in tasks { await task.value }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in
+            for task in tasks { task.cancel() }
+            closer.cancel()
+        }
+        return output
+    }
+
+    /// What one event added to a choice.
+    private struct Delta {
+        var text = ""
+        var logprobs: [(TokenLogprob, offset: Int)] = []
+        var finished: FinishReason?
+    }
+
+    private func apply(_ event: GenerationEvent, to choice: inout ChoiceProgress, index: Int) -> Delta {
+        let id = job.requests[index].id
+        var delta = Delta()
+        switch event {
+        case .output(let output):
+            let now = DispatchTime.now().uptimeNanoseconds
+            if choice.lastToken == nil { server.state.started(id) }
+            if !output.tokenIDs.isEmpty {
+                if let last = choice.lastToken { server.metrics.interToken(Double(now - last) / 1e9) }
+                choice.lastToken = now
+            }
+            for logprob in output.logprobs {
+                delta.logprobs.append((logprob, offset: choice.textLength))
+            }
+            choice.logprobs += delta.logprobs
+            choice.text += output.text
+            choice.textLength += output.text.unicodeScalars.count
+            delta.text = output.text
+        case .finished(let reason, let usage):
+            choice.finishReason = reason
+            choice.usage = usage
+            delta.finished = reason
+            server.state.finished([id])
+            server.metrics.requestFinished(reason: reason, usage: usage)
+        }
+        return delta
+    }
+
+    private func initialChoices() -> [ChoiceProgress] {
+        var choice = ChoiceProgress()
+        if let echo = job.echo {
+            choice.text = echo
+            choice.textLength = echo.unicodeScalars.count
+        }
+        return Array(repeating: choice, count: job.requests.count)
+    }
+
+    /// Aborts unfinished choices (client gone, or an error while writing).
+    private func abandon(_ choices: [ChoiceProgress]) {
+        let unfinished = job.requests.indices.filter { choices[$0].finishReason == nil }.map { job.requests[$0].id }
+        guard !unfinished.isEmpty else { return }
+        for id in unfinished { engine.abort(id: id) }
+        server.state.finished(unfinished)
+        server.logger.info("client disconnected; request aborted", metadata: ["id": "\(job.id)"])
+    }
+
+    /// Waits for every choice and returns the complete response.
+    func collect() async -> JSONValue {
+        var choices = initialChoices()
+        for await (index, event) in merged() {
+            _ = apply(event, to: &choices[index], index: index)
+        }
+        abandon(choices)
+        log(choices)
+        let items: [JSONValue] = choices.enumerated().map { index, choice in
+            var pairs: [(String, JSONValue)] = [("index", .int(index))]
+            switch job.endpoint {
+            case .completions:
+                pairs.append(("text", .string(choice.text)))
+                pairs.append(("logprobs", job.logprobs ? completionLogprobs(choice.logprobs) : .null))
+            case .chat:
+                pairs.append(("message", .object([("role", "assistant"), ("content", .string(choice.text))])))
+                pairs.append(("logprobs", job.logprobs ? chatLogprobs(choice.logprobs) : .null))
+            }
+            pairs.append(("finish_reason", .string((choice.finishReason ?? .abort).rawValue)))
+            pairs.append(("stop_reason", .null))
+            return .object(pairs)
+        }
+        return .object(header(object: job.endpoint.object) + [("choices", .array(items)), ("usage", usage(choices))])
+    }
+
+    /// Streams SSE chunks (`data: {json}`), then `data: [DONE]`.
+    func stream(to writer: inout any ResponseBodyWriter) async throws {
+        var choices = initialChoices()
+        do {
+            if job.endpoint == .chat {
+                for index in choices.indices {
+                    try await send(chunk(index: index, delta: .object([("role", "assistant"), ("content", "")])), to: &writer)
+                }
+            } else if let echo = job.echo {
+                for index in choices.indices {
+                    try await send(chunk(index: index, delta: .string(echo)), to: &writer)
+                }
+            }
+            for await (index, event) in merged() {
+                let delta = apply(event, to: &choices[index], index: index)
+                if !delta.text.isEmpty || !delta.logprobs.isEmpty {
+                    let content: JSONValue = job.endpoint == .chat ? .object([("content", .string(delta.text))]) : .string(delta.text)
+                    let logprobs: JSONValue = !job.logprobs ? .null
+                        : job.endpoint == .chat ? chatLogprobs(delta.logprobs) : completionLogprobs(delta.logprobs)
+                    try await send(chunk(index: index, delta: content, logprobs: logprobs), to: &writer)
+                }
+                if let reason = delta.finished {
+                    let empty: JSONValue = job.endpoint == .chat ? .object([]) : .string("")
+                    try await send(chunk(index: index, delta: empty, finishReason: reason), to: &writer)
+                }
+            }
+            if job.includeUsage {
+                try await send(.object(header(object: job.endpoint.chunkObject) + [("choices", .array([])), ("usage", usage(choices))]),
+                               to: &writer)
+            }
+            try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+            try await writer.finish(nil)
+        } catch {
+            abandon(choices)
+            log(choices)
+            throw error
+        }
+        log(choices)
+    }
+
+    private func send(_ value: JSONValue, to writer: inout any ResponseBodyWriter) async throws {
+        var text = "data: "
+        value.write(to: &text)
+        text += "\n\n"
+        try await writer.write(ByteBuffer(string: text))
+    }
+
+    private func header(object: String) -> [(String, JSONValue)] {
+        [("id", .string(job.id)), ("object", .string(object)), ("created", .int(job.created)), ("model", .string(job.modelName))]
+    }
+
+    private func chunk(index: Int, delta: JSONValue, logprobs: JSONValue = .null, finishReason: FinishReason? = nil) -> JSONValue {
+        var choice: [(String, JSONValue)] = [("index", .int(index))]
+        choice.append((job.endpoint == .chat ? "delta" : "text", delta))
+        choice.append(("logprobs", logprobs))
+        choice.append(("finish_reason", finishReason.map { .string($0.rawValue) } ?? .null))
+        return .object(header(object: job.endpoint.chunkObject) + [("choices", [.object(choice)])])
+    }
+
+    private func usage(_ choices: [ChoiceProgress]) -> JSONValue {
+        let prompt = job.promptTokens.count
+        let completion = choices.reduce(0) { $0 + ($1.usage?.completionTokens ?? 0) }
+        return .object([("prompt_tokens", .int(prompt)), ("total_tokens", .int(prompt + completion)),
+                        ("completion_tokens", .int(completion))])
+    }
+
+    private func tokenText(_ id: Int32) -> String { String(decoding: tokenizer.bytes(of: id), as: UTF8.self) }
+
+    /// The completions form: parallel lists plus a dictionary of alternatives per token.
+    private func completionLogprobs(_ items: [(TokenLogprob, offset: Int)]) -> JSONValue {
+        .object([
+            ("text_offset", .array(items.map { .int($0.offset) })),
+            ("token_logprobs", .array(items.map { .double(Double($0.0.logprob)) })),
+            ("tokens", .array(items.map { .string(tokenText($0.0.token)) })),
+            ("top_logprobs", .array(items.map { item in
+                .object(item.0.top.map { (tokenText($0.token), .double(Double($0.logprob))) })
+            })),
+        ])
+    }
+
+    /// The chat form: one entry per token with its bytes and alternatives.
+    private func chatLogprobs(_ items: [(TokenLogprob, offset: Int)]) -> JSONValue {
+        func entry(_ token: Int32, _ logprob: Float) -> [(String, JSONValue)] {
+            [("token", .string(tokenText(token))), ("logprob", .double(Double(logprob))),
+             ("bytes", .array(tokenizer.bytes(of: token).map { .int(Int($0)) }))]
+        }
+        return .object([("content", .array(items.map { item in
+            .object(entry(item.0.token, item.0.logprob)
+                    + [("top_logprobs", .array(item.0.top.map { .object(entry($0.token, $0.logprob)) }))])
+        }))])
+    }
+
+    /// One info line per request.
+    private func log(_ choices: [ChoiceProgress]) {
+        let output = choices.reduce(0) { $0 + ($1.usage?.completionTokens ?? 0) }
+        let ttft = choices.compactMap { $0.usage?.timeToFirstTokenSeconds }.min()
+        let duration = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        let reasons = choices.map { ($0.finishReason ?? .abort).rawValue }
+        server.logger.info("request finished", metadata: [
+            "id": "\(job.id)",
+            "prompt_tokens": "\(job.promptTokens.count)",
+            "output_tokens": "\(output)",
+            "ttft_s": "\(ttft.map { String(format: "%.3f", $0) } ?? "-")",
+            "duration_s": "\(String(format: "%.3f", duration))",
+            "finish_reason": "\(Set(reasons).sorted().joined(separator: ","))",
+        ])
+    }
+}

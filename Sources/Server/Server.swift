@@ -1,1 +1,0 @@
-// The OpenAI-compatible server; see DESIGN.md §2 part 7.

@@ -1,0 +1,22 @@
+/// Settings of an `OpenAIServer`.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    /// TCP port; 0 picks a free one (see `OpenAIServer.boundPort`).
+    public var port = 8080
+    /// The model name clients use; requests naming another model get 404.
+    public var servedModelName = "tandem"
+    /// When set, `/v1/*` requests must send `Authorization: Bearer <key>`.
+    public var apiKey: String?
+    /// Requests waiting for their first token at which new ones are refused with 429.
+    public var maxWaiting = 512
+    /// Seconds in-flight requests may keep running after SIGTERM/SIGINT before they are aborted.
+    public var shutdownGrace: Double = 30
+    /// Largest request body accepted (413 above).
+    public var maxBodyBytes = 4 << 20
+    /// Largest `n` accepted.
+    public var maxChoices = 16
+    /// Largest `logprobs` / `top_logprobs` accepted.
+    public var maxLogprobs = 20
+
+    public init() {}
+}
