@@ -86,33 +86,45 @@ public enum TimelineExport {
                                             options: [.sortedKeys])) ?? Data()
     }
 
-    /// An SVG of the first `window` seconds of each run: a host lane and a device lane per run,
-    /// runs stacked top to bottom (e.g. sync above async).
-    public static func svg(_ runs: [(name: String, steps: [StepRecord])], window: Double = 0.5) -> String {
-        let width = 1200.0, laneHeight = 22.0, left = 120.0, runGap = 36.0
-        let scale = (width - left - 20) / window
+    /// An SVG of each run (e.g. sync above async): host and device lanes over three steps, and a
+    /// zoom of a few milliseconds around a step boundary, where the host's work either overlaps the
+    /// device's (async) or makes it wait (sync).
+    public static func svg(_ runs: [(name: String, steps: [StepRecord])]) -> String {
+        let width = 1200.0, laneHeight = 22.0, left = 120.0
         var body = ""
         var y = 30.0
         for run in runs {
-            guard let origin = run.steps.dropFirst(min(2, max(run.steps.count - 1, 0))).first?.prepareStart else { continue }
-            func x(_ t: UInt64) -> Double { left + Double(Int64(bitPattern: t &- origin)) / 1e9 * scale }
-            let idle = run.steps.reduce(0.0) { $0 + Double($1.deviceIdleBefore) } /
-                max(run.steps.reduce(0.0) { $0 + Double($1.deviceEnd - $1.deviceStart) + Double($1.deviceIdleBefore) }, 1)
-            body += "<text x=\"10\" y=\"\(y - 8)\" font-weight=\"bold\">\(run.name) — device idle \(String(format: "%.1f", idle * 100))%</text>\n"
-            body += "<text x=\"10\" y=\"\(y + 15)\">host</text><text x=\"10\" y=\"\(y + laneHeight + 19)\">device</text>\n"
-            for step in run.steps {
-                let a = x(step.prepareStart), b = x(step.submitted), c = x(step.deviceStart), d = x(step.deviceEnd)
-                guard c < width, d > left else { continue }
-                body += rect(max(a, left), y, min(b, width) - max(a, left), laneHeight - 4, "#4c78a8")
-                if step.collected > step.deviceEnd {
-                    let e = x(step.collected)
-                    body += rect(max(d, left), y, min(e, width) - max(d, left), laneHeight - 4, "#9ecae9")
+            let steps = Array(run.steps.dropFirst(min(2, max(run.steps.count - 4, 0))))
+            guard steps.count >= 2 else { continue }
+            let busy = steps.reduce(0.0) { $0 + Double($1.deviceEnd - $1.deviceStart) }
+            let idle = steps.reduce(0.0) { $0 + Double($1.deviceIdleBefore) }
+            body += "<text x=\"10\" y=\"\(y - 8)\" font-weight=\"bold\">\(run.name): device idle "
+                + String(format: "%.2f%%", 100 * idle / max(busy + idle, 1)) + " over \(run.steps.count) steps</text>\n"
+            // Three steps, then 4 ms around the boundary between the first two.
+            let full = Double(steps[min(3, steps.count - 1)].deviceEnd &- steps[0].prepareStart) / 1e9
+            let boundary = steps[1].deviceStart
+            for (origin, window, label) in [(steps[0].prepareStart, full, "3 steps"),
+                                            (boundary &- 2_000_000, 0.004, "4 ms zoom")] {
+                let scale = (width - left - 20) / window
+                func x(_ t: UInt64) -> Double { left + Double(Int64(bitPattern: t &- origin)) / 1e9 * scale }
+                body += "<text x=\"10\" y=\"\(y + 15)\">host</text><text x=\"10\" y=\"\(y + laneHeight + 15)\">device</text>"
+                body += "<text x=\"60\" y=\"\(y + 15)\" fill=\"#777\">\(label)</text>\n"
+                for step in run.steps {
+                    let a = x(step.prepareStart), b = x(step.submitted), c = x(step.deviceStart), d = x(step.deviceEnd)
+                    guard c < width || a < width, d > left || b > left else { continue }
+                    body += rect(max(a, left), y, min(max(b, a + 1), width) - max(a, left), laneHeight - 4, "#4c78a8")
+                    if step.collected > step.deviceEnd {
+                        let e = x(step.collected)
+                        body += rect(max(d, left), y, min(max(e, d + 1), width) - max(d, left), laneHeight - 4, "#9ecae9")
+                    }
+                    body += rect(max(c, left), y + laneHeight, min(d, width) - max(c, left), laneHeight - 4, "#f58518")
                 }
-                body += rect(max(c, left), y + laneHeight, min(d, width) - max(c, left), laneHeight - 4, "#f58518")
+                y += 2 * laneHeight + 8
             }
-            y += 2 * laneHeight + runGap
+            y += 28
         }
-        let legend = "<text x=\"\(left)\" y=\"\(y)\">blue: host prepares a step · light blue: host processes outputs · orange: device computes · white: device idle · \(Int(window * 1000)) ms shown</text>"
+        let legend = "<text x=\"\(left)\" y=\"\(y)\">blue: host schedules and submits a step · light blue: host collects outputs "
+            + "(detokenize, stop checks) · orange: device computes · white: device idle</text>"
         return """
             <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(y + 20))" font-family="sans-serif" font-size="12">
             <rect width="100%" height="100%" fill="white"/>

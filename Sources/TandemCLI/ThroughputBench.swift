@@ -42,7 +42,7 @@ struct ThroughputBench: AsyncParsableCommand {
         let model = try modelOptions.loadModel(file)
         let requests = makeRequests(vocabulary: model.configuration.vocabularySize, tokenizer: tokenizer)
 
-        let modes: [Bool] = compareSync ? [false, true] : [!engineOptions.sync]
+        let modes: [Bool] = compareSync ? [true, false] : [!engineOptions.sync]  // async first
         var reports: [(name: String, report: ThroughputReport, results: [GenerationResult], steps: [StepRecord])] = []
         for asynchronous in modes {
             let name = asynchronous ? "async" : "sync"
