@@ -1,0 +1,28 @@
+import Foundation
+import ArgumentParser
+import Kernels
+
+/// `tandem bench kernels`: the matrix products of the default model's shapes, in GFLOP/s and GB/s.
+struct KernelsBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "Micro-benchmark the quantized matrix products at the default model's shapes."
+    )
+
+    @Option(help: "Compute threads (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Token counts (rows of activations) to measure, comma separated.")
+    var tokens = "1,8,32,64,512"
+
+    @Option(help: "Seconds to repeat each measurement at least.")
+    var seconds = 0.3
+
+    func run() throws {
+        let counts = tokens.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !counts.isEmpty, counts.allSatisfy({ $0 > 0 }) else { throw CLIError("--tokens must list positive counts") }
+        let threadCount = threads ?? WorkerPool.processorCount
+        guard (1...1024).contains(threadCount) else { throw CLIError("--threads must be between 1 and 1024") }
+        _ = KernelBenchmark.run(pool: WorkerPool(threads: threadCount), tokenCounts: counts, minimumSeconds: seconds)
+    }
+}
