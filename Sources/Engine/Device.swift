@@ -100,8 +100,10 @@ public final class StepHandle: @unchecked Sendable {
     public func wait() -> StepOutput {
         condition.lock()
         defer { condition.unlock() }
-        while output == nil { condition.wait() }
-        return output!
+        while true {
+            if let output { return output }
+            condition.wait()
+        }
     }
 
     /// Called by the device when the step is done.

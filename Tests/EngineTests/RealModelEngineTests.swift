@@ -211,7 +211,6 @@ enum Shared {
         let index = try #require(pieces.indices.dropFirst(5).first { pieces[$0].count >= 2 && pieces[$0 + 1].count >= 2 })
         let stop = String(pieces[index].suffix(1)) + String(pieces[index + 1].prefix(1))
         let expectedText = String(free.text[..<(try #require(free.text.range(of: stop))).lowerBound])
-        print("stop string \(stop.debugDescription) in \(free.text.debugDescription)")
 
         let stream = try engine.submit(GenerationRequest(id: "stop", promptTokens: prompt, maxTokens: 30,
                                                          ignoreEOS: true, stopStrings: [stop, "zzzzzz"]))
