@@ -20,7 +20,7 @@ struct EngineOptions: ParsableArguments {
     var kvCacheMib = 1024
 
     @Option(help: "KV cache element type: f32 or f16.")
-    var kvType = "f32"
+    var kvType = "f16"
 
     @Flag(help: "Run the engine synchronously (the host waits for each step before preparing the next).")
     var sync = false
