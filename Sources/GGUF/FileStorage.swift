@@ -67,6 +67,17 @@ final class FileStorage: @unchecked Sendable {
         isMapped = true
     }
 
+    /// Tells the kernel that the mapped pages wholly inside `range` are not needed now, so they stop
+    /// counting as resident; a later read faults them in again from the file. No effect on a heap copy.
+    func releasePages(_ range: Range<Int>) {
+        guard isMapped else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (max(range.lowerBound, 0) + page - 1) / page * page
+        let end = min(range.upperBound, count) / page * page
+        guard end > start else { return }
+        madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, Int32(MADV_DONTNEED))
+    }
+
     deinit {
         if isMapped {
             munmap(UnsafeMutableRawPointer(mutating: base), count)

@@ -79,6 +79,13 @@ public final class GGUFFile: Sendable {
         return UnsafeRawBufferPointer(start: storage.base + start, count: count)
     }
 
+    /// Drops the resident pages of `tensor`'s data from memory (for a tensor that was copied into
+    /// another layout); reading the tensor again stays valid and faults the pages back in.
+    public func releasePages(of tensor: GGUFTensorInfo) {
+        let start = min(max(tensor.offset, 0), storage.count)
+        storage.releasePages(start..<(start + min(max(tensor.byteCount, 0), storage.count - start)))
+    }
+
     /// `general.architecture`, e.g. `llama`.
     public var architecture: String? {
         metadata["general.architecture"]?.string

@@ -2,7 +2,8 @@ import Foundation
 import GGUF
 
 /// Micro-benchmarks of `matmul` on the default model's shapes (SmolLM2-135M: width 576, ffn 1536,
-/// kv width 192, Q4_1 layers, Q8_0 49152-row output head), for `tandem bench kernels`.
+/// kv width 192, Q4_1 layers, Q8_0 49152-row output head), for `tandem bench kernels`. Matrices are
+/// measured in the layout the model uses (interleaved where `WeightMatrix.interleaving` applies).
 public enum KernelBenchmark {
     /// One measured shape.
     public struct Result: Sendable {
@@ -42,7 +43,8 @@ public enum KernelBenchmark {
             let weights = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
             defer { weights.deallocate() }
             fillRandomBlocks(weights, type: type, count: rows * columns / type.blockSize)
-            let matrix = WeightMatrix(type: type, rows: rows, columns: columns, data: weights)
+            let fileLayout = WeightMatrix(type: type, rows: rows, columns: columns, data: weights)
+            let matrix = WeightMatrix.interleaving([fileLayout]) ?? fileLayout
             for tokens in tokenCounts {
                 let input = UnsafeMutablePointer<Float>.allocate(capacity: tokens * columns)
                 let output = UnsafeMutablePointer<Float>.allocate(capacity: tokens * rows)

@@ -22,6 +22,12 @@ import _Builtin_intrinsics.intel
 public func matmul(_ w: WeightMatrix, input: UnsafePointer<Float>, tokens: Int, output: UnsafeMutablePointer<Float>,
                    pool: WorkerPool, scratch: MatmulScratch) {
     guard tokens > 0, w.rows > 0 else { return }
+    #if TANDEM_AVX2
+    if let packed = w.interleaved {
+        InterleavedMatmul.run(w, packed, input, tokens, output, pool, scratch)
+        return
+    }
+    #endif
     switch w.type {
     case .q4_0: QuantizedMatmul.run(Q4_0Format.self, w, input, tokens, output, pool, scratch)
     case .q4_1: QuantizedMatmul.run(Q4_1Format.self, w, input, tokens, output, pool, scratch)

@@ -117,6 +117,9 @@ public func writeKV(k: UnsafePointer<Float>, v: UnsafePointer<Float>, slotMappin
 /// step's K/V with `writeKV`). Grouped-query: q head h reads kv head `h / (qHeads / kvHeads)`.
 /// Scores are scaled by `1/sqrt(headDim)`; the softmax is computed online in chunks of 32 positions
 /// aligned to absolute position, so every (token, head) result is independent of the batch.
+///
+/// Work items are (token, kv head) pairs, dealt to the threads round-robin: a prompt's later tokens
+/// attend to more positions, and dealing keeps the threads' shares of that work close.
 public func pagedAttention(q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
                            sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer, pool: WorkerPool) {
     let kvHeads = layer.kvHeads
@@ -124,54 +127,63 @@ public func pagedAttention(q: UnsafePointer<Float>, output: UnsafeMutablePointer
     var total = 0
     for s in sequences { total += Int(s.tokenCount) * kvHeads }
     guard total > 0 else { return }
-    pool.parallelFor(total) { items in
-        AttentionWorker.run(items: items, q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer)
+    let threads = min(pool.threadCount, total)
+    pool.run { index, _ in
+        guard index < threads else { return }
+        AttentionWorker.run(items: stride(from: index, to: total, by: threads), q: q, output: output, qHeads: qHeads,
+                            sequences: sequences, layer: layer)
     }
 }
 
 /// The per-thread part of `pagedAttention`.
 enum AttentionWorker {
     static let chunk = 32
+    /// Query heads of a group processed together (their accumulators stay in registers).
+    static let headsPerPass = 4
 
-    static func run(items: Range<Int>, q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
+    static func run(items: StrideTo<Int>, q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
                     sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer) {
         let kvHeads = layer.kvHeads
         let headDim = layer.headDim
         let group = qHeads / kvHeads
         let scale = 1 / Float(headDim).squareRoot()
-        let floats = group * chunk + group * headDim + 2 * group
+        let floats = group * chunk + group * headDim + 2 * group + chunk
         withUnsafeTemporaryAllocation(of: Float.self, capacity: floats) { buffer in
             let scores = buffer.baseAddress.unsafelyUnwrapped
             let acc = scores + group * chunk
             let maxima = acc + group * headDim
             let sums = maxima + group
-            var base = 0
-            for sequence in sequences {
-                let count = Int(sequence.tokenCount) * kvHeads
-                let lower = max(items.lowerBound, base), upper = min(items.upperBound, base + count)
-                if lower < upper {
-                    for item in lower..<upper {
-                        let local = item - base
-                        let token = Int(sequence.firstToken) + local / kvHeads
-                        let position = Int(sequence.positionOfFirst) + local / kvHeads
-                        let kvHead = local % kvHeads
-                        attend(q: q + (token * qHeads + kvHead * group) * headDim,
-                               output: output + (token * qHeads + kvHead * group) * headDim,
-                               group: group, kvHead: kvHead, position: position, blockTable: sequence.blockTable,
-                               layer: layer, scale: scale, scores: scores, acc: acc, maxima: maxima, sums: sums)
-                    }
+            let slots = UnsafeMutableRawPointer(sums + group).bindMemory(to: Int32.self, capacity: chunk)
+            var sequenceIndex = 0, base = 0
+            for item in items {
+                while item >= base + Int(sequences[sequenceIndex].tokenCount) * kvHeads {
+                    base += Int(sequences[sequenceIndex].tokenCount) * kvHeads
+                    sequenceIndex += 1
                 }
-                base += count
+                let sequence = sequences[sequenceIndex]
+                let local = item - base
+                let token = Int(sequence.firstToken) + local / kvHeads
+                let position = Int(sequence.positionOfFirst) + local / kvHeads
+                let kvHead = local % kvHeads
+                attend(q: q + (token * qHeads + kvHead * group) * headDim,
+                       output: output + (token * qHeads + kvHead * group) * headDim,
+                       group: group, kvHead: kvHead, position: position, blockTable: sequence.blockTable,
+                       layer: layer, scale: scale, scores: scores, acc: acc, maxima: maxima, sums: sums, slots: slots)
             }
         }
     }
 
     /// Attention of `group` consecutive q heads (sharing `kvHead`) of one token at `position`.
+    ///
+    /// Per head and lane the arithmetic is fixed: a score is the in-order FMA sum over the head's
+    /// 8-wide slices, reduced by `SIMDKernels.horizontalSum`; the value accumulator is rescaled once
+    /// per chunk and then takes one FMA per position in position order.
     @inline(__always)
     static func attend(q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, group: Int, kvHead: Int,
                        position: Int, blockTable: UnsafePointer<Int32>, layer: PagedKVLayer, scale: Float,
                        scores: UnsafeMutablePointer<Float>, acc: UnsafeMutablePointer<Float>,
-                       maxima: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+                       maxima: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>,
+                       slots: UnsafeMutablePointer<Int32>) {
         let headDim = layer.headDim
         let blockSize = layer.blockSize
         let headOffset = kvHead * headDim
@@ -181,29 +193,27 @@ enum AttentionWorker {
         var start = 0
         while start <= position {
             let end = min(start + chunk, position + 1)
-            // Scores of this chunk for every head of the group.
-            for j in start..<end {
-                let slot = Int(blockTable[j / blockSize]) * blockSize + j % blockSize
-                for h in 0..<group {
-                    let qh = q + h * headDim
-                    var lanes = SIMD8<Float>.zero
-                    var d = 0
-                    while d < headDim {
-                        let key = layer.load8(layer.keys, slot: slot, offset: headOffset + d)
-                        lanes = lanes.addingProduct(UnsafeRawPointer(qh + d).loadUnaligned(as: SIMD8<Float>.self), key)
-                        d += 8
-                    }
-                    scores[h * chunk + (j - start)] = SIMDKernels.horizontalSum(lanes) * scale
+            let length = end - start
+            for j in start..<end { slots[j - start] = blockTable[j / blockSize] * Int32(blockSize) + Int32(j % blockSize) }
+            var first = 0
+            while first < group {
+                let heads = min(headsPerPass, group - first)
+                switch heads {
+                case 1: scorePass(q: q, heads: 1, first: first, length: length, layer: layer, headOffset: headOffset, scale: scale, slots: slots, scores: scores)
+                case 2: scorePass(q: q, heads: 2, first: first, length: length, layer: layer, headOffset: headOffset, scale: scale, slots: slots, scores: scores)
+                case 3: scorePass(q: q, heads: 3, first: first, length: length, layer: layer, headOffset: headOffset, scale: scale, slots: slots, scores: scores)
+                default: scorePass(q: q, heads: 4, first: first, length: length, layer: layer, headOffset: headOffset, scale: scale, slots: slots, scores: scores)
                 }
+                first += heads
             }
             for h in 0..<group {
                 let s = scores + h * chunk
                 var chunkMax = maxima[h]
-                for j in 0..<(end - start) { chunkMax = max(chunkMax, s[j]) }
+                for j in 0..<length { chunkMax = max(chunkMax, s[j]) }
                 let correction = Foundation.exp(maxima[h] - chunkMax)
                 maxima[h] = chunkMax
                 var sum = sums[h] * correction
-                for j in 0..<(end - start) {
+                for j in 0..<length {
                     let p = Foundation.exp(s[j] - chunkMax)
                     s[j] = p
                     sum += p
@@ -217,25 +227,79 @@ enum AttentionWorker {
                     d += 8
                 }
             }
-            for j in start..<end {
-                let slot = Int(blockTable[j / blockSize]) * blockSize + j % blockSize
-                var d = 0
-                while d < headDim {
-                    let value = layer.load8(layer.values, slot: slot, offset: headOffset + d)
-                    for h in 0..<group {
-                        let pointer = UnsafeMutableRawPointer(acc + h * headDim + d)
-                        let updated = pointer.loadUnaligned(as: SIMD8<Float>.self)
-                            .addingProduct(SIMD8<Float>(repeating: scores[h * chunk + (j - start)]), value)
-                        pointer.storeBytes(of: updated, as: SIMD8<Float>.self)
-                    }
-                    d += 8
+            first = 0
+            while first < group {
+                let heads = min(headsPerPass, group - first)
+                switch heads {
+                case 1: valuePass(heads: 1, first: first, length: length, layer: layer, headOffset: headOffset, slots: slots, scores: scores, acc: acc)
+                case 2: valuePass(heads: 2, first: first, length: length, layer: layer, headOffset: headOffset, slots: slots, scores: scores, acc: acc)
+                case 3: valuePass(heads: 3, first: first, length: length, layer: layer, headOffset: headOffset, slots: slots, scores: scores, acc: acc)
+                default: valuePass(heads: 4, first: first, length: length, layer: layer, headOffset: headOffset, slots: slots, scores: scores, acc: acc)
                 }
+                first += heads
             }
             start = end
         }
         for h in 0..<group {
             let inverse = 1 / sums[h]
             for d in 0..<headDim { output[h * headDim + d] = acc[h * headDim + d] * inverse }
+        }
+    }
+
+    /// Scores of heads `first..<first+heads` for the chunk's positions: each key slice is loaded once
+    /// for all the heads.
+    @inline(__always)
+    static func scorePass(q: UnsafePointer<Float>, heads: Int, first: Int, length: Int, layer: PagedKVLayer,
+                          headOffset: Int, scale: Float, slots: UnsafePointer<Int32>, scores: UnsafeMutablePointer<Float>) {
+        let headDim = layer.headDim
+        let q0 = UnsafeRawPointer(q + first * headDim)
+        let stride = headDim * 4
+        for j in 0..<length {
+            let slot = Int(slots[j])
+            var l0 = SIMD8<Float>.zero, l1 = l0, l2 = l0, l3 = l0
+            var d = 0
+            while d < headDim {
+                let key = layer.load8(layer.keys, slot: slot, offset: headOffset + d)
+                l0 = l0.addingProduct(q0.loadUnaligned(fromByteOffset: d * 4, as: SIMD8<Float>.self), key)
+                if heads > 1 { l1 = l1.addingProduct(q0.loadUnaligned(fromByteOffset: stride + d * 4, as: SIMD8<Float>.self), key) }
+                if heads > 2 { l2 = l2.addingProduct(q0.loadUnaligned(fromByteOffset: 2 * stride + d * 4, as: SIMD8<Float>.self), key) }
+                if heads > 3 { l3 = l3.addingProduct(q0.loadUnaligned(fromByteOffset: 3 * stride + d * 4, as: SIMD8<Float>.self), key) }
+                d += 8
+            }
+            scores[first * chunk + j] = SIMDKernels.horizontalSum(l0) * scale
+            if heads > 1 { scores[(first + 1) * chunk + j] = SIMDKernels.horizontalSum(l1) * scale }
+            if heads > 2 { scores[(first + 2) * chunk + j] = SIMDKernels.horizontalSum(l2) * scale }
+            if heads > 3 { scores[(first + 3) * chunk + j] = SIMDKernels.horizontalSum(l3) * scale }
+        }
+    }
+
+    /// Adds the chunk's weighted values to the accumulators of heads `first..<first+heads`, one 8-wide
+    /// slice at a time with the accumulators in registers and each value slice loaded once.
+    @inline(__always)
+    static func valuePass(heads: Int, first: Int, length: Int, layer: PagedKVLayer, headOffset: Int,
+                          slots: UnsafePointer<Int32>, scores: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>) {
+        let headDim = layer.headDim
+        let p0 = scores + first * chunk
+        var d = 0
+        while d < headDim {
+            let a = UnsafeMutableRawPointer(acc + first * headDim + d)
+            let stride = headDim * 4
+            var a0 = a.loadUnaligned(as: SIMD8<Float>.self)
+            var a1 = heads > 1 ? a.loadUnaligned(fromByteOffset: stride, as: SIMD8<Float>.self) : .zero
+            var a2 = heads > 2 ? a.loadUnaligned(fromByteOffset: 2 * stride, as: SIMD8<Float>.self) : .zero
+            var a3 = heads > 3 ? a.loadUnaligned(fromByteOffset: 3 * stride, as: SIMD8<Float>.self) : .zero
+            for j in 0..<length {
+                let value = layer.load8(layer.values, slot: Int(slots[j]), offset: headOffset + d)
+                a0 = a0.addingProduct(SIMD8(repeating: p0[j]), value)
+                if heads > 1 { a1 = a1.addingProduct(SIMD8(repeating: p0[chunk + j]), value) }
+                if heads > 2 { a2 = a2.addingProduct(SIMD8(repeating: p0[2 * chunk + j]), value) }
+                if heads > 3 { a3 = a3.addingProduct(SIMD8(repeating: p0[3 * chunk + j]), value) }
+            }
+            a.storeBytes(of: a0, as: SIMD8<Float>.self)
+            if heads > 1 { a.storeBytes(of: a1, toByteOffset: stride, as: SIMD8<Float>.self) }
+            if heads > 2 { a.storeBytes(of: a2, toByteOffset: 2 * stride, as: SIMD8<Float>.self) }
+            if heads > 3 { a.storeBytes(of: a3, toByteOffset: 3 * stride, as: SIMD8<Float>.self) }
+            d += 8
         }
     }
 }

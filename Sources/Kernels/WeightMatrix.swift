@@ -4,6 +4,8 @@ import GGUF
 /// features), each row stored as `columns / type.blockSize` consecutive blocks of `type`.
 ///
 /// The matrix does not own `data`; the caller (usually a memory-mapped model file) keeps it alive.
+/// A matrix made by `interleaving(_:)` instead holds its rows in the `InterleavedWeights` layout, which
+/// it owns; `data` then points at those packed bytes.
 public struct WeightMatrix: @unchecked Sendable {
     /// The element type of the stored rows.
     public let type: GGMLType
@@ -15,6 +17,8 @@ public struct WeightMatrix: @unchecked Sendable {
     public let data: UnsafeRawPointer
     /// Bytes from one row to the next.
     public let rowBytes: Int
+    /// The rows repacked for the vector kernels, when this matrix was made by `interleaving(_:)`.
+    let interleaved: InterleavedWeights?
 
     /// Describes a weight matrix stored at `data`.
     ///
@@ -29,6 +33,16 @@ public struct WeightMatrix: @unchecked Sendable {
         self.columns = columns
         self.data = data
         self.rowBytes = columns / type.blockSize * type.bytesPerBlock
+        self.interleaved = nil
+    }
+
+    init(type: GGMLType, rows: Int, columns: Int, interleaved: InterleavedWeights) {
+        self.type = type
+        self.rows = rows
+        self.columns = columns
+        self.data = UnsafeRawPointer(interleaved.data)
+        self.rowBytes = columns / type.blockSize * type.bytesPerBlock
+        self.interleaved = interleaved
     }
 
     /// Whether `matmul` can multiply matrices of `type`.

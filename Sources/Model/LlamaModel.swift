@@ -92,9 +92,8 @@ public final class LlamaModel: @unchecked Sendable {
         layer.attentionNorm.withUnsafeBufferPointer {
             rmsNorm(w.x, weight: $0.baseAddress!, eps: c.rmsNormEpsilon, rows: n, width: width, output: w.normed)
         }
-        matmul(layer.query, input: w.normed, tokens: n, output: w.q, pool: pool, scratch: scratch)
-        matmul(layer.key, input: w.normed, tokens: n, output: w.k, pool: pool, scratch: scratch)
-        matmul(layer.value, input: w.normed, tokens: n, output: w.v, pool: pool, scratch: scratch)
+        layer.attentionInput.run(input: w.normed, tokens: n, outputs: [w.q, w.k, w.v], staging: w.staging,
+                                 pool: pool, scratch: scratch)
         if let bias = layer.queryBias { addBias(bias, to: w.q, rows: n) }
         if let bias = layer.keyBias { addBias(bias, to: w.k, rows: n) }
         if let bias = layer.valueBias { addBias(bias, to: w.v, rows: n) }
@@ -111,8 +110,8 @@ public final class LlamaModel: @unchecked Sendable {
         layer.feedForwardNorm.withUnsafeBufferPointer {
             rmsNorm(w.x, weight: $0.baseAddress!, eps: c.rmsNormEpsilon, rows: n, width: width, output: w.normed)
         }
-        matmul(layer.gate, input: w.normed, tokens: n, output: w.gate, pool: pool, scratch: scratch)
-        matmul(layer.up, input: w.normed, tokens: n, output: w.up, pool: pool, scratch: scratch)
+        layer.feedForwardInput.run(input: w.normed, tokens: n, outputs: [w.gate, w.up], staging: w.staging,
+                                   pool: pool, scratch: scratch)
         siluMul(gate: w.gate, up: w.up, count: n * c.feedForwardWidth)
         matmul(layer.down, input: w.gate, tokens: n, output: w.normed, pool: pool, scratch: scratch)
         add(w.x, w.normed, count: n * width, output: w.x)
@@ -195,18 +194,20 @@ private struct Workspace {
     var gate: UnsafeMutablePointer<Float> = .allocate(capacity: 1)
     var up: UnsafeMutablePointer<Float> = .allocate(capacity: 1)
     var logits: UnsafeMutablePointer<Float> = .allocate(capacity: 1)
+    /// Output of a fused projection before it is split (query/key/value or gate/up).
+    var staging: UnsafeMutablePointer<Float> = .allocate(capacity: 1)
     private var tokenCapacity = 0
     private var logitCapacity = 0
 
     func deallocate() {
-        for buffer in [x, normed, q, k, v, attention, gate, up, logits] { buffer.deallocate() }
+        for buffer in [x, normed, q, k, v, attention, gate, up, staging, logits] { buffer.deallocate() }
     }
 
     mutating func reserve(tokens: Int, logitRows: Int, configuration c: ModelConfiguration) {
         if tokens > tokenCapacity {
             let count = max(tokens, tokenCapacity * 2)
             let width = max(c.embeddingWidth, c.qWidth)
-            for buffer in [x, normed, q, k, v, attention, gate, up] { buffer.deallocate() }
+            for buffer in [x, normed, q, k, v, attention, gate, up, staging] { buffer.deallocate() }
             x = .allocate(capacity: count * c.embeddingWidth)
             normed = .allocate(capacity: count * width)
             q = .allocate(capacity: count * c.qWidth)
@@ -215,6 +216,7 @@ private struct Workspace {
             attention = .allocate(capacity: count * c.qWidth)
             gate = .allocate(capacity: count * c.feedForwardWidth)
             up = .allocate(capacity: count * c.feedForwardWidth)
+            staging = .allocate(capacity: count * max(c.qWidth + 2 * c.kvWidth, 2 * c.feedForwardWidth))
             tokenCapacity = count
         }
         if logitRows > logitCapacity {

@@ -1,24 +1,24 @@
 import GGUF
 import Kernels
 
-/// The tensors of one transformer block, bound to the memory-mapped file.
+/// The tensors of one transformer block.
 struct LayerWeights: @unchecked Sendable {
     var attentionNorm: [Float]
-    var query: WeightMatrix
-    var key: WeightMatrix
-    var value: WeightMatrix
+    /// Query, key and value.
+    var attentionInput: Projection
     var queryBias: [Float]?
     var keyBias: [Float]?
     var valueBias: [Float]?
     var attentionOutput: WeightMatrix
     var feedForwardNorm: [Float]
-    var gate: WeightMatrix
-    var up: WeightMatrix
+    /// Gate and up.
+    var feedForwardInput: Projection
     var down: WeightMatrix
 }
 
-/// All weights of a Llama-family model. Matrices stay quantized in the memory map; only the small
-/// norm and bias vectors are converted to `Float` at load.
+/// All weights of a Llama-family model. Matrices stay quantized: in the memory map, or, for the types
+/// the vector kernels interleave (Q4_1, Q8_0), repacked once at load into that layout (the same bits,
+/// moved; the file's pages are then released). Only the small norm and bias vectors become `Float`.
 struct ModelWeights: @unchecked Sendable {
     var tokenEmbedding: GGUFTensorInfo
     var embeddingBytes: UnsafeRawBufferPointer
@@ -34,7 +34,7 @@ struct ModelWeights: @unchecked Sendable {
             }
             return tensor
         }
-        func matrix(_ name: String, columns: Int, rows: Int) throws(ModelError) -> WeightMatrix {
+        func fileMatrix(_ name: String, columns: Int, rows: Int) throws(ModelError) -> WeightMatrix {
             let tensor = try info(name)
             guard tensor.dimensions == [columns, rows] else {
                 throw .tensorShape(name, expected: [columns, rows], actual: tensor.dimensions)
@@ -45,6 +45,21 @@ struct ModelWeights: @unchecked Sendable {
             let bytes = file.bytes(of: tensor)
             guard let base = bytes.baseAddress else { throw .missingTensor(name) }
             return WeightMatrix(type: tensor.type, rows: rows, columns: columns, data: base)
+        }
+        /// The matrices as one interleaved matrix when possible (releasing the file's pages), else nil.
+        func interleaved(_ names: [String], _ parts: [WeightMatrix]) -> WeightMatrix? {
+            guard let packed = WeightMatrix.interleaving(parts) else { return nil }
+            for name in names { if let tensor = file.tensor(named: name) { file.releasePages(of: tensor) } }
+            return packed
+        }
+        func matrix(_ name: String, columns: Int, rows: Int) throws(ModelError) -> WeightMatrix {
+            let plain = try fileMatrix(name, columns: columns, rows: rows)
+            return interleaved([name], [plain]) ?? plain
+        }
+        func projection(_ shapes: [(name: String, rows: Int)], columns: Int) throws(ModelError) -> Projection {
+            var parts: [WeightMatrix] = []
+            for shape in shapes { parts.append(try fileMatrix(shape.name, columns: columns, rows: shape.rows)) }
+            return Projection(parts: parts, fused: interleaved(shapes.map(\.name), parts))
         }
         func vector(_ name: String, count: Int) throws(ModelError) -> [Float] {
             let tensor = try info(name)
@@ -69,16 +84,15 @@ struct ModelWeights: @unchecked Sendable {
             let p = "blk.\(i)."
             layers.append(LayerWeights(
                 attentionNorm: try vector(p + "attn_norm.weight", count: width),
-                query: try matrix(p + "attn_q.weight", columns: width, rows: c.qWidth),
-                key: try matrix(p + "attn_k.weight", columns: width, rows: c.kvWidth),
-                value: try matrix(p + "attn_v.weight", columns: width, rows: c.kvWidth),
+                attentionInput: try projection([(p + "attn_q.weight", c.qWidth), (p + "attn_k.weight", c.kvWidth),
+                                                 (p + "attn_v.weight", c.kvWidth)], columns: width),
                 queryBias: try optionalVector(p + "attn_q.bias", count: c.qWidth),
                 keyBias: try optionalVector(p + "attn_k.bias", count: c.kvWidth),
                 valueBias: try optionalVector(p + "attn_v.bias", count: c.kvWidth),
                 attentionOutput: try matrix(p + "attn_output.weight", columns: c.qWidth, rows: width),
                 feedForwardNorm: try vector(p + "ffn_norm.weight", count: width),
-                gate: try matrix(p + "ffn_gate.weight", columns: width, rows: c.feedForwardWidth),
-                up: try matrix(p + "ffn_up.weight", columns: width, rows: c.feedForwardWidth),
+                feedForwardInput: try projection([(p + "ffn_gate.weight", c.feedForwardWidth),
+                                                  (p + "ffn_up.weight", c.feedForwardWidth)], columns: width),
                 down: try matrix(p + "ffn_down.weight", columns: c.feedForwardWidth, rows: width)
             ))
         }

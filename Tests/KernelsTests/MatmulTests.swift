@@ -125,6 +125,39 @@ func runMatmul(_ w: WeightMatrix, _ input: [Float], tokens: Int, pool: WorkerPoo
         #expect(scale == 0 && sum == 0 && q.allSatisfy { $0 == 0 })
     }
 
+    /// The interleaved layout (several matrices concatenated, rows not a multiple of 8) gives the same
+    /// bits as the file layout, for every token count and thread count.
+    @Test(arguments: [GGMLType.q4_1, .q8_0])
+    func interleavedMatchesFileLayout(type: GGMLType) throws {
+        let columns = 96
+        let parts = [13, 8, 3].enumerated().map { RandomWeights(type: type, rows: $1, columns: columns, seed: 40 + UInt64($0)) }
+        guard let fused = WeightMatrix.interleaving(parts.map(\.matrix)) else {
+            #if TANDEM_AVX2
+            Issue.record("\(type) should interleave in a vector build")
+            #endif
+            return
+        }
+        #expect(fused.rows == 24 && fused.columns == columns)
+        for tokens in [1, 2, 3, 4, 5, 9] {
+            let input = randomActivations(tokens: tokens, columns: columns, seed: 70 + UInt64(tokens))
+            let separate = parts.map { runMatmul($0.matrix, input, tokens: tokens, pool: Self.pool1) }
+            var expected: [Float] = []
+            for t in 0..<tokens {
+                for (part, output) in zip(parts, separate) {
+                    expected += output[(t * part.matrix.rows)..<((t + 1) * part.matrix.rows)]
+                }
+            }
+            for pool in [Self.pool1, Self.pool2] {
+                let got = runMatmul(fused, input, tokens: tokens, pool: pool)
+                #expect(got.map(\.bitPattern) == expected.map(\.bitPattern), "\(type) tokens \(tokens)")
+            }
+        }
+        // Mixed types or column counts do not interleave.
+        let other = RandomWeights(type: type == .q4_1 ? .q8_0 : .q4_1, rows: 8, columns: columns, seed: 1)
+        #expect(WeightMatrix.interleaving([parts[0].matrix, other.matrix]) == nil)
+        #expect(WeightMatrix.interleaving([RandomWeights(type: .q4_K, rows: 8, columns: 256, seed: 1).matrix]) == nil)
+    }
+
     /// Output-head shape sanity: many rows, rows not a multiple of 4.
     @Test func oddRowCountsAndThreads() {
         let weights = RandomWeights(type: .q8_0, rows: 1027, columns: 64, seed: 1)

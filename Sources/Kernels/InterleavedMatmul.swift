@@ -1,0 +1,171 @@
+#if TANDEM_AVX2
+import _Builtin_intrinsics.intel
+
+/// The matrix product over `InterleavedWeights` (Q4_1, Q8_0).
+///
+/// Work unit: one group of 8 rows x up to 4 tokens. For chunk `k` of a block, one load gives 4 quant
+/// bytes of each of the 8 rows; the token's 4 matching activation bytes are broadcast to all lanes, and
+/// `maddubs` + `madd` leave each row's partial dot product in that row's lane. After the block, lane `r`
+/// holds row `r`'s exact integer block dot, and the accumulation per (row, token) is the same as
+/// `QuantizedMatmul`'s definition: `acc = fma(weightScale * activationScale, Float(dot), acc)`, then for
+/// Q4_1 `acc = fma(weightMinimum, activationSum, acc)`, block by block. The results are therefore
+/// bit-identical to the file-layout kernels, whatever the batch size or thread count.
+enum InterleavedMatmul {
+    /// Bytes of packed weights a thread keeps hot while it sweeps all token tiles over them.
+    static let chunkBytes = 24 * 1024
+
+    static func run(_ w: WeightMatrix, _ packed: InterleavedWeights, _ input: UnsafePointer<Float>, _ tokens: Int,
+                    _ output: UnsafeMutablePointer<Float>, _ pool: WorkerPool, _ scratch: MatmulScratch) {
+        let activations = quantizeActivations(input, tokens: tokens, columns: w.columns, blockSize: 32,
+                                              pool: pool, scratch: scratch)
+        let groupBytes = packed.blocksPerRow * packed.bytesPerGroupBlock
+        let groupsPerChunk = max(1, chunkBytes / groupBytes)
+        let rows = w.rows
+        pool.parallelFor(packed.groups) { groups in
+            var chunkStart = groups.lowerBound
+            while chunkStart < groups.upperBound {
+                let chunkEnd = min(chunkStart + groupsPerChunk, groups.upperBound)
+                var token = 0
+                while token < tokens {
+                    let count = min(4, tokens - token)
+                    for group in chunkStart..<chunkEnd {
+                        tile(packed, activations, group: group, token: token, count: count, rows: rows, output: output)
+                    }
+                    token += count
+                }
+                chunkStart = chunkEnd
+            }
+        }
+    }
+
+    @inline(__always)
+    static func tile(_ p: InterleavedWeights, _ a: QuantizedActivations, group: Int, token: Int, count: Int,
+                     rows: Int, output: UnsafeMutablePointer<Float>) {
+        switch (p.type, count) {
+        case (.q4_1, 1): tileQ4_1(p, a, group: group, token: token, count: 1, rows: rows, output: output)
+        case (.q4_1, 2): tileQ4_1(p, a, group: group, token: token, count: 2, rows: rows, output: output)
+        case (.q4_1, 3): tileQ4_1(p, a, group: group, token: token, count: 3, rows: rows, output: output)
+        case (.q4_1, _): tileQ4_1(p, a, group: group, token: token, count: 4, rows: rows, output: output)
+        case (_, 1): tileQ8_0(p, a, group: group, token: token, count: 1, rows: rows, output: output)
+        case (_, 2): tileQ8_0(p, a, group: group, token: token, count: 2, rows: rows, output: output)
+        case (_, 3): tileQ8_0(p, a, group: group, token: token, count: 3, rows: rows, output: output)
+        default: tileQ8_0(p, a, group: group, token: token, count: 4, rows: rows, output: output)
+        }
+    }
+
+    /// Four activation bytes at `p` broadcast to all eight 32-bit lanes.
+    @inline(__always)
+    static func broadcast4(_ p: UnsafePointer<Int8>) -> __m256i {
+        _mm256_set1_epi32(UnsafeRawPointer(p).loadUnaligned(as: Int32.self))
+    }
+
+    /// Q4_1: nibbles are 0...15 and activation quants -127...127, so the 16 products that reach one
+    /// Int16 lane over a block stay below 32767 and the block is summed in Int16 before one `madd`.
+    @inline(__always)
+    static func tileQ4_1(_ p: InterleavedWeights, _ a: QuantizedActivations, group: Int, token: Int, count: Int,
+                         rows: Int, output: UnsafeMutablePointer<Float>) {
+        let blocks = p.blocksPerRow, columns = a.columns
+        let mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1)
+        var block = UnsafeRawPointer(p.data) + group * blocks * p.bytesPerGroupBlock
+        let q0 = a.quants + token * columns
+        var acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0
+        for b in 0..<blocks {
+            var s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0
+            for k in 0..<4 {
+                let raw = _mm256_loadu_si256((block + 32 + 32 * k).assumingMemoryBound(to: __m256i.self))
+                let low = _mm256_and_si256(raw, mask)
+                let high = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask)
+                @inline(__always)
+                func dot(_ t: Int, _ s: __m256i) -> __m256i {
+                    let x = q0 + t * columns + b * 32 + 4 * k
+                    let lowProducts = _mm256_maddubs_epi16(low, broadcast4(x))
+                    let highProducts = _mm256_maddubs_epi16(high, broadcast4(x + 16))
+                    return _mm256_add_epi16(s, _mm256_add_epi16(lowProducts, highProducts))
+                }
+                s0 = dot(0, s0)
+                if count > 1 { s1 = dot(1, s1) }
+                if count > 2 { s2 = dot(2, s2) }
+                if count > 3 { s3 = dot(3, s3) }
+            }
+            let scales = _mm256_cvtph_ps(_mm_loadu_si128(block.assumingMemoryBound(to: __m128i.self)))
+            let minimums = _mm256_cvtph_ps(_mm_loadu_si128((block + 16).assumingMemoryBound(to: __m128i.self)))
+            @inline(__always)
+            func accumulate(_ t: Int, _ s: __m256i, _ acc: __m256) -> __m256 {
+                let index = (token + t) * blocks + b
+                let dots = _mm256_cvtepi32_ps(_mm256_madd_epi16(s, ones))
+                let scale = _mm256_mul_ps(scales, _mm256_set1_ps(a.scales[index]))
+                return _mm256_fmadd_ps(minimums, _mm256_set1_ps(a.sums[index]), _mm256_fmadd_ps(scale, dots, acc))
+            }
+            acc0 = accumulate(0, s0, acc0)
+            if count > 1 { acc1 = accumulate(1, s1, acc1) }
+            if count > 2 { acc2 = accumulate(2, s2, acc2) }
+            if count > 3 { acc3 = accumulate(3, s3, acc3) }
+            block += p.bytesPerGroupBlock
+        }
+        store(acc0, acc1, acc2, acc3, group: group, token: token, count: count, rows: rows, output: output)
+    }
+
+    /// Q8_0: signed weights, so `maddubs` gets |w| and the activation with w's sign; each product pair
+    /// can reach 2 * 128 * 127, so every chunk goes through `madd` to Int32 at once.
+    @inline(__always)
+    static func tileQ8_0(_ p: InterleavedWeights, _ a: QuantizedActivations, group: Int, token: Int, count: Int,
+                         rows: Int, output: UnsafeMutablePointer<Float>) {
+        let blocks = p.blocksPerRow, columns = a.columns
+        let ones = _mm256_set1_epi16(1)
+        var block = UnsafeRawPointer(p.data) + group * blocks * p.bytesPerGroupBlock
+        let q0 = a.quants + token * columns
+        var acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0
+        for b in 0..<blocks {
+            var s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0
+            for k in 0..<8 {
+                let weights = _mm256_loadu_si256((block + 16 + 32 * k).assumingMemoryBound(to: __m256i.self))
+                let magnitude = _mm256_sign_epi8(weights, weights)
+                @inline(__always)
+                func dot(_ t: Int, _ s: __m256i) -> __m256i {
+                    let x = broadcast4(q0 + t * columns + b * 32 + 4 * k)
+                    let products = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(x, weights))
+                    return _mm256_add_epi32(s, _mm256_madd_epi16(products, ones))
+                }
+                s0 = dot(0, s0)
+                if count > 1 { s1 = dot(1, s1) }
+                if count > 2 { s2 = dot(2, s2) }
+                if count > 3 { s3 = dot(3, s3) }
+            }
+            let scales = _mm256_cvtph_ps(_mm_loadu_si128(block.assumingMemoryBound(to: __m128i.self)))
+            @inline(__always)
+            func accumulate(_ t: Int, _ s: __m256i, _ acc: __m256) -> __m256 {
+                let scale = _mm256_mul_ps(scales, _mm256_set1_ps(a.scales[(token + t) * blocks + b]))
+                return _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(s), acc)
+            }
+            acc0 = accumulate(0, s0, acc0)
+            if count > 1 { acc1 = accumulate(1, s1, acc1) }
+            if count > 2 { acc2 = accumulate(2, s2, acc2) }
+            if count > 3 { acc3 = accumulate(3, s3, acc3) }
+            block += p.bytesPerGroupBlock
+        }
+        store(acc0, acc1, acc2, acc3, group: group, token: token, count: count, rows: rows, output: output)
+    }
+
+    /// Writes the tile's rows (those that exist) for each of its tokens.
+    @inline(__always)
+    static func store(_ acc0: __m256, _ acc1: __m256, _ acc2: __m256, _ acc3: __m256, group: Int, token: Int,
+                      count: Int, rows: Int, output: UnsafeMutablePointer<Float>) {
+        let rowStart = group * InterleavedWeights.groupRows
+        let valid = min(InterleavedWeights.groupRows, rows - rowStart)
+        @inline(__always)
+        func write(_ t: Int, _ acc: __m256) {
+            let out = output + (token + t) * rows + rowStart
+            if valid == InterleavedWeights.groupRows {
+                _mm256_storeu_ps(out, acc)
+            } else {
+                let lanes = unsafeBitCast(acc, to: SIMD8<Float>.self)
+                for i in 0..<valid { out[i] = lanes[i] }
+            }
+        }
+        write(0, acc0)
+        if count > 1 { write(1, acc1) }
+        if count > 2 { write(2, acc2) }
+        if count > 3 { write(3, acc3) }
+    }
+}
+#endif
