@@ -61,13 +61,16 @@ enum FloatMatmul {
 
 /// Converts stored float weights to Float.
 protocol FloatLoader {
+    /// Bytes per stored element.
+    static var byteWidth: Int { get }
     static func load8(_ row: UnsafeRawPointer, _ index: Int) -> SIMD8<Float>
     static func load1(_ row: UnsafeRawPointer, _ index: Int) -> Float
 }
 
 enum F32Loader: FloatLoader {
+    static var byteWidth: Int { 4 }
     @inline(__always) static func load8(_ row: UnsafeRawPointer, _ index: Int) -> SIMD8<Float> {
-        row.loadUnaligned(fromByteOffset: index * 4, as: SIMD8<Float>.self)
+        row.loadUnaligned(fromByteOffset: index &* 4, as: SIMD8<Float>.self)
     }
     @inline(__always) static func load1(_ row: UnsafeRawPointer, _ index: Int) -> Float {
         row.loadUnaligned(fromByteOffset: index * 4, as: Float.self)
@@ -75,9 +78,10 @@ enum F32Loader: FloatLoader {
 }
 
 enum F16Loader: FloatLoader {
+    static var byteWidth: Int { 2 }
     @inline(__always) static func load8(_ row: UnsafeRawPointer, _ index: Int) -> SIMD8<Float> {
         #if TANDEM_AVX2
-        return _mm256_cvtph_ps(_mm_loadu_si128((row + index * 2).assumingMemoryBound(to: __m128i.self)))
+        return _mm256_cvtph_ps(_mm_loadu_si128((row + index &* 2).assumingMemoryBound(to: __m128i.self)))
         #else
         let h = row.loadUnaligned(fromByteOffset: index * 2, as: SIMD8<UInt16>.self)
         var out = SIMD8<Float>()
@@ -91,6 +95,7 @@ enum F16Loader: FloatLoader {
 }
 
 enum BF16Loader: FloatLoader {
+    static var byteWidth: Int { 2 }
     @inline(__always) static func load8(_ row: UnsafeRawPointer, _ index: Int) -> SIMD8<Float> {
         let h = row.loadUnaligned(fromByteOffset: index * 2, as: SIMD8<UInt16>.self)
         let bits = SIMD8<UInt32>(truncatingIfNeeded: h) &<< 16

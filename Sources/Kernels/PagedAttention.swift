@@ -1,4 +1,3 @@
-import Foundation
 #if TANDEM_AVX2
 import _Builtin_intrinsics.intel
 #endif
@@ -46,24 +45,6 @@ public struct PagedKVLayer: @unchecked Sendable {
 
     /// Bytes per slot of keys (and of values).
     public var slotBytes: Int { kvWidth * elementType.byteCount }
-
-    @inline(__always)
-    func load8(_ base: UnsafeRawPointer, slot: Int, offset: Int) -> SIMD8<Float> {
-        switch elementType {
-        case .float32:
-            return base.loadUnaligned(fromByteOffset: (slot * kvWidth + offset) * 4, as: SIMD8<Float>.self)
-        case .float16:
-            let p = base + (slot * kvWidth + offset) * 2
-            #if TANDEM_AVX2
-            return _mm256_cvtph_ps(_mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self)))
-            #else
-            let h = p.loadUnaligned(as: SIMD8<UInt16>.self)
-            var out = SIMD8<Float>()
-            for i in 0..<8 { out[i] = Float(Float16(bitPattern: h[i])) }
-            return out
-            #endif
-        }
-    }
 }
 
 /// One sequence's part of a ragged attention batch.
@@ -143,6 +124,15 @@ enum AttentionWorker {
 
     static func run(items: StrideTo<Int>, q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
                     sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer) {
+        switch layer.elementType {
+        case .float32: run(F32Loader.self, items: items, q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer)
+        case .float16: run(F16Loader.self, items: items, q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer)
+        }
+    }
+
+    static func run<L: FloatLoader>(_ loader: L.Type, items: StrideTo<Int>, q: UnsafePointer<Float>,
+                                    output: UnsafeMutablePointer<Float>, qHeads: Int,
+                                    sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer) {
         let kvHeads = layer.kvHeads
         let headDim = layer.headDim
         let group = qHeads / kvHeads
@@ -165,7 +155,7 @@ enum AttentionWorker {
                 let token = Int(sequence.firstToken) + local / kvHeads
                 let position = Int(sequence.positionOfFirst) + local / kvHeads
                 let kvHead = local % kvHeads
-                attend(q: q + (token * qHeads + kvHead * group) * headDim,
+                attend(L.self, q: q + (token * qHeads + kvHead * group) * headDim,
                        output: output + (token * qHeads + kvHead * group) * headDim,
                        group: group, kvHead: kvHead, position: position, blockTable: sequence.blockTable,
                        layer: layer, scale: scale, scores: scores, acc: acc, maxima: maxima, sums: sums, slots: slots)
@@ -179,7 +169,7 @@ enum AttentionWorker {
     /// 8-wide slices, reduced by `SIMDKernels.horizontalSum`; the value accumulator is rescaled once
     /// per chunk and then takes one FMA per position in position order.
     @inline(__always)
-    static func attend(q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, group: Int, kvHead: Int,
+    static func attend<L: FloatLoader>(_ loader: L.Type, q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, group: Int, kvHead: Int,
                        position: Int, blockTable: UnsafePointer<Int32>, layer: PagedKVLayer, scale: Float,
                        scores: UnsafeMutablePointer<Float>, acc: UnsafeMutablePointer<Float>,
                        maxima: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>,
@@ -199,10 +189,10 @@ enum AttentionWorker {
             while first < group {
                 let heads = min(headsPerPass, group - first)
                 switch heads {
-                case 1: scorePass(q: q, heads: 1, first: first, length: length, layer: layer, headOffset: headOffset, scale: scale, slots: slots, scores: scores)
-                case 2: scorePass(q: q, heads: 2, first: first, length: length, layer: layer, headOffset: headOffset, scale: scale, slots: slots, scores: scores)
-                case 3: scorePass(q: q, heads: 3, first: first, length: length, layer: layer, headOffset: headOffset, scale: scale, slots: slots, scores: scores)
-                default: scorePass(q: q, heads: 4, first: first, length: length, layer: layer, headOffset: headOffset, scale: scale, slots: slots, scores: scores)
+                case 1: scorePass(L.self, q: q, heads: 1, first: first, length: length, layer: layer, headOffset: headOffset, scale: scale, slots: slots, scores: scores)
+                case 2: scorePass(L.self, q: q, heads: 2, first: first, length: length, layer: layer, headOffset: headOffset, scale: scale, slots: slots, scores: scores)
+                case 3: scorePass(L.self, q: q, heads: 3, first: first, length: length, layer: layer, headOffset: headOffset, scale: scale, slots: slots, scores: scores)
+                default: scorePass(L.self, q: q, heads: 4, first: first, length: length, layer: layer, headOffset: headOffset, scale: scale, slots: slots, scores: scores)
                 }
                 first += heads
             }
@@ -210,13 +200,17 @@ enum AttentionWorker {
                 let s = scores + h * chunk
                 var chunkMax = maxima[h]
                 for j in 0..<length { chunkMax = max(chunkMax, s[j]) }
-                let correction = Foundation.exp(maxima[h] - chunkMax)
+                let correction = SIMDKernels.exp(SIMD8(repeating: maxima[h] - chunkMax))[0]
                 maxima[h] = chunkMax
                 var sum = sums[h] * correction
-                for j in 0..<length {
-                    let p = Foundation.exp(s[j] - chunkMax)
-                    s[j] = p
-                    sum += p
+                var j = 0
+                while j < length {
+                    let pointer = UnsafeMutableRawPointer(s + j)
+                    var e = SIMDKernels.exp(pointer.loadUnaligned(as: SIMD8<Float>.self) - chunkMax)
+                    if length - j < 8 { e.replace(with: 0, where: SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= Int32(length - j)) }
+                    pointer.storeBytes(of: e, as: SIMD8<Float>.self)
+                    sum += SIMDKernels.horizontalSum(e)
+                    j += 8
                 }
                 sums[h] = sum
                 let a = acc + h * headDim
@@ -231,10 +225,10 @@ enum AttentionWorker {
             while first < group {
                 let heads = min(headsPerPass, group - first)
                 switch heads {
-                case 1: valuePass(heads: 1, first: first, length: length, layer: layer, headOffset: headOffset, slots: slots, scores: scores, acc: acc)
-                case 2: valuePass(heads: 2, first: first, length: length, layer: layer, headOffset: headOffset, slots: slots, scores: scores, acc: acc)
-                case 3: valuePass(heads: 3, first: first, length: length, layer: layer, headOffset: headOffset, slots: slots, scores: scores, acc: acc)
-                default: valuePass(heads: 4, first: first, length: length, layer: layer, headOffset: headOffset, slots: slots, scores: scores, acc: acc)
+                case 1: valuePass(L.self, heads: 1, first: first, length: length, layer: layer, headOffset: headOffset, slots: slots, scores: scores, acc: acc)
+                case 2: valuePass(L.self, heads: 2, first: first, length: length, layer: layer, headOffset: headOffset, slots: slots, scores: scores, acc: acc)
+                case 3: valuePass(L.self, heads: 3, first: first, length: length, layer: layer, headOffset: headOffset, slots: slots, scores: scores, acc: acc)
+                default: valuePass(L.self, heads: 4, first: first, length: length, layer: layer, headOffset: headOffset, slots: slots, scores: scores, acc: acc)
                 }
                 first += heads
             }
@@ -249,17 +243,19 @@ enum AttentionWorker {
     /// Scores of heads `first..<first+heads` for the chunk's positions: each key slice is loaded once
     /// for all the heads.
     @inline(__always)
-    static func scorePass(q: UnsafePointer<Float>, heads: Int, first: Int, length: Int, layer: PagedKVLayer,
+    static func scorePass<L: FloatLoader>(_ loader: L.Type, q: UnsafePointer<Float>, heads: Int, first: Int, length: Int, layer: PagedKVLayer,
                           headOffset: Int, scale: Float, slots: UnsafePointer<Int32>, scores: UnsafeMutablePointer<Float>) {
         let headDim = layer.headDim
         let q0 = UnsafeRawPointer(q + first * headDim)
         let stride = headDim * 4
+        let rowBytes = layer.kvWidth * L.byteWidth
+        let keys = UnsafeRawPointer(layer.keys) + headOffset * L.byteWidth
         for j in 0..<length {
-            let slot = Int(slots[j])
+            let row = keys + Int(slots[j]) &* rowBytes
             var l0 = SIMD8<Float>.zero, l1 = l0, l2 = l0, l3 = l0
             var d = 0
             while d < headDim {
-                let key = layer.load8(layer.keys, slot: slot, offset: headOffset + d)
+                let key = L.load8(row, d)
                 l0 = l0.addingProduct(q0.loadUnaligned(fromByteOffset: d * 4, as: SIMD8<Float>.self), key)
                 if heads > 1 { l1 = l1.addingProduct(q0.loadUnaligned(fromByteOffset: stride + d * 4, as: SIMD8<Float>.self), key) }
                 if heads > 2 { l2 = l2.addingProduct(q0.loadUnaligned(fromByteOffset: 2 * stride + d * 4, as: SIMD8<Float>.self), key) }
@@ -276,10 +272,12 @@ enum AttentionWorker {
     /// Adds the chunk's weighted values to the accumulators of heads `first..<first+heads`, one 8-wide
     /// slice at a time with the accumulators in registers and each value slice loaded once.
     @inline(__always)
-    static func valuePass(heads: Int, first: Int, length: Int, layer: PagedKVLayer, headOffset: Int,
+    static func valuePass<L: FloatLoader>(_ loader: L.Type, heads: Int, first: Int, length: Int, layer: PagedKVLayer, headOffset: Int,
                           slots: UnsafePointer<Int32>, scores: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>) {
         let headDim = layer.headDim
         let p0 = scores + first * chunk
+        let rowBytes = layer.kvWidth * L.byteWidth
+        let values = UnsafeRawPointer(layer.values) + headOffset * L.byteWidth
         var d = 0
         while d < headDim {
             let a = UnsafeMutableRawPointer(acc + first * headDim + d)
@@ -289,7 +287,7 @@ enum AttentionWorker {
             var a2 = heads > 2 ? a.loadUnaligned(fromByteOffset: 2 * stride, as: SIMD8<Float>.self) : .zero
             var a3 = heads > 3 ? a.loadUnaligned(fromByteOffset: 3 * stride, as: SIMD8<Float>.self) : .zero
             for j in 0..<length {
-                let value = layer.load8(layer.values, slot: Int(slots[j]), offset: headOffset + d)
+                let value = L.load8(values + Int(slots[j]) &* rowBytes, d)
                 a0 = a0.addingProduct(SIMD8(repeating: p0[j]), value)
                 if heads > 1 { a1 = a1.addingProduct(SIMD8(repeating: p0[chunk + j]), value) }
                 if heads > 2 { a2 = a2.addingProduct(SIMD8(repeating: p0[2 * chunk + j]), value) }

@@ -76,6 +76,36 @@ enum SIMDKernels {
     }
     #endif
 
+    /// e^x for 8 lanes (Cephes' single-precision polynomial, within 2 ulp of the exact value for
+    /// x in [-87, 88]; inputs below -87 give e^-87, so -infinity gives a tiny positive number).
+    @inline(__always)
+    static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        #if TANDEM_AVX2
+        let clamped = _mm256_min_ps(_mm256_max_ps(x, SIMD8(repeating: -87)), SIMD8(repeating: 88))
+        let whole = _mm256_cvtps_epi32(clamped * 1.442_695_04) // to nearest even
+        let n = _mm256_cvtepi32_ps(whole)
+        #else
+        let clamped = x.clamped(lowerBound: SIMD8(repeating: -87), upperBound: SIMD8(repeating: 88))
+        var n = clamped * 1.442_695_04
+        for i in 0..<8 { n[i] = n[i].rounded(.toNearestOrEven) }
+        #endif
+        var r = clamped.addingProduct(n, SIMD8(repeating: -0.693_359_375))
+        r = r.addingProduct(n, SIMD8(repeating: 2.121_944_4e-4))
+        var p = SIMD8(repeating: 1.398_199_95e-3).addingProduct(SIMD8(repeating: 1.987_569_15e-4), r)
+        p = SIMD8(repeating: 8.333_451_9e-3).addingProduct(p, r)
+        p = SIMD8(repeating: 4.166_579_59e-2).addingProduct(p, r)
+        p = SIMD8(repeating: 1.666_666_55e-1).addingProduct(p, r)
+        p = SIMD8(repeating: 5.000_000_12e-1).addingProduct(p, r)
+        let y = (r + 1).addingProduct(p, r * r)
+        #if TANDEM_AVX2
+        let exponent = _mm256_slli_epi32(_mm256_add_epi32(whole, _mm256_set1_epi32(127)), 23)
+        #else
+        var exponent = SIMD8<Int32>()
+        for i in 0..<8 { exponent[i] = (Int32(n[i]) + 127) << 23 }
+        #endif
+        return y * unsafeBitCast(exponent, to: SIMD8<Float>.self)
+    }
+
     /// Reads an IEEE half at `p` (unaligned) as Float.
     @inline(__always)
     static func half(_ p: UnsafeRawPointer) -> Float {
