@@ -22,8 +22,9 @@ public final class InterleavedWeights: @unchecked Sendable {
     let blocksPerRow: Int
     /// Bytes of one block of one group.
     let bytesPerGroupBlock: Int
-    /// The packed bytes (64-byte aligned, owned).
+    /// The packed bytes (owned through `storage`).
     let data: UnsafeMutableRawPointer
+    private let storage: HugePageBuffer
     /// Total packed bytes.
     let byteCount: Int
 
@@ -53,8 +54,8 @@ public final class InterleavedWeights: @unchecked Sendable {
         let headerBytes = type == .q4_1 ? 32 : 16
         bytesPerGroupBlock = headerBytes + 8 * quantBytes
         byteCount = max(groups * blocksPerRow * bytesPerGroupBlock, 64)
-        data = .allocate(byteCount: byteCount, alignment: 64)
-        data.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
+        storage = HugePageBuffer(byteCount: byteCount)
+        data = storage.base
 
         let sourceQuantOffset = type == .q4_1 ? 4 : 2
         var row = 0
@@ -75,8 +76,6 @@ public final class InterleavedWeights: @unchecked Sendable {
             }
         }
     }
-
-    deinit { data.deallocate() }
 }
 
 extension WeightMatrix {

@@ -100,19 +100,49 @@ public func writeKV(k: UnsafePointer<Float>, v: UnsafePointer<Float>, slotMappin
 /// aligned to absolute position, so every (token, head) result is independent of the batch.
 ///
 /// Work items are (token, kv head) pairs, dealt to the threads round-robin: a prompt's later tokens
-/// attend to more positions, and dealing keeps the threads' shares of that work close.
+/// attend to more positions, and dealing keeps the threads' shares of that work close. With enough
+/// tokens, whole tokens are dealt (all kv heads of a token on one thread, which then reads each cached
+/// K/V row whole); with few, single heads are.
 public func pagedAttention(q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
                            sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer, pool: WorkerPool) {
     let kvHeads = layer.kvHeads
     precondition(qHeads % kvHeads == 0)
-    var total = 0
-    for s in sequences { total += Int(s.tokenCount) * kvHeads }
+    var tokens = 0
+    for s in sequences { tokens += Int(s.tokenCount) }
+    let total = tokens * kvHeads
     guard total > 0 else { return }
     let threads = min(pool.threadCount, total)
+    let perDeal = tokens >= 4 * threads ? kvHeads : 1
     pool.run { index, _ in
         guard index < threads else { return }
-        AttentionWorker.run(items: stride(from: index, to: total, by: threads), q: q, output: output, qHeads: qHeads,
-                            sequences: sequences, layer: layer)
+        AttentionWorker.run(items: DealtItems(part: index, parts: threads, total: total, perDeal: perDeal),
+                            q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer)
+    }
+}
+
+/// The items of one thread: runs of `perDeal` consecutive items, every `parts`-th run from run `part`.
+struct DealtItems: Sequence, IteratorProtocol {
+    let part: Int, parts: Int, total: Int, perDeal: Int
+    private var current: Int
+    private var runEnd: Int
+
+    init(part: Int, parts: Int, total: Int, perDeal: Int) {
+        self.part = part
+        self.parts = parts
+        self.total = total
+        self.perDeal = perDeal
+        current = part * perDeal
+        runEnd = current + perDeal
+    }
+
+    mutating func next() -> Int? {
+        if current == runEnd {
+            current += (parts - 1) * perDeal
+            runEnd = current + perDeal
+        }
+        guard current < total else { return nil }
+        defer { current += 1 }
+        return current
     }
 }
 
@@ -122,7 +152,7 @@ enum AttentionWorker {
     /// Query heads of a group processed together (their accumulators stay in registers).
     static let headsPerPass = 4
 
-    static func run(items: StrideTo<Int>, q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
+    static func run(items: DealtItems, q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
                     sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer) {
         switch layer.elementType {
         case .float32: run(F32Loader.self, items: items, q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer)
@@ -130,7 +160,7 @@ enum AttentionWorker {
         }
     }
 
-    static func run<L: FloatLoader>(_ loader: L.Type, items: StrideTo<Int>, q: UnsafePointer<Float>,
+    static func run<L: FloatLoader>(_ loader: L.Type, items: DealtItems, q: UnsafePointer<Float>,
                                     output: UnsafeMutablePointer<Float>, qHeads: Int,
                                     sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer) {
         let kvHeads = layer.kvHeads

@@ -13,7 +13,8 @@ public final class KVCache: @unchecked Sendable {
     public let precision: KVElementType
     public let kvHeadCount: Int
     public let headDimension: Int
-    private let storage: UnsafeMutableRawPointer
+    private let buffer: HugePageBuffer
+    private var storage: UnsafeMutableRawPointer { buffer.base }
     private let layerBytes: Int
 
     /// Bytes one token occupies across all layers (keys and values).
@@ -32,10 +33,8 @@ public final class KVCache: @unchecked Sendable {
         self.blockCount = blockCount
         self.precision = precision
         layerBytes = blockCount * blockSize * kvWidth * precision.byteCount
-        storage = UnsafeMutableRawPointer.allocate(byteCount: 2 * layerCount * layerBytes, alignment: 64)
+        buffer = HugePageBuffer(byteCount: 2 * layerCount * layerBytes)
     }
-
-    deinit { storage.deallocate() }
 
     /// Total token slots.
     public var capacity: Int { blockCount * blockSize }

@@ -1,0 +1,50 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Zero-filled memory from an anonymous mapping, aligned to 2 MiB and advised for transparent huge
+/// pages, for the large buffers that kernels stream through (repacked weights, the KV cache): fewer
+/// TLB misses on every pass. Pages become resident when first touched.
+public final class HugePageBuffer: @unchecked Sendable {
+    /// The first byte (2 MiB aligned when the mapping succeeded, else 64-byte aligned).
+    public let base: UnsafeMutableRawPointer
+    /// Usable bytes from `base`.
+    public let byteCount: Int
+    private let mapping: UnsafeMutableRawPointer?
+    private let mappingLength: Int
+
+    static let hugePage = 2 << 20
+
+    /// Reserves `byteCount` zeroed bytes.
+    public init(byteCount: Int) {
+        let size = max(byteCount, 1)
+        self.byteCount = size
+        let length = (size + Self.hugePage - 1) / Self.hugePage * Self.hugePage + Self.hugePage
+        if let raw = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED {
+            let address = Int(bitPattern: raw)
+            let aligned = (address + Self.hugePage - 1) / Self.hugePage * Self.hugePage
+            let start = raw + (aligned - address)
+            #if os(Linux)
+            madvise(start, length - (aligned - address), Int32(MADV_HUGEPAGE))
+            #endif
+            mapping = raw
+            mappingLength = length
+            base = start
+        } else {
+            mapping = nil
+            mappingLength = 0
+            base = .allocate(byteCount: size, alignment: 64)
+            base.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        }
+    }
+
+    deinit {
+        if let mapping {
+            munmap(mapping, mappingLength)
+        } else {
+            base.deallocate()
+        }
+    }
+}
