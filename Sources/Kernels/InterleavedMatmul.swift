@@ -42,14 +42,14 @@ enum InterleavedMatmul {
     static func tile(_ p: InterleavedWeights, _ a: QuantizedActivations, group: Int, token: Int, count: Int,
                      rows: Int, output: UnsafeMutablePointer<Float>) {
         switch (p.type, count) {
-        case (.q4_1, 1): tileQ4_1(p, a, group: group, token: token, count: 1, rows: rows, output: output)
-        case (.q4_1, 2): tileQ4_1(p, a, group: group, token: token, count: 2, rows: rows, output: output)
-        case (.q4_1, 3): tileQ4_1(p, a, group: group, token: token, count: 3, rows: rows, output: output)
-        case (.q4_1, _): tileQ4_1(p, a, group: group, token: token, count: 4, rows: rows, output: output)
-        case (_, 1): tileQ8_0(p, a, group: group, token: token, count: 1, rows: rows, output: output)
-        case (_, 2): tileQ8_0(p, a, group: group, token: token, count: 2, rows: rows, output: output)
-        case (_, 3): tileQ8_0(p, a, group: group, token: token, count: 3, rows: rows, output: output)
-        default: tileQ8_0(p, a, group: group, token: token, count: 4, rows: rows, output: output)
+        case (.q4_1, 1): tileQ4_1(p, a, TileOf1.self, group: group, token: token, rows: rows, output: output)
+        case (.q4_1, 2): tileQ4_1(p, a, TileOf2.self, group: group, token: token, rows: rows, output: output)
+        case (.q4_1, 3): tileQ4_1(p, a, TileOf3.self, group: group, token: token, rows: rows, output: output)
+        case (.q4_1, _): tileQ4_1(p, a, TileOf4.self, group: group, token: token, rows: rows, output: output)
+        case (_, 1): tileQ8_0(p, a, TileOf1.self, group: group, token: token, rows: rows, output: output)
+        case (_, 2): tileQ8_0(p, a, TileOf2.self, group: group, token: token, rows: rows, output: output)
+        case (_, 3): tileQ8_0(p, a, TileOf3.self, group: group, token: token, rows: rows, output: output)
+        default: tileQ8_0(p, a, TileOf4.self, group: group, token: token, rows: rows, output: output)
         }
     }
 
@@ -62,8 +62,9 @@ enum InterleavedMatmul {
     /// Q4_1: nibbles are 0...15 and activation quants -127...127, so the 16 products that reach one
     /// Int16 lane over a block stay below 32767 and the block is summed in Int16 before one `madd`.
     @inline(__always)
-    static func tileQ4_1(_ p: InterleavedWeights, _ a: QuantizedActivations, group: Int, token: Int, count: Int,
-                         rows: Int, output: UnsafeMutablePointer<Float>) {
+    static func tileQ4_1<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations, _: Tokens.Type,
+                                             group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>) {
+        let count = Tokens.count
         let blocks = p.blocksPerRow, columns = a.columns
         let mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1)
         var block = UnsafeRawPointer(p.data) + group * blocks * p.bytesPerGroupBlock
@@ -108,8 +109,9 @@ enum InterleavedMatmul {
     /// Q8_0: signed weights, so `maddubs` gets |w| and the activation with w's sign; each product pair
     /// can reach 2 * 128 * 127, so every chunk goes through `madd` to Int32 at once.
     @inline(__always)
-    static func tileQ8_0(_ p: InterleavedWeights, _ a: QuantizedActivations, group: Int, token: Int, count: Int,
-                         rows: Int, output: UnsafeMutablePointer<Float>) {
+    static func tileQ8_0<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations, _: Tokens.Type,
+                                             group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>) {
+        let count = Tokens.count
         let blocks = p.blocksPerRow, columns = a.columns
         let ones = _mm256_set1_epi16(1)
         var block = UnsafeRawPointer(p.data) + group * blocks * p.bytesPerGroupBlock
@@ -168,4 +170,11 @@ enum InterleavedMatmul {
         if count > 3 { write(3, acc3) }
     }
 }
+
+/// The token count of a tile as a type, so that each count gets its own specialized, branch-free loop.
+protocol TileTokens { static var count: Int { get } }
+enum TileOf1: TileTokens { static var count: Int { 1 } }
+enum TileOf2: TileTokens { static var count: Int { 2 } }
+enum TileOf3: TileTokens { static var count: Int { 3 } }
+enum TileOf4: TileTokens { static var count: Int { 4 } }
 #endif
