@@ -13,7 +13,8 @@ public enum KVElementType: Sendable {
 
 /// One layer of a paged KV cache: `blockCount` blocks of `blockSize` token slots; each slot holds
 /// `kvHeads * headDim` key values (in `keys`) and as many value values (in `values`).
-/// Slot `s` of the layer starts at element `s * kvWidth`. The memory is owned by the caller.
+/// Within a block the rows of one head are contiguous (`rowIndex`), so attention streams each head's
+/// keys and values sequentially. The memory is owned by the caller.
 public struct PagedKVLayer: @unchecked Sendable {
     /// Key storage, `slots * kvWidth` elements.
     public let keys: UnsafeMutableRawPointer
@@ -45,6 +46,13 @@ public struct PagedKVLayer: @unchecked Sendable {
 
     /// Bytes per slot of keys (and of values).
     public var slotBytes: Int { kvWidth * elementType.byteCount }
+
+    /// The row (of `headDim` elements) that holds `head` of `slot`: block by block, head by head,
+    /// slot by slot.
+    @inline(__always)
+    public func rowIndex(slot: Int, head: Int) -> Int {
+        ((slot / blockSize) &* kvHeads &+ head) &* blockSize &+ slot % blockSize
+    }
 }
 
 /// One sequence's part of a ragged attention batch.
@@ -71,20 +79,24 @@ public struct AttentionSequence: @unchecked Sendable {
 /// (`slotMapping[t]`; a negative slot skips the token). Float16 caches round to nearest even.
 public func writeKV(k: UnsafePointer<Float>, v: UnsafePointer<Float>, slotMapping: UnsafePointer<Int32>, tokens: Int,
                     layer: PagedKVLayer) {
-    let width = layer.kvWidth
+    let width = layer.kvWidth, headDim = layer.headDim
     for t in 0..<tokens {
         let slot = Int(slotMapping[t])
         if slot < 0 { continue }
-        switch layer.elementType {
-        case .float32:
-            (layer.keys + slot * width * 4).copyMemory(from: k + t * width, byteCount: width * 4)
-            (layer.values + slot * width * 4).copyMemory(from: v + t * width, byteCount: width * 4)
-        case .float16:
-            let keys = (layer.keys + slot * width * 2).assumingMemoryBound(to: UInt16.self)
-            let values = (layer.values + slot * width * 2).assumingMemoryBound(to: UInt16.self)
-            for i in 0..<width {
-                keys[i] = Float16(k[t * width + i]).bitPattern
-                values[i] = Float16(v[t * width + i]).bitPattern
+        for head in 0..<layer.kvHeads {
+            let row = layer.rowIndex(slot: slot, head: head) * headDim
+            let source = t * width + head * headDim
+            switch layer.elementType {
+            case .float32:
+                (layer.keys + row * 4).copyMemory(from: k + source, byteCount: headDim * 4)
+                (layer.values + row * 4).copyMemory(from: v + source, byteCount: headDim * 4)
+            case .float16:
+                let keys = (layer.keys + row * 2).assumingMemoryBound(to: UInt16.self)
+                let values = (layer.values + row * 2).assumingMemoryBound(to: UInt16.self)
+                for i in 0..<headDim {
+                    keys[i] = Float16(k[source + i]).bitPattern
+                    values[i] = Float16(v[source + i]).bitPattern
+                }
             }
         }
     }
@@ -206,7 +218,6 @@ enum AttentionWorker {
                        slots: UnsafeMutablePointer<Int32>) {
         let headDim = layer.headDim
         let blockSize = layer.blockSize
-        let headOffset = kvHead * headDim
         acc.update(repeating: 0, count: group * headDim)
         maxima.update(repeating: -Float.infinity, count: group)
         sums.update(repeating: 0, count: group)
@@ -214,15 +225,18 @@ enum AttentionWorker {
         while start <= position {
             let end = min(start + chunk, position + 1)
             let length = end - start
-            for j in start..<end { slots[j - start] = blockTable[j / blockSize] * Int32(blockSize) + Int32(j % blockSize) }
+            for j in start..<end {
+                slots[j - start] = (blockTable[j / blockSize] &* Int32(layer.kvHeads) &+ Int32(kvHead)) &* Int32(blockSize)
+                    &+ Int32(j % blockSize)
+            }
             var first = 0
             while first < group {
                 let heads = min(headsPerPass, group - first)
                 switch heads {
-                case 1: scorePass(L.self, q: q, heads: 1, first: first, length: length, layer: layer, headOffset: headOffset, scale: scale, slots: slots, scores: scores)
-                case 2: scorePass(L.self, q: q, heads: 2, first: first, length: length, layer: layer, headOffset: headOffset, scale: scale, slots: slots, scores: scores)
-                case 3: scorePass(L.self, q: q, heads: 3, first: first, length: length, layer: layer, headOffset: headOffset, scale: scale, slots: slots, scores: scores)
-                default: scorePass(L.self, q: q, heads: 4, first: first, length: length, layer: layer, headOffset: headOffset, scale: scale, slots: slots, scores: scores)
+                case 1: scorePass(L.self, q: q, heads: 1, first: first, length: length, layer: layer, scale: scale, slots: slots, scores: scores)
+                case 2: scorePass(L.self, q: q, heads: 2, first: first, length: length, layer: layer, scale: scale, slots: slots, scores: scores)
+                case 3: scorePass(L.self, q: q, heads: 3, first: first, length: length, layer: layer, scale: scale, slots: slots, scores: scores)
+                default: scorePass(L.self, q: q, heads: 4, first: first, length: length, layer: layer, scale: scale, slots: slots, scores: scores)
                 }
                 first += heads
             }
@@ -255,10 +269,10 @@ enum AttentionWorker {
             while first < group {
                 let heads = min(headsPerPass, group - first)
                 switch heads {
-                case 1: valuePass(L.self, heads: 1, first: first, length: length, layer: layer, headOffset: headOffset, slots: slots, scores: scores, acc: acc)
-                case 2: valuePass(L.self, heads: 2, first: first, length: length, layer: layer, headOffset: headOffset, slots: slots, scores: scores, acc: acc)
-                case 3: valuePass(L.self, heads: 3, first: first, length: length, layer: layer, headOffset: headOffset, slots: slots, scores: scores, acc: acc)
-                default: valuePass(L.self, heads: 4, first: first, length: length, layer: layer, headOffset: headOffset, slots: slots, scores: scores, acc: acc)
+                case 1: valuePass(L.self, heads: 1, first: first, length: length, layer: layer, slots: slots, scores: scores, acc: acc)
+                case 2: valuePass(L.self, heads: 2, first: first, length: length, layer: layer, slots: slots, scores: scores, acc: acc)
+                case 3: valuePass(L.self, heads: 3, first: first, length: length, layer: layer, slots: slots, scores: scores, acc: acc)
+                default: valuePass(L.self, heads: 4, first: first, length: length, layer: layer, slots: slots, scores: scores, acc: acc)
                 }
                 first += heads
             }
@@ -274,12 +288,12 @@ enum AttentionWorker {
     /// for all the heads.
     @inline(__always)
     static func scorePass<L: FloatLoader>(_ loader: L.Type, q: UnsafePointer<Float>, heads: Int, first: Int, length: Int, layer: PagedKVLayer,
-                          headOffset: Int, scale: Float, slots: UnsafePointer<Int32>, scores: UnsafeMutablePointer<Float>) {
+                          scale: Float, slots: UnsafePointer<Int32>, scores: UnsafeMutablePointer<Float>) {
         let headDim = layer.headDim
         let q0 = UnsafeRawPointer(q + first * headDim)
         let stride = headDim * 4
-        let rowBytes = layer.kvWidth * L.byteWidth
-        let keys = UnsafeRawPointer(layer.keys) + headOffset * L.byteWidth
+        let rowBytes = headDim * L.byteWidth
+        let keys = UnsafeRawPointer(layer.keys)
         for j in 0..<length {
             let row = keys + Int(slots[j]) &* rowBytes
             var l0 = SIMD8<Float>.zero, l1 = l0, l2 = l0, l3 = l0
@@ -302,12 +316,12 @@ enum AttentionWorker {
     /// Adds the chunk's weighted values to the accumulators of heads `first..<first+heads`, one 8-wide
     /// slice at a time with the accumulators in registers and each value slice loaded once.
     @inline(__always)
-    static func valuePass<L: FloatLoader>(_ loader: L.Type, heads: Int, first: Int, length: Int, layer: PagedKVLayer, headOffset: Int,
+    static func valuePass<L: FloatLoader>(_ loader: L.Type, heads: Int, first: Int, length: Int, layer: PagedKVLayer,
                           slots: UnsafePointer<Int32>, scores: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>) {
         let headDim = layer.headDim
         let p0 = scores + first * chunk
-        let rowBytes = layer.kvWidth * L.byteWidth
-        let values = UnsafeRawPointer(layer.values) + headOffset * L.byteWidth
+        let rowBytes = headDim * L.byteWidth
+        let values = UnsafeRawPointer(layer.values)
         var d = 0
         while d < headDim {
             let a = UnsafeMutableRawPointer(acc + first * headDim + d)
