@@ -1,7 +1,7 @@
 #if TANDEM_AVX2
 import _Builtin_intrinsics.intel
 
-/// The matrix product over `InterleavedWeights` (Q4_1, Q8_0).
+/// The matrix product over `InterleavedWeights` (Q4_1 nibbles; Q8_0, Q4_0, Q5_0 as signed bytes).
 ///
 /// Work unit: one group of 8 rows x up to 4 tokens. For chunk `k` of a block, one load gives 4 quant
 /// bytes of each of the 8 rows; the token's 4 matching activation bytes are broadcast to all lanes, and
@@ -46,10 +46,10 @@ enum InterleavedMatmul {
         case (.q4_1, 2): tileQ4_1(p, a, TileOf2.self, group: group, token: token, rows: rows, output: output)
         case (.q4_1, 3): tileQ4_1(p, a, TileOf3.self, group: group, token: token, rows: rows, output: output)
         case (.q4_1, _): tileQ4_1(p, a, TileOf4.self, group: group, token: token, rows: rows, output: output)
-        case (_, 1): tileQ8_0(p, a, TileOf1.self, group: group, token: token, rows: rows, output: output)
-        case (_, 2): tileQ8_0(p, a, TileOf2.self, group: group, token: token, rows: rows, output: output)
-        case (_, 3): tileQ8_0(p, a, TileOf3.self, group: group, token: token, rows: rows, output: output)
-        default: tileQ8_0(p, a, TileOf4.self, group: group, token: token, rows: rows, output: output)
+        case (_, 1): tileSignedBytes(p, a, TileOf1.self, group: group, token: token, rows: rows, output: output)
+        case (_, 2): tileSignedBytes(p, a, TileOf2.self, group: group, token: token, rows: rows, output: output)
+        case (_, 3): tileSignedBytes(p, a, TileOf3.self, group: group, token: token, rows: rows, output: output)
+        default: tileSignedBytes(p, a, TileOf4.self, group: group, token: token, rows: rows, output: output)
         }
     }
 
@@ -106,10 +106,10 @@ enum InterleavedMatmul {
         store(acc0, acc1, acc2, acc3, group: group, token: token, count: count, rows: rows, output: output)
     }
 
-    /// Q8_0: signed weights, so `maddubs` gets |w| and the activation with w's sign; each product pair
+    /// Signed bytes (Q8_0, Q4_0, Q5_0): `maddubs` gets |w| and the activation with w's sign; each product pair
     /// can reach 2 * 128 * 127, so every chunk goes through `madd` to Int32 at once.
     @inline(__always)
-    static func tileQ8_0<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations, _: Tokens.Type,
+    static func tileSignedBytes<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations, _: Tokens.Type,
                                              group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>) {
         let count = Tokens.count
         let blocks = p.blocksPerRow, columns = a.columns

@@ -8,13 +8,15 @@ import GGUF
 /// Layout, for each group `g` and block `b` (at `(g * blocksPerRow + b) * bytesPerGroupBlock`):
 /// - the eight rows' f16 scales (16 bytes), then for Q4_1 their f16 minimums (16 bytes);
 /// - the quant bytes in chunks of 32: chunk `k` holds bytes `4k..<4k+4` of each row's block quants,
-///   row after row. Q4_1 has 4 chunks (16 bytes of nibbles per row: byte `j` holds columns `j` and
-///   `j + 16`), Q8_0 has 8 chunks (one signed byte per column).
+///   row after row. Q4_1 has 4 chunks (its 16 bytes of nibbles per row: byte `j` holds columns `j` and
+///   `j + 16`); the signed formats (Q8_0, and Q4_0 / Q5_0 widened to their signed values `q - 8`,
+///   `q - 16`) have 8 chunks of one signed byte per column.
 ///
-/// The quants and scales are the file's own bits, only moved: the matrix product over this layout is
-/// bit-identical to the one over the file layout. Rows past the end (padding of the last group) are zero.
+/// Scales are the file's own bits and quants the same integers, only moved: the matrix product over
+/// this layout is bit-identical to the one over the file layout. Rows past the end (padding of the
+/// last group) are zero.
 public final class InterleavedWeights: @unchecked Sendable {
-    /// Q4_1 or Q8_0.
+    /// The file's type: Q4_1 (kept as nibbles), or Q8_0, Q4_0, Q5_0 (as signed bytes).
     let type: GGMLType
     /// Number of row groups (rows rounded up to a multiple of 8, divided by 8).
     let groups: Int
@@ -34,14 +36,11 @@ public final class InterleavedWeights: @unchecked Sendable {
     /// Whether `type` can be interleaved (and the vector kernels are compiled in).
     static func supports(_ type: GGMLType) -> Bool {
         #if TANDEM_AVX2
-        return type == .q4_1 || type == .q8_0
+        return type == .q4_1 || type == .q8_0 || type == .q4_0 || type == .q5_0
         #else
         return false
         #endif
     }
-
-    /// Offset of the quant bytes within a group block.
-    var quantOffset: Int { type == .q4_1 ? 32 : 16 }
 
     /// Packs the rows of `parts` (all of one supported type and one column count), one after the other.
     init(concatenating parts: [WeightMatrix]) {
@@ -57,7 +56,8 @@ public final class InterleavedWeights: @unchecked Sendable {
         storage = HugePageBuffer(byteCount: byteCount)
         data = storage.base
 
-        let sourceQuantOffset = type == .q4_1 ? 4 : 2
+        let quants = UnsafeMutablePointer<Int8>.allocate(capacity: 32)
+        defer { quants.deallocate() }
         var row = 0
         for part in parts {
             for local in 0..<part.rows {
@@ -66,10 +66,16 @@ public final class InterleavedWeights: @unchecked Sendable {
                     let source = part.data + local * part.rowBytes + b * type.bytesPerBlock
                     let target = data + (group * blocksPerRow + b) * bytesPerGroupBlock
                     (target + 2 * lane).copyMemory(from: source, byteCount: 2)
-                    if type == .q4_1 { (target + 16 + 2 * lane).copyMemory(from: source + 2, byteCount: 2) }
+                    switch type {
+                    case .q4_1:
+                        (target + 16 + 2 * lane).copyMemory(from: source + 2, byteCount: 2)
+                        UnsafeMutableRawPointer(quants).copyMemory(from: source + 4, byteCount: 16)
+                    case .q4_0: Q4_0Format.quants(source, into: quants)
+                    case .q5_0: Q5_0Format.quants(source, into: quants)
+                    default: Q8_0Format.quants(source, into: quants)
+                    }
                     for chunk in 0..<(quantBytes / 4) {
-                        (target + headerBytes + 32 * chunk + 4 * lane)
-                            .copyMemory(from: source + sourceQuantOffset + 4 * chunk, byteCount: 4)
+                        (target + headerBytes + 32 * chunk + 4 * lane).copyMemory(from: quants + 4 * chunk, byteCount: 4)
                     }
                 }
                 row += 1

@@ -127,7 +127,7 @@ func runMatmul(_ w: WeightMatrix, _ input: [Float], tokens: Int, pool: WorkerPoo
 
     /// The interleaved layout (several matrices concatenated, rows not a multiple of 8) gives the same
     /// bits as the file layout, for every token count and thread count.
-    @Test(arguments: [GGMLType.q4_1, .q8_0])
+    @Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0, .q5_0])
     func interleavedMatchesFileLayout(type: GGMLType) throws {
         let columns = 96
         let parts = [13, 8, 3].enumerated().map { RandomWeights(type: type, rows: $1, columns: columns, seed: 40 + UInt64($0)) }
