@@ -59,7 +59,10 @@ struct ModelWeights: @unchecked Sendable {
         func projection(_ shapes: [(name: String, rows: Int)], columns: Int) throws(ModelError) -> Projection {
             var parts: [WeightMatrix] = []
             for shape in shapes { parts.append(try fileMatrix(shape.name, columns: columns, rows: shape.rows)) }
-            return Projection(parts: parts, fused: interleaved(shapes.map(\.name), parts))
+            if let fused = interleaved(shapes.map(\.name), parts) { return Projection(parts: parts, fused: fused) }
+            // Mixed types: each part on its own, interleaved where its type allows.
+            let separate = zip(shapes, parts).map { shape, part in interleaved([shape.name], [part]) ?? part }
+            return Projection(parts: separate, fused: nil)
         }
         func vector(_ name: String, count: Int) throws(ModelError) -> [Float] {
             let tensor = try info(name)
