@@ -16,8 +16,8 @@ enum InterleavedMatmul {
 
     static func run(_ w: WeightMatrix, _ packed: InterleavedWeights, _ input: UnsafePointer<Float>, _ tokens: Int,
                     _ output: UnsafeMutablePointer<Float>, _ pool: WorkerPool, _ scratch: MatmulScratch) {
-        let activations = quantizeActivations(input, tokens: tokens, columns: w.columns, blockSize: 32,
-                                              pool: pool, scratch: scratch)
+        let activations = quantizeActivations(input, tokens: tokens, columns: w.columns,
+                                              blockSize: packed.isKFormat ? 256 : 32, pool: pool, scratch: scratch)
         let groupBytes = packed.blocksPerRow * packed.bytesPerGroupBlock
         let groupsPerChunk = max(1, chunkBytes / groupBytes)
         let rows = w.rows
@@ -41,6 +41,15 @@ enum InterleavedMatmul {
     @inline(__always)
     static func tile(_ p: InterleavedWeights, _ a: QuantizedActivations, group: Int, token: Int, count: Int,
                      rows: Int, output: UnsafeMutablePointer<Float>) {
+        if p.isKFormat {
+            switch count {
+            case 1: tileK(p, a, TileOf1.self, group: group, token: token, rows: rows, output: output)
+            case 2: tileK(p, a, TileOf2.self, group: group, token: token, rows: rows, output: output)
+            case 3: tileK(p, a, TileOf3.self, group: group, token: token, rows: rows, output: output)
+            default: tileK(p, a, TileOf4.self, group: group, token: token, rows: rows, output: output)
+            }
+            return
+        }
         switch (p.type, count) {
         case (.q4_1, 1): tileQ4_1(p, a, TileOf1.self, group: group, token: token, rows: rows, output: output)
         case (.q4_1, 2): tileQ4_1(p, a, TileOf2.self, group: group, token: token, rows: rows, output: output)
@@ -143,6 +152,72 @@ enum InterleavedMatmul {
             if count > 1 { acc1 = accumulate(1, s1, acc1) }
             if count > 2 { acc2 = accumulate(2, s2, acc2) }
             if count > 3 { acc3 = accumulate(3, s3, acc3) }
+            block += p.bytesPerGroupBlock
+        }
+        store(acc0, acc1, acc2, acc3, group: group, token: token, count: count, rows: rows, output: output)
+    }
+
+    /// K formats: per group of 16 columns the exact dot of each row goes through its integer group scale
+    /// (`mullo`), the block's sum through `d * activationScale`, and the minimum term through the group
+    /// minimums and the activation group sums, as `KQuantMatmul` defines them.
+    @inline(__always)
+    static func tileK<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations, _: Tokens.Type,
+                                          group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>) {
+        typealias K = InterleavedWeights.KLayout
+        let count = Tokens.count
+        let blocks = p.blocksPerRow, columns = a.columns
+        let ones = _mm256_set1_epi16(1)
+        let hasMinimum = p.type != .q6_K
+        var block = UnsafeRawPointer(p.data) + group * blocks * p.bytesPerGroupBlock
+        let q0 = a.quants + token * columns
+        var acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0
+        for b in 0..<blocks {
+            var sum0 = _mm256_setzero_si256(), sum1 = sum0, sum2 = sum0, sum3 = sum0
+            for g in 0..<16 {
+                var s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0
+                for k in 0..<4 {
+                    let weights = _mm256_loadu_si256((block + K.quants + 32 * (4 * g + k)).assumingMemoryBound(to: __m256i.self))
+                    let magnitude = _mm256_sign_epi8(weights, weights)
+                    @inline(__always)
+                    func dot(_ t: Int, _ s: __m256i) -> __m256i {
+                        let x = broadcast4(q0 + t * columns + b * 256 + 16 * g + 4 * k)
+                        let products = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(x, weights))
+                        return _mm256_add_epi32(s, _mm256_madd_epi16(products, ones))
+                    }
+                    s0 = dot(0, s0)
+                    if count > 1 { s1 = dot(1, s1) }
+                    if count > 2 { s2 = dot(2, s2) }
+                    if count > 3 { s3 = dot(3, s3) }
+                }
+                let scale = _mm256_cvtepi8_epi32(_mm_loadl_epi64((block + K.scales + 8 * g).assumingMemoryBound(to: __m128i.self)))
+                sum0 = _mm256_add_epi32(sum0, _mm256_mullo_epi32(s0, scale))
+                if count > 1 { sum1 = _mm256_add_epi32(sum1, _mm256_mullo_epi32(s1, scale)) }
+                if count > 2 { sum2 = _mm256_add_epi32(sum2, _mm256_mullo_epi32(s2, scale)) }
+                if count > 3 { sum3 = _mm256_add_epi32(sum3, _mm256_mullo_epi32(s3, scale)) }
+            }
+            let d = _mm256_loadu_ps((block + K.d).assumingMemoryBound(to: Float.self))
+            let dmin = _mm256_loadu_ps((block + K.dmin).assumingMemoryBound(to: Float.self))
+            @inline(__always)
+            func accumulate(_ t: Int, _ sum: __m256i, _ acc: __m256) -> __m256 {
+                let da = _mm256_set1_ps(a.scales[(token + t) * blocks + b])
+                var result = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(sum), acc)
+                if hasMinimum {
+                    let groupSums = a.groupSums + (token + t) * (columns / 16) + b * 16
+                    var minimumSum = _mm256_setzero_si256()
+                    for j in 0..<8 {
+                        let minimum = _mm256_cvtepi8_epi32(_mm_loadl_epi64((block + K.minimums + 8 * j).assumingMemoryBound(to: __m128i.self)))
+                        let activationSum = _mm256_set1_epi32(groupSums[2 * j] &+ groupSums[2 * j + 1])
+                        minimumSum = _mm256_add_epi32(minimumSum, _mm256_mullo_epi32(minimum, activationSum))
+                    }
+                    let negated = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(dmin, da))
+                    result = _mm256_fmadd_ps(negated, _mm256_cvtepi32_ps(minimumSum), result)
+                }
+                return result
+            }
+            acc0 = accumulate(0, sum0, acc0)
+            if count > 1 { acc1 = accumulate(1, sum1, acc1) }
+            if count > 2 { acc2 = accumulate(2, sum2, acc2) }
+            if count > 3 { acc3 = accumulate(3, sum3, acc3) }
             block += p.bytesPerGroupBlock
         }
         store(acc0, acc1, acc2, acc3, group: group, token: token, count: count, rows: rows, output: output)

@@ -5,22 +5,27 @@ import GGUF
 /// columns of eight rows and the block dot products of all eight rows come out in the eight lanes of one
 /// register, with no horizontal sums (see `InterleavedMatmul`).
 ///
-/// Layout, for each group `g` and block `b` (at `(g * blocksPerRow + b) * bytesPerGroupBlock`):
+/// 32-element formats, for each group `g` and block `b` (at `(g * blocksPerRow + b) * bytesPerGroupBlock`):
 /// - the eight rows' f16 scales (16 bytes), then for Q4_1 their f16 minimums (16 bytes);
 /// - the quant bytes in chunks of 32: chunk `k` holds bytes `4k..<4k+4` of each row's block quants,
 ///   row after row. Q4_1 has 4 chunks (its 16 bytes of nibbles per row: byte `j` holds columns `j` and
 ///   `j + 16`); the signed formats (Q8_0, and Q4_0 / Q5_0 widened to their signed values `q - 8`,
 ///   `q - 16`) have 8 chunks of one signed byte per column.
 ///
-/// Scales are the file's own bits and quants the same integers, only moved: the matrix product over
+/// K formats (Q4_K, Q5_K, Q6_K; blocks of 256), per group and block: the eight rows' `d` and `dmin` as
+/// Float (32 + 32 bytes), their 16 group scales as `[group][row]` bytes (128), their 8 group minimums
+/// likewise (64), then 64 chunks of signed byte quants as above (2048): the unpacked form of
+/// `KQuantMatmul.unpack`.
+///
+/// Scales are the file's own values and quants the same integers, only moved: the matrix product over
 /// this layout is bit-identical to the one over the file layout. Rows past the end (padding of the
 /// last group) are zero.
 public final class InterleavedWeights: @unchecked Sendable {
-    /// The file's type: Q4_1 (kept as nibbles), or Q8_0, Q4_0, Q5_0 (as signed bytes).
+    /// The file's type: Q4_1 (kept as nibbles), Q8_0, Q4_0, Q5_0 (as signed bytes), or a K format.
     let type: GGMLType
     /// Number of row groups (rows rounded up to a multiple of 8, divided by 8).
     let groups: Int
-    /// Blocks of 32 columns per row.
+    /// Blocks (of `type.blockSize` columns) per row.
     let blocksPerRow: Int
     /// Bytes of one block of one group.
     let bytesPerGroupBlock: Int
@@ -33,31 +38,45 @@ public final class InterleavedWeights: @unchecked Sendable {
     /// Rows per group.
     static let groupRows = 8
 
+    /// Layout offsets of a K-format group block.
+    enum KLayout {
+        static let d = 0, dmin = 32, scales = 64, minimums = 192, quants = 256, bytes = 2304
+    }
+
     /// Whether `type` can be interleaved (and the vector kernels are compiled in).
     static func supports(_ type: GGMLType) -> Bool {
         #if TANDEM_AVX2
-        return type == .q4_1 || type == .q8_0 || type == .q4_0 || type == .q5_0
+        switch type {
+        case .q4_1, .q8_0, .q4_0, .q5_0, .q4_K, .q5_K, .q6_K: return true
+        default: return false
+        }
         #else
         return false
         #endif
     }
 
+    /// Whether this is a K format (blocks of 256 with group scales).
+    var isKFormat: Bool { type.blockSize == 256 }
+
     /// Packs the rows of `parts` (all of one supported type and one column count), one after the other.
     init(concatenating parts: [WeightMatrix]) {
         let first = parts[0]
         type = first.type
-        blocksPerRow = first.columns / 32
+        blocksPerRow = first.columns / type.blockSize
         let rows = parts.reduce(0) { $0 + $1.rows }
         groups = (rows + Self.groupRows - 1) / Self.groupRows
-        let quantBytes = type == .q4_1 ? 16 : 32
-        let headerBytes = type == .q4_1 ? 32 : 16
-        bytesPerGroupBlock = headerBytes + 8 * quantBytes
+        switch type {
+        case .q4_1: bytesPerGroupBlock = 32 + 8 * 16
+        case .q4_K, .q5_K, .q6_K: bytesPerGroupBlock = KLayout.bytes
+        default: bytesPerGroupBlock = 16 + 8 * 32
+        }
         byteCount = max(groups * blocksPerRow * bytesPerGroupBlock, 64)
         storage = HugePageBuffer(byteCount: byteCount)
         data = storage.base
 
-        let quants = UnsafeMutablePointer<Int8>.allocate(capacity: 32)
-        defer { quants.deallocate() }
+        let quants = UnsafeMutablePointer<Int8>.allocate(capacity: 256)
+        let scales = UnsafeMutablePointer<Int32>.allocate(capacity: 16 + 8)
+        defer { quants.deallocate(); scales.deallocate() }
         var row = 0
         for part in parts {
             for local in 0..<part.rows {
@@ -65,17 +84,39 @@ public final class InterleavedWeights: @unchecked Sendable {
                 for b in 0..<blocksPerRow {
                     let source = part.data + local * part.rowBytes + b * type.bytesPerBlock
                     let target = data + (group * blocksPerRow + b) * bytesPerGroupBlock
-                    (target + 2 * lane).copyMemory(from: source, byteCount: 2)
+                    var quantStart = 16, quantBytes = 32
                     switch type {
                     case .q4_1:
+                        (target + 2 * lane).copyMemory(from: source, byteCount: 2)
                         (target + 16 + 2 * lane).copyMemory(from: source + 2, byteCount: 2)
                         UnsafeMutableRawPointer(quants).copyMemory(from: source + 4, byteCount: 16)
-                    case .q4_0: Q4_0Format.quants(source, into: quants)
-                    case .q5_0: Q5_0Format.quants(source, into: quants)
-                    default: Q8_0Format.quants(source, into: quants)
+                        quantStart = 32
+                        quantBytes = 16
+                    case .q4_K, .q5_K, .q6_K:
+                        scales.update(repeating: 0, count: 16 + 8)
+                        let (d, dmin) = KQuantMatmul.unpack(type, source, q: quants, scales: scales, minimums: scales + 16)
+                        target.storeBytes(of: d, toByteOffset: KLayout.d + 4 * lane, as: Float.self)
+                        target.storeBytes(of: dmin, toByteOffset: KLayout.dmin + 4 * lane, as: Float.self)
+                        for g in 0..<16 {
+                            target.storeBytes(of: Int8(truncatingIfNeeded: scales[g]), toByteOffset: KLayout.scales + 8 * g + lane, as: Int8.self)
+                        }
+                        for j in 0..<8 {
+                            target.storeBytes(of: Int8(truncatingIfNeeded: scales[16 + j]), toByteOffset: KLayout.minimums + 8 * j + lane, as: Int8.self)
+                        }
+                        quantStart = KLayout.quants
+                        quantBytes = 256
+                    case .q4_0:
+                        (target + 2 * lane).copyMemory(from: source, byteCount: 2)
+                        Q4_0Format.quants(source, into: quants)
+                    case .q5_0:
+                        (target + 2 * lane).copyMemory(from: source, byteCount: 2)
+                        Q5_0Format.quants(source, into: quants)
+                    default:
+                        (target + 2 * lane).copyMemory(from: source, byteCount: 2)
+                        Q8_0Format.quants(source, into: quants)
                     }
                     for chunk in 0..<(quantBytes / 4) {
-                        (target + headerBytes + 32 * chunk + 4 * lane).copyMemory(from: quants + 4 * chunk, byteCount: 4)
+                        (target + quantStart + 32 * chunk + 4 * lane).copyMemory(from: quants + 4 * chunk, byteCount: 4)
                     }
                 }
                 row += 1

@@ -127,9 +127,9 @@ func runMatmul(_ w: WeightMatrix, _ input: [Float], tokens: Int, pool: WorkerPoo
 
     /// The interleaved layout (several matrices concatenated, rows not a multiple of 8) gives the same
     /// bits as the file layout, for every token count and thread count.
-    @Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0, .q5_0])
+    @Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0, .q5_0, .q4_K, .q5_K, .q6_K])
     func interleavedMatchesFileLayout(type: GGMLType) throws {
-        let columns = 96
+        let columns = type.blockSize == 256 ? 512 : 96
         let parts = [13, 8, 3].enumerated().map { RandomWeights(type: type, rows: $1, columns: columns, seed: 40 + UInt64($0)) }
         guard let fused = WeightMatrix.interleaving(parts.map(\.matrix)) else {
             #if TANDEM_AVX2
@@ -153,9 +153,9 @@ func runMatmul(_ w: WeightMatrix, _ input: [Float], tokens: Int, pool: WorkerPoo
             }
         }
         // Mixed types or column counts do not interleave.
-        let other = RandomWeights(type: type == .q4_1 ? .q8_0 : .q4_1, rows: 8, columns: columns, seed: 1)
+        let other = RandomWeights(type: type == .f16 ? .q8_0 : .f16, rows: 8, columns: columns, seed: 1)
         #expect(WeightMatrix.interleaving([parts[0].matrix, other.matrix]) == nil)
-        #expect(WeightMatrix.interleaving([RandomWeights(type: .q4_K, rows: 8, columns: 256, seed: 1).matrix]) == nil)
+        #expect(WeightMatrix.interleaving([other.matrix]) == nil)
     }
 
     /// Output-head shape sanity: many rows, rows not a multiple of 4.
