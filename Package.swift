@@ -37,7 +37,9 @@ let package = Package(
         // 2. Tokenizers built from GGUF metadata; incremental UTF-8-safe decoding.
         .target(name: "Tokenizer", dependencies: ["GGUF"]),
         // 3. Kernels: quantized matrix products, attention, norms, RoPE; a persistent worker pool.
-        .target(name: "Kernels", dependencies: ["GGUF"], swiftSettings: kernelSettings),
+        .target(name: "Kernels", dependencies: ["GGUF", "KernelIntrinsics"], swiftSettings: kernelSettings),
+        // The one instruction Swift cannot emit (prefetch), as a static inline C function.
+        .target(name: "KernelIntrinsics"),
         // 4. Model: architecture from metadata, weights bound to kernels, forward over a ragged batch.
         .target(name: "Model", dependencies: ["GGUF", "Kernels"], swiftSettings: kernelSettings),
         // Chat templates: a Jinja-subset interpreter for the models' own `tokenizer.chat_template`.

@@ -1,3 +1,4 @@
+import KernelIntrinsics
 #if TANDEM_AVX2
 import _Builtin_intrinsics.intel
 #endif
@@ -163,6 +164,8 @@ enum AttentionWorker {
     static let chunk = 32
     /// Query heads of a group processed together (their accumulators stay in registers).
     static let headsPerPass = 4
+    /// Positions ahead whose key and value rows `scorePass` prefetches.
+    static let prefetchDistance = 8
 
     static func run(items: DealtItems, q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
                     sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer) {
@@ -294,8 +297,19 @@ enum AttentionWorker {
         let stride = headDim * 4
         let rowBytes = headDim * L.byteWidth
         let keys = UnsafeRawPointer(layer.keys)
+        let values = UnsafeRawPointer(layer.values)
         for j in 0..<length {
             let row = keys + Int(slots[j]) &* rowBytes
+            // The rows a few positions ahead may sit in another block; start loading them now.
+            if j + prefetchDistance < length {
+                let ahead = Int(slots[j + prefetchDistance]) &* rowBytes
+                var line = 0
+                while line < rowBytes {
+                    tandem_prefetch(keys + (ahead &+ line))
+                    tandem_prefetch(values + (ahead &+ line))
+                    line += 64
+                }
+            }
             var l0 = SIMD8<Float>.zero, l1 = l0, l2 = l0, l3 = l0
             var d = 0
             while d < headDim {
