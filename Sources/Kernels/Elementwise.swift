@@ -1,4 +1,3 @@
-import Foundation
 
 /// Element-wise kernels on float32 rows: RMS normalization, residual add, SwiGLU.
 /// Every row is computed on its own with a fixed operation order, so results are batch invariant.
@@ -30,13 +29,36 @@ public func rmsNorm(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
 
 /// Residual add: `output[i] = a[i] + b[i]` for `count` elements (`output` may alias `a` or `b`).
 public func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int, output: UnsafeMutablePointer<Float>) {
-    for i in 0..<count { output[i] = a[i] + b[i] }
+    var i = 0
+    while i + 8 <= count {
+        let sum = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+            + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(output + i).storeBytes(of: sum, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count { output[i] = a[i] + b[i]; i += 1 }
 }
 
-/// SwiGLU: `gate[i] = silu(gate[i]) * up[i]` in place, with `silu(x) = x / (1 + exp(-x))`.
+/// SwiGLU: `gate[i] = silu(gate[i]) * up[i]` in place, with `silu(x) = x / (1 + exp(-x))` and the
+/// 8-lane `SIMDKernels.exp` (the tail goes through the same function, so every element gets the same
+/// arithmetic wherever it sits).
 public func siluMul(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int) {
-    for i in 0..<count {
-        let x = gate[i]
-        gate[i] = x / (1 + Foundation.exp(-x)) * up[i]
+    var i = 0
+    while i < count {
+        let n = min(8, count - i)
+        var x = SIMD8<Float>.zero, u = SIMD8<Float>.zero
+        if n == 8 {
+            x = UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD8<Float>.self)
+            u = UnsafeRawPointer(up + i).loadUnaligned(as: SIMD8<Float>.self)
+        } else {
+            for lane in 0..<n { x[lane] = gate[i + lane]; u[lane] = up[i + lane] }
+        }
+        let y = x / (1 + SIMDKernels.exp(-x)) * u
+        if n == 8 {
+            UnsafeMutableRawPointer(gate + i).storeBytes(of: y, as: SIMD8<Float>.self)
+        } else {
+            for lane in 0..<n { gate[i + lane] = y[lane] }
+        }
+        i += 8
     }
 }

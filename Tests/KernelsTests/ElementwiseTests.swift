@@ -24,16 +24,35 @@ import Testing
     }
 
     @Test func siluMulAndAdd() {
-        var gate: [Float] = [-3, -0.5, 0, 0.5, 4]
-        let up: [Float] = [1, 2, 3, -1, 0.5]
+        // 19 elements: two full vectors and a tail.
+        var gate: [Float] = [-3, -0.5, 0, 0.5, 4, -90, 95, 12, -12, 1e-3, 7, -7, 2, -2, 30, -30, 0.25, -0.25, 60]
+        let up: [Float] = (0..<gate.count).map { Float($0 % 5) - 1.5 }
         let expected = zip(gate, up).map { g, u in Double(g) / (1 + Foundation.exp(-Double(g))) * Double(u) }
-        gate.withUnsafeMutableBufferPointer { g in up.withUnsafeBufferPointer { siluMul(gate: g.baseAddress!, up: $0.baseAddress!, count: 5) } }
-        for i in 0..<5 { #expect(abs(Double(gate[i]) - expected[i]) < 1e-6) }
-        var sum = [Float](repeating: 0, count: 5)
+        gate.withUnsafeMutableBufferPointer { g in up.withUnsafeBufferPointer { siluMul(gate: g.baseAddress!, up: $0.baseAddress!, count: g.count) } }
+        for i in gate.indices { #expect(abs(Double(gate[i]) - expected[i]) <= 1e-6 * max(1, abs(expected[i])), "element \(i)") }
+        var sum = [Float](repeating: 0, count: gate.count)
         gate.withUnsafeBufferPointer { a in up.withUnsafeBufferPointer { b in sum.withUnsafeMutableBufferPointer {
-            add(a.baseAddress!, b.baseAddress!, count: 5, output: $0.baseAddress!)
+            add(a.baseAddress!, b.baseAddress!, count: a.count, output: $0.baseAddress!)
         } } }
         #expect(sum == zip(gate, up).map { $0 + $1 })
+    }
+
+    /// The 8-lane exp stays within 3 ulp of the exact value over the range softmax and SiLU use.
+    @Test func vectorExpMatchesLibm() {
+        var worst = 0.0
+        var x: Float = -87
+        while x < 88 {
+            let lanes = SIMD8<Float>((0..<8).map { x + Float($0) * 0.0137 })
+            let got = SIMDKernels.exp(lanes)
+            for i in 0..<8 {
+                let exact = Foundation.exp(Double(lanes[i]))
+                worst = max(worst, abs(Double(got[i]) - exact) / exact)
+            }
+            x += 0.31
+        }
+        #expect(worst < 3 * Double(Float.ulpOfOne), "worst relative error \(worst)")
+        #expect(SIMDKernels.exp(SIMD8(repeating: 0)) == SIMD8(repeating: 1))
+        #expect(SIMDKernels.exp(SIMD8(repeating: -.infinity))[0] < 1e-37)
     }
 
     @Test(arguments: [false, true])
