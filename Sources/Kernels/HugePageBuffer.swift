@@ -4,11 +4,13 @@ import Glibc
 import Darwin
 #endif
 
-/// Zero-filled memory from an anonymous mapping, aligned to 2 MiB and advised for transparent huge
-/// pages, for the large buffers that kernels stream through (repacked weights, the KV cache): fewer
-/// TLB misses on every pass. Pages become resident when first touched.
+/// Zero-filled memory for the large buffers that kernels stream through (repacked weights, the KV
+/// cache). From `hugePageThreshold` bytes up it is an anonymous mapping aligned to 2 MiB and advised
+/// for transparent huge pages (fewer TLB misses on every pass; pages become resident when first
+/// touched). Smaller buffers use ordinary pages: a huge page would make even a small matrix resident
+/// as 2 MiB.
 public final class HugePageBuffer: @unchecked Sendable {
-    /// The first byte (2 MiB aligned when the mapping succeeded, else 64-byte aligned).
+    /// The first byte (2 MiB aligned for a mapped buffer, else 64-byte aligned).
     public let base: UnsafeMutableRawPointer
     /// Usable bytes from `base`.
     public let byteCount: Int
@@ -16,13 +18,16 @@ public final class HugePageBuffer: @unchecked Sendable {
     private let mappingLength: Int
 
     static let hugePage = 2 << 20
+    /// The smallest buffer that gets huge pages.
+    static let hugePageThreshold = 16 << 20
 
     /// Reserves `byteCount` zeroed bytes.
     public init(byteCount: Int) {
         let size = max(byteCount, 1)
         self.byteCount = size
         let length = (size + Self.hugePage - 1) / Self.hugePage * Self.hugePage + Self.hugePage
-        if let raw = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED {
+        if size >= Self.hugePageThreshold,
+           let raw = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED {
             let address = Int(bitPattern: raw)
             let aligned = (address + Self.hugePage - 1) / Self.hugePage * Self.hugePage
             let start = raw + (aligned - address)

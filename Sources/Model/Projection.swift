@@ -9,11 +9,9 @@ struct Projection: @unchecked Sendable {
     /// All parts as one interleaved matrix, when they could be packed together.
     let fused: WeightMatrix?
 
-    /// Total output width of all parts.
-    var rows: Int { parts.reduce(0) { $0 + $1.rows } }
-
     /// Multiplies `tokens` rows of `input` by every part, writing part `i`'s rows to `outputs[i]`
-    /// (`tokens * parts[i].rows` floats each). `staging` holds `tokens * rows` floats for the fused product.
+    /// (`tokens * parts[i].rows` floats each). `staging` holds `tokens` times the parts' total rows, for the
+    /// fused product.
     func run(input: UnsafePointer<Float>, tokens: Int, outputs: [UnsafeMutablePointer<Float>],
              staging: UnsafeMutablePointer<Float>, pool: WorkerPool, scratch: MatmulScratch) {
         guard let fused else {
