@@ -21,6 +21,7 @@ enum ActivationQuantizer {
                 let (scale, sum) = quantizeBlock(row + start, count: blockSize, into: quants + start)
                 output.scales[token * blocks + block] = scale
                 output.sums[token * blocks + block] = scale * Float(sum)
+                output.integerSums[token * blocks + block] = sum
             }
             // Group sums feed the K formats' minimum terms only.
             if blockSize == 32 { continue }

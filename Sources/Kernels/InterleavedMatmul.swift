@@ -1,7 +1,8 @@
 #if TANDEM_AVX2
 import _Builtin_intrinsics.intel
 
-/// The matrix product over `InterleavedWeights` (Q4_1 nibbles; Q8_0, Q4_0, Q5_0 as signed bytes).
+/// The matrix product over `InterleavedWeights` (Q4_1 nibbles; Q4_0, Q5_0 as unsigned and Q8_0 and the
+/// K formats as signed bytes).
 ///
 /// Work unit: one group of 8 rows x up to 4 tokens. For chunk `k` of a block, one load gives 4 quant
 /// bytes of each of the 8 rows; the token's 4 matching activation bytes are broadcast to all lanes, and
@@ -47,6 +48,15 @@ enum InterleavedMatmul {
             case 2: tileK(p, a, TileOf2.self, group: group, token: token, rows: rows, output: output)
             case 3: tileK(p, a, TileOf3.self, group: group, token: token, rows: rows, output: output)
             default: tileK(p, a, TileOf4.self, group: group, token: token, rows: rows, output: output)
+            }
+            return
+        }
+        if p.quantOffset != 0 {
+            switch count {
+            case 1: tileUnsignedBytes(p, a, TileOf1.self, group: group, token: token, rows: rows, output: output)
+            case 2: tileUnsignedBytes(p, a, TileOf2.self, group: group, token: token, rows: rows, output: output)
+            case 3: tileUnsignedBytes(p, a, TileOf3.self, group: group, token: token, rows: rows, output: output)
+            default: tileUnsignedBytes(p, a, TileOf4.self, group: group, token: token, rows: rows, output: output)
             }
             return
         }
@@ -115,7 +125,58 @@ enum InterleavedMatmul {
         store(acc0, acc1, acc2, acc3, group: group, token: token, count: count, rows: rows, output: output)
     }
 
-    /// Signed bytes (Q8_0, Q4_0, Q5_0): `maddubs` gets |w| and the activation with w's sign; each product pair
+    /// Q4_0 / Q5_0 as unsigned bytes `u = q + offset` (0...31): `Σ q·a = Σ u·a − offset · Σ a` exactly,
+    /// and 4 chunks of `maddubs` (8 products of at most 31 * 127 per Int16 lane) fit in 16 bits, so a
+    /// block takes two `madd`s instead of eight and no sign fix-up.
+    @inline(__always)
+    static func tileUnsignedBytes<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations,
+                                                      _: Tokens.Type, group: Int, token: Int, rows: Int,
+                                                      output: UnsafeMutablePointer<Float>) {
+        let count = Tokens.count
+        let blocks = p.blocksPerRow, columns = a.columns
+        let ones = _mm256_set1_epi16(1)
+        let offset = p.quantOffset
+        var block = UnsafeRawPointer(p.data) + group * blocks * p.bytesPerGroupBlock
+        let q0 = a.quants + token * columns
+        var acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0
+        for b in 0..<blocks {
+            var d0 = _mm256_setzero_si256(), d1 = d0, d2 = d0, d3 = d0
+            for half in 0..<2 {
+                var s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0
+                for k in (4 * half)..<(4 * half + 4) {
+                    let weights = _mm256_loadu_si256((block + 16 + 32 * k).assumingMemoryBound(to: __m256i.self))
+                    @inline(__always)
+                    func dot(_ t: Int, _ s: __m256i) -> __m256i {
+                        _mm256_add_epi16(s, _mm256_maddubs_epi16(weights, broadcast4(q0 + t * columns + b * 32 + 4 * k)))
+                    }
+                    s0 = dot(0, s0)
+                    if count > 1 { s1 = dot(1, s1) }
+                    if count > 2 { s2 = dot(2, s2) }
+                    if count > 3 { s3 = dot(3, s3) }
+                }
+                d0 = _mm256_add_epi32(d0, _mm256_madd_epi16(s0, ones))
+                if count > 1 { d1 = _mm256_add_epi32(d1, _mm256_madd_epi16(s1, ones)) }
+                if count > 2 { d2 = _mm256_add_epi32(d2, _mm256_madd_epi16(s2, ones)) }
+                if count > 3 { d3 = _mm256_add_epi32(d3, _mm256_madd_epi16(s3, ones)) }
+            }
+            let scales = _mm256_cvtph_ps(_mm_loadu_si128(block.assumingMemoryBound(to: __m128i.self)))
+            @inline(__always)
+            func accumulate(_ t: Int, _ dot: __m256i, _ acc: __m256) -> __m256 {
+                let index = (token + t) * blocks + b
+                let exact = _mm256_sub_epi32(dot, _mm256_set1_epi32(offset &* a.integerSums[index]))
+                let scale = _mm256_mul_ps(scales, _mm256_set1_ps(a.scales[index]))
+                return _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(exact), acc)
+            }
+            acc0 = accumulate(0, d0, acc0)
+            if count > 1 { acc1 = accumulate(1, d1, acc1) }
+            if count > 2 { acc2 = accumulate(2, d2, acc2) }
+            if count > 3 { acc3 = accumulate(3, d3, acc3) }
+            block += p.bytesPerGroupBlock
+        }
+        store(acc0, acc1, acc2, acc3, group: group, token: token, count: count, rows: rows, output: output)
+    }
+
+    /// Signed bytes (Q8_0): `maddubs` gets |w| and the activation with w's sign; each product pair
     /// can reach 2 * 128 * 127, so every chunk goes through `madd` to Int32 at once.
     @inline(__always)
     static func tileSignedBytes<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations, _: Tokens.Type,

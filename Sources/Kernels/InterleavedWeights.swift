@@ -9,8 +9,8 @@ import GGUF
 /// - the eight rows' f16 scales (16 bytes), then for Q4_1 their f16 minimums (16 bytes);
 /// - the quant bytes in chunks of 32: chunk `k` holds bytes `4k..<4k+4` of each row's block quants,
 ///   row after row. Q4_1 has 4 chunks (its 16 bytes of nibbles per row: byte `j` holds columns `j` and
-///   `j + 16`); the signed formats (Q8_0, and Q4_0 / Q5_0 widened to their signed values `q - 8`,
-///   `q - 16`) have 8 chunks of one signed byte per column.
+///   `j + 16`); Q8_0 has 8 chunks of one signed byte per column; Q4_0 and Q5_0 have 8 chunks of one
+///   unsigned byte per column, their stored values 0...15 / 0...31 (the weight is `q - quantOffset`).
 ///
 /// K formats (Q4_K, Q5_K, Q6_K; blocks of 256), per group and block: the eight rows' `d` and `dmin` as
 /// Float (32 + 32 bytes), their 16 group scales as `[group][row]` bytes (128), their 8 group minimums
@@ -53,6 +53,15 @@ public final class InterleavedWeights: @unchecked Sendable {
         #else
         return false
         #endif
+    }
+
+    /// For Q4_0 and Q5_0, the offset of the stored unsigned quants (8, 16): weight = scale * (q - offset).
+    var quantOffset: Int32 {
+        switch type {
+        case .q4_0: return 8
+        case .q5_0: return 16
+        default: return 0
+        }
     }
 
     /// Whether this is a K format (blocks of 256 with group scales).
@@ -105,12 +114,10 @@ public final class InterleavedWeights: @unchecked Sendable {
                         }
                         quantStart = KLayout.quants
                         quantBytes = 256
-                    case .q4_0:
+                    case .q4_0, .q5_0:
                         (target + 2 * lane).copyMemory(from: source, byteCount: 2)
-                        Q4_0Format.quants(source, into: quants)
-                    case .q5_0:
-                        (target + 2 * lane).copyMemory(from: source, byteCount: 2)
-                        Q5_0Format.quants(source, into: quants)
+                        if type == .q4_0 { Q4_0Format.quants(source, into: quants) } else { Q5_0Format.quants(source, into: quants) }
+                        for i in 0..<32 { quants[i] &+= Int8(quantOffset) }
                     default:
                         (target + 2 * lane).copyMemory(from: source, byteCount: 2)
                         Q8_0Format.quants(source, into: quants)

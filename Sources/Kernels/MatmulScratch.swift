@@ -31,26 +31,30 @@ public final class MatmulScratch: @unchecked Sendable {
         let scaleBytes = (tokens * blocks * 4 + 63) & ~63
         let sumBytes = (tokens * blocks * 4 + 63) & ~63
         let groupSumBytes = (tokens * (columns / 16) * 4 + 63) & ~63
-        let base = memory(bytes: quantBytes + scaleBytes + sumBytes + groupSumBytes)
+        let base = memory(bytes: quantBytes + scaleBytes + 2 * sumBytes + groupSumBytes)
         return QuantizedActivations(
             quants: base.bindMemory(to: Int8.self, capacity: tokens * columns),
             scales: (base + quantBytes).bindMemory(to: Float.self, capacity: tokens * blocks),
             sums: (base + quantBytes + scaleBytes).bindMemory(to: Float.self, capacity: tokens * blocks),
             groupSums: (base + quantBytes + scaleBytes + sumBytes)
                 .bindMemory(to: Int32.self, capacity: tokens * (columns / 16)),
+            integerSums: (base + quantBytes + scaleBytes + sumBytes + groupSumBytes)
+                .bindMemory(to: Int32.self, capacity: tokens * blocks),
             columns: columns, blockSize: blockSize)
     }
 }
 
 /// Activations quantized symmetrically to Int8 in blocks: value ≈ scale[block] * quant.
 ///
-/// For token `t`, quants start at `t * columns`, block scales and block sums (`scale * Σ quant`) at
-/// `t * blocksPerToken`, and the exact Int32 sums of each group of 16 quants at `t * columns / 16`.
+/// For token `t`, quants start at `t * columns`; block scales, block sums (`scale * Σ quant`) and the
+/// exact Int32 block sums `Σ quant` at `t * blocksPerToken`; the exact Int32 sums of each group of 16
+/// quants (K formats only) at `t * columns / 16`.
 struct QuantizedActivations: @unchecked Sendable {
     let quants: UnsafeMutablePointer<Int8>
     let scales: UnsafeMutablePointer<Float>
     let sums: UnsafeMutablePointer<Float>
     let groupSums: UnsafeMutablePointer<Int32>
+    let integerSums: UnsafeMutablePointer<Int32>
     let columns: Int
     let blockSize: Int
     var blocksPerToken: Int { columns / blockSize }
