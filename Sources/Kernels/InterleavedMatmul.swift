@@ -23,18 +23,8 @@ enum InterleavedMatmul {
         let groupsPerChunk = max(1, chunkBytes / groupBytes)
         let rows = w.rows
         pool.parallelFor(packed.groups) { groups in
-            var chunkStart = groups.lowerBound
-            while chunkStart < groups.upperBound {
-                let chunkEnd = min(chunkStart + groupsPerChunk, groups.upperBound)
-                var token = 0
-                while token < tokens {
-                    let count = min(4, tokens - token)
-                    for group in chunkStart..<chunkEnd {
-                        tile(packed, activations, group: group, token: token, count: count, rows: rows, output: output)
-                    }
-                    token += count
-                }
-                chunkStart = chunkEnd
+            forEachTile(groups: groups, groupsPerChunk: groupsPerChunk, tokens: tokens) { group, token, count in
+                tile(packed, activations, group: group, token: token, count: count, rows: rows, output: output)
             }
         }
     }
@@ -83,14 +73,13 @@ enum InterleavedMatmul {
     @inline(__always)
     static func tileQ4_1<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations, _: Tokens.Type,
                                              group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>) {
-        let count = Tokens.count
         let blocks = p.blocksPerRow, columns = a.columns
         let mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1)
         var block = UnsafeRawPointer(p.data) + group * blocks * p.bytesPerGroupBlock
         let q0 = a.quants + token * columns
-        var acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0
+        var acc = TileLanes<Tokens, __m256>(_mm256_setzero_ps())
         for b in 0..<blocks {
-            var s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0
+            var sums = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
             for k in 0..<4 {
                 let raw = _mm256_loadu_si256((block + 32 + 32 * k).assumingMemoryBound(to: __m256i.self))
                 let low = _mm256_and_si256(raw, mask)
@@ -102,27 +91,21 @@ enum InterleavedMatmul {
                     let highProducts = _mm256_maddubs_epi16(high, broadcast4(x + 16))
                     return _mm256_add_epi16(s, _mm256_add_epi16(lowProducts, highProducts))
                 }
-                s0 = dot(0, s0)
-                if count > 1 { s1 = dot(1, s1) }
-                if count > 2 { s2 = dot(2, s2) }
-                if count > 3 { s3 = dot(3, s3) }
+                sums.update(dot)
             }
             let scales = _mm256_cvtph_ps(_mm_loadu_si128(block.assumingMemoryBound(to: __m128i.self)))
             let minimums = _mm256_cvtph_ps(_mm_loadu_si128((block + 16).assumingMemoryBound(to: __m128i.self)))
             @inline(__always)
-            func accumulate(_ t: Int, _ s: __m256i, _ acc: __m256) -> __m256 {
+            func accumulate(_ t: Int, _ acc: __m256) -> __m256 {
                 let index = (token + t) * blocks + b
-                let dots = _mm256_cvtepi32_ps(_mm256_madd_epi16(s, ones))
+                let dots = _mm256_cvtepi32_ps(_mm256_madd_epi16(sums[t], ones))
                 let scale = _mm256_mul_ps(scales, _mm256_set1_ps(a.scales[index]))
                 return _mm256_fmadd_ps(minimums, _mm256_set1_ps(a.sums[index]), _mm256_fmadd_ps(scale, dots, acc))
             }
-            acc0 = accumulate(0, s0, acc0)
-            if count > 1 { acc1 = accumulate(1, s1, acc1) }
-            if count > 2 { acc2 = accumulate(2, s2, acc2) }
-            if count > 3 { acc3 = accumulate(3, s3, acc3) }
+            acc.update(accumulate)
             block += p.bytesPerGroupBlock
         }
-        store(acc0, acc1, acc2, acc3, group: group, token: token, count: count, rows: rows, output: output)
+        store(acc, group: group, token: token, rows: rows, output: output)
     }
 
     /// Q4_0 / Q5_0 as unsigned bytes `u = q + offset` (0...31): `Σ q·a = Σ u·a − offset · Σ a` exactly,
@@ -132,63 +115,53 @@ enum InterleavedMatmul {
     static func tileUnsignedBytes<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations,
                                                       _: Tokens.Type, group: Int, token: Int, rows: Int,
                                                       output: UnsafeMutablePointer<Float>) {
-        let count = Tokens.count
         let blocks = p.blocksPerRow, columns = a.columns
         let ones = _mm256_set1_epi16(1)
         let offset = p.quantOffset
         var block = UnsafeRawPointer(p.data) + group * blocks * p.bytesPerGroupBlock
         let q0 = a.quants + token * columns
-        var acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0
+        var acc = TileLanes<Tokens, __m256>(_mm256_setzero_ps())
         for b in 0..<blocks {
-            var d0 = _mm256_setzero_si256(), d1 = d0, d2 = d0, d3 = d0
+            var dots = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
             for half in 0..<2 {
-                var s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0
+                var sums = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
                 for k in (4 * half)..<(4 * half + 4) {
                     let weights = _mm256_loadu_si256((block + 16 + 32 * k).assumingMemoryBound(to: __m256i.self))
                     @inline(__always)
                     func dot(_ t: Int, _ s: __m256i) -> __m256i {
                         _mm256_add_epi16(s, _mm256_maddubs_epi16(weights, broadcast4(q0 + t * columns + b * 32 + 4 * k)))
                     }
-                    s0 = dot(0, s0)
-                    if count > 1 { s1 = dot(1, s1) }
-                    if count > 2 { s2 = dot(2, s2) }
-                    if count > 3 { s3 = dot(3, s3) }
+                    sums.update(dot)
                 }
-                d0 = _mm256_add_epi32(d0, _mm256_madd_epi16(s0, ones))
-                if count > 1 { d1 = _mm256_add_epi32(d1, _mm256_madd_epi16(s1, ones)) }
-                if count > 2 { d2 = _mm256_add_epi32(d2, _mm256_madd_epi16(s2, ones)) }
-                if count > 3 { d3 = _mm256_add_epi32(d3, _mm256_madd_epi16(s3, ones)) }
+                dots.update { t, d in _mm256_add_epi32(d, _mm256_madd_epi16(sums[t], ones)) }
             }
             let scales = _mm256_cvtph_ps(_mm_loadu_si128(block.assumingMemoryBound(to: __m128i.self)))
             @inline(__always)
-            func accumulate(_ t: Int, _ dot: __m256i, _ acc: __m256) -> __m256 {
+            func accumulate(_ t: Int, _ acc: __m256) -> __m256 {
                 let index = (token + t) * blocks + b
-                let exact = _mm256_sub_epi32(dot, _mm256_set1_epi32(offset &* a.integerSums[index]))
+                let exact = _mm256_sub_epi32(dots[t], _mm256_set1_epi32(offset &* a.integerSums[index]))
                 let scale = _mm256_mul_ps(scales, _mm256_set1_ps(a.scales[index]))
                 return _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(exact), acc)
             }
-            acc0 = accumulate(0, d0, acc0)
-            if count > 1 { acc1 = accumulate(1, d1, acc1) }
-            if count > 2 { acc2 = accumulate(2, d2, acc2) }
-            if count > 3 { acc3 = accumulate(3, d3, acc3) }
+            acc.update(accumulate)
             block += p.bytesPerGroupBlock
         }
-        store(acc0, acc1, acc2, acc3, group: group, token: token, count: count, rows: rows, output: output)
+        store(acc, group: group, token: token, rows: rows, output: output)
     }
 
     /// Signed bytes (Q8_0): `maddubs` gets |w| and the activation with w's sign; each product pair
     /// can reach 2 * 128 * 127, so every chunk goes through `madd` to Int32 at once.
     @inline(__always)
-    static func tileSignedBytes<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations, _: Tokens.Type,
-                                             group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>) {
-        let count = Tokens.count
+    static func tileSignedBytes<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations,
+                                                    _: Tokens.Type, group: Int, token: Int, rows: Int,
+                                                    output: UnsafeMutablePointer<Float>) {
         let blocks = p.blocksPerRow, columns = a.columns
         let ones = _mm256_set1_epi16(1)
         var block = UnsafeRawPointer(p.data) + group * blocks * p.bytesPerGroupBlock
         let q0 = a.quants + token * columns
-        var acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0
+        var acc = TileLanes<Tokens, __m256>(_mm256_setzero_ps())
         for b in 0..<blocks {
-            var s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0
+            var sums = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
             for k in 0..<8 {
                 let weights = _mm256_loadu_si256((block + 16 + 32 * k).assumingMemoryBound(to: __m256i.self))
                 let magnitude = _mm256_sign_epi8(weights, weights)
@@ -198,24 +171,16 @@ enum InterleavedMatmul {
                     let products = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(x, weights))
                     return _mm256_add_epi32(s, _mm256_madd_epi16(products, ones))
                 }
-                s0 = dot(0, s0)
-                if count > 1 { s1 = dot(1, s1) }
-                if count > 2 { s2 = dot(2, s2) }
-                if count > 3 { s3 = dot(3, s3) }
+                sums.update(dot)
             }
             let scales = _mm256_cvtph_ps(_mm_loadu_si128(block.assumingMemoryBound(to: __m128i.self)))
-            @inline(__always)
-            func accumulate(_ t: Int, _ s: __m256i, _ acc: __m256) -> __m256 {
+            acc.update { t, acc in
                 let scale = _mm256_mul_ps(scales, _mm256_set1_ps(a.scales[(token + t) * blocks + b]))
-                return _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(s), acc)
+                return _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sums[t]), acc)
             }
-            acc0 = accumulate(0, s0, acc0)
-            if count > 1 { acc1 = accumulate(1, s1, acc1) }
-            if count > 2 { acc2 = accumulate(2, s2, acc2) }
-            if count > 3 { acc3 = accumulate(3, s3, acc3) }
             block += p.bytesPerGroupBlock
         }
-        store(acc0, acc1, acc2, acc3, group: group, token: token, count: count, rows: rows, output: output)
+        store(acc, group: group, token: token, rows: rows, output: output)
     }
 
     /// K formats: per group of 16 columns the exact dot of each row goes through its integer group scale
@@ -225,17 +190,16 @@ enum InterleavedMatmul {
     static func tileK<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations, _: Tokens.Type,
                                           group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>) {
         typealias K = InterleavedWeights.KLayout
-        let count = Tokens.count
         let blocks = p.blocksPerRow, columns = a.columns
         let ones = _mm256_set1_epi16(1)
         let hasMinimum = p.type != .q6_K
         var block = UnsafeRawPointer(p.data) + group * blocks * p.bytesPerGroupBlock
         let q0 = a.quants + token * columns
-        var acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0
+        var acc = TileLanes<Tokens, __m256>(_mm256_setzero_ps())
         for b in 0..<blocks {
-            var sum0 = _mm256_setzero_si256(), sum1 = sum0, sum2 = sum0, sum3 = sum0
+            var scaled = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
             for g in 0..<16 {
-                var s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0
+                var sums = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
                 for k in 0..<4 {
                     let weights = _mm256_loadu_si256((block + K.quants + 32 * (4 * g + k)).assumingMemoryBound(to: __m256i.self))
                     let magnitude = _mm256_sign_epi8(weights, weights)
@@ -245,23 +209,17 @@ enum InterleavedMatmul {
                         let products = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(x, weights))
                         return _mm256_add_epi32(s, _mm256_madd_epi16(products, ones))
                     }
-                    s0 = dot(0, s0)
-                    if count > 1 { s1 = dot(1, s1) }
-                    if count > 2 { s2 = dot(2, s2) }
-                    if count > 3 { s3 = dot(3, s3) }
+                    sums.update(dot)
                 }
                 let scale = _mm256_cvtepi8_epi32(_mm_loadl_epi64((block + K.scales + 8 * g).assumingMemoryBound(to: __m128i.self)))
-                sum0 = _mm256_add_epi32(sum0, _mm256_mullo_epi32(s0, scale))
-                if count > 1 { sum1 = _mm256_add_epi32(sum1, _mm256_mullo_epi32(s1, scale)) }
-                if count > 2 { sum2 = _mm256_add_epi32(sum2, _mm256_mullo_epi32(s2, scale)) }
-                if count > 3 { sum3 = _mm256_add_epi32(sum3, _mm256_mullo_epi32(s3, scale)) }
+                scaled.update { t, sum in _mm256_add_epi32(sum, _mm256_mullo_epi32(sums[t], scale)) }
             }
             let d = _mm256_loadu_ps((block + K.d).assumingMemoryBound(to: Float.self))
             let dmin = _mm256_loadu_ps((block + K.dmin).assumingMemoryBound(to: Float.self))
             @inline(__always)
-            func accumulate(_ t: Int, _ sum: __m256i, _ acc: __m256) -> __m256 {
+            func accumulate(_ t: Int, _ acc: __m256) -> __m256 {
                 let da = _mm256_set1_ps(a.scales[(token + t) * blocks + b])
-                var result = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(sum), acc)
+                var result = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(scaled[t]), acc)
                 if hasMinimum {
                     let groupSums = a.groupSums + (token + t) * (columns / 16) + b * 16
                     var minimumSum = _mm256_setzero_si256()
@@ -275,40 +233,56 @@ enum InterleavedMatmul {
                 }
                 return result
             }
-            acc0 = accumulate(0, sum0, acc0)
-            if count > 1 { acc1 = accumulate(1, sum1, acc1) }
-            if count > 2 { acc2 = accumulate(2, sum2, acc2) }
-            if count > 3 { acc3 = accumulate(3, sum3, acc3) }
+            acc.update(accumulate)
             block += p.bytesPerGroupBlock
         }
-        store(acc0, acc1, acc2, acc3, group: group, token: token, count: count, rows: rows, output: output)
+        store(acc, group: group, token: token, rows: rows, output: output)
     }
 
     /// Writes the tile's rows (those that exist) for each of its tokens.
     @inline(__always)
-    static func store(_ acc0: __m256, _ acc1: __m256, _ acc2: __m256, _ acc3: __m256, group: Int, token: Int,
-                      count: Int, rows: Int, output: UnsafeMutablePointer<Float>) {
+    static func store<Tokens: TileTokens>(_ acc: TileLanes<Tokens, __m256>, group: Int, token: Int, rows: Int,
+                                          output: UnsafeMutablePointer<Float>) {
         let rowStart = group * InterleavedWeights.groupRows
         let valid = min(InterleavedWeights.groupRows, rows - rowStart)
-        @inline(__always)
-        func write(_ t: Int, _ acc: __m256) {
+        for t in 0..<Tokens.count {
             let out = output + (token + t) * rows + rowStart
             if valid == InterleavedWeights.groupRows {
-                _mm256_storeu_ps(out, acc)
+                _mm256_storeu_ps(out, acc[t])
             } else {
-                let lanes = unsafeBitCast(acc, to: SIMD8<Float>.self)
+                let lanes = unsafeBitCast(acc[t], to: SIMD8<Float>.self)
                 for i in 0..<valid { out[i] = lanes[i] }
             }
         }
-        write(0, acc0)
-        if count > 1 { write(1, acc1) }
-        if count > 2 { write(2, acc2) }
-        if count > 3 { write(3, acc3) }
     }
 }
 
 /// The token count of a tile as a type, so that each count gets its own specialized, branch-free loop.
 protocol TileTokens { static var count: Int { get } }
+
+/// One value per token of a tile (up to four, kept in registers); lanes past `Tokens.count` are unused.
+struct TileLanes<Tokens: TileTokens, Value> {
+    private var v0, v1, v2, v3: Value
+
+    @inline(__always) init(_ value: Value) { (v0, v1, v2, v3) = (value, value, value, value) }
+
+    @inline(__always) subscript(_ t: Int) -> Value {
+        switch t {
+        case 0: return v0
+        case 1: return v1
+        case 2: return v2
+        default: return v3
+        }
+    }
+
+    /// Replaces each used lane `t` by `body(t, lane)`.
+    @inline(__always) mutating func update(_ body: (Int, Value) -> Value) {
+        v0 = body(0, v0)
+        if Tokens.count > 1 { v1 = body(1, v1) }
+        if Tokens.count > 2 { v2 = body(2, v2) }
+        if Tokens.count > 3 { v3 = body(3, v3) }
+    }
+}
 enum TileOf1: TileTokens { static var count: Int { 1 } }
 enum TileOf2: TileTokens { static var count: Int { 2 } }
 enum TileOf3: TileTokens { static var count: Int { 3 } }

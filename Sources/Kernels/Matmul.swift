@@ -54,6 +54,24 @@ func quantizeActivations(_ input: UnsafePointer<Float>, tokens: Int, columns: In
     return activations
 }
 
+/// Calls `body(group, firstToken, tokenCount)` for every row group of `groups` and every tile of up
+/// to 4 tokens, chunk by chunk: each chunk of `groupsPerChunk` groups sweeps all the token tiles while
+/// its weights stay in cache.
+@inline(__always)
+func forEachTile(groups: Range<Int>, groupsPerChunk: Int, tokens: Int, _ body: (Int, Int, Int) -> Void) {
+    var chunkStart = groups.lowerBound
+    while chunkStart < groups.upperBound {
+        let chunkEnd = min(chunkStart + groupsPerChunk, groups.upperBound)
+        var token = 0
+        while token < tokens {
+            let count = min(4, tokens - token)
+            for group in chunkStart..<chunkEnd { body(group, token, count) }
+            token += count
+        }
+        chunkStart = chunkEnd
+    }
+}
+
 /// The matrix product for the 32-element block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0).
 ///
 /// Work unit: 4 rows x up to 4 tokens. Per (row, token) the accumulation is, block by block,
@@ -69,18 +87,8 @@ enum QuantizedMatmul {
                                               pool: pool, scratch: scratch)
         let rowGroups = (w.rows + 3) / 4
         pool.parallelFor(rowGroups) { groups in
-            var chunkStart = groups.lowerBound
-            while chunkStart < groups.upperBound {
-                let chunkEnd = min(chunkStart + groupsPerChunk, groups.upperBound)
-                var token = 0
-                while token < tokens {
-                    let count = min(4, tokens - token)
-                    for group in chunkStart..<chunkEnd {
-                        tile(format, w, activations, rowStart: group * 4, token: token, count: count, output: output)
-                    }
-                    token += count
-                }
-                chunkStart = chunkEnd
+            forEachTile(groups: groups, groupsPerChunk: groupsPerChunk, tokens: tokens) { group, token, count in
+                tile(format, w, activations, rowStart: group * 4, token: token, count: count, output: output)
             }
         }
     }
