@@ -182,13 +182,13 @@ enum AttentionWorker {
         let headDim = layer.headDim
         let group = qHeads / kvHeads
         let scale = 1 / Float(headDim).squareRoot()
-        let floats = group * chunk + group * headDim + 2 * group + chunk
+        let floats = group * chunk + group * headDim + 2 * group + chunk + prefetchDistance
         withUnsafeTemporaryAllocation(of: Float.self, capacity: floats) { buffer in
             let scores = buffer.baseAddress.unsafelyUnwrapped
             let acc = scores + group * chunk
             let maxima = acc + group * headDim
             let sums = maxima + group
-            let slots = UnsafeMutableRawPointer(sums + group).bindMemory(to: Int32.self, capacity: chunk)
+            let slots = UnsafeMutableRawPointer(sums + group).bindMemory(to: Int32.self, capacity: chunk + prefetchDistance)
             var sequenceIndex = 0, base = 0
             for item in items {
                 while item >= base + Int(sequences[sequenceIndex].tokenCount) * kvHeads {
@@ -228,7 +228,9 @@ enum AttentionWorker {
         while start <= position {
             let end = min(start + chunk, position + 1)
             let length = end - start
-            for j in start..<end {
+            // This chunk's rows and the first rows of the next one (for prefetching).
+            let known = min(end + prefetchDistance, position + 1) - start
+            for j in start..<(start + known) {
                 slots[j - start] = (blockTable[j / blockSize] &* Int32(layer.kvHeads) &+ Int32(kvHead)) &* Int32(blockSize)
                     &+ Int32(j % blockSize)
             }
@@ -236,10 +238,10 @@ enum AttentionWorker {
             while first < group {
                 let heads = min(headsPerPass, group - first)
                 switch heads {
-                case 1: scorePass(L.self, q: q, heads: 1, first: first, length: length, layer: layer, scale: scale, slots: slots, scores: scores)
-                case 2: scorePass(L.self, q: q, heads: 2, first: first, length: length, layer: layer, scale: scale, slots: slots, scores: scores)
-                case 3: scorePass(L.self, q: q, heads: 3, first: first, length: length, layer: layer, scale: scale, slots: slots, scores: scores)
-                default: scorePass(L.self, q: q, heads: 4, first: first, length: length, layer: layer, scale: scale, slots: slots, scores: scores)
+                case 1: scorePass(L.self, q: q, heads: 1, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
+                case 2: scorePass(L.self, q: q, heads: 2, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
+                case 3: scorePass(L.self, q: q, heads: 3, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
+                default: scorePass(L.self, q: q, heads: 4, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
                 }
                 first += heads
             }
@@ -288,10 +290,11 @@ enum AttentionWorker {
     }
 
     /// Scores of heads `first..<first+heads` for the chunk's positions: each key slice is loaded once
-    /// for all the heads.
+    /// for all the heads. `slots` holds `known` rows (the chunk's and a few beyond, to prefetch).
     @inline(__always)
-    static func scorePass<L: FloatLoader>(_ loader: L.Type, q: UnsafePointer<Float>, heads: Int, first: Int, length: Int, layer: PagedKVLayer,
-                          scale: Float, slots: UnsafePointer<Int32>, scores: UnsafeMutablePointer<Float>) {
+    static func scorePass<L: FloatLoader>(_ loader: L.Type, q: UnsafePointer<Float>, heads: Int, first: Int, length: Int,
+                                          known: Int, layer: PagedKVLayer, scale: Float, slots: UnsafePointer<Int32>,
+                                          scores: UnsafeMutablePointer<Float>) {
         let headDim = layer.headDim
         let q0 = UnsafeRawPointer(q + first * headDim)
         let stride = headDim * 4
@@ -301,7 +304,7 @@ enum AttentionWorker {
         for j in 0..<length {
             let row = keys + Int(slots[j]) &* rowBytes
             // The rows a few positions ahead may sit in another block; start loading them now.
-            if j + prefetchDistance < length {
+            if j + prefetchDistance < known {
                 let ahead = Int(slots[j + prefetchDistance]) &* rowBytes
                 var line = 0
                 while line < rowBytes {
