@@ -32,33 +32,26 @@ enum InterleavedMatmul {
     @inline(__always)
     static func tile(_ p: InterleavedWeights, _ a: QuantizedActivations, group: Int, token: Int, count: Int,
                      rows: Int, output: UnsafeMutablePointer<Float>) {
+        switch count {
+        case 1: tile(p, a, TileOf1.self, group: group, token: token, rows: rows, output: output)
+        case 2: tile(p, a, TileOf2.self, group: group, token: token, rows: rows, output: output)
+        case 3: tile(p, a, TileOf3.self, group: group, token: token, rows: rows, output: output)
+        default: tile(p, a, TileOf4.self, group: group, token: token, rows: rows, output: output)
+        }
+    }
+
+    /// The tile of the layout's kind, specialized for `Tokens.count` tokens.
+    @inline(__always)
+    static func tile<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations, _ tokens: Tokens.Type,
+                                         group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>) {
         if p.isKFormat {
-            switch count {
-            case 1: tileK(p, a, TileOf1.self, group: group, token: token, rows: rows, output: output)
-            case 2: tileK(p, a, TileOf2.self, group: group, token: token, rows: rows, output: output)
-            case 3: tileK(p, a, TileOf3.self, group: group, token: token, rows: rows, output: output)
-            default: tileK(p, a, TileOf4.self, group: group, token: token, rows: rows, output: output)
-            }
-            return
-        }
-        if p.quantOffset != 0 {
-            switch count {
-            case 1: tileUnsignedBytes(p, a, TileOf1.self, group: group, token: token, rows: rows, output: output)
-            case 2: tileUnsignedBytes(p, a, TileOf2.self, group: group, token: token, rows: rows, output: output)
-            case 3: tileUnsignedBytes(p, a, TileOf3.self, group: group, token: token, rows: rows, output: output)
-            default: tileUnsignedBytes(p, a, TileOf4.self, group: group, token: token, rows: rows, output: output)
-            }
-            return
-        }
-        switch (p.type, count) {
-        case (.q4_1, 1): tileQ4_1(p, a, TileOf1.self, group: group, token: token, rows: rows, output: output)
-        case (.q4_1, 2): tileQ4_1(p, a, TileOf2.self, group: group, token: token, rows: rows, output: output)
-        case (.q4_1, 3): tileQ4_1(p, a, TileOf3.self, group: group, token: token, rows: rows, output: output)
-        case (.q4_1, _): tileQ4_1(p, a, TileOf4.self, group: group, token: token, rows: rows, output: output)
-        case (_, 1): tileSignedBytes(p, a, TileOf1.self, group: group, token: token, rows: rows, output: output)
-        case (_, 2): tileSignedBytes(p, a, TileOf2.self, group: group, token: token, rows: rows, output: output)
-        case (_, 3): tileSignedBytes(p, a, TileOf3.self, group: group, token: token, rows: rows, output: output)
-        default: tileSignedBytes(p, a, TileOf4.self, group: group, token: token, rows: rows, output: output)
+            tileK(p, a, tokens, group: group, token: token, rows: rows, output: output)
+        } else if p.quantOffset != 0 {
+            tileUnsignedBytes(p, a, tokens, group: group, token: token, rows: rows, output: output)
+        } else if p.type == .q4_1 {
+            tileQ4_1(p, a, tokens, group: group, token: token, rows: rows, output: output)
+        } else {
+            tileSignedBytes(p, a, tokens, group: group, token: token, rows: rows, output: output)
         }
     }
 
