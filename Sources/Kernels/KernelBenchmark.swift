@@ -1,5 +1,8 @@
 import Foundation
 import GGUF
+#if TANDEM_AVX2
+import _Builtin_intrinsics.intel
+#endif
 
 /// Micro-benchmarks of `matmul` on the default model's shapes (SmolLM2-135M: width 576, ffn 1536,
 /// kv width 192, Q4_1 layers, Q8_0 49152-row output head), for `tandem bench kernels`. Matrices are
@@ -76,8 +79,42 @@ public enum KernelBenchmark {
             let total = 30 * (2 * square + 2 * kv + 2 * up + down) + head
             log(String(format: "single-token matvec, whole model: %.2f ms (%.0f tok/s bound)", total * 1e3, 1 / total))
         }
+        #if TANDEM_AVX2
+        let peak = maddubsPerSecond(minimumSeconds: minimumSeconds)
+        log(String(format: "vpmaddubsw issue rate, one thread: %.2f G/s = %.0f GFLOP/s per thread at 64 flops each",
+                   peak / 1e9, peak * 64 / 1e9))
+        #endif
         return results
     }
+
+    #if TANDEM_AVX2
+    nonisolated(unsafe) static var sink: Int64 = 0
+
+    /// The machine's rate of `vpmaddubsw` (the instruction every quantized product is built on) on the
+    /// calling thread: eight independent dependency chains, so only issue throughput limits it.
+    public static func maddubsPerSecond(minimumSeconds: Double = 0.3) -> Double {
+        var c0 = _mm256_set1_epi8(0), c1 = _mm256_set1_epi8(1), c2 = _mm256_set1_epi8(2), c3 = _mm256_set1_epi8(3)
+        var c4 = _mm256_set1_epi8(4), c5 = _mm256_set1_epi8(5), c6 = _mm256_set1_epi8(6), c7 = _mm256_set1_epi8(7)
+        let weights = _mm256_set1_epi8(3)
+        var count = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        var elapsed = 0.0
+        repeat {
+            for _ in 0..<100_000 {
+                c0 = _mm256_maddubs_epi16(weights, c0); c1 = _mm256_maddubs_epi16(weights, c1)
+                c2 = _mm256_maddubs_epi16(weights, c2); c3 = _mm256_maddubs_epi16(weights, c3)
+                c4 = _mm256_maddubs_epi16(weights, c4); c5 = _mm256_maddubs_epi16(weights, c5)
+                c6 = _mm256_maddubs_epi16(weights, c6); c7 = _mm256_maddubs_epi16(weights, c7)
+            }
+            count += 800_000
+            elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        } while elapsed < minimumSeconds
+        let mixed = _mm256_xor_si256(_mm256_xor_si256(_mm256_xor_si256(c0, c1), _mm256_xor_si256(c2, c3)),
+                                     _mm256_xor_si256(_mm256_xor_si256(c4, c5), _mm256_xor_si256(c6, c7)))
+        sink = unsafeBitCast(mixed, to: SIMD4<Int64>.self)[0] // keeps the chains from being optimized away
+        return Double(count) / elapsed
+    }
+    #endif
 
     /// Fills `count` blocks with random quants and small valid scales.
     static func fillRandomBlocks(_ p: UnsafeMutableRawPointer, type: GGMLType, count: Int) {
