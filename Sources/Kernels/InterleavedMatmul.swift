@@ -68,10 +68,8 @@ enum InterleavedMatmul {
                                              group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>) {
         let blocks = p.blocksPerRow, columns = a.columns
         let mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1)
-        var block = UnsafeRawPointer(p.data) + group * blocks * p.bytesPerGroupBlock
         let q0 = a.quants + token * columns
-        var acc = TileLanes<Tokens, __m256>(_mm256_setzero_ps())
-        for b in 0..<blocks {
+        sweep(p, Tokens.self, group: group, token: token, rows: rows, output: output) { block, b, acc in
             var sums = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
             for k in 0..<4 {
                 let raw = _mm256_loadu_si256((block + 32 + 32 * k).assumingMemoryBound(to: __m256i.self))
@@ -96,9 +94,7 @@ enum InterleavedMatmul {
                 return _mm256_fmadd_ps(minimums, _mm256_set1_ps(a.sums[index]), _mm256_fmadd_ps(scale, dots, acc))
             }
             acc.update(accumulate)
-            block += p.bytesPerGroupBlock
         }
-        store(acc, group: group, token: token, rows: rows, output: output)
     }
 
     /// Q4_0 / Q5_0 as unsigned bytes `u = q + offset` (0...31): `Σ q·a = Σ u·a − offset · Σ a` exactly,
@@ -111,10 +107,8 @@ enum InterleavedMatmul {
         let blocks = p.blocksPerRow, columns = a.columns
         let ones = _mm256_set1_epi16(1)
         let offset = p.quantOffset
-        var block = UnsafeRawPointer(p.data) + group * blocks * p.bytesPerGroupBlock
         let q0 = a.quants + token * columns
-        var acc = TileLanes<Tokens, __m256>(_mm256_setzero_ps())
-        for b in 0..<blocks {
+        sweep(p, Tokens.self, group: group, token: token, rows: rows, output: output) { block, b, acc in
             var dots = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
             for half in 0..<2 {
                 var sums = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
@@ -137,9 +131,7 @@ enum InterleavedMatmul {
                 return _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(exact), acc)
             }
             acc.update(accumulate)
-            block += p.bytesPerGroupBlock
         }
-        store(acc, group: group, token: token, rows: rows, output: output)
     }
 
     /// Signed bytes (Q8_0): `maddubs` gets |w| and the activation with w's sign; each product pair
@@ -150,10 +142,8 @@ enum InterleavedMatmul {
                                                     output: UnsafeMutablePointer<Float>) {
         let blocks = p.blocksPerRow, columns = a.columns
         let ones = _mm256_set1_epi16(1)
-        var block = UnsafeRawPointer(p.data) + group * blocks * p.bytesPerGroupBlock
         let q0 = a.quants + token * columns
-        var acc = TileLanes<Tokens, __m256>(_mm256_setzero_ps())
-        for b in 0..<blocks {
+        sweep(p, Tokens.self, group: group, token: token, rows: rows, output: output) { block, b, acc in
             var sums = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
             for k in 0..<8 {
                 let weights = _mm256_loadu_si256((block + 16 + 32 * k).assumingMemoryBound(to: __m256i.self))
@@ -171,9 +161,7 @@ enum InterleavedMatmul {
                 let scale = _mm256_mul_ps(scales, _mm256_set1_ps(a.scales[(token + t) * blocks + b]))
                 return _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sums[t]), acc)
             }
-            block += p.bytesPerGroupBlock
         }
-        store(acc, group: group, token: token, rows: rows, output: output)
     }
 
     /// K formats: per group of 16 columns the exact dot of each row goes through its integer group scale
@@ -186,10 +174,8 @@ enum InterleavedMatmul {
         let blocks = p.blocksPerRow, columns = a.columns
         let ones = _mm256_set1_epi16(1)
         let hasMinimum = p.type != .q6_K
-        var block = UnsafeRawPointer(p.data) + group * blocks * p.bytesPerGroupBlock
         let q0 = a.quants + token * columns
-        var acc = TileLanes<Tokens, __m256>(_mm256_setzero_ps())
-        for b in 0..<blocks {
+        sweep(p, Tokens.self, group: group, token: token, rows: rows, output: output) { block, b, acc in
             var scaled = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
             for g in 0..<16 {
                 var sums = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
@@ -227,6 +213,19 @@ enum InterleavedMatmul {
                 return result
             }
             acc.update(accumulate)
+        }
+    }
+
+    /// Runs `body(block, b, &acc)` for each block `b` of the group (`block` points at its packed bytes),
+    /// with one float accumulator per token, then stores the accumulators.
+    @inline(__always)
+    static func sweep<Tokens: TileTokens>(_ p: InterleavedWeights, _: Tokens.Type, group: Int, token: Int, rows: Int,
+                                          output: UnsafeMutablePointer<Float>,
+                                          _ body: (UnsafeRawPointer, Int, inout TileLanes<Tokens, __m256>) -> Void) {
+        var block = UnsafeRawPointer(p.data) + group * p.blocksPerRow * p.bytesPerGroupBlock
+        var acc = TileLanes<Tokens, __m256>(_mm256_setzero_ps())
+        for b in 0..<p.blocksPerRow {
+            body(block, b, &acc)
             block += p.bytesPerGroupBlock
         }
         store(acc, group: group, token: token, rows: rows, output: output)
