@@ -4,9 +4,10 @@ import _Builtin_intrinsics.intel
 /// The matrix product over `InterleavedWeights` (Q4_1 nibbles; Q4_0, Q5_0 as unsigned and Q8_0 and the
 /// K formats as signed bytes).
 ///
-/// Work unit: one group of 8 rows x up to 4 tokens. For chunk `k` of a block, one load gives 4 quant
-/// bytes of each of the 8 rows; the token's 4 matching activation bytes are broadcast to all lanes, and
-/// `maddubs` + `madd` leave each row's partial dot product in that row's lane. After the block, lane `r`
+/// Work unit: one group of 8 rows (two groups for Q4_1 batches) x up to 4 tokens. For chunk `k` of a
+/// block, one load gives 4 quant bytes of each of the 8 rows; the token's 4 matching activation bytes
+/// are broadcast to all lanes, and `maddubs` + `madd` leave each row's partial dot product in that
+/// row's lane. After the block, lane `r`
 /// holds row `r`'s exact integer block dot, and the accumulation per (row, token) is the same as
 /// `QuantizedMatmul`'s definition: `acc = fma(weightScale * activationScale, Float(dot), acc)`, then for
 /// Q4_1 `acc = fma(weightMinimum, activationSum, acc)`, block by block. The results are therefore
