@@ -289,7 +289,7 @@ enum InterleavedMatmul {
             if valid == InterleavedWeights.groupRows {
                 _mm256_storeu_ps(out, acc[t])
             } else {
-                let lanes = unsafeBitCast(acc[t], to: SIMD8<Float>.self)
+                let lanes = acc[t]
                 for i in 0..<valid { out[i] = lanes[i] }
             }
         }

@@ -111,7 +111,7 @@ public enum KernelBenchmark {
         } while elapsed < minimumSeconds
         let mixed = _mm256_xor_si256(_mm256_xor_si256(_mm256_xor_si256(c0, c1), _mm256_xor_si256(c2, c3)),
                                      _mm256_xor_si256(_mm256_xor_si256(c4, c5), _mm256_xor_si256(c6, c7)))
-        sink = unsafeBitCast(mixed, to: SIMD4<Int64>.self)[0] // keeps the chains from being optimized away
+        sink = mixed[0] // keeps the chains from being optimized away
         return Double(count) / elapsed
     }
     #endif
