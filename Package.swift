@@ -42,12 +42,14 @@ let package = Package(
         .target(name: "KernelIntrinsics"),
         // 4. Model: architecture from metadata, weights bound to kernels, forward over a ragged batch.
         .target(name: "Model", dependencies: ["GGUF", "Kernels"], swiftSettings: kernelSettings),
+        // Seedable random generators (SplitMix64, xoshiro256**) shared by sampling, benchmarks and tests.
+        .target(name: "Randomness"),
         // Chat templates: a Jinja-subset interpreter for the models' own `tokenizer.chat_template`.
         .target(name: "ChatTemplate"),
         // Locating, fetching and verifying the default model.
         .target(name: "ModelStore"),
         // 5-6. Engine: sampling, generation, (later) scheduler and device.
-        .target(name: "Engine", dependencies: ["Model", "Tokenizer", "Kernels"], swiftSettings: kernelSettings),
+        .target(name: "Engine", dependencies: ["Model", "Tokenizer", "Kernels", "Randomness"], swiftSettings: kernelSettings),
         // 7. The OpenAI-compatible HTTP server: routes, SSE, errors, Prometheus metrics.
         .target(
             name: "Server",
@@ -64,6 +66,7 @@ let package = Package(
         .target(
             name: "ServingBenchmark",
             dependencies: [
+                "Randomness",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -82,8 +85,8 @@ let package = Package(
         .executableTarget(name: "GGUFFuzzer", dependencies: ["GGUF"]),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"], resources: []),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF"], swiftSettings: kernelSettings),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "Randomness"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF", "Randomness"], swiftSettings: kernelSettings),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tokenizer", "GGUF", "Kernels", "ModelStore"]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"]),
         .testTarget(
@@ -97,12 +100,12 @@ let package = Package(
         .testTarget(
             name: "ServingBenchmarkTests",
             dependencies: [
-                "ServingBenchmark",
+                "ServingBenchmark", "Randomness",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Tokenizer", "ModelStore"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Tokenizer", "ModelStore", "Randomness"]),
     ]
 )

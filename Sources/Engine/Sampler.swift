@@ -1,4 +1,5 @@
 import Foundation
+import Randomness
 
 /// Chooses a sequence's next token from its logits, deterministically for a given seed.
 ///
@@ -7,13 +8,13 @@ import Foundation
 /// or temperature, top-k, top-p and min-p, then a draw.
 public struct Sampler: Sendable {
     public let parameters: SamplingParameters
-    private var random: Xoshiro256
+    private var random: Xoshiro256StarStar
     private var promptTokens: Set<Int32> = []
     private var outputCounts: [Int32: Int] = [:]
 
     public init(parameters: SamplingParameters, promptTokens: [Int32] = []) {
         self.parameters = parameters
-        self.random = Xoshiro256(seed: parameters.seed ?? UInt64.random(in: .min ... .max))
+        self.random = Xoshiro256StarStar(seed: parameters.seed ?? UInt64.random(in: .min ... .max))
         if parameters.repetitionPenalty != 1 { self.promptTokens = Set(promptTokens) }
     }
 
@@ -135,39 +136,5 @@ public struct Sampler: Sendable {
         }
         all.sort(by: byLogit)
         return all
-    }
-}
-
-/// xoshiro256** seeded through SplitMix64: small, fast, and the same on every platform.
-struct Xoshiro256: Sendable {
-    private var s: (UInt64, UInt64, UInt64, UInt64)
-
-    init(seed: UInt64) {
-        var x = seed
-        func splitMix() -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s = (splitMix(), splitMix(), splitMix(), splitMix())
-    }
-
-    mutating func next() -> UInt64 {
-        let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
-        let t = s.1 << 17
-        s.2 ^= s.0
-        s.3 ^= s.1
-        s.1 ^= s.2
-        s.0 ^= s.3
-        s.2 ^= t
-        s.3 = (s.3 << 45) | (s.3 >> 19)
-        return result
-    }
-
-    /// A uniform double in [0, 1).
-    mutating func nextUnitDouble() -> Double {
-        Double(next() >> 11) * 0x1.0p-53
     }
 }

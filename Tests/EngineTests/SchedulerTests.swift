@@ -1,3 +1,4 @@
+import Randomness
 import Testing
 @testable import Engine
 
@@ -491,7 +492,7 @@ private func prompt(_ count: Int, base: Int32 = 0) -> [Int32] { (0..<count).map 
     /// ample to barely enough; every invariant is checked at every step.
     @Test(arguments: [false, true])
     func randomWorkloadsKeepEveryInvariant(asynchronous: Bool) {
-        var random = SplitMix(seed: asynchronous ? 17 : 29)
+        var random = SplitMix64(seed: asynchronous ? 17 : 29)
         func uniform(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(random.next() % UInt64(range.count)) }
         var preemptions = 0
         var hits = 0

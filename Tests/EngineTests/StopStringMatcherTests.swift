@@ -1,3 +1,4 @@
+import Randomness
 import Testing
 @testable import Engine
 
@@ -131,7 +132,7 @@ private func expectedOutput(_ stops: [String], _ text: String) -> String {
     func everySplitEmitsTheSameText(stops: [String], text: String) {
         let characters = Array(text)
         let expected = expectedOutput(stops, text)
-        var rng = SplitMix(seed: UInt64(text.utf8.count))
+        var rng = SplitMix64(seed: UInt64(text.utf8.count))
         for trial in 0..<200 {
             // trial 0: one character per delta; trial 1: the whole text at once; others random.
             var deltas: [String] = []
@@ -147,18 +148,5 @@ private func expectedOutput(_ stops: [String], _ text: String) -> String {
             #expect(total == expected, "deltas \(deltas)")
             #expect((result.matched != nil) == (expected != text), "deltas \(deltas)")
         }
-    }
-}
-
-/// A tiny deterministic generator for test inputs.
-struct SplitMix {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

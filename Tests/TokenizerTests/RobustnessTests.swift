@@ -1,3 +1,4 @@
+import Randomness
 import Testing
 @testable import Tokenizer
 
@@ -5,19 +6,7 @@ import Testing
 /// decoding gives the text back, whatever the pre-tokenizer.
 @Suite(.enabled(if: Support.modelAvailable, "needs the SmolLM2 GGUF (TANDEM_MODEL or ~/.cache/tandem)"))
 struct RobustnessTests {
-    /// A small deterministic generator (SplitMix64), so failures reproduce.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
-    static func randomText(_ rng: inout SplitMix) -> String {
+    static func randomText(_ rng: inout SplitMix64) -> String {
         var scalars = String.UnicodeScalarView()
         for _ in 0..<Int.random(in: 0...40, using: &rng) {
             let pick = Int.random(in: 0..<10, using: &rng)
@@ -40,7 +29,7 @@ struct RobustnessTests {
         var vocabulary = try #require(Support.smolVocabulary)
         vocabulary.preTokenizer = pre
         let tokenizer = try Tokenizer(vocabulary: vocabulary)
-        var rng = SplitMix(state: 42)
+        var rng = SplitMix64(seed: 42)
         for _ in 0..<300 {
             let text = Self.randomText(&rng)
             let ids = tokenizer.encode(text, parseSpecial: false)
@@ -57,7 +46,7 @@ struct RobustnessTests {
         let scores = try #require(json["scores"] as? [Double]).map { Float($0) }
         let types = try #require(json["types"] as? [Int]).map(TokenType.init(raw:))
         let tokenizer = try Tokenizer(vocabulary: TokenizerVocabulary(model: .llama, tokens: tokens, tokenTypes: types, scores: scores))
-        var rng = SplitMix(state: 7)
+        var rng = SplitMix64(seed: 7)
         for _ in 0..<300 {
             let text = Self.randomText(&rng)
             let ids = tokenizer.encode(text, parseSpecial: false)
