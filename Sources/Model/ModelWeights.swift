@@ -17,8 +17,10 @@ struct LayerWeights: @unchecked Sendable {
 }
 
 /// All weights of a Llama-family model. Matrices stay quantized: in the memory map, or, for the types
-/// the vector kernels interleave (Q4_1, Q8_0), repacked once at load into that layout (the same bits,
-/// moved; the file's pages are then released). Only the small norm and bias vectors become `Float`.
+/// the vector kernels interleave (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K), repacked once at load into
+/// that layout (the same values, moved; the file's pages are then released). Query/key/value and
+/// gate/up become one matrix each when their types match. Only the small norm and bias vectors become
+/// `Float`.
 struct ModelWeights: @unchecked Sendable {
     var tokenEmbedding: GGUFTensorInfo
     var embeddingBytes: UnsafeRawBufferPointer
