@@ -246,7 +246,8 @@ public final class Engine: @unchecked Sendable {
         let handle = device.submit(step)
         let record = StepRecord(id: stepID, prepareStart: prepareStart, submitted: now(), deviceStart: 0,
                                 deviceEnd: 0, collected: 0, sequences: entries.count,
-                                tokens: work.reduce(0) { $0 + $1.tokenCount }, deviceIdleBefore: 0)
+                                tokens: work.reduce(0) { $0 + $1.tokenCount },
+                                decodeTokens: work.reduce(0) { $0 + ($1.isDecode ? 1 : 0) }, deviceIdleBefore: 0)
         inFlight.append((handle, record, work))
     }
 

@@ -22,6 +22,8 @@ struct Scheduler {
         let samples: Bool
         var firstPosition: Int { knownTokens.lowerBound }
         var tokenCount: Int { knownTokens.count + (usesPendingSample ? 1 : 0) }
+        /// One token past the prompt: the next step of a generation.
+        var isDecode: Bool { tokenCount == 1 && firstPosition >= sequence.promptCount }
     }
 
     let configuration: Configuration

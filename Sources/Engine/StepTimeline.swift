@@ -14,6 +14,9 @@ public struct StepRecord: Sendable, Codable {
     public var collected: UInt64
     public var sequences: Int
     public var tokens: Int
+    /// Tokens of this step that continue a generation (one per decoding sequence); the rest are
+    /// prompt (or recomputed) tokens. A step whose tokens are all decodes is a decode-only step.
+    public var decodeTokens: Int
     /// Device time spent waiting for the host before this step (0 if the step was already queued,
     /// or if the engine had no work before it).
     public var deviceIdleBefore: UInt64
@@ -27,6 +30,11 @@ public struct EngineStatistics: Sendable, Codable {
     public var hostPrepareSeconds = 0.0
     public var scheduledTokens = 0
     public var scheduledSequences = 0
+    /// Steps that held decodes only, their tokens and their device time (busy + idle): the batched
+    /// decode rate, comparable with a peer's decode loop that runs after all prompts are prefilled.
+    public var decodeOnlySteps = 0
+    public var decodeOnlyTokens = 0
+    public var decodeOnlyDeviceSeconds = 0.0
     public var preemptions = 0
     public var prefixCacheQueries = 0
     public var prefixCacheHits = 0
@@ -53,6 +61,11 @@ public struct EngineStatistics: Sendable, Codable {
         hostPrepareSeconds += Double(step.submitted - step.prepareStart) / 1e9
         scheduledTokens += step.tokens
         scheduledSequences += step.sequences
+        if step.decodeTokens == step.tokens, step.tokens > 0 {
+            decodeOnlySteps += 1
+            decodeOnlyTokens += step.tokens
+            decodeOnlyDeviceSeconds += Double(step.deviceEnd - step.deviceStart + step.deviceIdleBefore) / 1e9
+        }
     }
 }
 

@@ -111,10 +111,10 @@ struct ThroughputBench: AsyncParsableCommand {
     }
 
     private func printTable(_ rows: [(String, ThroughputReport)]) {
-        print("mode    requests/s  output tok/s  total tok/s  device idle  mean batch  tokens/step  steps  preemptions  wall s")
+        print("mode    requests/s  output tok/s  total tok/s  decode tok/s  device idle  mean batch  tokens/step  steps  preemptions  wall s")
         for (name, r) in rows {
-            print(String(format: "%-6@ %11.2f %13.1f %12.1f %11.2f%% %11.1f %12.1f %6d %12d %7.2f",
-                         name, r.requests_per_s, r.output_tokens_per_s, r.total_tokens_per_s,
+            print(String(format: "%-6@ %11.2f %13.1f %12.1f %13.1f %11.2f%% %11.1f %12.1f %6d %12d %7.2f",
+                         name, r.requests_per_s, r.output_tokens_per_s, r.total_tokens_per_s, r.decode_tokens_per_s,
                          r.device_idle_fraction * 100, r.mean_batch_size, r.mean_tokens_per_step, r.steps,
                          r.preemptions, r.elapsed_s))
         }
@@ -134,6 +134,10 @@ struct ThroughputReport: Encodable {
     var host_prepare_s: Double
     var mean_batch_size: Double
     var mean_tokens_per_step: Double
+    /// Batched decode rate: tokens of the decode-only steps over their device time (busy + idle),
+    /// the figure a peer's decode loop reports once all prompts are prefilled.
+    var decode_tokens_per_s: Double
+    var decode_steps: Int
     var steps: Int
     var preemptions: Int
 
@@ -153,6 +157,9 @@ struct ThroughputReport: Encodable {
         mean_batch_size = Double(after.scheduledSequences - before.scheduledSequences) / Double(max(steps, 1))
         mean_tokens_per_step = Double(after.scheduledTokens - before.scheduledTokens) / Double(max(steps, 1))
         preemptions = after.preemptions - before.preemptions
+        decode_steps = after.decodeOnlySteps - before.decodeOnlySteps
+        decode_tokens_per_s = Double(after.decodeOnlyTokens - before.decodeOnlyTokens)
+            / max(after.decodeOnlyDeviceSeconds - before.decodeOnlyDeviceSeconds, 1e-12)
     }
 }
 

@@ -174,6 +174,25 @@ enum Shared {
         #expect(second.tokenIDs == first.tokenIDs)
     }
 
+    @Test(arguments: [true, false])
+    func decodeOnlyStepsHoldEveryTokenPastThePrompt(asynchronous: Bool) async throws {
+        // Four prompts prefilled in one step, then five decode-only steps of four tokens each.
+        let engine = try Shared.engine(asynchronous: asynchronous)
+        let requests = try Shared.topics.prefix(4).enumerated().map { index, topic in
+            GenerationRequest(id: "d\(index)", promptTokens: try Shared.prompt(topic), maxTokens: 6, ignoreEOS: true)
+        }
+        let results = try await engine.generateBatch(requests)
+        // The last step is recorded just after its tokens are delivered.
+        for _ in 0..<100 where engine.currentStatistics.steps < 6 { try await Task.sleep(for: .milliseconds(10)) }
+        let statistics = engine.currentStatistics
+        engine.shutdown()
+        #expect(results.allSatisfy { $0.tokenIDs.count == 6 })
+        #expect(statistics.steps == 6)
+        #expect(statistics.decodeOnlySteps == 5)
+        #expect(statistics.decodeOnlyTokens == 20)
+        #expect(statistics.decodeOnlyDeviceSeconds > 0)
+    }
+
     @Test func maxTokensIsExact() async throws {
         let engine = try Shared.engine()
         for maxTokens in [1, 2, 7, 33] {
