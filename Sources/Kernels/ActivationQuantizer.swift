@@ -23,13 +23,13 @@ enum ActivationQuantizer {
                 output.sums[token * blocks + block] = scale * Float(sum)
                 output.integerSums[token * blocks + block] = sum
             }
-            // Group sums feed the K formats' minimum terms only.
+            // Sub-block sums feed the K formats' minimum terms only.
             if blockSize == 32 { continue }
-            let groupSums = output.groupSums + token * (columns / 16)
-            for group in 0..<(columns / 16) {
-                var sum: Int32 = 0
-                for i in 0..<16 { sum &+= Int32(quants[group * 16 + i]) }
-                groupSums[group] = sum
+            let subBlockSums = output.subBlockSums + token * (columns / 32)
+            for subBlock in 0..<(columns / 32) {
+                var sum: Int16 = 0
+                for i in 0..<32 { sum &+= Int16(quants[subBlock * 32 + i]) }
+                subBlockSums[subBlock] = sum
             }
         }
     }

@@ -211,49 +211,61 @@ enum InterleavedMatmul {
         }
     }
 
-    /// K formats: per group of 16 columns the exact dot of each row goes through its integer group scale
-    /// (`mullo`), the block's sum through `d * activationScale`, and the minimum term through the group
-    /// minimums and the activation group sums, as `KQuantMatmul` defines them.
+    /// K formats: the exact dot of each row over a group of 16 columns is summed in Int16 (Q4_K and Q5_K
+    /// quants are 0...31, so `maddubs` takes them as they are; Q6_K's -32...31 go through the sign fix-up;
+    /// either way 4 chunks stay below 32767), then one `madd` with the row's group scale in both halves of
+    /// its lane weighs it and widens it. The minimum term pairs two sub-blocks per `madd`. The integers
+    /// are those of `KQuantMatmul`'s definition, and so is the float arithmetic after them.
     @inline(__always)
     static func tileK<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations, _: Tokens.Type,
                                           group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>) {
         typealias K = InterleavedWeights.KLayout
         let blocks = p.blocksPerRow, columns = a.columns
-        let ones = _mm256_set1_epi16(1)
+        let signed = p.type == .q6_K
         let hasMinimum = p.type != .q6_K
         let q0 = a.quants + token * columns
+        /// Eight rows' Int8 values at `first` and at `second`, as Int16 pairs: lane `r` holds row `r`'s two.
+        @inline(__always)
+        func pairs(_ first: UnsafeRawPointer, _ second: UnsafeRawPointer) -> __m256i {
+            _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64(first.assumingMemoryBound(to: __m128i.self)),
+                                                   _mm_loadl_epi64(second.assumingMemoryBound(to: __m128i.self))))
+        }
         sweep(p, Tokens.self, group: group, token: token, rows: rows, output: output) { block, b, acc in
             var scaled = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
             for g in 0..<16 {
                 var sums = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
                 for k in 0..<4 {
                     let weights = _mm256_loadu_si256((block + K.quants + 32 * (4 * g + k)).assumingMemoryBound(to: __m256i.self))
-                    let magnitude = _mm256_sign_epi8(weights, weights)
+                    let magnitude = signed ? _mm256_sign_epi8(weights, weights) : weights
                     @inline(__always)
                     func dot(_ t: Int, _ s: __m256i) -> __m256i {
                         let x = broadcast4(q0 + t * columns + b * 256 + 16 * g + 4 * k)
-                        let products = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(x, weights))
-                        return _mm256_add_epi32(s, _mm256_madd_epi16(products, ones))
+                        return _mm256_add_epi16(s, _mm256_maddubs_epi16(magnitude, signed ? _mm256_sign_epi8(x, weights) : x))
                     }
                     sums.update(dot)
                 }
-                let scale = _mm256_cvtepi8_epi32(_mm_loadl_epi64((block + K.scales + 8 * g).assumingMemoryBound(to: __m128i.self)))
-                scaled.update { t, sum in _mm256_add_epi32(sum, _mm256_mullo_epi32(sums[t], scale)) }
+                let scale = pairs(block + K.scales + 8 * g, block + K.scales + 8 * g)
+                scaled.update { t, sum in _mm256_add_epi32(sum, _mm256_madd_epi16(sums[t], scale)) }
             }
             let d = _mm256_loadu_ps((block + K.d).assumingMemoryBound(to: Float.self))
             let dmin = _mm256_loadu_ps((block + K.dmin).assumingMemoryBound(to: Float.self))
+            let minimums = K.minimums
+            let m0 = hasMinimum ? pairs(block + minimums, block + minimums + 8) : _mm256_setzero_si256()
+            let m1 = hasMinimum ? pairs(block + minimums + 16, block + minimums + 24) : m0
+            let m2 = hasMinimum ? pairs(block + minimums + 32, block + minimums + 40) : m0
+            let m3 = hasMinimum ? pairs(block + minimums + 48, block + minimums + 56) : m0
             @inline(__always)
             func accumulate(_ t: Int, _ acc: __m256) -> __m256 {
                 let da = _mm256_set1_ps(a.scales[(token + t) * blocks + b])
                 var result = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(scaled[t]), acc)
                 if hasMinimum {
-                    let groupSums = a.groupSums + (token + t) * (columns / 16) + b * 16
-                    var minimumSum = _mm256_setzero_si256()
-                    for j in 0..<8 {
-                        let minimum = _mm256_cvtepi8_epi32(_mm_loadl_epi64((block + K.minimums + 8 * j).assumingMemoryBound(to: __m128i.self)))
-                        let activationSum = _mm256_set1_epi32(groupSums[2 * j] &+ groupSums[2 * j + 1])
-                        minimumSum = _mm256_add_epi32(minimumSum, _mm256_mullo_epi32(minimum, activationSum))
-                    }
+                    // Sub-block sums 2j and 2j+1 in the two Int16 halves of every lane.
+                    let sums = UnsafeRawPointer(a.subBlockSums + (token + t) * (columns / 32) + b * 8)
+                    @inline(__always)
+                    func sumPair(_ j: Int) -> __m256i { _mm256_set1_epi32(sums.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
+                    let minimumSum = _mm256_add_epi32(
+                        _mm256_add_epi32(_mm256_madd_epi16(m0, sumPair(0)), _mm256_madd_epi16(m1, sumPair(1))),
+                        _mm256_add_epi32(_mm256_madd_epi16(m2, sumPair(2)), _mm256_madd_epi16(m3, sumPair(3))))
                     let negated = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(dmin, da))
                     result = _mm256_fmadd_ps(negated, _mm256_cvtepi32_ps(minimumSum), result)
                 }

@@ -14,8 +14,8 @@ import GGUF
 ///
 /// K formats (Q4_K, Q5_K, Q6_K; blocks of 256), per group and block: the eight rows' `d` and `dmin` as
 /// Float (32 + 32 bytes), their 16 group scales as `[group][row]` bytes (128), their 8 group minimums
-/// likewise (64), then 64 chunks of signed byte quants as above (2048): the unpacked form of
-/// `KQuantMatmul.unpack`.
+/// likewise (64), then 64 chunks of byte quants as above (2048): the unpacked form of
+/// `KQuantMatmul.unpack` (Q4_K 0...15, Q5_K 0...31, Q6_K -32...31).
 ///
 /// Scales are the file's own values and quants the same integers, only moved: the matrix product over
 /// this layout is bit-identical to the one over the file layout. Rows past the end (padding of the

@@ -48,9 +48,9 @@ enum KQuantMatmul {
                             let da = a.scales[t * blocks + b]
                             var value = acc[i].addingProduct(d * da, Float(sumi))
                             if hasMinimum {
-                                let groupSums = a.groupSums + t * (w.columns / 16) + b * 16
+                                let subBlockSums = a.subBlockSums + t * (w.columns / 32) + b * 8
                                 var summ: Int32 = 0
-                                for j in 0..<8 { summ &+= minimums[j] &* (groupSums[2 * j] &+ groupSums[2 * j + 1]) }
+                                for j in 0..<8 { summ &+= minimums[j] &* Int32(subBlockSums[j]) }
                                 value = value.addingProduct(-(dmin * da), Float(summ))
                             }
                             acc[i] = value

@@ -33,6 +33,13 @@ public enum KernelBenchmark {
         (.q4_1, 576, 576), (.q4_1, 192, 576), (.q4_1, 1536, 576), (.q4_1, 576, 1536), (.q8_0, 49152, 576),
     ]
 
+    /// The other formats at the shapes they take in llama.cpp's Q8_0 and Q4_K_M files of the default
+    /// model: block-32 formats at the gate/up shape, K formats at the down shape (1536-wide rows).
+    public static let formatShapes: [(GGMLType, Int, Int)] = [
+        (.q8_0, 1536, 576), (.q4_0, 1536, 576), (.q5_0, 1536, 576),
+        (.q4_K, 576, 1536), (.q5_K, 576, 1536), (.q6_K, 576, 1536),
+    ]
+
     /// Runs every shape for every token count and returns the results; prints a line per result
     /// through `log` as it goes, then the estimated single-token matvec time of the whole model.
     public static func run(pool: WorkerPool, shapes: [(GGMLType, Int, Int)] = defaultShapes,

@@ -30,15 +30,15 @@ public final class MatmulScratch: @unchecked Sendable {
         let quantBytes = (tokens * columns + 63) & ~63
         let scaleBytes = (tokens * blocks * 4 + 63) & ~63
         let sumBytes = (tokens * blocks * 4 + 63) & ~63
-        let groupSumBytes = (tokens * (columns / 16) * 4 + 63) & ~63
-        let base = memory(bytes: quantBytes + scaleBytes + 2 * sumBytes + groupSumBytes)
+        let subBlockSumBytes = (tokens * (columns / 32) * 2 + 63) & ~63
+        let base = memory(bytes: quantBytes + scaleBytes + 2 * sumBytes + subBlockSumBytes)
         return QuantizedActivations(
             quants: base.bindMemory(to: Int8.self, capacity: tokens * columns),
             scales: (base + quantBytes).bindMemory(to: Float.self, capacity: tokens * blocks),
             sums: (base + quantBytes + scaleBytes).bindMemory(to: Float.self, capacity: tokens * blocks),
-            groupSums: (base + quantBytes + scaleBytes + sumBytes)
-                .bindMemory(to: Int32.self, capacity: tokens * (columns / 16)),
-            integerSums: (base + quantBytes + scaleBytes + sumBytes + groupSumBytes)
+            subBlockSums: (base + quantBytes + scaleBytes + sumBytes)
+                .bindMemory(to: Int16.self, capacity: tokens * (columns / 32)),
+            integerSums: (base + quantBytes + scaleBytes + sumBytes + subBlockSumBytes)
                 .bindMemory(to: Int32.self, capacity: tokens * blocks),
             columns: columns, blockSize: blockSize)
     }
@@ -47,13 +47,13 @@ public final class MatmulScratch: @unchecked Sendable {
 /// Activations quantized symmetrically to Int8 in blocks: value ≈ scale[block] * quant.
 ///
 /// For token `t`, quants start at `t * columns`; block scales, block sums (`scale * Σ quant`) and the
-/// exact Int32 block sums `Σ quant` at `t * blocksPerToken`; the exact Int32 sums of each group of 16
-/// quants (K formats only) at `t * columns / 16`.
+/// exact Int32 block sums `Σ quant` at `t * blocksPerToken`; the exact sums of each sub-block of 32
+/// quants (K formats only; at most 32 * 127 in magnitude, so Int16) at `t * columns / 32`.
 struct QuantizedActivations: @unchecked Sendable {
     let quants: UnsafeMutablePointer<Int8>
     let scales: UnsafeMutablePointer<Float>
     let sums: UnsafeMutablePointer<Float>
-    let groupSums: UnsafeMutablePointer<Int32>
+    let subBlockSums: UnsafeMutablePointer<Int16>
     let integerSums: UnsafeMutablePointer<Int32>
     let columns: Int
     let blockSize: Int

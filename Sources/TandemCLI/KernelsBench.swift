@@ -18,11 +18,16 @@ struct KernelsBench: ParsableCommand {
     @Option(help: "Seconds to repeat each measurement at least.")
     var seconds = 0.3
 
+    @Flag(help: "Also measure the other formats: Q8_0, Q4_0, Q5_0 at 1536 x 576; Q4_K, Q5_K, Q6_K at 576 x 1536.")
+    var formats = false
+
     func run() throws {
         let counts = tokens.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !counts.isEmpty, counts.allSatisfy({ $0 > 0 }) else { throw CLIError("--tokens must list positive counts") }
         let threadCount = threads ?? WorkerPool.processorCount
         guard (1...1024).contains(threadCount) else { throw CLIError("--threads must be between 1 and 1024") }
-        _ = KernelBenchmark.run(pool: WorkerPool(threads: threadCount), tokenCounts: counts, minimumSeconds: seconds)
+        let shapes = KernelBenchmark.defaultShapes + (formats ? KernelBenchmark.formatShapes : [])
+        _ = KernelBenchmark.run(pool: WorkerPool(threads: threadCount), shapes: shapes, tokenCounts: counts,
+                                minimumSeconds: seconds)
     }
 }
