@@ -8,9 +8,9 @@ and `tandem bench throughput` (release build, built first if missing) and prints
 figures with Tandem/llama.cpp ratios. Batched figures compare like with like: Tandem's decode-only
 steps (every sequence past its prompt) with llama.cpp's decode loop after its prefill, and output
 tokens over the whole run (prefill + decode) on both sides. It also prints Tandem's own scaling: B
-requests at once against requests of the same shape run one at a time (--max-seqs 1). The machines are shared and noisy:
-quote the ratios, which come from the same run (with --repeat, the best of alternating rounds),
-rather than absolute numbers.
+requests at once against requests of the same shape run one at a time (--max-seqs 1). The machines
+are shared and noisy: quote the ratios, which come from the same run (with --repeat, the best of
+alternating rounds), rather than absolute numbers.
 """
 
 from __future__ import annotations

@@ -96,20 +96,29 @@ public final class CPUDevice: Device, @unchecked Sendable {
                           endNanoseconds: DispatchTime.now().uptimeNanoseconds, failure: failure)
     }
 
+    /// Samples every sampling entry's row, the rows spread over the model's worker pool (samplers
+    /// are independent; each owns its random generator).
     private func sample(_ entries: [DeviceStep.Entry], logits: UnsafeMutableBufferPointer<Float>) -> [StepOutput.Sample] {
         let vocabulary = model.configuration.vocabularySize
-        var samples: [StepOutput.Sample] = []
-        var row = 0
-        for entry in entries where entry.samples {
-            let rowLogits = UnsafeMutableBufferPointer(rebasing: logits[(row * vocabulary)..<((row + 1) * vocabulary)])
-            row += 1
-            var sampler = samplers[entry.sequenceID] ?? Sampler(parameters: .greedy)
-            let token = sampler.sample(rowLogits)
-            sampler.accept(token)
+        let sampling = entries.filter(\.samples)
+        var batch = sampling.map { samplers[$0.sequenceID] ?? Sampler(parameters: .greedy) }
+        var samples = sampling.map { StepOutput.Sample(sequenceID: $0.sequenceID, token: 0, logprob: nil) }
+        batch.withUnsafeMutableBufferPointer { batch in
+            samples.withUnsafeMutableBufferPointer { samples in
+                model.pool.parallelFor(sampling.count) { range in
+                    for i in range {
+                        let row = UnsafeMutableBufferPointer(rebasing: logits[(i * vocabulary)..<((i + 1) * vocabulary)])
+                        let token = batch[i].sample(row)
+                        batch[i].accept(token)
+                        samples[i].token = token
+                        samples[i].logprob = sampling[i].topLogprobs.map { LogProbabilities(row).report(chosen: token, top: $0) }
+                    }
+                }
+            }
+        }
+        for (entry, (sampler, sample)) in zip(sampling, zip(batch, samples)) {
             samplers[entry.sequenceID] = sampler
-            lastSampled[entry.sequenceID] = token
-            let logprob = entry.topLogprobs.map { LogProbabilities(rowLogits).report(chosen: token, top: $0) }
-            samples.append(.init(sequenceID: entry.sequenceID, token: token, logprob: logprob))
+            lastSampled[entry.sequenceID] = sample.token
         }
         return samples
     }

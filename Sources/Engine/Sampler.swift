@@ -5,7 +5,8 @@ import Randomness
 ///
 /// One `Sampler` belongs to one sequence: it owns the random generator and the token counts that
 /// the penalties need. The order of operations matches vLLM and llama.cpp: penalties, then greedy
-/// or temperature, top-k, top-p and min-p, then a draw.
+/// or temperature, top-k, top-p and min-p, then a draw. Without top-k the whole vocabulary is
+/// sampled by `VocabularySampling`, which sorts at most one bin of it.
 public struct Sampler: Sendable {
     public let parameters: SamplingParameters
     private var random: Xoshiro256StarStar
@@ -32,9 +33,17 @@ public struct Sampler: Sendable {
         defer { for (index, value) in saved { logits[index] = value } }
         if parameters.isGreedy { return Self.argmax(logits) }
         let invTemperature = min(1 / parameters.temperature, .greatestFiniteMagnitude)  // finite for tiny T
-        var candidates = candidateSet(logits, invTemperature: invTemperature)
-        // Softmax over the candidates (sorted by descending logit).
-        let maxLogit = candidates.first?.logit ?? 0
+        if parameters.topK > 0 && parameters.topK < logits.count {
+            return sampleTopK(logits, invTemperature: invTemperature)
+        }
+        return VocabularySampling.draw(UnsafeBufferPointer(logits), invTemperature: invTemperature,
+                                       topP: parameters.topP, minP: parameters.minP, unit: random.nextUnitDouble())
+    }
+
+    /// Top-k: the k best in order, then top-p and min-p over them, then a draw in that order.
+    private mutating func sampleTopK(_ logits: UnsafeMutableBufferPointer<Float>, invTemperature: Float) -> Int32 {
+        var candidates = topKCandidates(logits, k: parameters.topK)
+        let maxLogit = candidates[0].logit
         var total: Double = 0
         for i in candidates.indices {
             let p = exp(Double((candidates[i].logit - maxLogit) * invTemperature))
@@ -52,10 +61,8 @@ public struct Sampler: Sendable {
             }
         }
         // min-p: drop tokens below minP times the most likely one.
-        if parameters.minP > 0, let first = candidates.first {
-            let threshold = first.probability * Double(parameters.minP)
-            while keep > 1 && candidates[keep - 1].probability < threshold { keep -= 1 }
-        }
+        let threshold = candidates[0].probability * Double(parameters.minP)
+        while keep > 1 && candidates[keep - 1].probability < threshold { keep -= 1 }
         var keptMass: Double = 0
         for i in 0..<keep { keptMass += candidates[i].probability }
         let draw = random.nextUnitDouble() * keptMass
@@ -104,37 +111,26 @@ public struct Sampler: Sendable {
         var probability: Double = 0
     }
 
-    /// The tokens that survive top-k, sorted by descending logit (ties: lower id first).
-    private func candidateSet(_ logits: UnsafeMutableBufferPointer<Float>, invTemperature: Float) -> [Candidate] {
-        let byLogit: (Candidate, Candidate) -> Bool = { a, b in
-            a.logit != b.logit ? a.logit > b.logit : a.token < b.token
-        }
-        let k = parameters.topK > 0 ? min(parameters.topK, logits.count) : logits.count
-        if k < logits.count {
-            // Keep a sorted window of the k best.
-            var best: [Candidate] = []
-            best.reserveCapacity(k + 1)
-            for i in 0..<logits.count {
-                let candidate = Candidate(token: Int32(i), logit: logits[i])
-                if best.count == k, let last = best.last, !byLogit(candidate, last) { continue }
-                var lo = 0, hi = best.count
-                while lo < hi {
-                    let mid = (lo + hi) / 2
-                    if byLogit(best[mid], candidate) { lo = mid + 1 } else { hi = mid }
-                }
-                best.insert(candidate, at: lo)
-                if best.count > k { best.removeLast() }
+    /// The k best tokens, sorted by descending logit (ties: lower id first).
+    private func topKCandidates(_ logits: UnsafeMutableBufferPointer<Float>, k: Int) -> [Candidate] {
+        var best: [Candidate] = []
+        best.reserveCapacity(k + 1)
+        for i in 0..<logits.count {
+            let candidate = Candidate(token: Int32(i), logit: logits[i])
+            if best.count == k, let last = best.last, !Self.byLogit(candidate, last) { continue }
+            var lo = 0, hi = best.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if Self.byLogit(best[mid], candidate) { lo = mid + 1 } else { hi = mid }
             }
-            return best
+            best.insert(candidate, at: lo)
+            if best.count > k { best.removeLast() }
         }
-        var all = (0..<logits.count).map { Candidate(token: Int32($0), logit: logits[$0]) }
-        if parameters.minP > 0 && parameters.topP >= 1 {
-            // Without top-p, tokens below min-p can never be kept: drop them before sorting.
-            let maxLogit = all.reduce(-Float.infinity) { max($0, $1.logit) }
-            let cutoff = maxLogit + logf(parameters.minP) / invTemperature
-            all.removeAll { $0.logit < cutoff }
-        }
-        all.sort(by: byLogit)
-        return all
+        return best
+    }
+
+    /// Descending logit, then ascending token id.
+    private static func byLogit(_ a: Candidate, _ b: Candidate) -> Bool {
+        a.logit != b.logit ? a.logit > b.logit : a.token < b.token
     }
 }

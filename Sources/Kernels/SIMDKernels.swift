@@ -4,7 +4,7 @@ import _Builtin_intrinsics.intel
 
 /// Small shared SIMD helpers with a fixed, documented reduction order (so every caller that reduces
 /// the same lanes gets the same bits).
-enum SIMDKernels {
+public enum SIMDKernels {
     /// Sum of 8 float lanes in a fixed order: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
     @inline(__always)
     static func horizontalSum(_ v: SIMD8<Float>) -> Float {
@@ -79,7 +79,7 @@ enum SIMDKernels {
     /// e^x for 8 lanes (Cephes' single-precision polynomial, within 2 ulp of the exact value for
     /// x in [-87, 88]; inputs below -87 give e^-87, so -infinity gives a tiny positive number).
     @inline(__always)
-    static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
         #if TANDEM_AVX2
         let clamped = _mm256_min_ps(_mm256_max_ps(x, SIMD8(repeating: -87)), SIMD8(repeating: 88))
         let whole = _mm256_cvtps_epi32(clamped * 1.442_695_04) // to nearest even

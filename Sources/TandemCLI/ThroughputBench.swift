@@ -23,6 +23,12 @@ struct ThroughputBench: AsyncParsableCommand {
     @Option(help: "Generated tokens per request (end-of-generation tokens are ignored).")
     var outputLen = 128
 
+    @Option(help: "Sampling temperature (0: greedy, like the llama.cpp comparison; vLLM's bench samples at 1). Seeded per request.")
+    var temperature: Float = 0
+
+    @Option(help: "Top-p with --temperature above 0 (1 disables).")
+    var topP: Float = 1
+
     @Flag(help: "Run both modes in one run and compare: throughput ratio and identical outputs.")
     var compareSync = false
 
@@ -37,10 +43,12 @@ struct ThroughputBench: AsyncParsableCommand {
 
     func run() async throws {
         guard numPrompts > 0, inputLen > 0, outputLen > 0 else { throw CLIError("counts and lengths must be positive") }
+        let sampling = SamplingParameters(temperature: temperature, topP: topP)
+        do { try sampling.validate() } catch { throw CLIError("\(error)") }
         let file = try modelOptions.openFile()
         let tokenizer = try modelOptions.loadTokenizer(file)
         let model = try modelOptions.loadModel(file)
-        let requests = makeRequests(vocabulary: model.configuration.vocabularySize, tokenizer: tokenizer)
+        let requests = makeRequests(vocabulary: model.configuration.vocabularySize, tokenizer: tokenizer, sampling: sampling)
 
         let modes: [Bool] = compareSync ? [true, false] : [!engineOptions.sync]  // async first
         var reports: [(name: String, report: ThroughputReport, results: [GenerationResult], steps: [StepRecord])] = []
@@ -97,7 +105,7 @@ struct ThroughputBench: AsyncParsableCommand {
         }
     }
 
-    private func makeRequests(vocabulary: Int, tokenizer: Tokenizer) -> [GenerationRequest] {
+    private func makeRequests(vocabulary: Int, tokenizer: Tokenizer, sampling: SamplingParameters) -> [GenerationRequest] {
         // Random ordinary tokens, like vLLM's random dataset; distinct per request.
         var state: UInt64 = 0x5EED
         let usable = (0..<Int32(vocabulary)).filter { !tokenizer.isControl($0) }
@@ -106,7 +114,10 @@ struct ThroughputBench: AsyncParsableCommand {
                 state = state &* 6364136223846793005 &+ 1442695040888963407
                 return usable[Int((state >> 33) % UInt64(usable.count))]
             }
-            return GenerationRequest(id: "bench-\(index)", promptTokens: prompt, maxTokens: outputLen, ignoreEOS: true)
+            var seeded = sampling
+            seeded.seed = UInt64(index)
+            return GenerationRequest(id: "bench-\(index)", promptTokens: prompt, sampling: seeded, maxTokens: outputLen,
+                                     ignoreEOS: true)
         }
     }
 

@@ -169,6 +169,35 @@ private func normalized(_ weights: [Double]) -> [Double] {
         #expect(drawn == [3, 917, 450])
     }
 
+    @Test func topPAmongManyKeepsTheLikeliestPrefixInOrder() {
+        // One likely token and 1000 unlikely ties (each below the first sorting threshold): top-p 0.9
+        // must keep token 0 and the lowest-id ties up to the mass, exactly as a full sort would.
+        let unlikely = 1000, tail = exp(-6.0)
+        let logits = [Float(0)] + Array(repeating: Float(-6), count: unlikely)
+        let target = 0.9 * (1 + Double(unlikely) * tail)
+        let kept = Int(((target - 1) / tail).rounded(.up))  // the ties 1...kept reach the mass
+        let counts = histogram(SamplingParameters(topP: 0.9, seed: 12), logits, count: 20_000)
+        #expect(counts[(kept + 2)...].allSatisfy { $0 == 0 })  // (one more may come from rounding)
+        #expect(counts[(kept / 2)...kept].reduce(0, +) > 0)
+        let mass = 1 + Double(kept) * tail
+        expectFrequencies([counts[0], counts[1...].reduce(0, +)], [1 / mass, Double(kept) * tail / mass])
+    }
+
+    @Test func fullDistributionAmongManyMatchesTheSoftmax() {
+        // No top-k or top-p: drawn in token order without sorting, still the softmax.
+        let logits = (0..<2000).map { Float(($0 * 7919) % 13) * 0.3 }
+        let weights = logits.map { exp(Double($0)) }
+        let counts = histogram(SamplingParameters(temperature: 1, seed: 13), logits, count: 40_000)
+        // Compare by logit class (13 classes) to keep the expected counts large.
+        var observed = Array(repeating: 0, count: 13), expected = Array(repeating: 0.0, count: 13)
+        for (index, logit) in logits.enumerated() {
+            let level = Int((logit / 0.3).rounded())
+            observed[level] += counts[index]
+            expected[level] += weights[index]
+        }
+        expectFrequencies(observed, normalized(expected))
+    }
+
     // MARK: Penalties
 
     @Test func repetitionPenaltyDividesPositiveAndMultipliesNegativeLogits() {
