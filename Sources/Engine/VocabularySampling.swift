@@ -11,12 +11,13 @@ import Kernels
 /// then walks the kept tokens in token order. A full sort of a 49k vocabulary per token took
 /// milliseconds on the device thread; this takes tens of microseconds.
 enum VocabularySampling {
-    /// A weight's bin: its sign-free Float bits above the lowest 19 (8 exponent bits, 4 mantissa bits).
+    /// A weight's bin: its Float bits without the sign, above the lowest 19 (8 exponent bits, 4
+    /// mantissa bits). Weights are positive; the mask keeps even a NaN from a broken model in range.
     static let binShift: UInt32 = 19
     static let binCount = 1 << 12
 
     @inline(__always)
-    static func bin(_ weight: Float) -> Int { Int(weight.bitPattern >> binShift) }
+    static func bin(_ weight: Float) -> Int { Int((weight.bitPattern & 0x7FFF_FFFF) >> binShift) }
 
     /// Draws from `logits` with `unit` in [0, 1).
     static func draw(_ logits: UnsafeBufferPointer<Float>, invTemperature: Float, topP: Float, minP: Float,

@@ -162,8 +162,9 @@ struct DealtItems: Sequence, IteratorProtocol {
 /// The per-thread part of `pagedAttention`.
 enum AttentionWorker {
     static let chunk = 32
-    /// Query heads of a group processed together (their accumulators stay in registers).
-    static let headsPerPass = 4
+    /// Query heads of a group processed together (their accumulators stay in registers): 3 heads x 4
+    /// positions in the score pass, 4 heads x one slice in the value pass.
+    static let scoreHeadsPerPass = 3, valueHeadsPerPass = 4
     /// Positions ahead whose key and value rows `scorePass` prefetches.
     static let prefetchDistance = 8
 
@@ -236,12 +237,11 @@ enum AttentionWorker {
             }
             var first = 0
             while first < group {
-                let heads = min(headsPerPass, group - first)
+                let heads = min(scoreHeadsPerPass, group - first)
                 switch heads {
                 case 1: scorePass(L.self, q: q, heads: 1, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
                 case 2: scorePass(L.self, q: q, heads: 2, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
-                case 3: scorePass(L.self, q: q, heads: 3, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
-                default: scorePass(L.self, q: q, heads: 4, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
+                default: scorePass(L.self, q: q, heads: 3, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
                 }
                 first += heads
             }
@@ -272,7 +272,7 @@ enum AttentionWorker {
             }
             first = 0
             while first < group {
-                let heads = min(headsPerPass, group - first)
+                let heads = min(valueHeadsPerPass, group - first)
                 switch heads {
                 case 1: valuePass(L.self, heads: 1, first: first, length: length, layer: layer, slots: slots, scores: scores, acc: acc)
                 case 2: valuePass(L.self, heads: 2, first: first, length: length, layer: layer, slots: slots, scores: scores, acc: acc)
@@ -289,8 +289,11 @@ enum AttentionWorker {
         }
     }
 
-    /// Scores of heads `first..<first+heads` for the chunk's positions: each key slice is loaded once
-    /// for all the heads. `slots` holds `known` rows (the chunk's and a few beyond, to prefetch).
+    /// Scores of heads `first..<first+heads` for the chunk's positions, four positions at a time: each
+    /// key slice is loaded once for all the heads, and the four positions' dot products of a head are
+    /// reduced together (`SIMDKernels.horizontalSums`). Past the chunk's end the last row stands in and
+    /// its scores land in unused slots (the chunk length is a multiple of 4). `slots` holds `known`
+    /// rows (the chunk's and a few beyond, to prefetch).
     @inline(__always)
     static func scorePass<L: FloatLoader>(_ loader: L.Type, q: UnsafePointer<Float>, heads: Int, first: Int, length: Int,
                                           known: Int, layer: PagedKVLayer, scale: Float, slots: UnsafePointer<Int32>,
@@ -301,32 +304,52 @@ enum AttentionWorker {
         let rowBytes = headDim * L.byteWidth
         let keys = UnsafeRawPointer(layer.keys)
         let values = UnsafeRawPointer(layer.values)
-        for j in 0..<length {
-            let row = keys + Int(slots[j]) &* rowBytes
+        let scales = SIMD4<Float>(repeating: scale)
+        var j = 0
+        while j < length {
             // The rows a few positions ahead may sit in another block; start loading them now.
-            if j + prefetchDistance < known {
-                let ahead = Int(slots[j + prefetchDistance]) &* rowBytes
+            for ahead in Swift.stride(from: j + prefetchDistance, to: min(j + prefetchDistance + 4, known), by: 1) {
+                let row = Int(slots[ahead]) &* rowBytes
                 var line = 0
                 while line < rowBytes {
-                    tandem_prefetch(keys + (ahead &+ line))
-                    tandem_prefetch(values + (ahead &+ line))
+                    tandem_prefetch(keys + (row &+ line))
+                    tandem_prefetch(values + (row &+ line))
                     line += 64
                 }
             }
-            var l0 = SIMD8<Float>.zero, l1 = l0, l2 = l0, l3 = l0
+            let r0 = keys + Int(slots[j]) &* rowBytes
+            let r1 = keys + Int(slots[min(j + 1, length - 1)]) &* rowBytes
+            let r2 = keys + Int(slots[min(j + 2, length - 1)]) &* rowBytes
+            let r3 = keys + Int(slots[min(j + 3, length - 1)]) &* rowBytes
+            var a0 = SIMD8<Float>.zero, a1 = a0, a2 = a0, a3 = a0
+            var b0 = a0, b1 = a0, b2 = a0, b3 = a0
+            var c0 = a0, c1 = a0, c2 = a0, c3 = a0
             var d = 0
             while d < headDim {
-                let key = L.load8(row, d)
-                l0 = l0.addingProduct(q0.loadUnaligned(fromByteOffset: d * 4, as: SIMD8<Float>.self), key)
-                if heads > 1 { l1 = l1.addingProduct(q0.loadUnaligned(fromByteOffset: stride + d * 4, as: SIMD8<Float>.self), key) }
-                if heads > 2 { l2 = l2.addingProduct(q0.loadUnaligned(fromByteOffset: 2 * stride + d * 4, as: SIMD8<Float>.self), key) }
-                if heads > 3 { l3 = l3.addingProduct(q0.loadUnaligned(fromByteOffset: 3 * stride + d * 4, as: SIMD8<Float>.self), key) }
+                let k0 = L.load8(r0, d), k1 = L.load8(r1, d), k2 = L.load8(r2, d), k3 = L.load8(r3, d)
+                let x = q0.loadUnaligned(fromByteOffset: d * 4, as: SIMD8<Float>.self)
+                a0 = a0.addingProduct(x, k0); a1 = a1.addingProduct(x, k1)
+                a2 = a2.addingProduct(x, k2); a3 = a3.addingProduct(x, k3)
+                if heads > 1 {
+                    let y = q0.loadUnaligned(fromByteOffset: stride + d * 4, as: SIMD8<Float>.self)
+                    b0 = b0.addingProduct(y, k0); b1 = b1.addingProduct(y, k1)
+                    b2 = b2.addingProduct(y, k2); b3 = b3.addingProduct(y, k3)
+                }
+                if heads > 2 {
+                    let z = q0.loadUnaligned(fromByteOffset: 2 * stride + d * 4, as: SIMD8<Float>.self)
+                    c0 = c0.addingProduct(z, k0); c1 = c1.addingProduct(z, k1)
+                    c2 = c2.addingProduct(z, k2); c3 = c3.addingProduct(z, k3)
+                }
                 d += 8
             }
-            scores[first * chunk + j] = SIMDKernels.horizontalSum(l0) * scale
-            if heads > 1 { scores[(first + 1) * chunk + j] = SIMDKernels.horizontalSum(l1) * scale }
-            if heads > 2 { scores[(first + 2) * chunk + j] = SIMDKernels.horizontalSum(l2) * scale }
-            if heads > 3 { scores[(first + 3) * chunk + j] = SIMDKernels.horizontalSum(l3) * scale }
+            @inline(__always)
+            func store(_ head: Int, _ sums: SIMD4<Float>) {
+                UnsafeMutableRawPointer(scores + (first + head) * chunk + j).storeBytes(of: sums * scales, as: SIMD4<Float>.self)
+            }
+            store(0, SIMDKernels.horizontalSums(a0, a1, a2, a3))
+            if heads > 1 { store(1, SIMDKernels.horizontalSums(b0, b1, b2, b3)) }
+            if heads > 2 { store(2, SIMDKernels.horizontalSums(c0, c1, c2, c3)) }
+            j += 4
         }
     }
 

@@ -13,6 +13,19 @@ public enum SIMDKernels {
         return quarter[0] + quarter[1]
     }
 
+    /// The sums of four 8-lane vectors (lane i = Σ lanes of the i-th), each reduced in a fixed order:
+    /// ((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7)).
+    @inline(__always)
+    static func horizontalSums(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>, _ d: SIMD8<Float>) -> SIMD4<Float> {
+        #if TANDEM_AVX2
+        let all: SIMD8<Float> = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d))
+        return all.lowHalf + all.highHalf
+        #else
+        func sum(_ v: SIMD8<Float>) -> Float { ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])) }
+        return SIMD4(sum(a), sum(b), sum(c), sum(d))
+        #endif
+    }
+
     #if TANDEM_AVX2
     /// Exact sum of the 8 Int32 lanes (wrapping).
     @inline(__always)

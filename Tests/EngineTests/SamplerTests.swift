@@ -198,6 +198,17 @@ private func normalized(_ weights: [Double]) -> [Double] {
         expectFrequencies(observed, normalized(expected))
     }
 
+    @Test func nanLogitsFromABrokenModelStillGiveAToken() {
+        let logits: [Float] = [1, .nan, 2, -.nan, 0.5]
+        for parameters in [SamplingParameters(temperature: 1, seed: 1), SamplingParameters(topP: 0.9, seed: 2),
+                           SamplingParameters(minP: 0.1, seed: 3), SamplingParameters(topK: 3, seed: 4)] {
+            var sampler = Sampler(parameters: parameters)
+            var row = logits
+            let token = row.withUnsafeMutableBufferPointer { sampler.sample($0) }
+            #expect((0..<5).contains(token))
+        }
+    }
+
     // MARK: Penalties
 
     @Test func repetitionPenaltyDividesPositiveAndMultipliesNegativeLogits() {
