@@ -86,42 +86,38 @@ enum VocabularySampling {
         static let keepAll = TopPCut(bin: -1, logit: -.infinity, token: .max)
         var isKeepAll: Bool { bin < 0 }
 
-        init(bin: Int, logit: Float, token: Int) {
-            self.bin = bin
-            self.logit = logit
-            self.token = token
-        }
-
-        /// The cut that keeps the smallest prefix of the likelihood order whose weights reach `target`.
-        init(weights: UnsafePointer<Float>, logits: UnsafePointer<Float>, count: Int, target: Double) {
-            var boundary = 0, above: Double = 0
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: binCount) { bins in
-                bins.initialize(repeating: 0)
-                for j in 0..<count { bins[VocabularySampling.bin(weights[j])] += Double(weights[j]) }
-                for b in stride(from: binCount - 1, through: 0, by: -1) {
-                    if above + bins[b] >= target { boundary = b; return }
-                    above += bins[b]
-                }
-                above -= bins[0]  // (rounding left the target out of reach: keep every bin)
-            }
-            var members: [(logit: Float, token: Int)] = []
-            for j in 0..<count where VocabularySampling.bin(weights[j]) == boundary { members.append((logits[j], j)) }
-            members.sort { $0.logit != $1.logit ? $0.logit > $1.logit : $0.token < $1.token }
-            self.init(bin: boundary, logit: .infinity, token: -1)
-            var mass = above
-            for member in members {
-                (logit, token) = member
-                mass += Double(weights[member.token])
-                if mass >= target { break }
-            }
-        }
-
         @inline(__always)
         func keeps(weight: Float, logit: Float, token: Int) -> Bool {
             if isKeepAll { return true }
             let b = VocabularySampling.bin(weight)
             if b != bin { return b > bin }
             return logit > self.logit || (logit == self.logit && token <= self.token)
+        }
+    }
+}
+
+extension VocabularySampling.TopPCut {
+    /// The cut that keeps the smallest prefix of the likelihood order whose weights reach `target`.
+    init(weights: UnsafePointer<Float>, logits: UnsafePointer<Float>, count: Int, target: Double) {
+        var boundary = 0, above: Double = 0
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: VocabularySampling.binCount) { bins in
+            bins.initialize(repeating: 0)
+            for j in 0..<count { bins[VocabularySampling.bin(weights[j])] += Double(weights[j]) }
+            for b in stride(from: VocabularySampling.binCount - 1, through: 0, by: -1) {
+                if above + bins[b] >= target { boundary = b; return }
+                above += bins[b]
+            }
+            above -= bins[0]  // (rounding left the target out of reach: keep every bin)
+        }
+        var members: [(logit: Float, token: Int)] = []
+        for j in 0..<count where VocabularySampling.bin(weights[j]) == boundary { members.append((logits[j], j)) }
+        members.sort { $0.logit != $1.logit ? $0.logit > $1.logit : $0.token < $1.token }
+        self.init(bin: boundary, logit: .infinity, token: -1)
+        var mass = above
+        for member in members {
+            (logit, token) = member
+            mass += Double(weights[member.token])
+            if mass >= target { break }
         }
     }
 }
