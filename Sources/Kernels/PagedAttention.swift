@@ -163,8 +163,8 @@ struct DealtItems: Sequence, IteratorProtocol {
 enum AttentionWorker {
     static let chunk = 32
     /// Query heads of a group processed together (their accumulators stay in registers): 3 heads x 4
-    /// positions in the score pass, 4 heads x one slice in the value pass.
-    static let scoreHeadsPerPass = 3, valueHeadsPerPass = 4
+    /// positions in the score pass, 3 heads x four slices in the value pass.
+    static let scoreHeadsPerPass = 3, valueHeadsPerPass = 3
     /// Positions ahead whose key and value rows `scorePass` prefetches.
     static let prefetchDistance = 8
 
@@ -239,9 +239,9 @@ enum AttentionWorker {
             while first < group {
                 let heads = min(scoreHeadsPerPass, group - first)
                 switch heads {
-                case 1: scorePass(L.self, q: q, heads: 1, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
-                case 2: scorePass(L.self, q: q, heads: 2, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
-                default: scorePass(L.self, q: q, heads: 3, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
+                case 1: scorePass(L.self, One.self, q: q, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
+                case 2: scorePass(L.self, Two.self, q: q, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
+                default: scorePass(L.self, Three.self, q: q, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
                 }
                 first += heads
             }
@@ -274,10 +274,9 @@ enum AttentionWorker {
             while first < group {
                 let heads = min(valueHeadsPerPass, group - first)
                 switch heads {
-                case 1: valuePass(L.self, heads: 1, first: first, length: length, layer: layer, slots: slots, scores: scores, acc: acc)
-                case 2: valuePass(L.self, heads: 2, first: first, length: length, layer: layer, slots: slots, scores: scores, acc: acc)
-                case 3: valuePass(L.self, heads: 3, first: first, length: length, layer: layer, slots: slots, scores: scores, acc: acc)
-                default: valuePass(L.self, heads: 4, first: first, length: length, layer: layer, slots: slots, scores: scores, acc: acc)
+                case 1: valuePass(L.self, One.self, first: first, length: length, layer: layer, slots: slots, scores: scores, acc: acc)
+                case 2: valuePass(L.self, Two.self, first: first, length: length, layer: layer, slots: slots, scores: scores, acc: acc)
+                default: valuePass(L.self, Three.self, first: first, length: length, layer: layer, slots: slots, scores: scores, acc: acc)
                 }
                 first += heads
             }
@@ -295,9 +294,11 @@ enum AttentionWorker {
     /// its scores land in unused slots (the chunk length is a multiple of 4). `slots` holds `known`
     /// rows (the chunk's and a few beyond, to prefetch).
     @inline(__always)
-    static func scorePass<L: FloatLoader>(_ loader: L.Type, q: UnsafePointer<Float>, heads: Int, first: Int, length: Int,
-                                          known: Int, layer: PagedKVLayer, scale: Float, slots: UnsafePointer<Int32>,
-                                          scores: UnsafeMutablePointer<Float>) {
+    static func scorePass<L: FloatLoader, Heads: StaticCount>(_ loader: L.Type, _ headCount: Heads.Type, q: UnsafePointer<Float>,
+                                                             first: Int, length: Int, known: Int, layer: PagedKVLayer,
+                                                             scale: Float, slots: UnsafePointer<Int32>,
+                                                             scores: UnsafeMutablePointer<Float>) {
+        let heads = Heads.value
         let headDim = layer.headDim
         let q0 = UnsafeRawPointer(q + first * headDim)
         let stride = headDim * 4
@@ -353,35 +354,89 @@ enum AttentionWorker {
         }
     }
 
-    /// Adds the chunk's weighted values to the accumulators of heads `first..<first+heads`, one 8-wide
-    /// slice at a time with the accumulators in registers and each value slice loaded once.
+    /// Adds the chunk's weighted values to the accumulators of heads `first..<first+heads` (at most
+    /// 3), four 8-wide slices at a time (one where `headDim` leaves fewer): 12 accumulators, 3
+    /// broadcast weights and one value slice fill the 16 registers, and each weight is broadcast once
+    /// per four slices.
     @inline(__always)
-    static func valuePass<L: FloatLoader>(_ loader: L.Type, heads: Int, first: Int, length: Int, layer: PagedKVLayer,
-                          slots: UnsafePointer<Int32>, scores: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>) {
+    static func valuePass<L: FloatLoader, Heads: StaticCount>(_ loader: L.Type, _ heads: Heads.Type, first: Int, length: Int,
+                                                             layer: PagedKVLayer, slots: UnsafePointer<Int32>,
+                                                             scores: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>) {
+        var d = 0
+        while d + 32 <= layer.headDim {
+            valueSlices(L.self, Heads.self, Four.self, d: d, first: first, length: length, layer: layer,
+                        slots: slots, scores: scores, acc: acc)
+            d += 32
+        }
+        while d < layer.headDim {
+            valueSlices(L.self, Heads.self, One.self, d: d, first: first, length: length, layer: layer,
+                        slots: slots, scores: scores, acc: acc)
+            d += 8
+        }
+    }
+
+    /// `valuePass` over `Slices` (1 or 4) consecutive slices from element `d`. Per lane the order is
+    /// fixed: one FMA per position, in position order.
+    @inline(__always)
+    static func valueSlices<L: FloatLoader, Heads: StaticCount, Slices: StaticCount>(
+        _ loader: L.Type, _ headCount: Heads.Type, _ sliceCount: Slices.Type, d: Int, first: Int, length: Int,
+        layer: PagedKVLayer, slots: UnsafePointer<Int32>, scores: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>
+    ) {
+        let heads = Heads.value, slices = Slices.value
         let headDim = layer.headDim
         let p0 = scores + first * chunk
         let rowBytes = headDim * L.byteWidth
         let values = UnsafeRawPointer(layer.values)
-        var d = 0
-        while d < headDim {
-            let a = UnsafeMutableRawPointer(acc + first * headDim + d)
-            let stride = headDim * 4
-            var a0 = a.loadUnaligned(as: SIMD8<Float>.self)
-            var a1 = heads > 1 ? a.loadUnaligned(fromByteOffset: stride, as: SIMD8<Float>.self) : .zero
-            var a2 = heads > 2 ? a.loadUnaligned(fromByteOffset: 2 * stride, as: SIMD8<Float>.self) : .zero
-            var a3 = heads > 3 ? a.loadUnaligned(fromByteOffset: 3 * stride, as: SIMD8<Float>.self) : .zero
-            for j in 0..<length {
-                let value = L.load8(values + Int(slots[j]) &* rowBytes, d)
-                a0 = a0.addingProduct(SIMD8(repeating: p0[j]), value)
-                if heads > 1 { a1 = a1.addingProduct(SIMD8(repeating: p0[chunk + j]), value) }
-                if heads > 2 { a2 = a2.addingProduct(SIMD8(repeating: p0[2 * chunk + j]), value) }
-                if heads > 3 { a3 = a3.addingProduct(SIMD8(repeating: p0[3 * chunk + j]), value) }
-            }
-            a.storeBytes(of: a0, as: SIMD8<Float>.self)
-            if heads > 1 { a.storeBytes(of: a1, toByteOffset: stride, as: SIMD8<Float>.self) }
-            if heads > 2 { a.storeBytes(of: a2, toByteOffset: 2 * stride, as: SIMD8<Float>.self) }
-            if heads > 3 { a.storeBytes(of: a3, toByteOffset: 3 * stride, as: SIMD8<Float>.self) }
-            d += 8
+        let a = UnsafeMutableRawPointer(acc + first * headDim + d)
+        let stride = headDim * 4
+        @inline(__always)
+        func load(_ head: Int, _ slice: Int) -> SIMD8<Float> {
+            head < heads && slice < slices ? a.loadUnaligned(fromByteOffset: head * stride + slice * 32, as: SIMD8<Float>.self) : .zero
         }
+        @inline(__always)
+        func store(_ head: Int, _ slice: Int, _ value: SIMD8<Float>) {
+            if head < heads && slice < slices { a.storeBytes(of: value, toByteOffset: head * stride + slice * 32, as: SIMD8<Float>.self) }
+        }
+        var a0 = load(0, 0), a1 = load(0, 1), a2 = load(0, 2), a3 = load(0, 3)
+        var b0 = load(1, 0), b1 = load(1, 1), b2 = load(1, 2), b3 = load(1, 3)
+        var c0 = load(2, 0), c1 = load(2, 1), c2 = load(2, 2), c3 = load(2, 3)
+        for j in 0..<length {
+            let row = values + Int(slots[j]) &* rowBytes
+            let x = SIMD8(repeating: p0[j])
+            let y = heads > 1 ? SIMD8(repeating: p0[chunk + j]) : .zero
+            let z = heads > 2 ? SIMD8(repeating: p0[2 * chunk + j]) : .zero
+            let v0 = L.load8(row, d)
+            a0 = a0.addingProduct(x, v0)
+            if heads > 1 { b0 = b0.addingProduct(y, v0) }
+            if heads > 2 { c0 = c0.addingProduct(z, v0) }
+            if slices > 1 {
+                let v1 = L.load8(row, d + 8)
+                a1 = a1.addingProduct(x, v1)
+                if heads > 1 { b1 = b1.addingProduct(y, v1) }
+                if heads > 2 { c1 = c1.addingProduct(z, v1) }
+                let v2 = L.load8(row, d + 16)
+                a2 = a2.addingProduct(x, v2)
+                if heads > 1 { b2 = b2.addingProduct(y, v2) }
+                if heads > 2 { c2 = c2.addingProduct(z, v2) }
+                let v3 = L.load8(row, d + 24)
+                a3 = a3.addingProduct(x, v3)
+                if heads > 1 { b3 = b3.addingProduct(y, v3) }
+                if heads > 2 { c3 = c3.addingProduct(z, v3) }
+            }
+        }
+        store(0, 0, a0); store(0, 1, a1); store(0, 2, a2); store(0, 3, a3)
+        store(1, 0, b0); store(1, 1, b1); store(1, 2, b2); store(1, 3, b3)
+        store(2, 0, c0); store(2, 1, c1); store(2, 2, c2); store(2, 3, c3)
     }
+}
+
+/// A count fixed at compile time, so that a kernel specialized on it has its branches folded away
+/// whether or not it is inlined.
+protocol StaticCount { static var value: Int { get } }
+
+extension AttentionWorker {
+    enum One: StaticCount { static var value: Int { 1 } }
+    enum Two: StaticCount { static var value: Int { 2 } }
+    enum Three: StaticCount { static var value: Int { 3 } }
+    enum Four: StaticCount { static var value: Int { 4 } }
 }

@@ -5,9 +5,11 @@ import Testing
 @Suite struct AttentionTests {
     /// Paged attention vs a naive float64 softmax attention over the same K/V (read back from the
     /// cache for F16, so only the kernel's arithmetic is compared), several sequences, shuffled blocks, GQA.
-    @Test(arguments: [KVElementType.float32, .float16])
-    func matchesNaiveAttention(elementType: KVElementType) {
-        let kvHeads = 2, group = 3, qHeads = kvHeads * group, headDim = 16, blockSize = 4, blockCount = 40
+    /// The shapes take every pass width: groups of 3 (the default model's), 4 (a pass of 3 and one of 1)
+    /// and 2 heads; head sizes that take only single slices (16), four-slice runs (64) and both (40).
+    @Test(arguments: [KVElementType.float32, .float16], [(group: 3, headDim: 16), (group: 4, headDim: 40), (group: 2, headDim: 64)])
+    func matchesNaiveAttention(elementType: KVElementType, shape: (group: Int, headDim: Int)) {
+        let kvHeads = 2, group = shape.group, qHeads = kvHeads * group, headDim = shape.headDim, blockSize = 4, blockCount = 40
         let kvWidth = kvHeads * headDim
         let keys = UnsafeMutableRawPointer.allocate(byteCount: blockCount * blockSize * kvWidth * 4, alignment: 64)
         let values = UnsafeMutableRawPointer.allocate(byteCount: blockCount * blockSize * kvWidth * 4, alignment: 64)
