@@ -74,15 +74,28 @@ public struct Sampler: Sendable {
         return candidates[keep - 1].token
     }
 
-    /// Index of the largest logit; the lowest index wins a tie.
+    /// Index of the largest logit; the lowest index wins a tie. NaNs are never chosen (all NaN or
+    /// -infinity gives 0). Eight lanes at a time: the maximum first, then the first index holding it.
     public static func argmax(_ logits: UnsafeMutableBufferPointer<Float>) -> Int32 {
-        var best = 0
-        var bestValue = -Float.infinity
-        for i in 0..<logits.count where logits[i] > bestValue {
-            best = i
-            bestValue = logits[i]
+        guard let base = logits.baseAddress else { return 0 }
+        let count = logits.count, raw = UnsafeRawPointer(base)
+        var maxima = SIMD8<Float>(repeating: -.infinity)
+        var i = 0
+        while i + 8 <= count {
+            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            maxima.replace(with: v, where: v .> maxima)
+            i += 8
         }
-        return Int32(best)
+        var best = maxima.max()
+        while i < count {
+            if base[i] > best { best = base[i] }
+            i += 1
+        }
+        guard best > -.infinity else { return 0 }
+        i = 0
+        while i + 8 <= count, !any(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) .== best) { i += 8 }
+        while base[i] != best { i += 1 }
+        return Int32(i)
     }
 
     /// Applies the penalties in place and returns the original values of the changed entries.

@@ -58,6 +58,34 @@ private func normalized(_ weights: [Double]) -> [Double] {
         #expect(row.withUnsafeMutableBufferPointer { Sampler.argmax($0) } == 1)
     }
 
+    /// The vector argmax against a scalar scan on vocabulary-sized rows: ties in and across lanes,
+    /// the maximum in the tail past the last full 8 lanes, NaNs (never chosen), all -infinity.
+    @Test func argmaxMatchesAScalarScan() {
+        func scalar(_ row: [Float]) -> Int32 {
+            var best = 0, value = -Float.infinity
+            for (i, x) in row.enumerated() where x > value { best = i; value = x }
+            return Int32(best)
+        }
+        func vector(_ row: [Float]) -> Int32 {
+            var copy = row
+            return copy.withUnsafeMutableBufferPointer { Sampler.argmax($0) }
+        }
+        var random = SplitMix64(seed: 11)
+        for count in [1, 7, 8, 9, 23, 49_152, 49_155] {
+            for trial in 0..<6 {
+                var row = (0..<count).map { _ in Float(Int(random.next() % 50)) }
+                if trial == 1 { row[count - 1] = 100 }
+                if trial == 2, count > 3 { row[1] = .nan; row[count - 2] = .nan }
+                if trial == 3 { row = row.map { _ in -.infinity } }
+                if trial == 4 { row = row.map { $0 == 49 ? .nan : $0 } }
+                if trial == 5 { row[0] = .nan }
+                #expect(vector(row) == scalar(row), "count \(count) trial \(trial)")
+            }
+        }
+        #expect(vector([.nan, .nan]) == 0)
+        #expect(vector([.nan, -.infinity, 3, .nan, 3]) == 2)
+    }
+
     @Test func topKOneIsGreedyWhateverTheTemperature() {
         var topOne = Sampler(parameters: SamplingParameters(temperature: 5, topK: 1, seed: 3))
         for _ in 0..<200 { #expect(sampleOnce(&topOne, [0.1, 0.3, 0.2, 0.3]) == 1) }
