@@ -166,7 +166,7 @@ enum AttentionWorker {
     /// positions in the score pass, 3 heads x four slices in the value pass.
     static let scoreHeadsPerPass = 3, valueHeadsPerPass = 3
     /// Positions ahead whose key and value rows `scorePass` prefetches.
-    static let prefetchDistance = 8
+    static let prefetchDistance = 16
 
     static func run(items: DealtItems, q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
                     sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer) {
@@ -313,8 +313,8 @@ enum AttentionWorker {
                 let row = Int(slots[ahead]) &* rowBytes
                 var line = 0
                 while line < rowBytes {
-                    tandem_prefetch(keys + (row &+ line))
-                    tandem_prefetch(values + (row &+ line))
+                    tandem_prefetch_l2(keys + (row &+ line))
+                    tandem_prefetch_l2(values + (row &+ line))
                     line += 64
                 }
             }
