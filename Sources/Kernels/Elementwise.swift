@@ -39,10 +39,10 @@ public func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int
     while i < count { output[i] = a[i] + b[i]; i += 1 }
 }
 
-/// SwiGLU: `gate[i] = silu(gate[i]) * up[i]` in place, with `silu(x) = x / (1 + exp(-x))` and the
-/// 8-lane `SIMDKernels.exp` (the tail goes through the same function, so every element gets the same
-/// arithmetic wherever it sits).
-public func siluMul(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int) {
+/// SwiGLU: `output[i] = silu(gate[i]) * up[i]`, with `silu(x) = x / (1 + exp(-x))` and the 8-lane
+/// `SIMDKernels.exp` (the tail goes through the same function, so every element gets the same
+/// arithmetic wherever it sits). `output` may equal `gate`.
+public func siluMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int, output: UnsafeMutablePointer<Float>) {
     var i = 0
     while i < count {
         let n = min(8, count - i)
@@ -55,9 +55,9 @@ public func siluMul(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>,
         }
         let y = x / (1 + SIMDKernels.exp(-x)) * u
         if n == 8 {
-            UnsafeMutableRawPointer(gate + i).storeBytes(of: y, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(output + i).storeBytes(of: y, as: SIMD8<Float>.self)
         } else {
-            for lane in 0..<n { gate[i + lane] = y[lane] }
+            for lane in 0..<n { output[i + lane] = y[lane] }
         }
         i += 8
     }

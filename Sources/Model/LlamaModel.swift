@@ -89,37 +89,64 @@ public final class LlamaModel: @unchecked Sendable {
         let w = workspace
         let width = c.embeddingWidth
 
-        layer.attentionNorm.withUnsafeBufferPointer {
-            rmsNorm(w.x, weight: $0.baseAddress!, eps: c.rmsNormEpsilon, rows: n, width: width, output: w.normed)
+        layer.attentionNorm.withUnsafeBufferPointer { norm in
+            perTokens(n) { r in
+                rmsNorm(w.x + r.lowerBound * width, weight: norm.baseAddress!, eps: c.rmsNormEpsilon, rows: r.count,
+                        width: width, output: w.normed + r.lowerBound * width)
+            }
         }
-        layer.attentionInput.run(input: w.normed, tokens: n, outputs: [w.q, w.k, w.v], staging: w.staging,
-                                 pool: pool, scratch: scratch)
-        if let bias = layer.queryBias { addBias(bias, to: w.q, rows: n) }
-        if let bias = layer.keyBias { addBias(bias, to: w.k, rows: n) }
-        if let bias = layer.valueBias { addBias(bias, to: w.v, rows: n) }
-
-        applyRoPE(w.q, heads: c.headCount, headDim: c.headDimension, positions: positions, tokens: n,
-                  table: rope, neox: c.ropeNeoX)
-        applyRoPE(w.k, heads: c.kvHeadCount, headDim: c.headDimension, positions: positions, tokens: n,
-                  table: rope, neox: c.ropeNeoX)
-        writeKV(k: w.k, v: w.v, slotMapping: slots, tokens: n, layer: kv)
+        let qkv = layer.attentionInput.run(input: w.normed, tokens: n, outputs: [w.q, w.k, w.v], staging: w.staging,
+                                           pool: pool, scratch: scratch)
+        perTokens(n) { r in
+            qkv[0].copy(r, width: c.qWidth, to: w.q)
+            qkv[1].copy(r, width: c.kvWidth, to: w.k)
+            qkv[2].copy(r, width: c.kvWidth, to: w.v)
+            if let bias = layer.queryBias { addBias(bias, to: w.q, rows: r) }
+            if let bias = layer.keyBias { addBias(bias, to: w.k, rows: r) }
+            if let bias = layer.valueBias { addBias(bias, to: w.v, rows: r) }
+            let first = r.lowerBound
+            applyRoPE(w.q + first * c.qWidth, heads: c.headCount, headDim: c.headDimension, positions: positions + first,
+                      tokens: r.count, table: rope, neox: c.ropeNeoX)
+            applyRoPE(w.k + first * c.kvWidth, heads: c.kvHeadCount, headDim: c.headDimension,
+                      positions: positions + first, tokens: r.count, table: rope, neox: c.ropeNeoX)
+            writeKV(k: w.k + first * c.kvWidth, v: w.v + first * c.kvWidth, slotMapping: slots + first,
+                    tokens: r.count, layer: kv)
+        }
         pagedAttention(q: w.q, output: w.attention, qHeads: c.headCount, sequences: sequences, layer: kv, pool: pool)
         matmul(layer.attentionOutput, input: w.attention, tokens: n, output: w.normed, pool: pool, scratch: scratch)
-        add(w.x, w.normed, count: n * width, output: w.x)
 
-        layer.feedForwardNorm.withUnsafeBufferPointer {
-            rmsNorm(w.x, weight: $0.baseAddress!, eps: c.rmsNormEpsilon, rows: n, width: width, output: w.normed)
+        layer.feedForwardNorm.withUnsafeBufferPointer { norm in
+            perTokens(n) { r in
+                let x = w.x + r.lowerBound * width, normed = w.normed + r.lowerBound * width
+                add(x, normed, count: r.count * width, output: x)
+                rmsNorm(x, weight: norm.baseAddress!, eps: c.rmsNormEpsilon, rows: r.count, width: width, output: normed)
+            }
         }
-        layer.feedForwardInput.run(input: w.normed, tokens: n, outputs: [w.gate, w.up], staging: w.staging,
-                                   pool: pool, scratch: scratch)
-        siluMul(gate: w.gate, up: w.up, count: n * c.feedForwardWidth)
+        let gateUp = layer.feedForwardInput.run(input: w.normed, tokens: n, outputs: [w.gate, w.up],
+                                                staging: w.staging, pool: pool, scratch: scratch)
+        perTokens(n) { r in
+            for t in r {
+                siluMul(gate: gateUp[0].row(t), up: gateUp[1].row(t), count: c.feedForwardWidth,
+                        output: w.gate + t * c.feedForwardWidth)
+            }
+        }
         matmul(layer.down, input: w.gate, tokens: n, output: w.normed, pool: pool, scratch: scratch)
-        add(w.x, w.normed, count: n * width, output: w.x)
+        perTokens(n) { r in
+            add(w.x + r.lowerBound * width, w.normed + r.lowerBound * width, count: r.count * width,
+                output: w.x + r.lowerBound * width)
+        }
     }
 
-    private func addBias(_ bias: [Float], to x: UnsafeMutablePointer<Float>, rows: Int) {
+    /// Runs per-token work (norms, residual adds, RoPE, KV writes, SwiGLU) for tokens `0..<n` on the
+    /// pool, a contiguous range per thread; a few tokens run on the calling thread. Every token is
+    /// computed alone, so the split changes no result.
+    private func perTokens(_ n: Int, _ body: (Range<Int>) -> Void) {
+        if n < 4 { body(0..<n) } else { pool.parallelFor(n, body) }
+    }
+
+    private func addBias(_ bias: [Float], to x: UnsafeMutablePointer<Float>, rows: Range<Int>) {
         bias.withUnsafeBufferPointer { b in
-            for r in 0..<rows { add(x + r * b.count, b.baseAddress!, count: b.count, output: x + r * b.count) }
+            for r in rows { add(x + r * b.count, b.baseAddress!, count: b.count, output: x + r * b.count) }
         }
     }
 

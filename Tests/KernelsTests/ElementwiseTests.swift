@@ -28,7 +28,7 @@ import Testing
         var gate: [Float] = [-3, -0.5, 0, 0.5, 4, -90, 95, 12, -12, 1e-3, 7, -7, 2, -2, 30, -30, 0.25, -0.25, 60]
         let up: [Float] = (0..<gate.count).map { Float($0 % 5) - 1.5 }
         let expected = zip(gate, up).map { g, u in Double(g) / (1 + Foundation.exp(-Double(g))) * Double(u) }
-        gate.withUnsafeMutableBufferPointer { g in up.withUnsafeBufferPointer { siluMul(gate: g.baseAddress!, up: $0.baseAddress!, count: g.count) } }
+        gate.withUnsafeMutableBufferPointer { g in up.withUnsafeBufferPointer { siluMul(gate: g.baseAddress!, up: $0.baseAddress!, count: g.count, output: g.baseAddress!) } }
         for i in gate.indices { #expect(abs(Double(gate[i]) - expected[i]) <= 1e-6 * max(1, abs(expected[i])), "element \(i)") }
         var sum = [Float](repeating: 0, count: gate.count)
         gate.withUnsafeBufferPointer { a in up.withUnsafeBufferPointer { b in sum.withUnsafeMutableBufferPointer {
