@@ -328,16 +328,16 @@ enum AttentionWorker {
             var d = 0
             while d < headDim {
                 let k0 = L.load8(r0, d), k1 = L.load8(r1, d), k2 = L.load8(r2, d), k3 = L.load8(r3, d)
-                let x = q0.loadUnaligned(fromByteOffset: d * 4, as: SIMD8<Float>.self)
+                let x = q0.loadUnaligned(fromByteOffset: d &* 4, as: SIMD8<Float>.self)
                 a0 = a0.addingProduct(x, k0); a1 = a1.addingProduct(x, k1)
                 a2 = a2.addingProduct(x, k2); a3 = a3.addingProduct(x, k3)
                 if heads > 1 {
-                    let y = q0.loadUnaligned(fromByteOffset: stride + d * 4, as: SIMD8<Float>.self)
+                    let y = q0.loadUnaligned(fromByteOffset: stride &+ d &* 4, as: SIMD8<Float>.self)
                     b0 = b0.addingProduct(y, k0); b1 = b1.addingProduct(y, k1)
                     b2 = b2.addingProduct(y, k2); b3 = b3.addingProduct(y, k3)
                 }
                 if heads > 2 {
-                    let z = q0.loadUnaligned(fromByteOffset: 2 * stride + d * 4, as: SIMD8<Float>.self)
+                    let z = q0.loadUnaligned(fromByteOffset: 2 &* stride &+ d &* 4, as: SIMD8<Float>.self)
                     c0 = c0.addingProduct(z, k0); c1 = c1.addingProduct(z, k1)
                     c2 = c2.addingProduct(z, k2); c3 = c3.addingProduct(z, k3)
                 }
