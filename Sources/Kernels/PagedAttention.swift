@@ -159,6 +159,29 @@ struct DealtItems: Sequence, IteratorProtocol {
     }
 }
 
+/// Finds the sequence, batch token, position and kv head of a work item, for items in increasing order.
+struct ItemCursor {
+    let sequences: UnsafeBufferPointer<AttentionSequence>
+    let kvHeads: Int
+    private var sequenceIndex = 0, base = 0
+
+    init(sequences: UnsafeBufferPointer<AttentionSequence>, kvHeads: Int) {
+        self.sequences = sequences
+        self.kvHeads = kvHeads
+    }
+
+    mutating func locate(_ item: Int) -> (sequence: AttentionSequence, token: Int, position: Int, kvHead: Int) {
+        while item >= base + Int(sequences[sequenceIndex].tokenCount) * kvHeads {
+            base += Int(sequences[sequenceIndex].tokenCount) * kvHeads
+            sequenceIndex += 1
+        }
+        let sequence = sequences[sequenceIndex]
+        let local = item - base
+        return (sequence, Int(sequence.firstToken) + local / kvHeads, Int(sequence.positionOfFirst) + local / kvHeads,
+                local % kvHeads)
+    }
+}
+
 /// The per-thread part of `pagedAttention`.
 enum AttentionWorker {
     static let chunk = 32
@@ -190,21 +213,57 @@ enum AttentionWorker {
             let maxima = acc + group * headDim
             let sums = maxima + group
             let slots = UnsafeMutableRawPointer(sums + group).bindMemory(to: Int32.self, capacity: chunk + prefetchDistance)
-            var sequenceIndex = 0, base = 0
-            for item in items {
-                while item >= base + Int(sequences[sequenceIndex].tokenCount) * kvHeads {
-                    base += Int(sequences[sequenceIndex].tokenCount) * kvHeads
-                    sequenceIndex += 1
+            var current = ItemCursor(sequences: sequences, kvHeads: kvHeads)
+            var upcoming = current
+            var iterator = items.makeIterator()
+            var next = iterator.next()
+            while let item = next {
+                let (sequence, token, position, kvHead) = current.locate(item)
+                // The next item's first rows: their loads overlap this item's work.
+                next = iterator.next()
+                if let following = next {
+                    let (nextSequence, _, nextPosition, nextHead) = upcoming.locate(following)
+                    prefetchRows(L.self, positions: 0..<min(prefetchDistance, nextPosition + 1), kvHead: nextHead,
+                                 blockTable: nextSequence.blockTable, layer: layer)
                 }
-                let sequence = sequences[sequenceIndex]
-                let local = item - base
-                let token = Int(sequence.firstToken) + local / kvHeads
-                let position = Int(sequence.positionOfFirst) + local / kvHeads
-                let kvHead = local % kvHeads
                 attend(L.self, q: q + (token * qHeads + kvHead * group) * headDim,
                        output: output + (token * qHeads + kvHead * group) * headDim,
                        group: group, kvHead: kvHead, position: position, blockTable: sequence.blockTable,
                        layer: layer, scale: scale, scores: scores, acc: acc, maxima: maxima, sums: sums, slots: slots)
+            }
+        }
+    }
+
+    /// The largest of `count` (at most `chunk`) scores and `floor`; NaN scores are passed over.
+    @inline(__always)
+    static func maximum(_ scores: UnsafePointer<Float>, count: Int, atLeast floor: Float) -> Float {
+        var m = SIMD8<Float>(repeating: floor)
+        var j = 0
+        while j < count {
+            var v = UnsafeRawPointer(scores + j).loadUnaligned(as: SIMD8<Float>.self)
+            if count - j < 8 { v.replace(with: -.infinity, where: SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= Int32(count - j)) }
+            m.replace(with: v, where: v .> m)
+            j += 8
+        }
+        var half = m.lowHalf
+        half.replace(with: m.highHalf, where: m.highHalf .> half)
+        let a = Swift.max(half[0], half[1]), b = Swift.max(half[2], half[3])
+        return Swift.max(a, b)
+    }
+
+    /// Starts loading the key and value rows of `kvHead` at `positions` into the second-level cache.
+    @inline(__always)
+    static func prefetchRows<L: FloatLoader>(_ loader: L.Type, positions: Range<Int>, kvHead: Int,
+                                             blockTable: UnsafePointer<Int32>, layer: PagedKVLayer) {
+        let rowBytes = layer.headDim * L.byteWidth
+        for j in positions {
+            let row = layer.rowIndex(slot: Int(blockTable[j / layer.blockSize]) &* layer.blockSize &+ j % layer.blockSize,
+                                     head: kvHead) &* rowBytes
+            var line = 0
+            while line < rowBytes {
+                tandem_prefetch_l2(UnsafeRawPointer(layer.keys) + (row &+ line))
+                tandem_prefetch_l2(UnsafeRawPointer(layer.values) + (row &+ line))
+                line += 64
             }
         }
     }
@@ -231,9 +290,11 @@ enum AttentionWorker {
             let length = end - start
             // This chunk's rows and the first rows of the next one (for prefetching).
             let known = min(end + prefetchDistance, position + 1) - start
-            for j in start..<(start + known) {
-                slots[j - start] = (blockTable[j / blockSize] &* Int32(layer.kvHeads) &+ Int32(kvHead)) &* Int32(blockSize)
-                    &+ Int32(j % blockSize)
+            var logicalBlock = start / blockSize, offset = start % blockSize
+            for i in 0..<known {
+                slots[i] = (blockTable[logicalBlock] &* Int32(layer.kvHeads) &+ Int32(kvHead)) &* Int32(blockSize) &+ Int32(offset)
+                offset += 1
+                if offset == blockSize { offset = 0; logicalBlock += 1 }
             }
             var first = 0
             while first < group {
@@ -247,8 +308,7 @@ enum AttentionWorker {
             }
             for h in 0..<group {
                 let s = scores + h * chunk
-                var chunkMax = maxima[h]
-                for j in 0..<length { chunkMax = max(chunkMax, s[j]) }
+                let chunkMax = maximum(s, count: length, atLeast: maxima[h])
                 let correction = SIMDKernels.exp(SIMD8(repeating: maxima[h] - chunkMax))[0]
                 maxima[h] = chunkMax
                 var sum = sums[h] * correction
