@@ -1,5 +1,9 @@
 #if TANDEM_AVX2
 import _Builtin_intrinsics.intel
+import KernelIntrinsics
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The matrix product over `InterleavedWeights` (Q4_1 nibbles; Q4_0, Q5_0 as unsigned and Q8_0 and the
 /// K formats as signed bytes).
@@ -17,7 +21,8 @@ enum InterleavedMatmul {
     static let chunkBytes = 24 * 1024
 
     static func run(_ w: WeightMatrix, _ packed: InterleavedWeights, _ input: UnsafePointer<Float>, _ tokens: Int,
-                    _ output: UnsafeMutablePointer<Float>, _ pool: WorkerPool, _ scratch: MatmulScratch) {
+                    _ output: UnsafeMutablePointer<Float>, _ pool: WorkerPool, _ scratch: MatmulScratch,
+                    vnni: Bool = hasVNNI) {
         let activations = quantizeActivations(input, tokens: tokens, columns: w.columns,
                                               blockSize: packed.isKFormat ? 256 : 32, pool: pool, scratch: scratch)
         let groupBytes = packed.blocksPerRow * packed.bytesPerGroupBlock
@@ -31,9 +36,11 @@ enum InterleavedMatmul {
                 forEachTile(groups: range, groupsPerChunk: max(1, groupsPerChunk / 2), tokens: tokens) { pair, token, count in
                     let group = 2 * pair
                     if group + 1 < packed.groups {
-                        pairTile(packed, activations, group: group, token: token, count: count, rows: rows, output: output)
+                        pairTile(packed, activations, group: group, token: token, count: count, rows: rows, output: output,
+                                 vnni: vnni)
                     } else {
-                        tile(packed, activations, group: group, token: token, count: count, rows: rows, output: output)
+                        tile(packed, activations, group: group, token: token, count: count, rows: rows, output: output,
+                             vnni: vnni)
                     }
                 }
             }
@@ -41,41 +48,76 @@ enum InterleavedMatmul {
         }
         pool.parallelFor(packed.groups) { groups in
             forEachTile(groups: groups, groupsPerChunk: groupsPerChunk, tokens: tokens) { group, token, count in
-                tile(packed, activations, group: group, token: token, count: count, rows: rows, output: output)
+                tile(packed, activations, group: group, token: token, count: count, rows: rows, output: output,
+                     vnni: vnni)
             }
         }
     }
 
     @inline(__always)
     static func tile(_ p: InterleavedWeights, _ a: QuantizedActivations, group: Int, token: Int, count: Int,
-                     rows: Int, output: UnsafeMutablePointer<Float>) {
+                     rows: Int, output: UnsafeMutablePointer<Float>, vnni: Bool) {
         switch count {
-        case 1: tile(p, a, TileOf1.self, group: group, token: token, rows: rows, output: output)
-        case 2: tile(p, a, TileOf2.self, group: group, token: token, rows: rows, output: output)
-        case 3: tile(p, a, TileOf3.self, group: group, token: token, rows: rows, output: output)
-        default: tile(p, a, TileOf4.self, group: group, token: token, rows: rows, output: output)
+        case 1: tile(p, a, TileOf1.self, group: group, token: token, rows: rows, output: output, vnni: vnni)
+        case 2: tile(p, a, TileOf2.self, group: group, token: token, rows: rows, output: output, vnni: vnni)
+        case 3: tile(p, a, TileOf3.self, group: group, token: token, rows: rows, output: output, vnni: vnni)
+        default: tile(p, a, TileOf4.self, group: group, token: token, rows: rows, output: output, vnni: vnni)
         }
     }
 
     /// The tile of the layout's kind, specialized for `Tokens.count` tokens.
     @inline(__always)
     static func tile<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations, _ tokens: Tokens.Type,
-                                         group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>) {
+                                         group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>,
+                                         vnni: Bool) {
         if p.isKFormat {
             tileK(p, a, tokens, group: group, token: token, rows: rows, output: output)
         } else if p.quantOffset != 0 {
             tileUnsignedBytes(p, a, tokens, group: group, token: token, rows: rows, output: output)
         } else if p.type == .q4_1 {
-            tileQ4_1(p, a, tokens, OneGroup.self, group: group, token: token, rows: rows, output: output)
+            if vnni {
+                q4_1VNNI(p, a, groups: 1, group: group, token: token, count: Tokens.count, rows: rows, output: output)
+            } else {
+                tileQ4_1(p, a, tokens, OneGroup.self, group: group, token: token, rows: rows, output: output)
+            }
+        } else if vnni {
+            let rowStart = group * InterleavedWeights.groupRows
+            tandem_q8_0_tile_vnni(p.data + group * p.blocksPerRow * p.bytesPerGroupBlock, Int32(p.blocksPerRow),
+                                  Int32(p.bytesPerGroupBlock), a.quants + token * a.columns, Int32(a.columns),
+                                  a.scales + token * p.blocksPerRow, a.integerSums + token * p.blocksPerRow,
+                                  Int32(Tokens.count), output + token * rows + rowStart, Int32(rows),
+                                  Int32(min(InterleavedWeights.groupRows, rows - rowStart)))
         } else {
             tileSignedBytes(p, a, tokens, group: group, token: token, rows: rows, output: output)
         }
     }
 
+    /// Whether this CPU has AVX-512 VNNI, so that the Q4_1 and Q8_0 tiles run as C with `vpdpbusd`
+    /// (bit-identical to the AVX2 tiles; `TANDEM_NO_VNNI=1` keeps the AVX2 tiles, for comparison).
+    static let hasVNNI = tandem_has_vnni() != 0 && getenv("TANDEM_NO_VNNI") == nil
+
+    /// The Q4_1 tile over `groups` (1 or 2) row groups from `group`, with `vpdpbusd`.
+    @inline(__always)
+    static func q4_1VNNI(_ p: InterleavedWeights, _ a: QuantizedActivations, groups: Int, group: Int, token: Int,
+                         count: Int, rows: Int, output: UnsafeMutablePointer<Float>) {
+        let rowStart = group * InterleavedWeights.groupRows
+        let groupBytes = p.blocksPerRow * p.bytesPerGroupBlock
+        tandem_q4_1_tile_vnni(p.data + group * groupBytes, groupBytes, Int32(groups), Int32(p.blocksPerRow),
+                              Int32(p.bytesPerGroupBlock), a.quants + token * a.columns, Int32(a.columns),
+                              a.scales + token * p.blocksPerRow, a.sums + token * p.blocksPerRow, Int32(count),
+                              output + token * rows + rowStart, Int32(rows),
+                              Int32(min(InterleavedWeights.groupRows, rows - rowStart)),
+                              Int32(min(InterleavedWeights.groupRows, rows - rowStart - InterleavedWeights.groupRows)))
+    }
+
     /// Q4_1 groups `group` and `group + 1` for up to 4 tokens.
     @inline(__always)
     static func pairTile(_ p: InterleavedWeights, _ a: QuantizedActivations, group: Int, token: Int, count: Int,
-                         rows: Int, output: UnsafeMutablePointer<Float>) {
+                         rows: Int, output: UnsafeMutablePointer<Float>, vnni: Bool) {
+        if vnni {
+            q4_1VNNI(p, a, groups: 2, group: group, token: token, count: count, rows: rows, output: output)
+            return
+        }
         switch count {
         case 1: tileQ4_1(p, a, TileOf1.self, TwoGroups.self, group: group, token: token, rows: rows, output: output)
         case 2: tileQ4_1(p, a, TileOf2.self, TwoGroups.self, group: group, token: token, rows: rows, output: output)

@@ -125,19 +125,20 @@ func runMatmul(_ w: WeightMatrix, _ input: [Float], tokens: Int, pool: WorkerPoo
         #expect(scale == 0 && sum == 0 && q.allSatisfy { $0 == 0 })
     }
 
-    /// The interleaved layout (several matrices concatenated, rows not a multiple of 8) gives the same
-    /// bits as the file layout, for every token count and thread count.
+    /// The interleaved layout (several matrices concatenated, rows not a multiple of 8, so the last of
+    /// four row groups holds one row) gives the same bits as the file layout, for every token count and
+    /// thread count, with the AVX2 tiles and, where the CPU has it, the VNNI tiles.
     @Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0, .q5_0, .q4_K, .q5_K, .q6_K])
     func interleavedMatchesFileLayout(type: GGMLType) throws {
         let columns = type.blockSize == 256 ? 512 : 96
-        let parts = [13, 8, 3].enumerated().map { RandomWeights(type: type, rows: $1, columns: columns, seed: 40 + UInt64($0)) }
+        let parts = [13, 8, 4].enumerated().map { RandomWeights(type: type, rows: $1, columns: columns, seed: 40 + UInt64($0)) }
         guard let fused = WeightMatrix.interleaving(parts.map(\.matrix)) else {
             #if TANDEM_AVX2
             Issue.record("\(type) should interleave in a vector build")
             #endif
             return
         }
-        #expect(fused.rows == 24 && fused.columns == columns)
+        #expect(fused.rows == 25 && fused.columns == columns)
         for tokens in [1, 2, 3, 4, 5, 9] {
             let input = randomActivations(tokens: tokens, columns: columns, seed: 70 + UInt64(tokens))
             let separate = parts.map { runMatmul($0.matrix, input, tokens: tokens, pool: Self.pool1) }
@@ -151,6 +152,18 @@ func runMatmul(_ w: WeightMatrix, _ input: [Float], tokens: Int, pool: WorkerPoo
                 let got = runMatmul(fused, input, tokens: tokens, pool: pool)
                 #expect(got.map(\.bitPattern) == expected.map(\.bitPattern), "\(type) tokens \(tokens)")
             }
+            #if TANDEM_AVX2
+            for vnni in InterleavedMatmul.hasVNNI ? [false, true] : [false] {
+                var got = [Float](repeating: .nan, count: tokens * fused.rows)
+                input.withUnsafeBufferPointer { x in
+                    got.withUnsafeMutableBufferPointer { y in
+                        InterleavedMatmul.run(fused, fused.interleaved!, x.baseAddress!, tokens, y.baseAddress!, Self.pool2,
+                                              MatmulScratch(), vnni: vnni)
+                    }
+                }
+                #expect(got.map(\.bitPattern) == expected.map(\.bitPattern), "\(type) tokens \(tokens) vnni \(vnni)")
+            }
+            #endif
         }
         // Mixed types or column counts do not interleave.
         let other = RandomWeights(type: type == .f16 ? .q8_0 : .f16, rows: 8, columns: columns, seed: 1)

@@ -1,8 +1,11 @@
 #ifndef TANDEM_KERNEL_INTRINSICS_H
 #define TANDEM_KERNEL_INTRINSICS_H
 
-// Instructions Swift cannot emit: clang's `_mm_prefetch` is a macro over a builtin, which the Swift
-// importer does not bring in. Static inline, so calls compile to the bare instruction.
+#include <stdint.h>
+
+// What Swift cannot emit: the prefetch instruction (clang's `_mm_prefetch` is a macro over a builtin,
+// which the Swift importer does not bring in; static inline, so calls compile to the bare instruction),
+// and kernels for an instruction set chosen at run time (VNNITiles.c).
 
 /// Asks the CPU to start loading the cache line that holds `address` into the second-level cache
 /// (`prefetcht1`). Only a hint: it never faults and changes no results. The attention kernel measured
@@ -11,4 +14,21 @@
 static inline __attribute__((always_inline)) void tandem_prefetch_l2(const void *address) {
     __builtin_prefetch(address, 0, 2);
 }
+/// 1 when the CPU runs AVX-512 VNNI on 256-bit vectors (then the `_vnni` tiles below may be called).
+int tandem_has_vnni(void);
+
+/// The interleaved Q8_0 tile (`InterleavedMatmul.tileSignedBytes`) with `vpdpbusd`: the group of 8 rows
+/// whose first block is at `group`, for `tokens` (1...4) tokens whose activation quants start at
+/// `quants` (row stride `columns`), scales at `scales` and block sums at `integerSums` (`[t * blocks + b]`).
+/// Token `t`'s `valid` rows go to `out + t * rows`.
+void tandem_q8_0_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
+                           const float *scales, const int32_t *integerSums, int tokens, float *out, int rows,
+                           int valid);
+
+/// The interleaved Q4_1 tile (`InterleavedMatmul.tileQ4_1`) with `vpdpbusd`, over `groups` (1 or 2) row
+/// groups `groupStride` bytes apart; activation sums (scaled) at `sums`. The second group's rows go 8 floats
+/// after the first's (`valid0`, `valid1` rows of each).
+void tandem_q4_1_tile_vnni(const void *group, long groupStride, int groups, int blocks, int bytesPerBlock,
+                           const int8_t *quants, int columns, const float *scales, const float *sums, int tokens,
+                           float *out, int rows, int valid0, int valid1);
 #endif

@@ -1,0 +1,163 @@
+// Interleaved Q4_1 and Q8_0 tiles with AVX-512 VNNI (`vpdpbusd` on 256-bit vectors), chosen at run
+// time on CPUs that have it. Swift compiles the kernels for one target (x86-64-v3) and has no
+// per-function target attribute or run-time dispatch of instruction sets, so these few functions are C.
+//
+// They compute the same integers as the AVX2 tiles in `InterleavedMatmul` and then the same float
+// operations in the same order, so results are bit-identical (tested against the AVX2 path).
+#include "KernelIntrinsics.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define VNNI_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+
+int tandem_has_vnni(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512bw");
+}
+
+/// Four activation bytes broadcast to every 32-bit lane.
+VNNI_TARGET static inline __attribute__((always_inline)) __m256i broadcast4(const int8_t *p) {
+    int32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/// Writes the `valid` first lanes of `v` (all 8 when the group is full).
+VNNI_TARGET static inline __attribute__((always_inline)) void store_rows(float *out, __m256 v, int valid) {
+    if (valid == 8) {
+        _mm256_storeu_ps(out, v);
+    } else {
+        float lanes[8];
+        _mm256_storeu_ps(lanes, v);
+        for (int i = 0; i < valid; i++) out[i] = lanes[i];
+    }
+}
+
+/// Q8_0: `w ^ 0x80` is `w + 128` as an unsigned byte, so `vpdpbusd` sums `(w + 128) * a` exactly
+/// in 32 bits, and subtracting `128 * Σ a` (the block's activation sum) leaves `Σ w * a`.
+VNNI_TARGET static inline __attribute__((always_inline)) void q8_0_tile(const uint8_t *group, int blocks, int bytesPerBlock,
+                                         const int8_t *quants, int columns, const float *scales,
+                                         const int32_t *integerSums, const int tokens, float *out,
+                                         int rows, int valid) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int b = 0; b < blocks; b++) {
+        const uint8_t *block = group + (long)b * bytesPerBlock;
+        __m256i even[4], odd[4];
+        for (int t = 0; t < tokens; t++) { even[t] = _mm256_setzero_si256(); odd[t] = _mm256_setzero_si256(); }
+        for (int k = 0; k < 8; k += 2) {
+            __m256i w0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(block + 16 + 32 * k)), flip);
+            __m256i w1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(block + 48 + 32 * k)), flip);
+            for (int t = 0; t < tokens; t++) {
+                const int8_t *x = quants + (long)t * columns + b * 32 + 4 * k;
+                even[t] = _mm256_dpbusd_epi32(even[t], w0, broadcast4(x));
+                odd[t] = _mm256_dpbusd_epi32(odd[t], w1, broadcast4(x + 4));
+            }
+        }
+        __m256 weightScales = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)block));
+        for (int t = 0; t < tokens; t++) {
+            int index = t * blocks + b;
+            __m256i dots = _mm256_sub_epi32(_mm256_add_epi32(even[t], odd[t]),
+                                            _mm256_set1_epi32(128 * integerSums[index]));
+            __m256 scale = _mm256_mul_ps(weightScales, _mm256_set1_ps(scales[index]));
+            acc[t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dots), acc[t]);
+        }
+    }
+    for (int t = 0; t < tokens; t++) store_rows(out + (long)t * rows, acc[t], valid);
+}
+
+VNNI_TARGET void tandem_q8_0_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
+                           const float *scales, const int32_t *integerSums, int tokens, float *out, int rows,
+                           int valid) {
+    switch (tokens) {
+    case 1: q8_0_tile(group, blocks, bytesPerBlock, quants, columns, scales, integerSums, 1, out, rows, valid); break;
+    case 2: q8_0_tile(group, blocks, bytesPerBlock, quants, columns, scales, integerSums, 2, out, rows, valid); break;
+    case 3: q8_0_tile(group, blocks, bytesPerBlock, quants, columns, scales, integerSums, 3, out, rows, valid); break;
+    default: q8_0_tile(group, blocks, bytesPerBlock, quants, columns, scales, integerSums, 4, out, rows, valid); break;
+    }
+}
+
+/// Q4_1 over `groups` (1 or 2) adjacent row groups: nibbles (0...15) go to `vpdpbusd` as they are;
+/// low and high nibbles accumulate apart (shorter dependency chains) and are added per block.
+VNNI_TARGET static inline __attribute__((always_inline)) void q4_1_tile(const uint8_t *group, long groupStride, const int groups, int blocks,
+                                         int bytesPerBlock, const int8_t *quants, int columns,
+                                         const float *scales, const float *sums, const int tokens, float *out,
+                                         int rows, int valid0, int valid1) {
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    __m256 acc[2][4];
+    for (int g = 0; g < 2; g++)
+        for (int t = 0; t < 4; t++) acc[g][t] = _mm256_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        const uint8_t *block = group + (long)b * bytesPerBlock;
+        __m256i low[2][4], high[2][4];
+        for (int g = 0; g < groups; g++)
+            for (int t = 0; t < tokens; t++) { low[g][t] = _mm256_setzero_si256(); high[g][t] = _mm256_setzero_si256(); }
+        for (int k = 0; k < 4; k++) {
+            __m256i lows[2], highs[2];
+            for (int g = 0; g < groups; g++) {
+                __m256i raw = _mm256_loadu_si256((const __m256i *)(block + g * groupStride + 32 + 32 * k));
+                lows[g] = _mm256_and_si256(raw, mask);
+                highs[g] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+            }
+            for (int t = 0; t < tokens; t++) {
+                const int8_t *x = quants + (long)t * columns + b * 32 + 4 * k;
+                __m256i xLow = broadcast4(x), xHigh = broadcast4(x + 16);
+                for (int g = 0; g < groups; g++) {
+                    low[g][t] = _mm256_dpbusd_epi32(low[g][t], lows[g], xLow);
+                    high[g][t] = _mm256_dpbusd_epi32(high[g][t], highs[g], xHigh);
+                }
+            }
+        }
+        for (int g = 0; g < groups; g++) {
+            const uint8_t *groupBlock = block + g * groupStride;
+            __m256 weightScales = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)groupBlock));
+            __m256 minimums = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(groupBlock + 16)));
+            for (int t = 0; t < tokens; t++) {
+                int index = t * blocks + b;
+                __m256 dots = _mm256_cvtepi32_ps(_mm256_add_epi32(low[g][t], high[g][t]));
+                __m256 scale = _mm256_mul_ps(weightScales, _mm256_set1_ps(scales[index]));
+                acc[g][t] = _mm256_fmadd_ps(minimums, _mm256_set1_ps(sums[index]),
+                                            _mm256_fmadd_ps(scale, dots, acc[g][t]));
+            }
+        }
+    }
+    for (int t = 0; t < tokens; t++) {
+        store_rows(out + (long)t * rows, acc[0][t], valid0);
+        if (groups == 2) store_rows(out + (long)t * rows + 8, acc[1][t], valid1);
+    }
+}
+
+#define Q4_1_CASE(G, T) q4_1_tile(group, groupStride, G, blocks, bytesPerBlock, quants, columns, scales, sums, T, \
+                                  out, rows, valid0, valid1)
+
+VNNI_TARGET void tandem_q4_1_tile_vnni(const void *group, long groupStride, int groups, int blocks, int bytesPerBlock,
+                           const int8_t *quants, int columns, const float *scales, const float *sums, int tokens,
+                           float *out, int rows, int valid0, int valid1) {
+    if (groups == 2) {
+        switch (tokens) {
+        case 1: Q4_1_CASE(2, 1); break;
+        case 2: Q4_1_CASE(2, 2); break;
+        case 3: Q4_1_CASE(2, 3); break;
+        default: Q4_1_CASE(2, 4); break;
+        }
+    } else {
+        switch (tokens) {
+        case 1: Q4_1_CASE(1, 1); break;
+        case 2: Q4_1_CASE(1, 2); break;
+        case 3: Q4_1_CASE(1, 3); break;
+        default: Q4_1_CASE(1, 4); break;
+        }
+    }
+}
+
+#else
+int tandem_has_vnni(void) { return 0; }
+void tandem_q8_0_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
+                           const float *scales, const int32_t *integerSums, int tokens, float *out, int rows,
+                           int valid) {}
+void tandem_q4_1_tile_vnni(const void *group, long groupStride, int groups, int blocks, int bytesPerBlock,
+                           const int8_t *quants, int columns, const float *scales, const float *sums, int tokens,
+                           float *out, int rows, int valid0, int valid1) {}
+#endif
