@@ -1,4 +1,4 @@
-// Interleaved Q4_1 and Q8_0 tiles with AVX-512 VNNI (`vpdpbusd` on 256-bit vectors), chosen at run
+// Interleaved Q4_1, Q8_0, Q4_0 and Q5_0 tiles with AVX-512 VNNI (`vpdpbusd` on 256-bit vectors), chosen at run
 // time on CPUs that have it. Swift compiles the kernels for one target (x86-64-v3) and has no
 // per-function target attribute or run-time dispatch of instruction sets, so these few functions are C.
 //
@@ -35,13 +35,14 @@ VNNI_TARGET static inline __attribute__((always_inline)) void store_rows(float *
     }
 }
 
-/// Q8_0: `w ^ 0x80` is `w + 128` as an unsigned byte, so `vpdpbusd` sums `(w + 128) * a` exactly
-/// in 32 bits, and subtracting `128 * Σ a` (the block's activation sum) leaves `Σ w * a`.
-VNNI_TARGET static inline __attribute__((always_inline)) void q8_0_tile(const uint8_t *group, int blocks, int bytesPerBlock,
+/// One byte per column: Q8_0's signed bytes, where `w ^ 0x80` is `w + 128` as an unsigned byte, or
+/// Q4_0/Q5_0's stored `q + offset` (0...31, `flip` 0). `vpdpbusd` sums `(w + offset) * a` exactly in
+/// 32 bits, and subtracting `offset * Σ a` (the block's activation sum) leaves `Σ w * a`.
+VNNI_TARGET static inline __attribute__((always_inline)) void byte_tile(const uint8_t *group, int blocks, int bytesPerBlock,
                                          const int8_t *quants, int columns, const float *scales,
-                                         const int32_t *integerSums, const int tokens, float *out,
-                                         int rows, int valid) {
-    const __m256i flip = _mm256_set1_epi8((char)0x80);
+                                         const int32_t *integerSums, uint8_t flipBits, int32_t offset,
+                                         const int tokens, float *out, int rows, int valid) {
+    const __m256i flip = _mm256_set1_epi8((char)flipBits);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = group + (long)b * bytesPerBlock;
@@ -60,7 +61,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q8_0_tile(const ui
         for (int t = 0; t < tokens; t++) {
             int index = t * blocks + b;
             __m256i dots = _mm256_sub_epi32(_mm256_add_epi32(even[t], odd[t]),
-                                            _mm256_set1_epi32(128 * integerSums[index]));
+                                            _mm256_set1_epi32(offset * integerSums[index]));
             __m256 scale = _mm256_mul_ps(weightScales, _mm256_set1_ps(scales[index]));
             acc[t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dots), acc[t]);
         }
@@ -68,14 +69,17 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q8_0_tile(const ui
     for (int t = 0; t < tokens; t++) store_rows(out + (long)t * rows, acc[t], valid);
 }
 
-VNNI_TARGET void tandem_q8_0_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
-                           const float *scales, const int32_t *integerSums, int tokens, float *out, int rows,
-                           int valid) {
+#define BYTE_CASE(T) byte_tile(group, blocks, bytesPerBlock, quants, columns, scales, integerSums, \
+                               offset == 0 ? 0x80 : 0, offset == 0 ? 128 : offset, T, out, rows, valid)
+
+VNNI_TARGET void tandem_byte_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants,
+                                       int columns, const float *scales, const int32_t *integerSums, int32_t offset,
+                                       int tokens, float *out, int rows, int valid) {
     switch (tokens) {
-    case 1: q8_0_tile(group, blocks, bytesPerBlock, quants, columns, scales, integerSums, 1, out, rows, valid); break;
-    case 2: q8_0_tile(group, blocks, bytesPerBlock, quants, columns, scales, integerSums, 2, out, rows, valid); break;
-    case 3: q8_0_tile(group, blocks, bytesPerBlock, quants, columns, scales, integerSums, 3, out, rows, valid); break;
-    default: q8_0_tile(group, blocks, bytesPerBlock, quants, columns, scales, integerSums, 4, out, rows, valid); break;
+    case 1: BYTE_CASE(1); break;
+    case 2: BYTE_CASE(2); break;
+    case 3: BYTE_CASE(3); break;
+    default: BYTE_CASE(4); break;
     }
 }
 
@@ -154,9 +158,9 @@ VNNI_TARGET void tandem_q4_1_tile_vnni(const void *group, long groupStride, int 
 
 #else
 int tandem_has_vnni(void) { return 0; }
-void tandem_q8_0_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
-                           const float *scales, const int32_t *integerSums, int tokens, float *out, int rows,
-                           int valid) {}
+void tandem_byte_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
+                           const float *scales, const int32_t *integerSums, int32_t offset, int tokens, float *out,
+                           int rows, int valid) {}
 void tandem_q4_1_tile_vnni(const void *group, long groupStride, int groups, int blocks, int bytesPerBlock,
                            const int8_t *quants, int columns, const float *scales, const float *sums, int tokens,
                            float *out, int rows, int valid0, int valid1) {}

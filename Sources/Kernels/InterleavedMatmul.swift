@@ -72,8 +72,6 @@ enum InterleavedMatmul {
                                          vnni: Bool) {
         if p.isKFormat {
             tileK(p, a, tokens, group: group, token: token, rows: rows, output: output)
-        } else if p.quantOffset != 0 {
-            tileUnsignedBytes(p, a, tokens, group: group, token: token, rows: rows, output: output)
         } else if p.type == .q4_1 {
             if vnni {
                 q4_1VNNI(p, a, groups: 1, group: group, token: token, count: Tokens.count, rows: rows, output: output)
@@ -82,17 +80,19 @@ enum InterleavedMatmul {
             }
         } else if vnni {
             let rowStart = group * InterleavedWeights.groupRows
-            tandem_q8_0_tile_vnni(p.data + group * p.blocksPerRow * p.bytesPerGroupBlock, Int32(p.blocksPerRow),
+            tandem_byte_tile_vnni(p.data + group * p.blocksPerRow * p.bytesPerGroupBlock, Int32(p.blocksPerRow),
                                   Int32(p.bytesPerGroupBlock), a.quants + token * a.columns, Int32(a.columns),
                                   a.scales + token * p.blocksPerRow, a.integerSums + token * p.blocksPerRow,
-                                  Int32(Tokens.count), output + token * rows + rowStart, Int32(rows),
+                                  p.quantOffset, Int32(Tokens.count), output + token * rows + rowStart, Int32(rows),
                                   Int32(min(InterleavedWeights.groupRows, rows - rowStart)))
+        } else if p.quantOffset != 0 {
+            tileUnsignedBytes(p, a, tokens, group: group, token: token, rows: rows, output: output)
         } else {
             tileSignedBytes(p, a, tokens, group: group, token: token, rows: rows, output: output)
         }
     }
 
-    /// Whether this CPU has AVX-512 VNNI, so that the Q4_1 and Q8_0 tiles run as C with `vpdpbusd`
+    /// Whether this CPU has AVX-512 VNNI, so that the Q4_1, Q8_0, Q4_0 and Q5_0 tiles run as C with `vpdpbusd`
     /// (bit-identical to the AVX2 tiles; `TANDEM_NO_VNNI=1` keeps the AVX2 tiles, for comparison).
     static let hasVNNI = tandem_has_vnni() != 0 && getenv("TANDEM_NO_VNNI") == nil
 

@@ -17,13 +17,14 @@ static inline __attribute__((always_inline)) void tandem_prefetch_l2(const void 
 /// 1 when the CPU runs AVX-512 VNNI on 256-bit vectors (then the `_vnni` tiles below may be called).
 int tandem_has_vnni(void);
 
-/// The interleaved Q8_0 tile (`InterleavedMatmul.tileSignedBytes`) with `vpdpbusd`: the group of 8 rows
-/// whose first block is at `group`, for `tokens` (1...4) tokens whose activation quants start at
-/// `quants` (row stride `columns`), scales at `scales` and block sums at `integerSums` (`[t * blocks + b]`).
-/// Token `t`'s `valid` rows go to `out + t * rows`.
-void tandem_q8_0_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
-                           const float *scales, const int32_t *integerSums, int tokens, float *out, int rows,
-                           int valid);
+/// The interleaved one-byte-per-column tile with `vpdpbusd`: Q8_0's signed bytes (`offset` 0, as
+/// `InterleavedMatmul.tileSignedBytes`) or Q4_0/Q5_0's unsigned `q + offset` (`tileUnsignedBytes`). The
+/// group of 8 rows whose first block is at `group`, for `tokens` (1...4) tokens whose activation quants
+/// start at `quants` (row stride `columns`), scales at `scales` and block sums at `integerSums`
+/// (`[t * blocks + b]`). Token `t`'s `valid` rows go to `out + t * rows`.
+void tandem_byte_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
+                           const float *scales, const int32_t *integerSums, int32_t offset, int tokens, float *out,
+                           int rows, int valid);
 
 /// The interleaved Q4_1 tile (`InterleavedMatmul.tileQ4_1`) with `vpdpbusd`, over `groups` (1 or 2) row
 /// groups `groupStride` bytes apart; activation sums (scaled) at `sums`. The second group's rows go 8 floats
