@@ -1,4 +1,4 @@
-// Interleaved Q4_1, Q8_0, Q4_0 and Q5_0 tiles with AVX-512 VNNI (`vpdpbusd` on 256-bit vectors), chosen at run
+// Interleaved Q4_1, Q8_0, Q4_0, Q5_0, Q4_K and Q5_K tiles with AVX-512 VNNI (`vpdpbusd` on 256-bit vectors), chosen at run
 // time on CPUs that have it. Swift compiles the kernels for one target (x86-64-v3) and has no
 // per-function target attribute or run-time dispatch of instruction sets, so these few functions are C.
 //
@@ -156,11 +156,83 @@ VNNI_TARGET void tandem_q4_1_tile_vnni(const void *group, long groupStride, int 
     }
 }
 
+/// Q4_K / Q5_K (quants 0...31, unpacked to bytes; see `InterleavedWeights`): per 16-column group,
+/// `vpdpbusd` gives each row's exact dot in 32 bits and one `vpmulld` weighs it by the row's group
+/// scale — the integers `InterleavedMatmul.tileK` gets from 16-bit sums and `madd`. The minimum term
+/// and the float work are `tileK`'s, operation for operation.
+VNNI_TARGET static inline __attribute__((always_inline)) void k_tile(const uint8_t *group, int blocks, int bytesPerBlock,
+                                         const int8_t *quants, int columns, const float *scales,
+                                         const int16_t *subBlockSums, const int tokens, float *out, int rows,
+                                         int valid) {
+    enum { D = 0, DMIN = 32, SCALES = 64, MINIMUMS = 192, QUANTS = 256 };
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int b = 0; b < blocks; b++) {
+        const uint8_t *block = group + (long)b * bytesPerBlock;
+        __m256i scaled[4];
+        for (int t = 0; t < tokens; t++) scaled[t] = _mm256_setzero_si256();
+        for (int g = 0; g < 16; g++) {
+            __m256i dots[4];
+            for (int t = 0; t < tokens; t++) dots[t] = _mm256_setzero_si256();
+            for (int k = 0; k < 4; k++) {
+                __m256i weights = _mm256_loadu_si256((const __m256i *)(block + QUANTS + 32 * (4 * g + k)));
+                for (int t = 0; t < tokens; t++) {
+                    dots[t] = _mm256_dpbusd_epi32(dots[t], weights,
+                                                  broadcast4(quants + (long)t * columns + b * 256 + 16 * g + 4 * k));
+                }
+            }
+            __m256i scale = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + SCALES + 8 * g)));
+            for (int t = 0; t < tokens; t++) scaled[t] = _mm256_add_epi32(scaled[t], _mm256_mullo_epi32(dots[t], scale));
+        }
+        __m256 d = _mm256_loadu_ps((const float *)(block + D));
+        __m256 dmin = _mm256_loadu_ps((const float *)(block + DMIN));
+        __m256i m[4];
+        for (int i = 0; i < 4; i++) {
+            const uint8_t *first = block + MINIMUMS + 16 * i;
+            m[i] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)first),
+                                                          _mm_loadl_epi64((const __m128i *)(first + 8))));
+        }
+        for (int t = 0; t < tokens; t++) {
+            __m256 da = _mm256_set1_ps(scales[t * blocks + b]);
+            __m256 result = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(scaled[t]), acc[t]);
+            // Sub-block sums 2j and 2j+1 in the two 16-bit halves of every lane.
+            const int16_t *sums = subBlockSums + (long)t * (columns / 32) + b * 8;
+            __m256i pair[4];
+            for (int j = 0; j < 4; j++) {
+                int32_t two;
+                __builtin_memcpy(&two, sums + 2 * j, 4);
+                pair[j] = _mm256_set1_epi32(two);
+            }
+            __m256i minimumSum = _mm256_add_epi32(
+                _mm256_add_epi32(_mm256_madd_epi16(m[0], pair[0]), _mm256_madd_epi16(m[1], pair[1])),
+                _mm256_add_epi32(_mm256_madd_epi16(m[2], pair[2]), _mm256_madd_epi16(m[3], pair[3])));
+            __m256 negated = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(dmin, da));
+            acc[t] = _mm256_fmadd_ps(negated, _mm256_cvtepi32_ps(minimumSum), result);
+        }
+    }
+    for (int t = 0; t < tokens; t++) store_rows(out + (long)t * rows, acc[t], valid);
+}
+
+#define K_CASE(T) k_tile(group, blocks, bytesPerBlock, quants, columns, scales, subBlockSums, T, out, rows, valid)
+
+VNNI_TARGET void tandem_k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
+                                    const float *scales, const int16_t *subBlockSums, int tokens, float *out, int rows,
+                                    int valid) {
+    switch (tokens) {
+    case 1: K_CASE(1); break;
+    case 2: K_CASE(2); break;
+    case 3: K_CASE(3); break;
+    default: K_CASE(4); break;
+    }
+}
+
 #else
 int tandem_has_vnni(void) { return 0; }
 void tandem_byte_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
                            const float *scales, const int32_t *integerSums, int32_t offset, int tokens, float *out,
                            int rows, int valid) {}
+void tandem_k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
+                        const float *scales, const int16_t *subBlockSums, int tokens, float *out, int rows,
+                        int valid) {}
 void tandem_q4_1_tile_vnni(const void *group, long groupStride, int groups, int blocks, int bytesPerBlock,
                            const int8_t *quants, int columns, const float *scales, const float *sums, int tokens,
                            float *out, int rows, int valid0, int valid1) {}

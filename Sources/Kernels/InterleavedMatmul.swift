@@ -71,7 +71,16 @@ enum InterleavedMatmul {
                                          group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>,
                                          vnni: Bool) {
         if p.isKFormat {
-            tileK(p, a, tokens, group: group, token: token, rows: rows, output: output)
+            if vnni && p.type != .q6_K {
+                let rowStart = group * InterleavedWeights.groupRows
+                tandem_k_tile_vnni(p.data + group * p.blocksPerRow * p.bytesPerGroupBlock, Int32(p.blocksPerRow),
+                                   Int32(p.bytesPerGroupBlock), a.quants + token * a.columns, Int32(a.columns),
+                                   a.scales + token * p.blocksPerRow, a.subBlockSums + token * (a.columns / 32),
+                                   Int32(Tokens.count), output + token * rows + rowStart, Int32(rows),
+                                   Int32(min(InterleavedWeights.groupRows, rows - rowStart)))
+            } else {
+                tileK(p, a, tokens, group: group, token: token, rows: rows, output: output)
+            }
         } else if p.type == .q4_1 {
             if vnni {
                 q4_1VNNI(p, a, groups: 1, group: group, token: token, count: Tokens.count, rows: rows, output: output)
@@ -92,8 +101,9 @@ enum InterleavedMatmul {
         }
     }
 
-    /// Whether this CPU has AVX-512 VNNI, so that the Q4_1, Q8_0, Q4_0 and Q5_0 tiles run as C with `vpdpbusd`
-    /// (bit-identical to the AVX2 tiles; `TANDEM_NO_VNNI=1` keeps the AVX2 tiles, for comparison).
+    /// Whether this CPU has AVX-512 VNNI, so that the Q4_1, Q8_0, Q4_0, Q5_0, Q4_K and Q5_K tiles run as C
+    /// with `vpdpbusd` (Q6_K's signed quants keep the AVX2 tile). Bit-identical to the AVX2 tiles;
+    /// `TANDEM_NO_VNNI=1` keeps the AVX2 tiles, for comparison.
     static let hasVNNI = tandem_has_vnni() != 0 && getenv("TANDEM_NO_VNNI") == nil
 
     /// The Q4_1 tile over `groups` (1 or 2) row groups from `group`, with `vpdpbusd`.

@@ -26,6 +26,12 @@ void tandem_byte_tile_vnni(const void *group, int blocks, int bytesPerBlock, con
                            const float *scales, const int32_t *integerSums, int32_t offset, int tokens, float *out,
                            int rows, int valid);
 
+/// The interleaved Q4_K / Q5_K tile (`InterleavedMatmul.tileK`, unsigned quants) with `vpdpbusd`;
+/// activation sub-block sums at `subBlockSums` (`[t * columns / 32 + j]`); otherwise as above.
+void tandem_k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
+                        const float *scales, const int16_t *subBlockSums, int tokens, float *out, int rows,
+                        int valid);
+
 /// The interleaved Q4_1 tile (`InterleavedMatmul.tileQ4_1`) with `vpdpbusd`, over `groups` (1 or 2) row
 /// groups `groupStride` bytes apart; activation sums (scaled) at `sums`. The second group's rows go 8 floats
 /// after the first's (`valid0`, `valid1` rows of each).
