@@ -72,12 +72,11 @@ enum InterleavedMatmul {
                                          vnni: Bool) {
         if p.isKFormat {
             if vnni && p.type != .q6_K {
-                let rowStart = group * InterleavedWeights.groupRows
-                tandem_k_tile_vnni(p.data + group * p.blocksPerRow * p.bytesPerGroupBlock, Int32(p.blocksPerRow),
-                                   Int32(p.bytesPerGroupBlock), a.quants + token * a.columns, Int32(a.columns),
-                                   a.scales + token * p.blocksPerRow, a.subBlockSums + token * (a.columns / 32),
-                                   Int32(Tokens.count), output + token * rows + rowStart, Int32(rows),
-                                   Int32(min(InterleavedWeights.groupRows, rows - rowStart)))
+                tandem_k_tile_vnni(p.groupData(group), Int32(p.blocksPerRow), Int32(p.bytesPerGroupBlock),
+                                   a.quants + token * a.columns, Int32(a.columns), a.scales + token * p.blocksPerRow,
+                                   a.subBlockSums + token * (a.columns / 32), Int32(Tokens.count),
+                                   firstOutput(group: group, token: token, rows: rows, output: output), Int32(rows),
+                                   Int32(validRows(group: group, rows: rows)))
             } else {
                 tileK(p, a, tokens, group: group, token: token, rows: rows, output: output)
             }
@@ -88,12 +87,11 @@ enum InterleavedMatmul {
                 tileQ4_1(p, a, tokens, OneGroup.self, group: group, token: token, rows: rows, output: output)
             }
         } else if vnni {
-            let rowStart = group * InterleavedWeights.groupRows
-            tandem_byte_tile_vnni(p.data + group * p.blocksPerRow * p.bytesPerGroupBlock, Int32(p.blocksPerRow),
-                                  Int32(p.bytesPerGroupBlock), a.quants + token * a.columns, Int32(a.columns),
-                                  a.scales + token * p.blocksPerRow, a.integerSums + token * p.blocksPerRow,
-                                  p.quantOffset, Int32(Tokens.count), output + token * rows + rowStart, Int32(rows),
-                                  Int32(min(InterleavedWeights.groupRows, rows - rowStart)))
+            tandem_byte_tile_vnni(p.groupData(group), Int32(p.blocksPerRow), Int32(p.bytesPerGroupBlock),
+                                  a.quants + token * a.columns, Int32(a.columns), a.scales + token * p.blocksPerRow,
+                                  a.integerSums + token * p.blocksPerRow, p.quantOffset, Int32(Tokens.count),
+                                  firstOutput(group: group, token: token, rows: rows, output: output), Int32(rows),
+                                  Int32(validRows(group: group, rows: rows)))
         } else if p.quantOffset != 0 {
             tileUnsignedBytes(p, a, tokens, group: group, token: token, rows: rows, output: output)
         } else {
@@ -110,14 +108,24 @@ enum InterleavedMatmul {
     @inline(__always)
     static func q4_1VNNI(_ p: InterleavedWeights, _ a: QuantizedActivations, groups: Int, group: Int, token: Int,
                          count: Int, rows: Int, output: UnsafeMutablePointer<Float>) {
-        let rowStart = group * InterleavedWeights.groupRows
-        let groupBytes = p.blocksPerRow * p.bytesPerGroupBlock
-        tandem_q4_1_tile_vnni(p.data + group * groupBytes, groupBytes, Int32(groups), Int32(p.blocksPerRow),
-                              Int32(p.bytesPerGroupBlock), a.quants + token * a.columns, Int32(a.columns),
-                              a.scales + token * p.blocksPerRow, a.sums + token * p.blocksPerRow, Int32(count),
-                              output + token * rows + rowStart, Int32(rows),
-                              Int32(min(InterleavedWeights.groupRows, rows - rowStart)),
-                              Int32(min(InterleavedWeights.groupRows, rows - rowStart - InterleavedWeights.groupRows)))
+        tandem_q4_1_tile_vnni(p.groupData(group), p.blocksPerRow * p.bytesPerGroupBlock, Int32(groups),
+                              Int32(p.blocksPerRow), Int32(p.bytesPerGroupBlock), a.quants + token * a.columns,
+                              Int32(a.columns), a.scales + token * p.blocksPerRow, a.sums + token * p.blocksPerRow,
+                              Int32(count), firstOutput(group: group, token: token, rows: rows, output: output),
+                              Int32(rows), Int32(validRows(group: group, rows: rows)),
+                              Int32(validRows(group: group + 1, rows: rows)))
+    }
+
+    /// Where the first token's output for `group`'s first row goes.
+    @inline(__always)
+    static func firstOutput(group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+        output + token * rows + group * InterleavedWeights.groupRows
+    }
+
+    /// How many of `group`'s rows exist (the last group may be padded).
+    @inline(__always)
+    static func validRows(group: Int, rows: Int) -> Int {
+        min(InterleavedWeights.groupRows, rows - group * InterleavedWeights.groupRows)
     }
 
     /// Q4_1 groups `group` and `group + 1` for up to 4 tokens.
@@ -156,7 +164,7 @@ enum InterleavedMatmul {
         let mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1)
         let q0 = a.quants + token * columns
         let next = blocks * p.bytesPerGroupBlock
-        var block = UnsafeRawPointer(p.data) + group * next
+        var block = UnsafeRawPointer(p.groupData(group))
         var accA = TileLanes<Tokens, __m256>(_mm256_setzero_ps()), accB = accA
         for b in 0..<blocks {
             var sumsA = TileLanes<Tokens, __m256i>(_mm256_setzero_si256()), sumsB = sumsA
@@ -333,7 +341,7 @@ enum InterleavedMatmul {
     static func sweep<Tokens: TileTokens>(_ p: InterleavedWeights, _: Tokens.Type, group: Int, token: Int, rows: Int,
                                           output: UnsafeMutablePointer<Float>,
                                           _ body: (UnsafeRawPointer, Int, inout TileLanes<Tokens, __m256>) -> Void) {
-        var block = UnsafeRawPointer(p.data) + group * p.blocksPerRow * p.bytesPerGroupBlock
+        var block = UnsafeRawPointer(p.groupData(group))
         var acc = TileLanes<Tokens, __m256>(_mm256_setzero_ps())
         for b in 0..<p.blocksPerRow {
             body(block, b, &acc)
@@ -346,10 +354,10 @@ enum InterleavedMatmul {
     @inline(__always)
     static func store<Tokens: TileTokens>(_ acc: TileLanes<Tokens, __m256>, group: Int, token: Int, rows: Int,
                                           output: UnsafeMutablePointer<Float>) {
-        let rowStart = group * InterleavedWeights.groupRows
-        let valid = min(InterleavedWeights.groupRows, rows - rowStart)
+        let valid = validRows(group: group, rows: rows)
+        let first = firstOutput(group: group, token: token, rows: rows, output: output)
         for t in 0..<Tokens.count {
-            let out = output + (token + t) * rows + rowStart
+            let out = first + t * rows
             if valid == InterleavedWeights.groupRows {
                 _mm256_storeu_ps(out, acc[t])
             } else {

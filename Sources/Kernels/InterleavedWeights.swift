@@ -55,6 +55,9 @@ public final class InterleavedWeights: @unchecked Sendable {
         #endif
     }
 
+    /// The first block of row group `group`.
+    func groupData(_ group: Int) -> UnsafeMutableRawPointer { data + group * blocksPerRow * bytesPerGroupBlock }
+
     /// For Q4_0 and Q5_0, the offset of the stored unsigned quants (8, 16): weight = scale * (q - offset).
     var quantOffset: Int32 {
         switch type {
