@@ -258,13 +258,19 @@ enum AttentionWorker {
         let rowBytes = layer.headDim * L.byteWidth
         for j in positions {
             let row = layer.rowIndex(slot: Int(blockTable[j / layer.blockSize]) &* layer.blockSize &+ j % layer.blockSize,
-                                     head: kvHead) &* rowBytes
-            var line = 0
-            while line < rowBytes {
-                tandem_prefetch_l2(UnsafeRawPointer(layer.keys) + (row &+ line))
-                tandem_prefetch_l2(UnsafeRawPointer(layer.values) + (row &+ line))
-                line += 64
-            }
+                                     head: kvHead)
+            prefetchRow(row &* rowBytes, rowBytes: rowBytes, layer: layer)
+        }
+    }
+
+    /// Starts loading the key row and the value row at byte offset `offset` into the second-level cache.
+    @inline(__always)
+    static func prefetchRow(_ offset: Int, rowBytes: Int, layer: PagedKVLayer) {
+        var line = 0
+        while line < rowBytes {
+            tandem_prefetch_l2(UnsafeRawPointer(layer.keys) + (offset &+ line))
+            tandem_prefetch_l2(UnsafeRawPointer(layer.values) + (offset &+ line))
+            line += 64
         }
     }
 
@@ -364,19 +370,12 @@ enum AttentionWorker {
         let stride = headDim * 4
         let rowBytes = headDim * L.byteWidth
         let keys = UnsafeRawPointer(layer.keys)
-        let values = UnsafeRawPointer(layer.values)
         let scales = SIMD4<Float>(repeating: scale)
         var j = 0
         while j < length {
             // The rows a few positions ahead may sit in another block; start loading them now.
             for ahead in Swift.stride(from: j + prefetchDistance, to: min(j + prefetchDistance + 4, known), by: 1) {
-                let row = Int(slots[ahead]) &* rowBytes
-                var line = 0
-                while line < rowBytes {
-                    tandem_prefetch_l2(keys + (row &+ line))
-                    tandem_prefetch_l2(values + (row &+ line))
-                    line += 64
-                }
+                prefetchRow(Int(slots[ahead]) &* rowBytes, rowBytes: rowBytes, layer: layer)
             }
             let r0 = keys + Int(slots[j]) &* rowBytes
             let r1 = keys + Int(slots[min(j + 1, length - 1)]) &* rowBytes
