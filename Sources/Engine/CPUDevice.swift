@@ -140,17 +140,8 @@ struct LogProbabilities {
 
     /// The chosen token's log-probability and the `count` most likely tokens'.
     func report(chosen token: Int32, top count: Int) -> TokenLogprob {
-        var best: [(token: Int32, logprob: Float)] = []
-        if count > 0 {
-            for i in 0..<logits.count {
-                let value = logits[i]
-                if best.count == count, let last = best.last, value <= last.logprob { continue }
-                let index = best.firstIndex { $0.logprob < value } ?? best.count
-                best.insert((token: Int32(i), logprob: value), at: index)
-                if best.count > count { best.removeLast() }
-            }
-        }
+        let best = TopKSelection.best(UnsafeBufferPointer(logits), k: count)
         return TokenLogprob(token: token, logprob: logits[Int(token)] - logNormalizer,
-                            top: best.map { (token: $0.token, logprob: $0.logprob - logNormalizer) })
+                            top: best.map { (token: $0.token, logprob: $0.logit - logNormalizer) })
     }
 }

@@ -149,15 +149,12 @@ public final class Engine: @unchecked Sendable {
         if let bad = request.promptTokens.first(where: { $0 < 0 || Int($0) >= vocabulary }) {
             throw .invalidToken(bad, vocabularySize: vocabulary)
         }
-        do { try request.sampling.validate() } catch { throw .invalidSampling(error.description) }
-        let total = request.promptTokens.count + request.maxTokens
-        if total > model.configuration.contextLength {
-            throw .tooLong(promptTokens: request.promptTokens.count, maxTokens: request.maxTokens,
-                           limit: model.configuration.contextLength, what: "model's context length")
-        }
-        if total > cache.capacity {
-            throw .tooLong(promptTokens: request.promptTokens.count, maxTokens: request.maxTokens,
-                           limit: cache.capacity, what: "KV cache capacity")
+        do { try request.sampling.validate(vocabularySize: vocabulary) } catch { throw .invalidSampling(error.description) }
+        // Subtractions, not `prompt + maxTokens`: maxTokens may be anything up to Int.max.
+        let prompt = request.promptTokens.count
+        for (limit, what) in [(model.configuration.contextLength, "model's context length"), (cache.capacity, "KV cache capacity")]
+        where request.maxTokens > limit - prompt {
+            throw .tooLong(promptTokens: prompt, maxTokens: request.maxTokens, limit: limit, what: what)
         }
     }
 

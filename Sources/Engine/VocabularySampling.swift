@@ -19,9 +19,9 @@ enum VocabularySampling {
     @inline(__always)
     static func bin(_ weight: Float) -> Int { Int((weight.bitPattern & 0x7FFF_FFFF) >> binShift) }
 
-    /// Draws from `logits` with `unit` in [0, 1).
-    static func draw(_ logits: UnsafeBufferPointer<Float>, invTemperature: Float, topP: Float, minP: Float,
-                     unit: Double) -> Int32 {
+    /// Draws from `logits` with `unit` in [0, 1), among the tokens `topK` keeps (all when nil).
+    static func draw(_ logits: UnsafeBufferPointer<Float>, invTemperature: Float, topK: TopKSelection? = nil,
+                     topP: Float, minP: Float, unit: Double) -> Int32 {
         let count = logits.count
         guard count > 0, let source = logits.baseAddress else { return 0 }
         var maxLogit = -Float.infinity
@@ -29,6 +29,9 @@ enum VocabularySampling {
         return withUnsafeTemporaryAllocation(of: Float.self, capacity: count + 8) { buffer in
             let weights = buffer.baseAddress.unsafelyUnwrapped
             computeWeights(source, count: count, maxLogit: maxLogit, invTemperature: invTemperature, into: weights)
+            if let topK {
+                for j in 0..<count where !topK.keeps(source[j], token: j) { weights[j] = 0 }
+            }
             var total: Double = 0
             for j in 0..<count { total += Double(weights[j]) }
 
@@ -37,7 +40,7 @@ enum VocabularySampling {
             @inline(__always)
             func kept(_ j: Int) -> Bool {
                 let weight = weights[j]
-                return weight >= minP && cut.keeps(weight: weight, logit: source[j], token: j)
+                return weight > 0 && weight >= minP && cut.keeps(weight: weight, logit: source[j], token: j)
             }
             var keptMass: Double = 0
             if cut.isKeepAll && minP <= 0 {
