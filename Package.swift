@@ -30,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.25.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.20.0"),
     ],
     targets: [
         // 1. Model formats: GGUF over a memory map; tensor types and reference dequantization.
@@ -48,18 +50,29 @@ let package = Package(
         .target(name: "ChatTemplate"),
         // Locating, fetching and verifying the default model.
         .target(name: "ModelStore"),
-        // 5-6. Engine: sampling, generation, (later) scheduler and device.
-        .target(name: "Engine", dependencies: ["Model", "Tokenizer", "Kernels", "Randomness"], swiftSettings: kernelSettings),
+        // Sampling parameters and their valid ranges: the one place that checks them.
+        .target(name: "Sampling"),
+        // 5-6. Engine: sampler, block manager, scheduler, device, engine loop.
+        .target(name: "Engine", dependencies: ["Model", "Tokenizer", "Kernels", "Randomness", "Sampling"], swiftSettings: kernelSettings),
+        // The validation layer: request bodies (JSON with a depth limit) to checked requests, every
+        // field typed and ranged, OpenAI-style errors. No HTTP server, so its fuzzer builds quickly.
+        .target(
+            name: "APIRequests",
+            dependencies: ["Sampling", .product(name: "HTTPTypes", package: "swift-http-types")]
+        ),
         // 7. The OpenAI-compatible HTTP server: routes, SSE, errors, Prometheus metrics.
         .target(
             name: "Server",
             dependencies: [
-                "Engine", "Tokenizer", "ChatTemplate", "Model",
+                "Engine", "Tokenizer", "ChatTemplate", "Model", "APIRequests",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]
         ),
         // A streaming OpenAI client load generator (`tandem bench serve`), usable against any server.
@@ -76,23 +89,26 @@ let package = Package(
         .executableTarget(
             name: "TandemCLI",
             dependencies: [
-                "Engine", "Model", "Tokenizer", "GGUF", "ModelStore", "Server", "ServingBenchmark", "ChatTemplate",
+                "Engine", "Model", "Tokenizer", "GGUF", "ModelStore", "Server", "ServingBenchmark", "ChatTemplate", "APIRequests",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: kernelSettings
         ),
         // libFuzzer entry point for the GGUF reader (see scripts/fuzz-gguf.sh).
         .executableTarget(name: "GGUFFuzzer", dependencies: ["GGUF"]),
+        // libFuzzer entry point for request decoding and validation (see scripts/fuzz-requests.sh).
+        .executableTarget(name: "RequestFuzzer", dependencies: ["APIRequests"]),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"], resources: []),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "Randomness"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF", "Randomness"], swiftSettings: kernelSettings),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tokenizer", "GGUF", "Kernels", "ModelStore"]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"]),
+        .testTarget(name: "APIRequestsTests", dependencies: ["APIRequests", "Sampling"]),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Engine", "Model", "Tokenizer", "ModelStore", "GGUF", "ServingBenchmark",
+                "Server", "Engine", "Model", "Tokenizer", "ModelStore", "GGUF", "ServingBenchmark", "APIRequests",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]

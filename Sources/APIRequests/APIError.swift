@@ -1,4 +1,4 @@
-import Hummingbird
+import HTTPTypes
 
 /// An error answered to the client as OpenAI-style JSON:
 /// `{"error": {"message", "type", "param", "code"}}`.
@@ -24,24 +24,17 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(status.code) \(message)" }
 
     /// 400 for a value the client got wrong.
-    static func badRequest(_ message: String, param: String? = nil, code: String? = nil) -> APIError {
+    public static func badRequest(_ message: String, param: String? = nil, code: String? = nil) -> APIError {
         APIError(status: .badRequest, message: message, param: param, code: code)
     }
 
     /// The JSON body.
-    var json: JSONValue {
+    public var json: JSONValue {
         ["error": .object([
             ("message", .string(message)),
             ("type", .string(type)),
             ("param", param.map { .string($0) } ?? .null),
             ("code", code.map { .string($0) } ?? .null),
         ])]
-    }
-
-    /// The HTTP response.
-    var response: Response {
-        var headers: HTTPFields = [.contentType: "application/json"]
-        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json.serialized)))
     }
 }

@@ -1,82 +1,79 @@
-import Engine
+import Sampling
 
 /// The generation parameters shared by `/v1/completions` and `/v1/chat/completions`, checked.
-struct GenerationOptions {
-    var model: String?
-    var stream = false
-    var includeUsage = false
-    var maxTokens: Int?
-    var sampling = SamplingParameters()
-    var n = 1
-    var stop: [String] = []
-    var ignoreEOS = false
+///
+/// Every field has an explicit type and range (docs/api.md lists them). Sampling ranges are checked
+/// by `SamplingParameters.validate`, the one place that knows them. Fields that would change the
+/// output but are not implemented get a 400 naming them; fields that change nothing are accepted.
+public struct GenerationOptions: Sendable {
+    public var model: String?
+    public var stream = false
+    public var includeUsage = false
+    /// Most generated tokens, at most the model's length (nil: what the context leaves).
+    public var maxTokens: Int?
+    public var sampling = SamplingParameters()
+    public var n = 1
+    public var stop: [String] = []
+    public var stopTokenIDs: [Int32] = []
+    public var ignoreEOS = false
     /// Alternatives per token to report (nil: no log-probabilities).
-    var logprobs: Int?
-    var echo = false
+    public var logprobs: Int?
+    public var echo = false
+
+    /// The fields both endpoints read.
+    static let commonFields: Set<String> = [
+        "model", "stream", "stream_options", "max_tokens", "temperature", "top_p", "top_k", "min_p", "n", "stop",
+        "stop_token_ids", "seed", "presence_penalty", "frequency_penalty", "repetition_penalty", "logit_bias",
+        "ignore_eos", "logprobs", "user", "store", "metadata", "service_tier", "skip_special_tokens", "min_tokens",
+        "include_stop_str_in_output", "response_format", "tools", "tool_choice", "parallel_tool_calls", "functions",
+        "function_call", "guided_json", "guided_regex", "guided_choice", "guided_grammar", "guided_decoding_backend",
+        "structured_outputs", "grammar", "json_schema", "echo",
+    ]
 
     /// Reads the common fields; `chat` selects the chat form of `logprobs` (a flag plus `top_logprobs`).
-    init(_ fields: RequestFields, chat: Bool, configuration: ServerConfiguration) throws(APIError) {
-        model = try fields.string("model")
+    public init(_ fields: RequestFields, chat: Bool, limits: RequestLimits) throws(APIError) {
+        model = try fields.string("model", maxBytes: 1024)
         stream = try fields.bool("stream") ?? false
-        if let options = fields.value("stream_options") {
-            guard case .object = options else { throw .badRequest("'stream_options' must be an object", param: "stream_options") }
-            includeUsage = try RequestFields(options).bool("include_usage") ?? false
+        if let options = try fields.fields("stream_options") {
+            try options.rejectUnknown(["include_usage", "continuous_usage_stats"], prefix: "stream_options.")
+            guard stream else { throw .badRequest("'stream_options' is only allowed when 'stream' is true", param: "stream_options") }
+            includeUsage = try options.bool("include_usage") ?? false
+            if try options.bool("continuous_usage_stats") == true {
+                throw Self.unsupported("stream_options.continuous_usage_stats")
+            }
         }
-        let maxKey = fields.value("max_completion_tokens") != nil ? "max_completion_tokens" : "max_tokens"
-        maxTokens = try fields.integer(maxKey)
-        if let maxTokens, maxTokens < 1 {
-            throw .badRequest("'\(maxKey)' must be at least 1, got \(maxTokens)", param: maxKey)
+        let tokenRange = 1...max(limits.maxModelLength, 1)
+        for key in chat ? ["max_tokens", "max_completion_tokens"] : ["max_tokens"] {
+            // max_completion_tokens (the newer name) wins when both are given.
+            if let value = try fields.integer(key, in: tokenRange) { maxTokens = value }
         }
-        n = try fields.integer("n") ?? 1
-        guard (1...configuration.maxChoices).contains(n) else {
-            throw .badRequest("'n' must be in [1, \(configuration.maxChoices)], got \(n)", param: "n")
-        }
-
-        var sampling = SamplingParameters()
-        if let value = try fields.number("temperature") {
-            guard value >= 0 else { throw .badRequest("'temperature' must be >= 0, got \(value)", param: "temperature") }
-            sampling.temperature = Float(value)
-        }
-        if let value = try fields.number("top_p") {
-            guard value > 0, value <= 1 else { throw .badRequest("'top_p' must be in (0, 1], got \(value)", param: "top_p") }
-            sampling.topP = Float(value)
-        }
-        if let value = try fields.integer("top_k") {
-            guard value >= -1 else { throw .badRequest("'top_k' must be -1 (disabled) or positive, got \(value)", param: "top_k") }
-            sampling.topK = max(value, 0)
-        }
-        if let value = try fields.number("min_p") {
-            guard (0...1).contains(value) else { throw .badRequest("'min_p' must be in [0, 1], got \(value)", param: "min_p") }
-            sampling.minP = Float(value)
-        }
-        for key in ["presence_penalty", "frequency_penalty"] {
-            guard let value = try fields.number(key) else { continue }
-            guard (-2...2).contains(value) else { throw .badRequest("'\(key)' must be in [-2, 2], got \(value)", param: key) }
-            if key == "presence_penalty" { sampling.presencePenalty = Float(value) } else { sampling.frequencyPenalty = Float(value) }
-        }
-        if let value = try fields.number("repetition_penalty") {
-            guard value > 0 else { throw .badRequest("'repetition_penalty' must be > 0, got \(value)", param: "repetition_penalty") }
-            sampling.repetitionPenalty = Float(value)
-        }
-        if let seed = try fields.integer("seed") { sampling.seed = UInt64(bitPattern: Int64(seed)) }
-        self.sampling = sampling
+        n = try fields.integer("n", in: 1...limits.maxChoices) ?? 1
+        sampling = try Self.sampling(fields, limits: limits)
 
         if let stop = fields.value("stop") {
+            let list: [JSONValue]
             switch stop {
-            case .string(let text): self.stop = [text]
-            case .array(let items):
-                self.stop = try items.map { (item: JSONValue) throws(APIError) -> String in
-                    guard let text = item.string else { throw .badRequest("'stop' must be a string or a list of strings", param: "stop") }
-                    return text
-                }
+            case .string: list = [stop]
+            case .array(let items): list = items
             default: throw .badRequest("'stop' must be a string or a list of strings", param: "stop")
             }
-            self.stop = self.stop.filter { !$0.isEmpty }
-            guard self.stop.count <= 16 else { throw .badRequest("at most 16 stop strings are supported", param: "stop") }
+            guard list.count <= limits.maxStopStrings else {
+                throw .badRequest("at most \(limits.maxStopStrings) stop strings are supported", param: "stop")
+            }
+            for item in list {
+                guard let text = item.string else { throw .badRequest("'stop' must be a string or a list of strings", param: "stop") }
+                guard text.utf8.count <= limits.maxStopStringBytes else {
+                    throw .badRequest("each stop string must be at most \(limits.maxStopStringBytes) bytes long", param: "stop")
+                }
+                if !text.isEmpty { self.stop.append(text) }
+            }
+        }
+        if let ids = try fields.array("stop_token_ids", maxCount: limits.maxStopTokenIDs) {
+            stopTokenIDs = try TokenIDs.parse(.array(ids), key: "stop_token_ids", vocabularySize: limits.vocabularySize)
         }
         ignoreEOS = try fields.bool("ignore_eos") ?? false
 
-        let range = 0...configuration.maxLogprobs
+        let range = 0...limits.maxLogprobs
         if chat {
             let top = try fields.integer("top_logprobs", in: range)
             if try fields.bool("logprobs") ?? false {
@@ -84,6 +81,7 @@ struct GenerationOptions {
             } else if top != nil {
                 throw .badRequest("'top_logprobs' requires 'logprobs' to be true", param: "top_logprobs")
             }
+            if try fields.bool("echo") == true { throw Self.unsupported("echo") }
         } else {
             if case .bool = fields.value("logprobs") ?? .null {
                 throw .badRequest("'logprobs' must be an integer for completions", param: "logprobs")
@@ -91,5 +89,82 @@ struct GenerationOptions {
             logprobs = try fields.integer("logprobs", in: range)
             echo = try fields.bool("echo") ?? false
         }
+        try Self.checkNoOpFields(fields, limits: limits)
+    }
+
+    /// The sampling fields, range-checked by `SamplingParameters.validate`.
+    static func sampling(_ fields: RequestFields, limits: RequestLimits) throws(APIError) -> SamplingParameters {
+        var sampling = SamplingParameters()
+        if let value = try fields.number("temperature") { sampling.temperature = Float(value) }
+        if let value = try fields.number("top_p") { sampling.topP = Float(value) }
+        if let value = try fields.integer("top_k") {
+            guard value >= -1 else { throw .badRequest("'top_k' must be -1 or 0 (disabled) or positive, got \(value)", param: "top_k") }
+            sampling.topK = max(value, 0)
+        }
+        if let value = try fields.number("min_p") { sampling.minP = Float(value) }
+        if let value = try fields.number("presence_penalty") { sampling.presencePenalty = Float(value) }
+        if let value = try fields.number("frequency_penalty") { sampling.frequencyPenalty = Float(value) }
+        if let value = try fields.number("repetition_penalty") { sampling.repetitionPenalty = Float(value) }
+        if let seed = try fields.integer("seed") { sampling.seed = UInt64(bitPattern: Int64(seed)) }
+        if let bias = try fields.fields("logit_bias") {
+            guard bias.keys.count <= SamplingParameters.maxLogitBiasEntries else {
+                throw .badRequest("'logit_bias' may have at most \(SamplingParameters.maxLogitBiasEntries) entries", param: "logit_bias")
+            }
+            for key in bias.keys {
+                guard let token = Int32(key) else {
+                    throw .badRequest("'logit_bias' keys must be token ids, got '\(key.prefix(32))'", param: "logit_bias")
+                }
+                guard let value = try bias.number(key) else { continue }
+                sampling.logitBias[token] = Float(value)
+            }
+        }
+        do {
+            try sampling.validate(vocabularySize: limits.vocabularySize)
+        } catch {
+            throw .badRequest(error.message, param: error.field)
+        }
+        return sampling
+    }
+
+    /// A 400 for a field that would change the output but is not implemented.
+    static func unsupported(_ field: String, _ detail: String = "") -> APIError {
+        .badRequest("'\(field)' is not supported\(detail.isEmpty ? "" : ": " + detail)", param: field, code: "unsupported_parameter")
+    }
+
+    /// Fields accepted only in the form that changes nothing (or not at all, until implemented).
+    static func checkNoOpFields(_ fields: RequestFields, limits: RequestLimits) throws(APIError) {
+        _ = try fields.string("user", maxBytes: 1024)
+        _ = try fields.bool("store")
+        _ = try fields.string("service_tier", maxBytes: 64)
+        _ = try fields.bool("parallel_tool_calls")
+        if let metadata = try fields.fields("metadata") {
+            guard metadata.keys.count <= limits.maxObjectKeys else {
+                throw .badRequest("'metadata' may have at most \(limits.maxObjectKeys) keys", param: "metadata")
+            }
+            for key in metadata.keys where metadata.object[key]?.string == nil || key.utf8.count > 64 {
+                throw .badRequest("'metadata' must map keys of at most 64 bytes to strings", param: "metadata")
+            }
+        }
+        if try fields.bool("skip_special_tokens") == false { throw unsupported("skip_special_tokens", "special tokens are always skipped") }
+        if try fields.bool("include_stop_str_in_output") == true { throw unsupported("include_stop_str_in_output") }
+        if let minTokens = try fields.integer("min_tokens"), minTokens != 0 { throw unsupported("min_tokens") }
+        if let format = try fields.fields("response_format") {
+            let type = try format.string("type")
+            guard type == "text" else {
+                throw unsupported("response_format", "only {\"type\": \"text\"} until structured output lands")
+            }
+        }
+        for key in ["tools", "functions"] {
+            if let items = try fields.array(key, maxCount: 1024), !items.isEmpty { throw unsupported(key, "tool calling is not implemented yet") }
+        }
+        for key in ["tool_choice", "function_call"] {
+            guard let choice = fields.value(key) else { continue }
+            guard choice == "none" || choice == "auto" else { throw unsupported(key, "tool calling is not implemented yet") }
+        }
+        for key in ["guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs", "grammar", "json_schema"]
+        where fields.value(key) != nil {
+            throw unsupported(key, "structured output is not implemented yet")
+        }
+        _ = try fields.string("guided_decoding_backend", maxBytes: 64)
     }
 }

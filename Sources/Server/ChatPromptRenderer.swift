@@ -1,17 +1,6 @@
 import ChatTemplate
 import Tokenizer
 
-/// One chat message: a role (`system`, `user`, `assistant`) and its text.
-public struct ChatMessage: Sendable, Equatable {
-    public var role: String
-    public var content: String
-
-    public init(role: String, content: String) {
-        self.role = role
-        self.content = content
-    }
-}
-
 /// Turns chat messages into prompt tokens with the model's own chat template (ChatML when the
 /// model has none): rendered with `add_generation_prompt`, then tokenized with special tokens
 /// parsed and without adding BOS (the template adds it when the model wants it).
@@ -35,17 +24,36 @@ public struct ChatPromptRenderer: Sendable {
         eosToken = tokenizer.eos.flatMap { tokenizer.text(of: $0) } ?? ""
     }
 
-    /// The prompt text for `messages`. Throws `TemplateError` (e.g. the template's `raise_exception`).
-    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) throws -> String {
+    /// The prompt text for `messages`, with `variables` (a request's `chat_template_kwargs`) added to
+    /// the template's context. Throws `TemplateError` (e.g. the template's `raise_exception`).
+    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool = true,
+                       variables: [(String, JSONValue)] = []) throws -> String {
         let values: [TemplateValue] = messages.map {
             .object([("role", .string($0.role)), ("content", .string($0.content))])
         }
+        var extra: [String: TemplateValue] = [:]
+        for (key, value) in variables { extra[key] = Self.templateValue(value) }
         return try template.render(messages: values, addGenerationPrompt: addGenerationPrompt,
-                                   bosToken: bosToken, eosToken: eosToken)
+                                   bosToken: bosToken, eosToken: eosToken, extra: extra)
     }
 
     /// The prompt tokens for `messages`.
-    public func tokens(for messages: [ChatMessage], addGenerationPrompt: Bool = true) throws -> [Int32] {
-        tokenizer.encode(try render(messages, addGenerationPrompt: addGenerationPrompt), addSpecial: false, parseSpecial: true)
+    public func tokens(for messages: [ChatMessage], addGenerationPrompt: Bool = true,
+                       variables: [(String, JSONValue)] = []) throws -> [Int32] {
+        let text = try render(messages, addGenerationPrompt: addGenerationPrompt, variables: variables)
+        return tokenizer.encode(text, addSpecial: false, parseSpecial: true)
+    }
+
+    /// A JSON value as the template sees it (request JSON is at most 64 levels deep).
+    static func templateValue(_ value: JSONValue) -> TemplateValue {
+        switch value {
+        case .null: return .none
+        case .bool(let flag): return .bool(flag)
+        case .int(let number): return .int(number)
+        case .double(let number): return .double(number)
+        case .string(let text): return .string(text)
+        case .array(let items): return .array(items.map(templateValue))
+        case .object(let pairs): return .object(pairs.map { ($0.0, templateValue($0.1)) })
+        }
     }
 }

@@ -11,14 +11,18 @@ final class GenerationRun: Sendable {
     let tokenizer: Tokenizer
     let engine: Engine
     let streams: [AsyncStream<GenerationEvent>]
+    /// Seconds after which unfinished choices are aborted (nil: no deadline).
+    let deadline: Double?
     private let started = DispatchTime.now().uptimeNanoseconds
 
-    init(job: GenerationJob, server: OpenAIServer, tokenizer: Tokenizer, engine: Engine, streams: [AsyncStream<GenerationEvent>]) {
+    init(job: GenerationJob, server: OpenAIServer, tokenizer: Tokenizer, engine: Engine, streams: [AsyncStream<GenerationEvent>],
+         deadline: Double?) {
         self.job = job
         self.server = server
         self.tokenizer = tokenizer
         self.engine = engine
         self.streams = streams
+        self.deadline = deadline
     }
 
     /// The choices' events, interleaved as they come. Ending the iteration early cancels the
@@ -32,9 +36,17 @@ final class GenerationRun: Sendable {
             for task in tasks { await task.value }
             continuation.finish()
         }
+        // The request deadline: aborted choices end with finish reason `abort`.
+        let timer = deadline.map { seconds in
+            Task { [engine, job] in
+                try await Task.sleep(for: .seconds(seconds))
+                for request in job.requests { engine.abort(id: request.id) }
+            }
+        }
         continuation.onTermination = { _ in
             for task in tasks { task.cancel() }
             closer.cancel()
+            timer?.cancel()
         }
         return output
     }

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Hummingbird
+import NIOCore
 import Tokenizer
 
 /// Which endpoint a generation request came from (the response shapes differ).
@@ -40,44 +41,34 @@ struct GenerationJob: Sendable {
 }
 
 extension OpenAIServer {
-    func completions(_ request: Request) async throws -> Response {
-        let fields = try await body(of: request)
-        let options = try GenerationOptions(fields, chat: false, configuration: configuration)
-        try checkModel(options.model)
+    func completions(_ request: Request, context: ServerRequestContext) async throws -> Response {
+        let bytes = try await body(of: request)
         let model = try readyModel()
-        guard let prompt = fields.value("prompt") else { throw APIError.badRequest("'prompt' is required", param: "prompt") }
+        let completion = try CompletionRequest(body: bytes, limits: model.limits)
+        try checkModel(completion.options.model)
         let tokens: [Int32]
         var promptText: String?
-        switch prompt {
-        case .string(let text):
+        switch completion.prompt {
+        case .text(let text):
             promptText = text
             tokens = model.tokenizer.encode(text, addSpecial: true, parseSpecial: true)
-        case .array(let items) where items.count == 1 && items[0].string != nil:
-            promptText = items[0].string
-            tokens = model.tokenizer.encode(items[0].string ?? "", addSpecial: true, parseSpecial: true)
-        case .array(let items) where items.count == 1 && items[0].array != nil:
-            tokens = try Self.tokenIDs(items[0], key: "prompt", vocabularySize: model.tokenizer.vocabularySize)
-        case .array(let items) where items.allSatisfy({ $0.string != nil }) && items.count > 1:
-            throw APIError.badRequest("batched prompts (a list of several prompts) are not supported; send one request per prompt", param: "prompt")
-        case .array:
-            tokens = try Self.tokenIDs(prompt, key: "prompt", vocabularySize: model.tokenizer.vocabularySize)
-        default:
-            throw APIError.badRequest("'prompt' must be a string or a list of token ids", param: "prompt")
+        case .tokens(let ids):
+            tokens = ids
         }
-        let echo = options.echo ? (promptText ?? model.tokenizer.decode(tokens)) : nil
-        let job = try makeJob(.completions, tokens: tokens, echo: echo, options: options, model: model)
-        return try await respond(job, model: model)
+        let echo = completion.options.echo ? (promptText ?? model.tokenizer.decode(tokens)) : nil
+        let job = try makeJob(.completions, tokens: tokens, echo: echo, options: completion.options, model: model)
+        return try await respond(job, model: model, connection: context.channel)
     }
 
-    func chatCompletions(_ request: Request) async throws -> Response {
-        let fields = try await body(of: request)
-        let options = try GenerationOptions(fields, chat: true, configuration: configuration)
-        try checkModel(options.model)
+    func chatCompletions(_ request: Request, context: ServerRequestContext) async throws -> Response {
+        let bytes = try await body(of: request)
         let model = try readyModel()
-        let messages = try Self.messages(fields)
-        let tokens = try Self.chatTokens(messages, model: model)
-        let job = try makeJob(.chat, tokens: tokens, echo: nil, options: options, model: model)
-        return try await respond(job, model: model)
+        let chat = try ChatCompletionRequest(body: bytes, limits: model.limits)
+        try checkModel(chat.options.model)
+        let tokens = try Self.chatTokens(chat.messages, model: model, addGenerationPrompt: chat.addGenerationPrompt,
+                                         variables: chat.templateVariables)
+        let job = try makeJob(.chat, tokens: tokens, echo: nil, options: chat.options, model: model)
+        return try await respond(job, model: model, connection: context.channel)
     }
 
     /// Checks lengths and the queue, and builds the engine requests (one per choice).
@@ -86,7 +77,8 @@ extension OpenAIServer {
         guard !tokens.isEmpty else { throw .badRequest("the prompt is empty", param: endpoint == .chat ? "messages" : "prompt") }
         let limit = model.engine.maxSequenceLength
         let maxTokens = options.maxTokens ?? (limit - tokens.count)
-        guard tokens.count + maxTokens <= limit, maxTokens >= 1 else {
+        // Both are at most `limit` here (the validation layer bounds max_tokens), so nothing overflows.
+        guard maxTokens >= 1, maxTokens <= limit - tokens.count else {
             throw .badRequest("This model's maximum context length is \(limit) tokens. However, you requested "
                               + "\(tokens.count + max(maxTokens, 1)) tokens (\(tokens.count) in the prompt, \(max(maxTokens, 1)) for the completion). "
                               + "Please reduce the length of the prompt or the completion.",
@@ -105,7 +97,8 @@ extension OpenAIServer {
             if let seed = sampling.seed { sampling.seed = seed &+ UInt64(index) }
             requests.append(GenerationRequest(
                 id: "\(id)-\(index)", promptTokens: tokens, sampling: sampling, maxTokens: maxTokens,
-                ignoreEOS: options.ignoreEOS, stopStrings: options.stop, topLogprobs: options.logprobs))
+                ignoreEOS: options.ignoreEOS, stopTokenIDs: Set(options.stopTokenIDs), stopStrings: options.stop,
+                topLogprobs: options.logprobs))
         }
         return GenerationJob(endpoint: endpoint, id: id, created: Int(Date().timeIntervalSince1970),
                              modelName: configuration.servedModelName, promptTokens: tokens, echo: echo,
@@ -119,23 +112,26 @@ extension OpenAIServer {
     }
 
     /// Submits the job's requests and answers with a JSON body or an SSE stream.
-    func respond(_ job: GenerationJob, model: ServedModel) async throws -> Response {
+    func respond(_ job: GenerationJob, model: ServedModel, connection: any Channel) async throws(APIError) -> Response {
         let ids = job.requests.map(\.id)
-        guard state.register(ids) else {
-            throw APIError(status: .serviceUnavailable, message: "the server is shutting down", type: "server_error", retryAfter: 1)
-        }
+        let shuttingDown = APIError.unavailable("the server is shutting down")
+        guard state.register(ids) else { throw shuttingDown }
         var streams: [AsyncStream<GenerationEvent>] = []
         do {
             for request in job.requests { streams.append(try model.engine.submit(request)) }
         } catch {
             for id in ids { model.engine.abort(id: id) }
             state.finished(ids)
-            if case .shuttingDown = error {
-                throw APIError(status: .serviceUnavailable, message: error.description, type: "server_error", retryAfter: 1)
-            }
+            if case .shuttingDown = error { throw shuttingDown }
             throw APIError.badRequest(error.description)
         }
-        let run = GenerationRun(job: job, server: self, tokenizer: model.tokenizer, engine: model.engine, streams: streams)
+        // A client that goes away aborts its requests within one engine step, streaming or not
+        // (a stream would only notice at its next write; a request still queued never writes).
+        connection.closeFuture.whenComplete { [engine = model.engine] _ in
+            for id in ids { engine.abort(id: id) }
+        }
+        let run = GenerationRun(job: job, server: self, tokenizer: model.tokenizer, engine: model.engine, streams: streams,
+                                deadline: configuration.requestTimeout)
         if job.stream {
             return Response(status: .ok,
                             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],

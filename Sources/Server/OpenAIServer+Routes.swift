@@ -1,12 +1,13 @@
 import Engine
 import Foundation
 import Hummingbird
+import NIOCore
 import Tokenizer
 
 extension OpenAIServer {
     /// The routes: OpenAI's `/v1/*`, vLLM's `/tokenize`, `/detokenize`, `/health` and `/metrics`.
-    func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    func makeRouter() -> Router<ServerRequestContext> {
+        let router = Router(context: ServerRequestContext.self)
         router.middlewares.add(ErrorMiddleware(apiKey: configuration.apiKey))
         router.get("/health") { _, _ in self.health() }
         router.get("/metrics") { _, _ in
@@ -14,27 +15,28 @@ extension OpenAIServer {
                      body: .init(byteBuffer: ByteBuffer(string: self.metrics.scrape(engine: self.state.model?.engine))))
         }
         router.get("/v1/models") { _, _ in try self.models() }
-        router.post("/v1/completions") { request, _ in try await self.completions(request) }
-        router.post("/v1/chat/completions") { request, _ in try await self.chatCompletions(request) }
+        router.post("/v1/completions") { request, context in try await self.completions(request, context: context) }
+        router.post("/v1/chat/completions") { request, context in try await self.chatCompletions(request, context: context) }
         router.post("/tokenize") { request, _ in try await self.tokenize(request) }
         router.post("/detokenize") { request, _ in try await self.detokenize(request) }
         return router
     }
 
     func health() -> Response {
-        switch state.phase {
-        case .ready: return Response(status: .ok)
-        case .loading: return APIError(status: .serviceUnavailable, message: "the model is loading", type: "server_error", retryAfter: 1).response
-        case .failed(let message): return APIError(status: .serviceUnavailable, message: "the model failed to load: \(message)", type: "server_error").response
+        do {
+            _ = try readyModel()
+            return Response(status: .ok)
+        } catch {
+            return error.response
         }
     }
 
-    /// The loaded model, or 503 while it loads.
+    /// The loaded model, or 503 while it loads (or when it failed to).
     func readyModel() throws(APIError) -> ServedModel {
         switch state.phase {
         case .ready(let model): return model
-        case .loading: throw APIError(status: .serviceUnavailable, message: "the model is loading", type: "server_error", retryAfter: 1)
-        case .failed(let message): throw APIError(status: .serviceUnavailable, message: "the model failed to load: \(message)", type: "server_error")
+        case .loading: throw .unavailable("the model is loading")
+        case .failed(let message): throw .unavailable("the model failed to load: \(message)", retryAfter: nil)
         }
     }
 
@@ -52,119 +54,72 @@ extension OpenAIServer {
         return Self.json(["object": "list", "data": [entry]])
     }
 
-    /// Reads and parses a JSON request body (413 over the limit, 400 when malformed).
-    func body(of request: Request) async throws(APIError) -> RequestFields {
-        let buffer: ByteBuffer
+    /// Reads a request body (413 over the limit, 408 when the client stops sending).
+    func body(of request: Request) async throws(APIError) -> [UInt8] {
         do {
-            buffer = try await request.body.collect(upTo: configuration.maxBodyBytes)
-        } catch {
+            let buffer = try await request.body.collect(upTo: configuration.maxBodyBytes)
+            return Array(buffer.readableBytesView)
+        } catch is NIOTooManyBytesError {
             throw APIError(status: .contentTooLarge, message: "the request body exceeds \(configuration.maxBodyBytes) bytes")
-        }
-        let value: JSONValue
-        do {
-            value = try JSONValue.parse(Array(buffer.readableBytesView))
         } catch {
-            throw .badRequest("the request body is not valid JSON")
+            throw APIError(status: .requestTimeout, message: "the request body could not be read: \(error)")
         }
-        return try RequestFields(value)
     }
 
     /// Checks `model` against the served name (404 when it differs).
     func checkModel(_ name: String?) throws(APIError) {
         if let name, name != configuration.servedModelName {
-            throw APIError(status: .notFound, message: "the model '\(name)' does not exist", param: "model", code: "model_not_found")
+            throw APIError(status: .notFound, message: "the model '\(name.prefix(256))' does not exist", param: "model",
+                           code: "model_not_found")
         }
     }
 
-    /// Token ids from a JSON array, checked against the vocabulary.
-    static func tokenIDs(_ value: JSONValue, key: String, vocabularySize: Int) throws(APIError) -> [Int32] {
-        guard let items = value.array else { throw .badRequest("'\(key)' must be a list of token ids", param: key) }
-        var ids: [Int32] = []
-        ids.reserveCapacity(items.count)
-        for item in items {
-            guard let id = item.integer else { throw .badRequest("'\(key)' must be a list of integer token ids", param: key) }
-            guard id >= 0, id < vocabularySize else {
-                throw .badRequest("token id \(id) is outside the vocabulary (0..<\(vocabularySize))", param: key)
-            }
-            ids.append(Int32(id))
+    /// Renders and tokenizes a chat; a template error (e.g. `raise_exception`) is a 400 with its message,
+    /// a template that could not be parsed at load a 500 that says so.
+    static func chatTokens(_ messages: [ChatMessage], model: ServedModel, addGenerationPrompt: Bool = true,
+                           variables: [(String, JSONValue)] = []) throws(APIError) -> [Int32] {
+        let renderer: ChatPromptRenderer
+        switch model.chat {
+        case .success(let value): renderer = value
+        case .failure(let error):
+            throw APIError(status: .internalServerError, message: "the model's chat template cannot be used: \(error)",
+                           type: "server_error", code: "chat_template_error")
         }
-        return ids
-    }
-
-    /// Chat messages from `messages` (roles system/user/assistant; content a string or text parts).
-    static func messages(_ fields: RequestFields) throws(APIError) -> [ChatMessage] {
-        guard let value = fields.value("messages") else { throw .badRequest("'messages' is required", param: "messages") }
-        guard let items = value.array, !items.isEmpty else {
-            throw .badRequest("'messages' must be a non-empty list", param: "messages")
-        }
-        var messages: [ChatMessage] = []
-        for item in items {
-            guard case .object = item, let role = item["role"]?.string else {
-                throw .badRequest("each message must be an object with a string 'role'", param: "messages")
-            }
-            guard ["system", "user", "assistant", "developer"].contains(role) else {
-                throw .badRequest("unsupported message role '\(role)'", param: "messages")
-            }
-            let content: String
-            switch item["content"] ?? .null {
-            case .string(let text): content = text
-            case .null: content = ""
-            case .array(let parts):
-                var texts: [String] = []
-                for part in parts {
-                    guard part["type"]?.string == "text", let text = part["text"]?.string else {
-                        throw .badRequest("only text content parts ({\"type\": \"text\", \"text\": ...}) are supported", param: "messages")
-                    }
-                    texts.append(text)
-                }
-                content = texts.joined(separator: "\n")
-            default:
-                throw .badRequest("message content must be a string or a list of text parts", param: "messages")
-            }
-            messages.append(ChatMessage(role: role == "developer" ? "system" : role, content: content))
-        }
-        return messages
-    }
-
-    /// Renders and tokenizes a chat; a template error (e.g. `raise_exception`) is a 400 with its message.
-    static func chatTokens(_ messages: [ChatMessage], model: ServedModel, addGenerationPrompt: Bool = true) throws(APIError) -> [Int32] {
         do {
-            return try model.chat.tokens(for: messages, addGenerationPrompt: addGenerationPrompt)
+            return try renderer.tokens(for: messages, addGenerationPrompt: addGenerationPrompt, variables: variables)
         } catch {
             throw .badRequest("chat template error: \(error)", param: "messages")
         }
     }
 
     func tokenize(_ request: Request) async throws -> Response {
-        let fields = try await body(of: request)
+        let bytes = try await body(of: request)
         let model = try readyModel()
-        try checkModel(try fields.string("model"))
+        let tokenize = try TokenizeRequest(body: bytes, limits: model.limits)
+        try checkModel(tokenize.model)
         let tokens: [Int32]
-        if fields.value("messages") != nil {
-            let messages = try Self.messages(fields)
-            let addGenerationPrompt = try fields.bool("add_generation_prompt") ?? true
-            tokens = try Self.chatTokens(messages, model: model, addGenerationPrompt: addGenerationPrompt)
-        } else if let prompt = try fields.string("prompt") {
-            let addSpecial = try fields.bool("add_special_tokens") ?? true
-            tokens = model.tokenizer.encode(prompt, addSpecial: addSpecial, parseSpecial: true)
-        } else {
-            throw APIError.badRequest("'prompt' (a string) or 'messages' is required", param: "prompt")
+        switch tokenize.input {
+        case .chat(let messages, let addGenerationPrompt, let variables):
+            tokens = try Self.chatTokens(messages, model: model, addGenerationPrompt: addGenerationPrompt, variables: variables)
+        case .prompt(let prompt, let addSpecialTokens):
+            tokens = model.tokenizer.encode(prompt, addSpecial: addSpecialTokens, parseSpecial: true)
         }
+        let strings: JSONValue = tokenize.returnTokenStrings
+            ? .array(tokens.map { .string(String(decoding: model.tokenizer.bytes(of: $0), as: UTF8.self)) }) : .null
         return Self.json([
             "count": .int(tokens.count),
             "max_model_len": .int(model.engine.maxSequenceLength),
             "tokens": .array(tokens.map { .int(Int($0)) }),
-            "token_strs": .null,
+            "token_strs": strings,
         ])
     }
 
     func detokenize(_ request: Request) async throws -> Response {
-        let fields = try await body(of: request)
+        let bytes = try await body(of: request)
         let model = try readyModel()
-        try checkModel(try fields.string("model"))
-        guard let value = fields.value("tokens") else { throw APIError.badRequest("'tokens' is required", param: "tokens") }
-        let tokens = try Self.tokenIDs(value, key: "tokens", vocabularySize: model.tokenizer.vocabularySize)
-        return Self.json(["prompt": .string(model.tokenizer.decode(tokens))])
+        let detokenize = try DetokenizeRequest(body: bytes, limits: model.limits)
+        try checkModel(detokenize.model)
+        return Self.json(["prompt": .string(model.tokenizer.decode(detokenize.tokens))])
     }
 
     /// A 200 JSON response.
@@ -174,14 +129,19 @@ extension OpenAIServer {
     }
 }
 
-/// Checks the API key on `/v1/*` and turns every error into OpenAI-style JSON (a client's
-/// mistake never becomes a 500).
+/// Checks the API key and turns every error into OpenAI-style JSON (a client's mistake never
+/// becomes a 500).
+///
+/// With an API key, every request needs it except those whose raw path is exactly one of
+/// `publicPaths`: whatever the spelling of a path (`//v1/models`, `/v1/./models`, `/V1/models`,
+/// percent-escapes), it is public only when it is byte for byte `/health` or `/metrics`.
 struct ErrorMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+    typealias Context = ServerRequestContext
     let apiKey: String?
+    static let publicPaths: Set<String> = ["/health", "/metrics"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if let apiKey, request.uri.path.hasPrefix("/v1") {
+        if let apiKey, !Self.publicPaths.contains(request.uri.path) {
             let header = request.headers[.authorization] ?? ""
             guard Self.constantTimeEqual(header, "Bearer " + apiKey) else {
                 return APIError(status: .unauthorized, message: "invalid or missing API key", code: "invalid_api_key").response
@@ -206,5 +166,19 @@ struct ErrorMiddleware: RouterMiddleware {
         var difference = UInt8(x.count == y.count ? 0 : 1)
         for i in 0..<min(x.count, y.count) { difference |= x[i] ^ y[i] }
         return difference == 0
+    }
+}
+
+extension APIError {
+    /// 503: the server cannot take requests now (loading, shutting down); retry after a second.
+    static func unavailable(_ message: String, retryAfter: Int? = 1) -> APIError {
+        APIError(status: .serviceUnavailable, message: message, type: "server_error", retryAfter: retryAfter)
+    }
+
+    /// The HTTP response: the error's JSON, with `Retry-After` for 429 and 503.
+    var response: Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json.serialized)))
     }
 }

@@ -1,6 +1,8 @@
 import Engine
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import NIOCore
 import Logging
 import ServiceLifecycle
 
@@ -49,11 +51,16 @@ public final class OpenAIServer: Sendable {
     public var isReady: Bool { state.model != nil }
 
     /// The Hummingbird application (routes and HTTP server) without the engine service; for tests.
-    public func makeApplication(services: [any Service] = []) -> Application<RouterResponder<BasicRequestContext>> {
-        Application(
+    public func makeApplication(services: [any Service] = []) -> Application<RouterResponder<ServerRequestContext>> {
+        let bodyTimeout = TimeAmount.nanoseconds(Int64(configuration.bodyTimeout * 1e9))
+        return Application(
             router: makeRouter(),
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [ConnectionGuard(bodyTimeout: bodyTimeout)],
+                idleTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9)))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port),
-                                 serverName: "tandem"),
+                                 serverName: "tandem",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
             services: services,
             onServerRunning: { [port] channel in port.withLock { $0 = channel.localAddress?.port } },
             logger: logger)
@@ -61,15 +68,22 @@ public final class OpenAIServer: Sendable {
 
     /// The engine service and the HTTP server as one service group, shut down gracefully on
     /// SIGTERM and SIGINT when `handleSignals` (else by `ServiceGroup.triggerGracefulShutdown()`).
+    ///
+    /// The drain is bounded: requests still running `shutdownGrace` seconds after the signal are
+    /// aborted, and one second later the services are cancelled, which closes whatever is still
+    /// open (a client that never finishes sending its body, a connection that never closes), so the
+    /// group returns within `shutdownGrace` + 2 seconds.
     public func makeServiceGroup(handleSignals: Bool = true) -> ServiceGroup {
-        ServiceGroup(configuration: .init(
+        var group = ServiceGroupConfiguration(
             services: [
                 .init(service: EngineService(server: self)),
                 .init(service: HTTPService(server: self, application: makeApplication())),
             ],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             cancellationSignals: [],
-            logger: logger))
+            logger: logger)
+        group.maximumGracefulShutdownDuration = .milliseconds(Int64(max(configuration.shutdownGrace, 0) * 1000) + 1000)
+        return ServiceGroup(configuration: group)
     }
 
     /// Runs until SIGTERM/SIGINT, then shuts down gracefully.
@@ -119,7 +133,7 @@ public final class OpenAIServer: Sendable {
 /// The HTTP server as a service; its graceful shutdown starts the drain.
 struct HTTPService: Service {
     let server: OpenAIServer
-    let application: Application<RouterResponder<BasicRequestContext>>
+    let application: Application<RouterResponder<ServerRequestContext>>
 
     func run() async throws {
         try await withGracefulShutdownHandler {

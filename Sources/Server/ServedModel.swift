@@ -1,20 +1,34 @@
+import ChatTemplate
 import Engine
 import Tokenizer
 
 /// A loaded model behind the server: the engine, its tokenizer and chat prompt renderer.
 public struct ServedModel: Sendable {
     public let engine: Engine
-    public let chat: ChatPromptRenderer
+    /// The chat prompt renderer, or why the model's template could not be used (chat requests then
+    /// fail with that error; completions still work).
+    public let chat: Result<ChatPromptRenderer, TemplateError>
     /// Whether the server shuts the engine down when it stops.
     public let ownsEngine: Bool
 
     public var tokenizer: Tokenizer { engine.tokenizer }
 
     /// - Parameter chatTemplate: the model's `tokenizer.chat_template` (nil: ChatML).
-    /// - Throws: `TemplateError` when the template does not parse.
-    public init(engine: Engine, chatTemplate: String?, ownsEngine: Bool = true) throws {
+    /// A template that does not parse is kept as `chat`'s failure, never a load error.
+    public init(engine: Engine, chatTemplate: String?, ownsEngine: Bool = true) {
         self.engine = engine
-        self.chat = try ChatPromptRenderer(templateSource: chatTemplate, tokenizer: engine.tokenizer)
+        do {
+            chat = .success(try ChatPromptRenderer(templateSource: chatTemplate, tokenizer: engine.tokenizer))
+        } catch let error as TemplateError {
+            chat = .failure(error)
+        } catch {
+            chat = .failure(TemplateError(.syntax, "\(error)"))
+        }
         self.ownsEngine = ownsEngine
+    }
+
+    /// What a request is checked against.
+    public var limits: RequestLimits {
+        RequestLimits(vocabularySize: tokenizer.vocabularySize, maxModelLength: engine.maxSequenceLength)
     }
 }

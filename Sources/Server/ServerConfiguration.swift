@@ -5,7 +5,7 @@ public struct ServerConfiguration: Sendable {
     public var port = 8080
     /// The model name clients use; requests naming another model get 404.
     public var servedModelName = "tandem"
-    /// When set, `/v1/*` requests must send `Authorization: Bearer <key>`.
+    /// When set, every request but `GET /health` and `GET /metrics` must send `Authorization: Bearer <key>`.
     public var apiKey: String?
     /// Requests waiting for their first token at which new ones are refused with 429.
     public var maxWaiting = 512
@@ -17,6 +17,15 @@ public struct ServerConfiguration: Sendable {
     public var maxChoices = 16
     /// Largest `logprobs` / `top_logprobs` accepted.
     public var maxLogprobs = 20
+    /// Seconds a connection may stay idle: before a request's head arrives (slow headers included)
+    /// and between keep-alive requests.
+    public var idleTimeout: Double = 60
+    /// Seconds from a request's head to the end of its body.
+    public var bodyTimeout: Double = 60
+    /// Most open connections; further ones wait in the listen backlog until one closes.
+    public var maxConnections = 1024
+    /// Seconds a generation request may run before its unfinished choices are aborted (nil: none).
+    public var requestTimeout: Double?
 
     public init() {}
 }

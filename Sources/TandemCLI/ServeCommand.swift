@@ -22,7 +22,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The model name clients use (default: the GGUF file's name without extension).")
     var servedModelName: String?
 
-    @Option(help: "Require `Authorization: Bearer KEY` on /v1 requests.")
+    @Option(help: "Require `Authorization: Bearer KEY` on every request except GET /health and GET /metrics.")
     var apiKey: String?
 
     @Option(help: "Requests waiting for their first token at which new ones get 429.")
@@ -31,10 +31,26 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds in-flight requests may run after SIGTERM/SIGINT before they are aborted.")
     var shutdownGrace: Double = 30
 
+    @Option(help: "Seconds a connection may stay idle (before a request's headers arrive, and between requests).")
+    var idleTimeout: Double = 60
+
+    @Option(help: "Seconds from a request's headers to the end of its body.")
+    var bodyTimeout: Double = 60
+
+    @Option(help: "Most open connections (more wait in the listen backlog).")
+    var maxConnections = 1024
+
+    @Option(help: "Seconds a generation request may run before it is aborted (finish reason 'abort'); default: no limit.")
+    var requestTimeout: Double?
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         guard maxWaiting >= 1 else { throw ValidationError("--max-waiting must be >= 1") }
-        guard shutdownGrace >= 0, shutdownGrace.isFinite else { throw ValidationError("--shutdown-grace must be >= 0") }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be >= 1") }
+        for (name, value) in [("--shutdown-grace", shutdownGrace), ("--idle-timeout", idleTimeout), ("--body-timeout", bodyTimeout),
+                              ("--request-timeout", requestTimeout ?? 1)] {
+            guard value.isFinite, value >= 0, value <= 86_400 else { throw ValidationError("\(name) must be in [0, 86400] seconds") }
+        }
     }
 
     func run() async throws {
@@ -47,6 +63,10 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.apiKey = apiKey
         configuration.maxWaiting = maxWaiting
         configuration.shutdownGrace = shutdownGrace
+        configuration.idleTimeout = idleTimeout
+        configuration.bodyTimeout = bodyTimeout
+        configuration.maxConnections = maxConnections
+        configuration.requestTimeout = requestTimeout
         let arguments = ["--model", path] + (modelOptions.threads.map { ["--threads", String($0)] } ?? [])
         let engineConfiguration = engineOptions.configuration()
         let server = OpenAIServer(configuration: configuration) {
@@ -55,7 +75,11 @@ struct ServeCommand: AsyncParsableCommand {
             let tokenizer = try options.loadTokenizer(file)
             let model = try options.loadModel(file)
             let engine = Engine(model: model, tokenizer: tokenizer, configuration: engineConfiguration)
-            return try ServedModel(engine: engine, chatTemplate: file.metadata["tokenizer.chat_template"]?.string)
+            let served = ServedModel(engine: engine, chatTemplate: file.metadata["tokenizer.chat_template"]?.string)
+            if case .failure(let error) = served.chat {
+                standardError("tandem serve: the model's chat template cannot be used (chat requests will fail; completions work): \(error)")
+            }
+            return served
         }
         standardError("tandem serve: http://\(host):\(port)/v1 (model '\(configuration.servedModelName)')")
         try await server.run()
