@@ -83,6 +83,8 @@ let package = Package(
         ),
         // libFuzzer entry point for the GGUF reader (see scripts/fuzz-gguf.sh).
         .executableTarget(name: "GGUFFuzzer", dependencies: ["GGUF"]),
+        // libFuzzer entry point for the chat-template interpreter (see scripts/fuzz-template.sh).
+        .executableTarget(name: "TemplateFuzzer", dependencies: ["ChatTemplate"]),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"], resources: []),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "Randomness"]),
