@@ -26,6 +26,14 @@ struct FuzzInput {
     }
 }
 
+/// The default limits, except for a smaller work budget: the full 512 MiB takes seconds per input in
+/// an unoptimized, sanitized build, and the fuzzer is after crashes, not the budget's size.
+let defaultFuzzLimits: ChatTemplate.Limits = {
+    var limits = ChatTemplate.Limits()
+    limits.maxWorkBytes = 32 << 20
+    return limits
+}()
+
 /// Limits small enough that hostile inputs hit them quickly.
 let smallFuzzLimits: ChatTemplate.Limits = {
     var limits = ChatTemplate.Limits()
@@ -47,7 +55,7 @@ enum FuzzOutcome {
 @discardableResult
 func exercise(_ data: [UInt8]) -> FuzzOutcome {
     let input = FuzzInput(data)
-    let limits = input.smallLimits ? smallFuzzLimits : ChatTemplate.Limits()
+    let limits = input.smallLimits ? smallFuzzLimits : defaultFuzzLimits
     var context = FuzzContexts.all[input.contextIndex]
     if let json = input.extraJSON {
         if let value = try? TemplateValue(json: json, maxDepth: 64), case .dictionary(let extra) = value {
