@@ -98,6 +98,8 @@ let package = Package(
         .executableTarget(name: "GGUFFuzzer", dependencies: ["GGUF"]),
         // libFuzzer entry point for request decoding and validation (see scripts/fuzz-requests.sh).
         .executableTarget(name: "RequestFuzzer", dependencies: ["APIRequests"]),
+        // libFuzzer entry point for the chat-template interpreter (see scripts/fuzz-template.sh).
+        .executableTarget(name: "TemplateFuzzer", dependencies: ["ChatTemplate"]),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"], resources: []),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "Randomness"]),

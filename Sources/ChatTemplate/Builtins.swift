@@ -39,15 +39,22 @@ extension Renderer {
             default: throw TemplateError(.type, "range expected 1 to 3 arguments, got \(ints.count)")
             }
             guard step != 0 else { throw TemplateError(.type, "range() arg 3 must not be zero") }
-            let span = step > 0 ? Double(stop) - Double(start) : Double(start) - Double(stop)
-            let count = span <= 0 ? 0 : Int((span / Double(abs(step))).rounded(.up))
-            guard count <= self.limits.maxSteps else {
+            // Exact item count in unsigned arithmetic: the span of two Ints always fits a UInt.
+            let count: UInt
+            if step > 0 {
+                count = start < stop ? (UInt(bitPattern: stop &- start) - 1) / step.magnitude + 1 : 0
+            } else {
+                count = start > stop ? (UInt(bitPattern: start &- stop) - 1) / step.magnitude + 1 : 0
+            }
+            guard count <= UInt(max(0, self.limits.maxSteps)) else {
                 throw TemplateError(.limit, "range() of \(count) items exceeds the limit of \(self.limits.maxSteps)")
             }
-            try self.tick(count)
-            return .array(stride(from: start, to: stop, by: step).map { .int($0) })
+            try self.tick(Int(count))
+            try self.charge(Int(count) &* 16)
+            // Every item lies between start and stop, so the wrapping arithmetic is exact.
+            return .array((0..<Int(count)).map { .int(start &+ $0 &* step) })
         })
-        g["namespace"] = .callable(Callable("namespace") { args, kwargs in
+        g["namespace"] = .callable(Callable("namespace") { [unowned self] args, kwargs in
             var attributes: [(String, Value)] = []
             if let first = args.first, case .dict(let d) = first { attributes = d.entries }
             for (key, value) in kwargs {
@@ -56,7 +63,7 @@ extension Renderer {
                 }
                 if let index = attributes.firstIndex(where: { $0.0 == key }) { attributes[index].1 = value } else { attributes.append((key, value)) }
             }
-            return .namespace(NamespaceObject(attributes))
+            return .namespace(try self.makeNamespace(attributes))
         })
         g["dict"] = .callable(Callable("dict") { [unowned self] args, kwargs in
             var d = ValueDict()
@@ -80,7 +87,8 @@ extension Renderer {
             guard let format = Arguments(args, kwargs)[0, "format"], case .string(let f) = format else {
                 throw TemplateError(.type, "strftime_now() needs a format string")
             }
-            return .string(strftime(f, self.now, self.timeZone))
+            try self.charge(f.utf8.count)
+            return .string(try self.checkString(strftime(f, self.now, self.timeZone)))
         })
         return g
     }
@@ -127,7 +135,9 @@ extension Renderer {
             if name == "odd" { return i % 2 != 0 }
             if name == "even" { return i % 2 == 0 }
             guard let d = intValue(try arg(0)), d != 0 else { throw TemplateError(.type, "divisibleby needs a non-zero integer") }
-            return i % d == 0
+            // Int.min % -1 overflows in machine arithmetic; mathematically (and in Python) it is 0.
+            let (remainder, overflow) = i.remainderReportingOverflow(dividingBy: d)
+            return overflow || remainder == 0
         case "equalto", "eq", "==": return pyEqual(value, try arg(0))
         case "ne", "!=": return !pyEqual(value, try arg(0))
         case "lt", "lessthan", "<": return try lessThan(value, try arg(0))
@@ -167,6 +177,14 @@ extension Renderer {
     // MARK: filters
 
     func applyFilter(_ name: String, _ value: Value, _ args: [Value], _ kwargs: [(String, Value)]) throws -> Value {
+        try tick()
+        try charge(cost(value))
+        let result = try filterResult(name, value, args, kwargs)
+        try charge(cost(result))
+        return result
+    }
+
+    private func filterResult(_ name: String, _ value: Value, _ args: [Value], _ kwargs: [(String, Value)]) throws -> Value {
         let a = Arguments(args, kwargs)
         func str(_ v: Value) throws -> String { try pyStr(v) }
         func bool(_ v: Value?) -> Bool { v?.truthy ?? false }
@@ -180,14 +198,15 @@ extension Renderer {
                 return .string(pyStrip(s, Set(set.unicodeScalars), left: true, right: true))
             }
             return .string(pyStrip(s, nil, left: true, right: true))
-        case "upper": return .string(try str(value).uppercased())
-        case "lower": return .string(try str(value).lowercased())
-        case "capitalize": return .string(pyCapitalize(try str(value)))
-        case "title": return .string(jinjaTitle(try str(value)))
+        case "upper": return .string(try checkString(try str(value).uppercased()))
+        case "lower": return .string(try checkString(try str(value).lowercased()))
+        case "capitalize": return .string(try checkString(pyCapitalize(try str(value))))
+        case "title": return .string(try checkString(jinjaTitle(try str(value))))
         case "replace":
             guard let old = a[0, "old"], let new = a[1, "new"] else { throw TemplateError(.type, "replace needs 2 arguments") }
             let count = a[2, "count"].flatMap { intValue($0) } ?? -1
-            return .string(try checkString(pyReplace(try str(value), try str(old), try str(new), count: count)))
+            return .string(try checkString(try pyReplace(try str(value), try str(old), try str(new), count: count,
+                                                         maxScalars: limits.maxOutputBytes)))
         case "length", "count":
             switch value {
             case .string(let s): return .int(s.unicodeScalars.count)
@@ -212,7 +231,7 @@ extension Renderer {
             try tick(items.count)
             if let attribute = a[1, "attribute"] { items = try items.map { try attributePath($0, attribute) } }
             let separator = try a[0, "d"].map(str) ?? ""
-            return .string(try checkString(try items.map(str).joined(separator: separator)))
+            return .string(try joined(try items.map(str), separator: separator))
         case "default", "d":
             let fallback = a[0, "default_value"] ?? .string("")
             if value.isUndefined || (bool(a[1, "boolean"]) && !value.truthy) { return fallback }
@@ -383,7 +402,13 @@ extension Renderer {
             }
             let first = bool(a[1, "first"])
             let blank = bool(a[2, "blank"])
-            let lines = pySplitLines(try str(value) + "\n")
+            let text = try str(value)
+            try reserve(text.utf8.count + 1)
+            let lines = pySplitLines(text + "\n")
+            // Each line gains at most one indent: check the total before building it.
+            let (indents, overflow) = width.utf8.count.multipliedReportingOverflow(by: lines.count + 1)
+            if overflow { throw TemplateError(.limit, "indent result too large") }
+            try reserve(text.utf8.count + 1 + indents)
             var result: String
             if blank {
                 result = lines.joined(separator: "\n" + width)
@@ -406,7 +431,7 @@ extension Renderer {
                 default: out.append(c)
                 }
             }
-            return .string(out)
+            return .string(try checkString(out))
         case "attr":
             guard let attribute = a[0, "name"] else { throw TemplateError(.type, "attr needs a name") }
             return try getattr(value, try str(attribute))
@@ -459,20 +484,20 @@ extension Renderer {
     func dictMethod(_ d: ValueDict, _ name: String) -> Value? {
         switch name {
         case "get":
-            return .callable(Callable("get") { args, kwargs in
+            return .callable(Callable("get", receiver: .dict(d)) { args, kwargs in
                 let a = Arguments(args, kwargs)
                 guard let key = a[0, "key"] else { throw TemplateError(.type, "get expected at least 1 argument") }
                 if case .string(let k) = key, let v = d[k] { return v }
                 return a[1, "default"] ?? .none
             })
         case "items":
-            return .callable(Callable("items") { _, _ in .array(d.entries.map { .array([.string($0.0), $0.1]) }) })
+            return .callable(Callable("items", receiver: .dict(d)) { _, _ in .array(d.entries.map { .array([.string($0.0), $0.1]) }) })
         case "keys":
-            return .callable(Callable("keys") { _, _ in .array(d.keys.map { .string($0) }) })
+            return .callable(Callable("keys", receiver: .dict(d)) { _, _ in .array(d.keys.map { .string($0) }) })
         case "values":
-            return .callable(Callable("values") { _, _ in .array(d.entries.map { $0.1 }) })
+            return .callable(Callable("values", receiver: .dict(d)) { _, _ in .array(d.entries.map { $0.1 }) })
         case "copy":
-            return .callable(Callable("copy") { _, _ in .dict(d) })
+            return .callable(Callable("copy", receiver: .dict(d)) { _, _ in .dict(d) })
         case "pop", "popitem", "update", "setdefault", "clear", "__setitem__":
             return unsafeMethod(name, "dict")
         default:
@@ -483,20 +508,22 @@ extension Renderer {
     func listMethod(_ items: [Value], _ name: String) -> Value? {
         switch name {
         case "index":
-            return .callable(Callable("index") { [unowned self] args, _ in
+            return .callable(Callable("index", receiver: .array(items)) { [unowned self] args, _ in
                 guard let target = args.first else { throw TemplateError(.type, "index expected 1 argument") }
+                try self.charge(items.count &* 16)
                 guard let i = items.firstIndex(where: { self.pyEqual($0, target) }) else {
                     throw TemplateError(.type, "value is not in list")
                 }
                 return .int(i)
             })
         case "count":
-            return .callable(Callable("count") { [unowned self] args, _ in
+            return .callable(Callable("count", receiver: .array(items)) { [unowned self] args, _ in
                 guard let target = args.first else { throw TemplateError(.type, "count expected 1 argument") }
+                try self.charge(items.count &* 16)
                 return .int(items.filter { self.pyEqual($0, target) }.count)
             })
         case "copy":
-            return .callable(Callable("copy") { _, _ in .array(items) })
+            return .callable(Callable("copy", receiver: .array(items)) { _, _ in .array(items) })
         case "append", "extend", "insert", "pop", "remove", "reverse", "sort", "clear":
             return unsafeMethod(name, "list")
         default:
@@ -512,7 +539,13 @@ extension Renderer {
 
     func stringMethod(_ s: String, _ name: String) -> Value? {
         func method(_ body: @escaping (Arguments) throws -> Value) -> Value {
-            .callable(Callable(name) { args, kwargs in try body(Arguments(args, kwargs)) })
+            .callable(Callable(name) { [unowned self] args, kwargs in
+                // Nearly every method reads the whole string (most convert it to code points).
+                if name != "startswith" && name != "endswith" { try self.charge(s.utf8.count &* 4) }
+                let result = try body(Arguments(args, kwargs))
+                try self.charge(self.cost(result))
+                return result
+            })
         }
         func charSet(_ v: Value?) -> Set<Unicode.Scalar>? {
             guard let v, case .string(let chars) = v else { return nil }
@@ -522,10 +555,10 @@ extension Renderer {
         case "strip": return method { .string(pyStrip(s, charSet($0[0, "chars"]), left: true, right: true)) }
         case "lstrip": return method { .string(pyStrip(s, charSet($0[0, "chars"]), left: true, right: false)) }
         case "rstrip": return method { .string(pyStrip(s, charSet($0[0, "chars"]), left: false, right: true)) }
-        case "upper": return method { _ in .string(s.uppercased()) }
-        case "lower": return method { _ in .string(s.lowercased()) }
-        case "title": return method { _ in .string(pyTitle(s)) }
-        case "capitalize": return method { _ in .string(pyCapitalize(s)) }
+        case "upper": return method { [unowned self] _ in .string(try self.checkString(s.uppercased())) }
+        case "lower": return method { [unowned self] _ in .string(try self.checkString(s.lowercased())) }
+        case "title": return method { [unowned self] _ in .string(try self.checkString(pyTitle(s))) }
+        case "capitalize": return method { [unowned self] _ in .string(try self.checkString(pyCapitalize(s))) }
         case "startswith", "endswith":
             return method { [unowned self] a in
                 guard let arg = a[0, "prefix"] else { throw TemplateError(.type, "\(name) takes at least 1 argument") }
@@ -535,15 +568,12 @@ extension Renderer {
                     guard case .string(let c) = candidate else {
                         throw TemplateError(.type, "\(name) first arg must be str or a tuple of str, not \(candidate.typeName)")
                     }
-                    let hay = s.scalars
-                    let needle = c.scalars
-                    if needle.count <= hay.count {
-                        let match = name == "startswith" ? Array(hay.prefix(needle.count)) == needle
-                            : Array(hay.suffix(needle.count)) == needle
-                        if match { return .bool(true) }
-                    }
+                    // Only as much of the string as the candidate is long is read.
+                    try self.charge(c.utf8.count)
+                    let match = name == "startswith" ? s.unicodeScalars.starts(with: c.unicodeScalars)
+                        : s.unicodeScalars.reversed().starts(with: c.unicodeScalars.reversed())
+                    if match { return .bool(true) }
                 }
-                _ = self
                 return .bool(false)
             }
         case "split":
@@ -561,20 +591,15 @@ extension Renderer {
             return method { [unowned self] a in
                 guard let old = a[0, "old"], let new = a[1, "new"] else { throw TemplateError(.type, "replace expected 2 arguments") }
                 let count = a[2, "count"].flatMap { self.intValue($0) } ?? -1
-                return .string(try self.checkString(pyReplace(s, try self.pyStr(old), try self.pyStr(new), count: count)))
+                return .string(try self.checkString(try pyReplace(s, try self.pyStr(old), try self.pyStr(new), count: count,
+                                                                  maxScalars: self.limits.maxOutputBytes)))
             }
         case "find", "index", "rfind":
             return method { [unowned self] a in
                 guard let sub = a[0, "sub"] else { throw TemplateError(.type, "\(name) expected 1 argument") }
                 let hay = s.scalars
                 let needle = try self.pyStr(sub).scalars
-                var found = pyFind(hay, needle)
-                if name == "rfind" {
-                    var last: Int? = nil
-                    var from = 0
-                    while let i = pyFind(hay, needle, from: from) { last = i; from = i + 1; if from > hay.count { break } }
-                    found = last
-                }
+                let found = name == "rfind" ? pyReverseFind(hay, needle) : pyFind(hay, needle)
                 if found == nil && name == "index" { throw TemplateError(.type, "substring not found") }
                 return .int(found ?? -1)
             }
@@ -584,9 +609,10 @@ extension Renderer {
                 let hay = s.scalars
                 let needle = try self.pyStr(sub).scalars
                 if needle.isEmpty { return .int(hay.count + 1) }
+                let search = ScalarSearch(needle)
                 var count = 0
                 var from = 0
-                while let i = pyFind(hay, needle, from: from) { count += 1; from = i + needle.count }
+                while let i = search.find(in: hay, from: from) { count += 1; from = i + needle.count }
                 return .int(count)
             }
         case "join":
@@ -598,7 +624,7 @@ extension Renderer {
                     }
                     return t
                 }
-                return .string(try self.checkString(parts.joined(separator: s)))
+                return .string(try self.joined(parts, separator: s))
             }
         case "format":
             return .callable(Callable(name) { [unowned self] args, kwargs in .string(try self.pyFormat(s, args, kwargs)) })
@@ -620,6 +646,23 @@ extension Renderer {
         }
     }
 
+    /// `separator.join(parts)` after checking the result's size, before allocating it.
+    func joined(_ parts: [String], separator: String) throws -> String {
+        var total = 0
+        if !parts.isEmpty {
+            let (separators, overflow) = separator.utf8.count.multipliedReportingOverflow(by: parts.count - 1)
+            if overflow { throw TemplateError(.limit, "join result too large") }
+            total = separators
+        }
+        for part in parts {
+            let (sum, overflow) = total.addingReportingOverflow(part.utf8.count)
+            if overflow { throw TemplateError(.limit, "join result too large") }
+            total = sum
+        }
+        try reserve(total)
+        return parts.joined(separator: separator)
+    }
+
     /// `str.format` with `{}`, `{0}`, `{name}` and `{{`/`}}` (no format specs).
     private func pyFormat(_ s: String, _ args: [Value], _ kwargs: [(String, Value)]) throws -> String {
         var out = ""
@@ -636,13 +679,17 @@ extension Renderer {
                 if field.isEmpty {
                     value = auto < args.count ? args[auto] : nil
                     auto += 1
-                } else if let i = Int(field) {
+                } else if field.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) }), let i = Int(field) {
+                    // Only digits index positional arguments ('{-1}' names a keyword, as in Python).
                     value = i < args.count ? args[i] : nil
                 } else {
                     value = kwargs.first { $0.0 == field }?.1
                 }
                 guard let value else { throw TemplateError(.type, "format: missing argument '\(field)'") }
-                out += try pyStr(value)
+                let text = try pyStr(value)
+                try ensureFits(out.utf8.count + text.utf8.count)
+                try charge(text.utf8.count)
+                out += text
             } else if c == "}" {
                 if chars.first == "}" { chars.removeFirst() }
                 out.append("}")
@@ -666,26 +713,32 @@ func pyStrip(_ s: String, _ chars: Set<Unicode.Scalar>?, left: Bool, right: Bool
     return String(scalars: scalars[lower..<upper])
 }
 
-func pyReplace(_ s: String, _ old: String, _ new: String, count: Int) -> String {
+/// Python `str.replace`; throws `.limit` as soon as the result would pass `maxScalars` code points.
+func pyReplace(_ s: String, _ old: String, _ new: String, count: Int, maxScalars: Int) throws -> String {
     let hay = s.scalars
     let needle = old.scalars
     let replacement = new.scalars
     var out: [Unicode.Scalar] = []
+    func append(_ part: some Collection<Unicode.Scalar>) throws {
+        guard part.count <= maxScalars - out.count else { throw TemplateError(.limit, "replace result too large") }
+        out += part
+    }
     var i = 0
     var done = 0
     if needle.isEmpty {
         for c in hay {
-            if count < 0 || done < count { out += replacement; done += 1 }
-            out.append(c)
+            if count < 0 || done < count { try append(replacement); done += 1 }
+            try append(CollectionOfOne(c))
         }
-        if count < 0 || done < count { out += replacement }
+        if count < 0 || done < count { try append(replacement) }
         return String(scalars: out)
     }
+    let search = ScalarSearch(needle)
     while i < hay.count {
         if count >= 0 && done >= count { break }
-        guard let j = pyFind(hay, needle, from: i) else { break }
-        out += hay[i..<j]
-        out += replacement
+        guard let j = search.find(in: hay, from: i) else { break }
+        try append(hay[i..<j])
+        try append(replacement)
         i = j + needle.count
         done += 1
     }
@@ -697,9 +750,10 @@ func pySplit(_ s: String, _ separator: String?, maxSplit: Int) -> [String] {
     let hay = s.scalars
     var parts: [String] = []
     if let separator {
-        let needle = separator.scalars
+        let search = ScalarSearch(separator.scalars)
+        let needle = search.needle
         var start = 0
-        while maxSplit < 0 || parts.count < maxSplit, let j = pyFind(hay, needle, from: start) {
+        while maxSplit < 0 || parts.count < maxSplit, let j = search.find(in: hay, from: start) {
             parts.append(String(scalars: hay[start..<j]))
             start = j + needle.count
         }

@@ -15,8 +15,15 @@ public struct ChatTemplate: Sendable {
         public var maxSteps: Int = 1_000_000
         /// Deepest macro recursion.
         public var maxCallDepth: Int = 64
-        /// Deepest syntactic nesting (blocks and expressions).
+        /// Deepest syntactic nesting (blocks and expressions, each link of a chain such as `a + b + c`,
+        /// `x.a.b` or `v | f | g` counting as one level). Rendering allows four times this much
+        /// nesting of statements, expressions and macro bodies together, and lists and dicts may nest
+        /// this deep plus 56 levels.
         public var maxNestingDepth: Int = 200
+        /// Budget of work in one render: bytes of strings built, copied or scanned, plus 16 per list
+        /// item, summed over all operations (e.g. string concatenation in a loop), so that a render
+        /// stays bounded in time even when each intermediate value is within `maxOutputBytes`.
+        public var maxWorkBytes: Int = 512 << 20
         /// Creates the default limits.
         public init() {}
     }
@@ -47,8 +54,12 @@ public struct ChatTemplate: Sendable {
         let globals = Scope(parent: nil)
         globals.variables = renderer.makeGlobals()
         let root = Scope(parent: globals)
-        for (key, value) in context { root.variables[key] = Value(value) }
+        defer { renderer.releaseObjects(root) }
         do {
+            for (key, value) in context {
+                try renderer.checkContextDepth(value)
+                root.variables[key] = Value(value)
+            }
             return try renderer.render(nodes, context: root)
         } catch let error as TemplateError {
             throw error.located(line: renderer.currentLine, column: nil)

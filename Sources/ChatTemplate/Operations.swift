@@ -25,16 +25,30 @@ extension Renderer {
         case .double(let d): return pyFloatRepr(d)
         case .array(let items):
             try tick(items.count)
-            return try checkString("[" + items.map { try pyRepr($0, depth: depth + 1) }.joined(separator: ", ") + "]")
+            return try reprJoined(items.map { (nil, $0) }, open: "[", close: "]", depth: depth)
         case .dict(let d):
             try tick(d.count)
-            return try checkString("{" + d.entries.map { "\(pyStringRepr($0.0)): \(try pyRepr($0.1, depth: depth + 1))" }
-                .joined(separator: ", ") + "}")
+            return try reprJoined(d.entries.map { ($0.0, $0.1) }, open: "{", close: "}", depth: depth)
         case .namespace(let ns):
-            let inner = try ns.attributes.map { "\(pyStringRepr($0.0)): \(try pyRepr($0.1, depth: depth + 1))" }
-            return try checkString("<Namespace {" + inner.joined(separator: ", ") + "}>")
+            try tick(ns.attributes.count)
+            return try reprJoined(ns.attributes.map { ($0.0, $0.1) }, open: "<Namespace {", close: "}>", depth: depth)
         case .callable(let c): return "<function \(c.name)>"
         }
+    }
+
+    /// The repr of list items or `key: value` entries between `open` and `close`, built with a size
+    /// check before each append (many large items must not be joined first and checked after).
+    private func reprJoined(_ entries: [(String?, Value)], open: String, close: String, depth: Int) throws -> String {
+        var out = open
+        for (i, (key, value)) in entries.enumerated() {
+            var part = i > 0 ? ", " : ""
+            if let key { part += pyStringRepr(key) + ": " }
+            part += try pyRepr(value, depth: depth + 1)
+            try ensureFits(out.utf8.count + part.utf8.count + close.utf8.count)
+            try charge(part.utf8.count)
+            out += part
+        }
+        return out + close
     }
 
     /// `json.dumps(value, ensure_ascii=False, indent=..., separators=..., sort_keys=...)`.
@@ -42,6 +56,14 @@ extension Renderer {
                 sortKeys: Bool = false) throws -> String {
         let separator = itemSeparator ?? (indent == nil ? ", " : ",")
         var out = ""
+        /// A newline and `level` indents, after checking that appending them stays within the limit.
+        func newline(_ indent: String, _ level: Int) throws -> String {
+            let (bytes, overflow) = indent.utf8.count.multipliedReportingOverflow(by: level)
+            if overflow { throw TemplateError(.limit, "tojson output too large") }
+            try ensureFits(out.utf8.count + 1 + bytes)
+            try charge(1 + bytes)
+            return "\n" + String(repeating: indent, count: level)
+        }
         func emit(_ v: Value, _ level: Int) throws {
             guard level < 256 else { throw TemplateError(.limit, "value nested too deeply for tojson") }
             switch v {
@@ -50,17 +72,23 @@ extension Renderer {
             case .int(let i): out += String(i)
             case .double(let d):
                 if d.isNaN { out += "NaN" } else if d.isInfinite { out += d < 0 ? "-Infinity" : "Infinity" } else { out += pyFloatRepr(d) }
-            case .string(let s): out += jsonString(s)
+            case .string(let s):
+                let text = jsonString(s)
+                try ensureFits(out.utf8.count + text.utf8.count)
+                out += text
             case .array(let items):
                 try tick(items.count)
                 if items.isEmpty { out += "[]"; return }
                 out += "["
                 for (i, item) in items.enumerated() {
-                    if i > 0 { out += separator }
-                    if let indent { out += "\n" + String(repeating: indent, count: level + 1) }
+                    if i > 0 {
+                        try ensureFits(out.utf8.count + separator.utf8.count)
+                        out += separator
+                    }
+                    if let indent { out += try newline(indent, level + 1) }
                     try emit(item, level + 1)
                 }
-                if let indent { out += "\n" + String(repeating: indent, count: level) }
+                if let indent { out += try newline(indent, level) }
                 out += "]"
             case .dict(let d):
                 try tick(d.count)
@@ -69,12 +97,17 @@ extension Renderer {
                 if sortKeys { entries.sort { $0.0.unicodeScalars.lexicographicallyPrecedes($1.0.unicodeScalars) } }
                 out += "{"
                 for (i, (key, item)) in entries.enumerated() {
-                    if i > 0 { out += separator }
-                    if let indent { out += "\n" + String(repeating: indent, count: level + 1) }
-                    out += jsonString(key) + keySeparator
+                    if i > 0 {
+                        try ensureFits(out.utf8.count + separator.utf8.count)
+                        out += separator
+                    }
+                    if let indent { out += try newline(indent, level + 1) }
+                    let keyText = jsonString(key)
+                    try ensureFits(out.utf8.count + keyText.utf8.count + keySeparator.utf8.count)
+                    out += keyText + keySeparator
                     try emit(item, level + 1)
                 }
-                if let indent { out += "\n" + String(repeating: indent, count: level) }
+                if let indent { out += try newline(indent, level) }
                 out += "}"
             case .undefined: throw TemplateError(.type, "Object of type Undefined is not JSON serializable")
             case .namespace: throw TemplateError(.type, "Object of type Namespace is not JSON serializable")
@@ -114,13 +147,17 @@ extension Renderer {
 
     func pyEqual(_ a: Value, _ b: Value) -> Bool {
         switch (a, b) {
-        case (.string(let x), .string(let y)): return x.pyEquals(y)
+        case (.string(let x), .string(let y)):
+            noteWork(min(x.utf8.count, y.utf8.count))
+            return x.pyEquals(y)
         case (.none, .none): return true
         case (.undefined, .undefined): return true
         case (.array(let x), .array(let y)):
+            noteWork(min(x.count, y.count) &* 16)
             return x.count == y.count && zip(x, y).allSatisfy { pyEqual($0, $1) }
         case (.dict(let x), .dict(let y)):
             guard x.count == y.count else { return false }
+            noteWork(x.count &* 16)
             for (key, value) in x.entries {
                 guard let other = y[key], pyEqual(value, other) else { return false }
             }
@@ -164,8 +201,11 @@ extension Renderer {
     /// Python `<` (throws TypeError on unorderable types).
     func lessThan(_ a: Value, _ b: Value, op: String = "<") throws -> Bool {
         switch (a, b) {
-        case (.string(let x), .string(let y)): return x.unicodeScalars.lexicographicallyPrecedes(y.unicodeScalars)
+        case (.string(let x), .string(let y)):
+            noteWork(min(x.utf8.count, y.utf8.count))
+            return x.unicodeScalars.lexicographicallyPrecedes(y.unicodeScalars)
         case (.array(let x), .array(let y)):
+            noteWork(min(x.count, y.count) &* 16)
             for (l, r) in zip(x, y) where !pyEqual(l, r) { return try lessThan(l, r, op: op) }
             return x.count < y.count
         default:
@@ -180,6 +220,7 @@ extension Renderer {
     }
 
     func contains(_ container: Value, _ item: Value) throws -> Bool {
+        try charge(cost(container) &* 4)
         switch container {
         case .string(let s):
             guard case .string(let needle) = item else {
@@ -200,6 +241,7 @@ extension Renderer {
     }
 
     func compare(_ op: String, _ a: Value, _ b: Value) throws -> Bool {
+        try charge(min(cost(a), cost(b)))
         switch op {
         case "==": return pyEqual(a, b)
         case "!=": return !pyEqual(a, b)
@@ -219,24 +261,46 @@ extension Renderer {
         if case .undefined(let hint) = a { throw TemplateError(.undefined, hint) }
         if case .undefined(let hint) = b { throw TemplateError(.undefined, hint) }
         switch (op, a, b) {
-        case ("+", .string(let x), .string(let y)): return .string(try checkString(x + y))
-        case ("+", .array(let x), .array(let y)): return .array(try checkArray(x + y))
+        case ("+", .string(let x), .string(let y)):
+            try reserve(x.utf8.count + y.utf8.count)
+            return .string(x + y)
+        case ("+", .array(let x), .array(let y)):
+            if x.count + y.count > limits.maxSteps { throw TemplateError(.limit, "list exceeds \(limits.maxSteps) items") }
+            try charge((x.count + y.count) &* 16)
+            return .array(x + y)
         case ("*", .string(let s), _), ("*", _, .string(let s)):
             guard let n = intValue(a.isStringValue ? b : a) else { break }
-            let count = max(0, n)
-            guard s.utf8.count.multipliedReportingOverflow(by: count).partialValue <= limits.maxOutputBytes,
-                  !s.utf8.count.multipliedReportingOverflow(by: count).overflow else {
+            // Empty results first: repeating "" a huge number of times would loop that many times.
+            guard n > 0, !s.isEmpty else { return .string("") }
+            let (bytes, overflow) = s.utf8.count.multipliedReportingOverflow(by: n)
+            guard !overflow, bytes <= limits.maxOutputBytes else {
                 throw TemplateError(.limit, "string repetition too large")
             }
-            return .string(String(repeating: s, count: count))
+            try reserve(bytes)
+            // By doubling: O(log n) appends (String(repeating:) appends n times).
+            var out = ""
+            out.reserveCapacity(bytes)
+            var chunk = s
+            var remaining = n
+            while remaining > 0 {
+                if remaining & 1 == 1 { out += chunk }
+                remaining >>= 1
+                if remaining > 0 { chunk += chunk }
+            }
+            return .string(out)
         case ("*", .array(let items), _), ("*", _, .array(let items)):
             guard let n = intValue(a.isArrayValue ? b : a) else { break }
-            let count = max(0, n)
-            guard items.count.multipliedReportingOverflow(by: count).partialValue <= limits.maxSteps,
-                  !items.count.multipliedReportingOverflow(by: count).overflow else {
+            // Empty results first: `[] * n` must not allocate n empty arrays.
+            guard n > 0, !items.isEmpty else { return .array([]) }
+            let (total, overflow) = items.count.multipliedReportingOverflow(by: n)
+            guard !overflow, total <= limits.maxSteps else {
                 throw TemplateError(.limit, "list repetition too large")
             }
-            return .array(Array(repeating: items, count: count).flatMap { $0 })
+            try charge(total &* 16)
+            var out: [Value] = []
+            out.reserveCapacity(total)
+            for _ in 0..<n { out += items }
+            return .array(out)
         default:
             break
         }
@@ -361,6 +425,7 @@ extension Renderer {
             return .undefined("'list object' has no attribute '\(try pyStr(key))'")
         case .string(let s):
             if let i = intValue(key) {
+                try charge(s.utf8.count &* 4)
                 let scalars = s.scalars
                 let index = i < 0 ? i + scalars.count : i
                 return (0..<scalars.count).contains(index) ? .string(String(Character(scalars[index])))
@@ -403,6 +468,7 @@ extension Renderer {
                 return Array(stride(from: l, to: u, by: stepValue))
             }
         }
+        try charge(cost(object) &* 4)
         switch object {
         case .array(let items):
             return .array(try indices(count: items.count).map { items[$0] })

@@ -75,6 +75,13 @@ struct Parser {
         if depth > maxDepth { throw TemplateError(.limit, "template nesting too deep", line: current.line, column: current.column) }
     }
 
+    /// One more link of a left-associative chain (`a + b + c`, `x.a.b`, `v | f | g`): each link
+    /// deepens the tree the renderer walks recursively, so it counts as nesting until the chain ends.
+    private mutating func link(_ links: inout Int) throws {
+        links += 1
+        try enter()
+    }
+
     // MARK: statements
 
     mutating func parseTemplate() throws -> [Node] {
@@ -291,8 +298,11 @@ struct Parser {
     }
 
     private mutating func parseOr() throws -> Expr {
+        var links = 0
+        defer { depth -= links }
         var left = try parseAnd()
         while isName("or") {
+            try link(&links)
             _ = advance()
             left = .or(left, try parseAnd())
         }
@@ -300,8 +310,11 @@ struct Parser {
     }
 
     private mutating func parseAnd() throws -> Expr {
+        var links = 0
+        defer { depth -= links }
         var left = try parseNot()
         while isName("and") {
+            try link(&links)
             _ = advance()
             left = .and(left, try parseNot())
         }
@@ -340,8 +353,11 @@ struct Parser {
     }
 
     private mutating func parseMath1() throws -> Expr {
+        var links = 0
+        defer { depth -= links }
         var left = try parseConcat()
         while case .op(let o) = current.kind, o == "+" || o == "-" {
+            try link(&links)
             _ = advance()
             left = .binary(o, left, try parseConcat())
         }
@@ -358,8 +374,11 @@ struct Parser {
     }
 
     private mutating func parseMath2() throws -> Expr {
+        var links = 0
+        defer { depth -= links }
         var left = try parsePow()
         while case .op(let o) = current.kind, ["*", "/", "//", "%"].contains(o) {
+            try link(&links)
             _ = advance()
             left = .binary(o, left, try parsePow())
         }
@@ -367,8 +386,11 @@ struct Parser {
     }
 
     private mutating func parsePow() throws -> Expr {
+        var links = 0
+        defer { depth -= links }
         var left = try parseUnary(withFilter: true)
         while isOp("**") {
+            try link(&links)
             _ = advance()
             left = .binary("**", left, try parseUnary(withFilter: true))
         }
@@ -450,8 +472,11 @@ struct Parser {
     }
 
     private mutating func parsePostfix(_ start: Expr) throws -> Expr {
+        var links = 0
+        defer { depth -= links }
         var node = start
         while true {
+            if isOp(".") || isOp("[") || isOp("(") { try link(&links) }
             if isOp(".") {
                 _ = advance()
                 switch current.kind {
@@ -529,8 +554,11 @@ struct Parser {
     }
 
     private mutating func parseFilterExpr(_ start: Expr) throws -> Expr {
+        var links = 0
+        defer { depth -= links }
         var node = start
         while true {
+            if isOp("|") || isName("is") || isOp("(") { try link(&links) }
             if isOp("|") {
                 _ = advance()
                 let name = try parseDottedName()

@@ -27,7 +27,13 @@ final class Renderer {
     private var outputs: [String] = [""]
     private var bytesWritten = 0
     private var steps = 0
+    private var work = 0
+    /// Namespaces and macro-defining scopes of this render, in creation order (see `releaseObjects`).
+    private var namespaces: [NamespaceObject] = []
+    private var macroScopes: [Scope] = []
     private var callDepth = 0
+    /// Current depth of the recursive walk (statements, expressions, macro bodies together).
+    private var depth = 0
     var currentLine = 0
 
     init(limits: ChatTemplate.Limits, now: Date, timeZone: TimeZone) {
@@ -39,10 +45,113 @@ final class Renderer {
     // MARK: budget
 
     func tick(_ n: Int = 1) throws {
-        steps += n
+        steps = steps.addingReportingOverflow(max(0, n)).overflow ? Int.max : steps + max(0, n)
         if steps > limits.maxSteps {
             throw TemplateError(.limit, "template exceeded \(limits.maxSteps) loop iterations / steps")
         }
+        try charge(0)  // work noted by non-throwing comparisons surfaces here at the latest
+    }
+
+    /// Charges `units` (bytes built, copied or scanned; 16 per list item) against `maxWorkBytes`.
+    /// Call it before the work, with sizes computed without allocating.
+    func charge(_ units: Int) throws {
+        let (total, overflow) = work.addingReportingOverflow(max(0, units))
+        work = overflow ? Int.max : total
+        if work > limits.maxWorkBytes {
+            throw TemplateError(.limit, "template exceeded its work budget of \(limits.maxWorkBytes) bytes")
+        }
+    }
+
+    /// Records work from code that cannot throw (equality, ordering); the next `charge` or `tick` enforces it.
+    func noteWork(_ units: Int) {
+        let (total, overflow) = work.addingReportingOverflow(max(0, units))
+        work = overflow ? Int.max : total
+    }
+
+    /// Checks, before allocating, that a string of `bytes` UTF-8 bytes fits `maxOutputBytes`, and charges it.
+    func reserve(_ bytes: Int) throws {
+        try ensureFits(bytes)
+        try charge(bytes)
+    }
+
+    /// Checks, before appending, that a string growing to `bytes` UTF-8 bytes fits `maxOutputBytes`
+    /// (the appended part is charged separately).
+    func ensureFits(_ bytes: Int) throws {
+        if bytes > limits.maxOutputBytes || bytes < 0 {
+            throw TemplateError(.limit, "string exceeds \(limits.maxOutputBytes) bytes")
+        }
+    }
+
+    /// Work units of reading `value` once: its bytes for a string, 16 per item for a list or dict.
+    func cost(_ value: Value) -> Int {
+        switch value {
+        case .string(let s): return s.utf8.count
+        case .array(let items): return items.count &* 16
+        case .dict(let d): return d.count &* 16
+        default: return 1
+        }
+    }
+
+    /// Deepest list/dict nesting a value may have (namespaces and functions count as leaves; the
+    /// values bound into list and dict methods count). Deeper values would make comparison, printing
+    /// and even deallocation recurse too deeply.
+    var maxValueDepth: Int { max(limits.maxNestingDepth, 8) &+ 56 }
+
+    /// Throws `.limit` when `value` nests deeper than `maxValueDepth`; the walk is charged as work.
+    func checkValueDepth(_ value: Value) throws {
+        func walk(_ v: Value, _ level: Int) throws {
+            switch v {
+            case .array(let items):
+                guard level < maxValueDepth else { throw TemplateError(.limit, "list or dict nested too deeply") }
+                try charge(items.count)
+                for item in items { try walk(item, level + 1) }
+            case .dict(let d):
+                guard level < maxValueDepth else { throw TemplateError(.limit, "list or dict nested too deeply") }
+                try charge(d.count)
+                for (_, item) in d.entries { try walk(item, level + 1) }
+            case .callable(let c):
+                if let receiver = c.receiver { try walk(receiver, level + 1) }
+            default:
+                break
+            }
+        }
+        try walk(value, 0)
+    }
+
+    /// Context values may nest as deep as `maxValueDepth`; the check recurses no deeper than that.
+    func checkContextDepth(_ value: TemplateValue) throws {
+        func walk(_ v: TemplateValue, _ level: Int) throws {
+            switch v {
+            case .array(let items):
+                guard level < maxValueDepth else { throw TemplateError(.limit, "context value nested too deeply") }
+                for item in items { try walk(item, level + 1) }
+            case .dictionary(let d):
+                guard level < maxValueDepth else { throw TemplateError(.limit, "context value nested too deeply") }
+                for (_, item) in d.entries { try walk(item, level + 1) }
+            default:
+                break
+            }
+        }
+        try walk(value, 0)
+    }
+
+    /// A new namespace, remembered so that `releaseObjects` can break the cycles it may be part of.
+    func makeNamespace(_ attributes: [(String, Value)]) throws -> NamespaceObject {
+        for (_, value) in attributes { try checkValueDepth(value) }
+        let namespace = NamespaceObject(attributes)
+        namespaces.append(namespace)
+        return namespace
+    }
+
+    /// After a render: namespaces can contain themselves, and macros reference the scope that holds
+    /// them, so these reference cycles are broken here (otherwise every render would leak them).
+    /// Clearing in creation order keeps every release shallow, however long the chain a template built.
+    func releaseObjects(_ root: Scope) {
+        for namespace in namespaces { namespace.attributes = [] }
+        for scope in macroScopes { scope.variables = [:] }
+        namespaces = []
+        macroScopes = []
+        root.variables = [:]
     }
 
     func checkString(_ s: String) throws -> String {
@@ -58,6 +167,7 @@ final class Renderer {
     }
 
     private func write(_ s: String) throws {
+        try charge(s.utf8.count)
         bytesWritten += s.utf8.count
         if bytesWritten > limits.maxOutputBytes {
             throw TemplateError(.limit, "output exceeds \(limits.maxOutputBytes) bytes")
@@ -89,7 +199,18 @@ final class Renderer {
         return .normal
     }
 
+    /// Enters one level of the recursive walk; macro recursion multiplies the parser's nesting, so the
+    /// walk has its own bound (a multiple of `maxNestingDepth`) to stop well before the stack runs out.
+    private func descend() throws {
+        depth += 1
+        if depth > limits.maxNestingDepth.multipliedReportingOverflow(by: 4).partialValue {
+            throw TemplateError(.limit, "template evaluation nested too deeply")
+        }
+    }
+
     private func execute(_ node: Node, _ scope: Scope) throws -> Flow {
+        try descend()
+        defer { depth -= 1 }
         switch node {
         case .text(let text):
             try write(text)
@@ -117,6 +238,7 @@ final class Renderer {
             }
             try assign(target, value, scope)
         case .macro(let definition):
+            macroScopes.append(scope)
             scope.variables[definition.name] = .callable(makeMacro(definition, scope))
         case .breakLoop:
             return .breakLoop
@@ -142,6 +264,7 @@ final class Renderer {
             if attribute.hasPrefix("_") {
                 throw TemplateError(.security, "Chat templates cannot store underscore-prefixed attributes on a namespace, but got '\(attribute)'. Please rename the attribute.")
             }
+            try checkValueDepth(value)
             ns[attribute] = value
         }
     }
@@ -160,8 +283,15 @@ final class Renderer {
     func iterate(_ value: Value) throws -> [Value] {
         switch value {
         case .array(let items): return items
-        case .dict(let d): return d.keys.map { .string($0) }
-        case .string(let s): return s.unicodeScalars.map { .string(String(Character($0))) }
+        case .dict(let d):
+            try charge(d.count &* 16)
+            return d.keys.map { .string($0) }
+        case .string(let s):
+            try charge(s.utf8.count &* 16)
+            if s.utf8.count > limits.maxSteps, s.unicodeScalars.count > limits.maxSteps {
+                throw TemplateError(.limit, "string of more than \(limits.maxSteps) characters iterated")
+            }
+            return s.unicodeScalars.map { .string(String(Character($0))) }
         case .undefined: return []
         default: throw TemplateError(.type, "'\(value.typeName)' object is not iterable")
         }
@@ -242,6 +372,8 @@ final class Renderer {
     // MARK: expressions
 
     func eval(_ expr: Expr, _ scope: Scope) throws -> Value {
+        try descend()
+        defer { depth -= 1 }
         switch expr {
         case .literal(let literal):
             switch literal {
@@ -254,7 +386,9 @@ final class Renderer {
         case .name(let name):
             return scope.lookup(name) ?? .undefined("'\(name)' is undefined")
         case .list(let items), .tuple(let items):
-            return .array(try items.map { try eval($0, scope) })
+            let value = Value.array(try items.map { try eval($0, scope) })
+            try checkValueDepth(value)
+            return value
         case .dict(let pairs):
             var dict = ValueDict()
             for (keyExpr, valueExpr) in pairs {
@@ -264,7 +398,9 @@ final class Renderer {
                 }
                 dict[k] = try eval(valueExpr, scope)
             }
-            return .dict(dict)
+            let value = Value.dict(dict)
+            try checkValueDepth(value)
+            return value
         case .getattr(let objectExpr, let name):
             return try getattr(try eval(objectExpr, scope), name)
         case .getitem(let objectExpr, let keyExpr):
@@ -323,8 +459,13 @@ final class Renderer {
             return .bool(!(try eval(a, scope).truthy))
         case .concat(let items):
             var out = ""
-            for item in items { out += try pyStr(try eval(item, scope)) }
-            return .string(try checkString(out))
+            for item in items {
+                let part = try pyStr(try eval(item, scope))
+                try ensureFits(out.utf8.count + part.utf8.count)
+                try charge(part.utf8.count)
+                out += part
+            }
+            return .string(out)
         case .conditional(let test, let then, let otherwise):
             if try eval(test, scope).truthy { return try eval(then, scope) }
             if let otherwise { return try eval(otherwise, scope) }

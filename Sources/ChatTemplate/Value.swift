@@ -20,9 +20,13 @@ final class NamespaceObject {
 /// A function value: builtin globals, bound methods, macros, `loop.cycle`.
 final class Callable {
     let name: String
+    /// The list or dict a bound method captured (`items.copy`), so value-depth checks can see it.
+    let receiver: Value?
     let body: (_ args: [Value], _ kwargs: [(String, Value)]) throws -> Value
-    init(_ name: String, _ body: @escaping (_ args: [Value], _ kwargs: [(String, Value)]) throws -> Value) {
+    init(_ name: String, receiver: Value? = nil,
+         _ body: @escaping (_ args: [Value], _ kwargs: [(String, Value)]) throws -> Value) {
         self.name = name
+        self.receiver = receiver
         self.body = body
     }
 }
@@ -123,22 +127,56 @@ extension String {
         self = String(view)
     }
     /// Code-point equality (Swift's `==` uses canonical equivalence, Python does not).
-    func pyEquals(_ other: String) -> Bool { unicodeScalars.elementsEqual(other.unicodeScalars) }
+    func pyEquals(_ other: String) -> Bool {
+        // Equal code points <=> equal UTF-8 bytes; comparing bytes is faster and length-checked first.
+        utf8.count == other.utf8.count && utf8.elementsEqual(other.utf8)
+    }
+}
+
+/// Linear-time substring search over code points (Knuth-Morris-Pratt): a hostile needle such as
+/// `'a' * n ~ 'b'` cannot make a search quadratic.
+struct ScalarSearch {
+    let needle: [Unicode.Scalar]
+    private let failure: [Int]
+
+    init(_ needle: [Unicode.Scalar]) {
+        self.needle = needle
+        var failure = [Int](repeating: 0, count: needle.count)
+        var k = 0
+        var i = 1
+        while i < needle.count {
+            while k > 0 && needle[i] != needle[k] { k = failure[k - 1] }
+            if needle[i] == needle[k] { k += 1 }
+            failure[i] = k
+            i += 1
+        }
+        self.failure = failure
+    }
+
+    /// The first index at or after `start` where the needle occurs in `haystack`.
+    func find(in haystack: [Unicode.Scalar], from start: Int = 0) -> Int? {
+        let from = max(0, start)
+        if needle.isEmpty { return from <= haystack.count ? from : nil }
+        var matched = 0
+        var i = from
+        while i < haystack.count {
+            while matched > 0 && haystack[i] != needle[matched] { matched = failure[matched - 1] }
+            if haystack[i] == needle[matched] { matched += 1 }
+            if matched == needle.count { return i - needle.count + 1 }
+            i += 1
+        }
+        return nil
+    }
 }
 
 func pyFind(_ haystack: [Unicode.Scalar], _ needle: [Unicode.Scalar], from start: Int = 0) -> Int? {
-    if needle.isEmpty { return start <= haystack.count ? start : nil }
-    guard haystack.count >= needle.count else { return nil }
-    var i = start
-    while i <= haystack.count - needle.count {
-        if haystack[i] == needle[0] {
-            var j = 1
-            while j < needle.count && haystack[i + j] == needle[j] { j += 1 }
-            if j == needle.count { return i }
-        }
-        i += 1
-    }
-    return nil
+    ScalarSearch(needle).find(in: haystack, from: start)
+}
+
+/// The last index where `needle` occurs in `haystack` (Python `str.rfind`), in linear time.
+func pyReverseFind(_ haystack: [Unicode.Scalar], _ needle: [Unicode.Scalar]) -> Int? {
+    guard let i = ScalarSearch(needle.reversed()).find(in: haystack.reversed()) else { return nil }
+    return haystack.count - i - needle.count
 }
 
 /// Python float repr (shortest round-trip digits, exponent form outside [1e-4, 1e16)).
