@@ -29,6 +29,9 @@ struct ThroughputBench: AsyncParsableCommand {
     @Option(help: "Top-p with --temperature above 0 (1 disables).")
     var topP: Float = 1
 
+    @Flag(help: "The costliest parameters a request may send: top_k = vocabulary - 1, all penalties, 1,024 logit biases, 20 logprobs and 16 stop strings of 1,024 bytes that never match (with --temperature, else greedy plus the rest).")
+    var worstCaseSampling = false
+
     @Flag(help: "Run both modes in one run and compare: throughput ratio and identical outputs.")
     var compareSync = false
 
@@ -43,12 +46,20 @@ struct ThroughputBench: AsyncParsableCommand {
 
     func run() async throws {
         guard numPrompts > 0, inputLen > 0, outputLen > 0 else { throw CLIError("counts and lengths must be positive") }
-        let sampling = SamplingParameters(temperature: temperature, topP: topP)
-        do { try sampling.validate() } catch { throw CLIError("\(error)") }
+        var sampling = SamplingParameters(temperature: temperature, topP: topP)
         let file = try modelOptions.openFile()
         let tokenizer = try modelOptions.loadTokenizer(file)
         let model = try modelOptions.loadModel(file)
-        let requests = makeRequests(vocabulary: model.configuration.vocabularySize, tokenizer: tokenizer, sampling: sampling)
+        let vocabulary = model.configuration.vocabularySize
+        if worstCaseSampling {
+            sampling.topK = vocabulary - 1
+            sampling.repetitionPenalty = 1.1
+            sampling.presencePenalty = 0.5
+            sampling.frequencyPenalty = 0.5
+            for i in 0..<SamplingParameters.maxLogitBiasEntries { sampling.logitBias[Int32(i * 37 % vocabulary)] = 0.01 }
+        }
+        do { try sampling.validate(vocabularySize: vocabulary) } catch { throw CLIError("\(error)") }
+        let requests = makeRequests(vocabulary: vocabulary, tokenizer: tokenizer, sampling: sampling)
 
         let modes: [Bool] = compareSync ? [true, false] : [!engineOptions.sync]  // async first
         var reports: [(name: String, report: ThroughputReport, results: [GenerationResult], steps: [StepRecord])] = []
@@ -116,8 +127,10 @@ struct ThroughputBench: AsyncParsableCommand {
             }
             var seeded = sampling
             seeded.seed = UInt64(index)
+            // Stop strings of 1,024 bytes that never match: every step feeds every automaton.
+            let stops = worstCaseSampling ? (0..<16).map { String(repeating: "\u{1}", count: 1023) + String($0) } : []
             return GenerationRequest(id: "bench-\(index)", promptTokens: prompt, sampling: seeded, maxTokens: outputLen,
-                                     ignoreEOS: true)
+                                     ignoreEOS: true, stopStrings: stops, topLogprobs: worstCaseSampling ? 20 : nil)
         }
     }
 
