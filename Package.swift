@@ -95,11 +95,13 @@ let package = Package(
             swiftSettings: kernelSettings
         ),
         // libFuzzer entry point for the GGUF reader (see scripts/fuzz-gguf.sh).
-        .executableTarget(name: "GGUFFuzzer", dependencies: ["GGUF"]),
+        .executableTarget(name: "GGUFFuzzer", dependencies: ["GGUF", "FuzzerDriver"]),
         // libFuzzer entry point for request decoding and validation (see scripts/fuzz-requests.sh).
-        .executableTarget(name: "RequestFuzzer", dependencies: ["APIRequests"]),
+        .executableTarget(name: "RequestFuzzer", dependencies: ["APIRequests", "FuzzerDriver"]),
         // libFuzzer entry point for the chat-template interpreter (see scripts/fuzz-template.sh).
-        .executableTarget(name: "TemplateFuzzer", dependencies: ["ChatTemplate"]),
+        .executableTarget(name: "TemplateFuzzer", dependencies: ["ChatTemplate", "FuzzerDriver"]),
+        // The bridge from a fuzzer's entry point to libFuzzer's driver (fuzzing builds only).
+        .target(name: "FuzzerDriver"),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"], resources: []),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "Randomness"]),

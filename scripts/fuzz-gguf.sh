@@ -21,7 +21,7 @@ ARTIFACTS="$SCRATCH/artifacts"
 MODEL="${TANDEM_MODEL:-$HOME/.cache/tandem/SmolLM2-135M-Instruct.Q4_1.gguf}"
 
 swift build -c debug --product GGUFFuzzer --scratch-path "$SCRATCH" \
-    -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DGGUF_FUZZING \
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DGGUF_FUZZING -Xswiftc -DFUZZING \
     2>&1 | grep -v "Cannot export local symbol" || true
 BINARY="$SCRATCH/debug/GGUFFuzzer"
 [ -x "$BINARY" ] || { echo "fuzzer build failed" >&2; exit 1; }

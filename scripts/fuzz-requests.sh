@@ -20,7 +20,7 @@ SEEDS="$SCRATCH/seeds"
 ARTIFACTS="$SCRATCH/artifacts"
 
 swift build -c debug --product RequestFuzzer --scratch-path "$SCRATCH" \
-    -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DREQUEST_FUZZING \
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DREQUEST_FUZZING -Xswiftc -DFUZZING \
     2>&1 | grep -v "Cannot export local symbol" || true
 BINARY="$SCRATCH/debug/RequestFuzzer"
 [ -x "$BINARY" ] || { echo "fuzzer build failed" >&2; exit 1; }

@@ -24,7 +24,7 @@ SEEDS="$SCRATCH/seeds"
 ARTIFACTS="$SCRATCH/artifacts"
 
 swift build -c debug --product TemplateFuzzer --scratch-path "$SCRATCH" \
-    -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DTEMPLATE_FUZZING \
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DTEMPLATE_FUZZING -Xswiftc -DFUZZING \
     2>&1 | grep -v "Cannot export local symbol" || true
 BINARY="$SCRATCH/debug/TemplateFuzzer"
 [ -x "$BINARY" ] || { echo "fuzzer build failed" >&2; exit 1; }
