@@ -127,7 +127,7 @@ extension OpenAIServer {
         }
         // A client that goes away aborts its requests within one engine step, streaming or not
         // (a stream would only notice at its next write; a request still queued never writes).
-        connection.closeFuture.whenComplete { [engine = model.engine] _ in
+        disconnects.watch(connection, key: job.id) { [engine = model.engine] in
             for id in ids { engine.abort(id: id) }
         }
         let run = GenerationRun(job: job, server: self, tokenizer: model.tokenizer, engine: model.engine, streams: streams,
@@ -135,8 +135,12 @@ extension OpenAIServer {
         if job.stream {
             return Response(status: .ok,
                             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                            body: ResponseBody { writer in try await run.stream(to: &writer) })
+                            body: ResponseBody { [disconnects] writer in
+                                defer { disconnects.unwatch(connection, key: job.id) }
+                                try await run.stream(to: &writer)
+                            })
         }
+        defer { disconnects.unwatch(connection, key: job.id) }
         return Self.json(await run.collect())
     }
 }

@@ -21,6 +21,7 @@ public final class OpenAIServer: Sendable {
     let state: ServerState
     let metrics: ServerMetrics
     let loader: (@Sendable () throws -> ServedModel)?
+    let disconnects = DisconnectWatcher()
     private let port = Locked<Int?>(nil)
 
     /// A server for a model that is already loaded.
