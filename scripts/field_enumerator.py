@@ -7,7 +7,8 @@ boundary values (min-1, min, max, max+1), 64-bit extremes (2**63-1, -2**63, 2**6
 -1e308, 1e-40, 0, -0.0, NaN/Infinity literals (invalid JSON), wrong JSON types, huge arrays
 (100k elements), deep nesting (1000 and 100000 levels), long strings (3 MiB), bodies over the
 4 MiB limit, invalid UTF-8, duplicate keys, unknown and not-implemented fields; plus the API-key
-spellings (//v1/models, /V1/models, /%761/models, ...) against the --api-key server.
+spellings (//v1/models, /V1/models, /%761/models, ...) against the --api-key server, and HTTP framing
+(chunked bodies, bad Content-Length, pipelining, Expect: 100-continue, huge headers, half-close).
 
 Every answer must be either 200 with a well-formed OpenAI body (SSE for "stream": true) or a 4xx
 with the JSON error shape {"error": {"message", "type", "param", "code"}} whose `param` names the
@@ -1004,6 +1005,155 @@ def misc_cases(ctx):
     ]
 
 
+class RawCase(Case):
+    """Bytes sent as they are on one connection; `judge(responses, closed) -> problem` checks the
+    parsed responses [(status, headers, body)] (a bare protocol-level 4xx without JSON is fine here)."""
+    pass
+
+
+def http_cases():
+    """HTTP framing: chunked bodies, bad Content-Length, pipelining, huge headers, garbage."""
+    g = "http"
+    body = dumps(BASE["completions"])
+    head = f"POST /v1/completions HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n".encode()
+
+    def chunked(data, size=65536):
+        out = b""
+        for i in range(0, len(data), size):
+            piece = data[i:i + size]
+            out += b"%x\r\n" % len(piece) + piece + b"\r\n"
+        return out + b"0\r\n\r\n"
+
+    def status_is(*wanted, json_error=False):
+        def judge(responses, closed):
+            if not responses:
+                return f"no response (connection closed: {closed})"
+            status, headers, data = responses[0]
+            if status not in wanted and not (0 in wanted and 400 <= status < 500):
+                return f"status {status}, expected {wanted}: {data[:120]!r}"
+            if status >= 500:
+                return f"{status}: {data[:120]!r}"
+            return None
+        return judge
+
+    def ok_or_4xx(responses, closed):
+        if responses and responses[0][0] >= 500:
+            return f"{responses[0][0]}: {responses[0][2][:120]!r}"
+        return None
+
+    def two_ok(responses, closed):
+        statuses = [r[0] for r in responses]
+        return None if statuses == [200, 200] else f"pipelined statuses {statuses}"
+
+    big = dumps(dict(BASE["completions"], user="u" * (5 * MIB)))
+    cases = [
+        (g, "chunked body", head + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(body, 7), status_is(200)),
+        (g, "chunked body of 5 MiB (> 4 MiB)", head + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(big),
+         status_is(413)),
+        (g, "Content-Length 5 MiB (> 4 MiB), body sent", head + b"Content-Length: %d\r\n\r\n" % len(big) + big,
+         status_is(413)),
+        (g, "Content-Length -1", head + b"Content-Length: -1\r\n\r\n" + body, status_is(0)),
+        (g, "Content-Length not a number", head + b"Content-Length: abc\r\n\r\n" + body, status_is(0)),
+        (g, "Content-Length 2**64", head + b"Content-Length: 18446744073709551616\r\n\r\n" + body, status_is(0, 413)),
+        (g, "two different Content-Lengths", head + b"Content-Length: %d\r\nContent-Length: 5\r\n\r\n" % len(body) + body,
+         status_is(0)),
+        (g, "Content-Length and chunked", head + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(body),
+         ok_or_4xx),
+        (g, "Content-Length shorter than the body", head + b"Content-Length: 10\r\n\r\n" + body, ok_or_4xx),
+        (g, "Expect: 100-continue", head + b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+         status_is(100, 200)),
+        (g, "complete request, then the client half-closes (SHUT_WR)",
+         head + b"Content-Length: %d\r\n\r\n" % len(body) + body, status_is(200)),
+        (g, "pipelined two requests", (head + b"Content-Length: %d\r\n\r\n" % len(body) + body) * 2, two_ok),
+        (g, "HTTP/1.0", head.replace(b"HTTP/1.1", b"HTTP/1.0") + b"Content-Length: %d\r\n\r\n" % len(body) + body,
+         status_is(200)),
+        (g, "100 KB header", head + b"X-Big: " + b"a" * 100_000 + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+         status_is(0)),
+        (g, "5000 headers", head + b"".join(b"X-H%d: v\r\n" % i for i in range(5000))
+         + b"Content-Length: %d\r\n\r\n" % len(body) + body, ok_or_4xx),
+        (g, "garbage request line", b"GARBAGE\r\n\r\n", ok_or_4xx),
+        (g, "HTTP/2 preface on HTTP/1.1", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", ok_or_4xx),
+        (g, "NUL in the request line", b"GET /v1/mo\x00dels HTTP/1.1\r\nHost: x\r\n\r\n", ok_or_4xx),
+        (g, "bare LF line endings", head.replace(b"\r\n", b"\n") + b"Content-Length: %d\n\n" % len(body) + body,
+         ok_or_4xx),
+    ]
+    out = []
+    for group, name, raw, judge in cases:
+        case = RawCase(group, name, "raw", raw, "raw", method="RAW", path="(raw)")
+        case.check = judge
+        out.append(case)
+    return out
+
+
+def read_raw_responses(sock, limit=2):
+    """Parses up to `limit` responses from `sock`; returns (responses, closed)."""
+    responses = []
+    reader = sock.makefile("rb")
+    closed = False
+    try:
+        while len(responses) < limit:
+            line = reader.readline(65537)
+            if not line:
+                closed = True
+                break
+            parts = line.split(b" ", 2)
+            if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
+                return responses + [(999, {}, line)], closed
+            status = int(parts[1])
+            headers = {}
+            while True:
+                h = reader.readline(65537)
+                if h in (b"\r\n", b"\n", b""):
+                    break
+                k, _, v = h.decode("latin-1").partition(":")
+                headers[k.strip().lower()] = v.strip()
+            data = b""
+            if status == 100:
+                responses.append((100, headers, b""))
+                continue
+            if headers.get("transfer-encoding", "").lower() == "chunked":
+                while True:
+                    size = int(reader.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        reader.readline()
+                        break
+                    data += reader.read(size)
+                    reader.readline()
+            elif "content-length" in headers:
+                data = reader.read(int(headers["content-length"]))
+            responses.append((status, headers, data))
+            if headers.get("connection", "").lower() == "close":
+                break
+    except (OSError, ValueError):
+        closed = True
+    finally:
+        reader.close()
+    # A 100 Continue followed by the final answer counts as the final answer.
+    final = [r for r in responses if r[0] != 100]
+    return (final or responses), closed
+
+
+def run_raw_case(port, case):
+    import socket as socketlib
+    started = time.monotonic()
+    try:
+        sock = socketlib.create_connection((HOST, port), timeout=case.timeout)
+        try:
+            try:
+                sock.sendall(case.body)
+            except OSError:
+                pass  # the server may close early (e.g. 413 before the whole body); read what it said
+            if "half-closes" in case.name:
+                sock.shutdown(socketlib.SHUT_WR)
+            responses, closed = read_raw_responses(sock, limit=2 if case.name.startswith("pipelined") else 1)
+        finally:
+            sock.close()
+    except OSError as error:
+        return None, f"connection failed: {type(error).__name__}: {error}", time.monotonic() - started
+    status = responses[0][0] if responses else None
+    return status, case.check(responses, closed), time.monotonic() - started
+
+
 def auth_cases(key):
     g = "auth"
     good = {"Authorization": f"Bearer {key}"}
@@ -1122,6 +1272,8 @@ def ok_problem(case, headers, data):
 
 def run_case(port, case):
     """Sends one case; returns (status or None, problem or None, seconds)."""
+    if isinstance(case, RawCase):
+        return run_raw_case(port, case)
     started = time.monotonic()
     try:
         status, headers, data = request(port, case.method, case.url(), case.body, case.headers, timeout=case.timeout)
@@ -1161,7 +1313,7 @@ def gather_context(port):
 
 def all_cases(ctx):
     return (generation_cases(ctx, "completions") + generation_cases(ctx, "chat") + body_cases(ctx)
-            + tokenize_cases(ctx) + misc_cases(ctx))
+            + tokenize_cases(ctx) + misc_cases(ctx) + http_cases())
 
 
 def run_groups(server, cases, results, verbose=False, workers=2):
