@@ -313,6 +313,15 @@ def job_hostile(port, bound, case):
     a wrong error param/code/message only counts as `detail` (field_enumerator reports those)."""
     result = Result("hostile", f"[{case.group}] {case.name}")
     started = time.monotonic()
+    if isinstance(case, fe.RawCase):  # HTTP framing, over a raw socket
+        result.status, result.problem, result.seconds = fe.run_raw_case(port, case)
+        if result.status in (429, 503):
+            result.outcome, result.problem = str(result.status), None
+        elif result.problem:
+            result.outcome = "dropped" if result.problem.startswith("connection failed") else "wrong"
+        else:
+            result.outcome = "as-expected"
+        return result
     try:
         status, headers, data = fe.request(port, case.method, case.url(), case.body, case.headers,
                                            timeout=min(bound, max(case.timeout, 60)))
