@@ -5,7 +5,7 @@ slow clients, a burst beyond --max-waiting and long requests that exhaust the KV
 Starts `BINARY serve --max-waiting 64 --kv-cache-tokens 4096 --max-seqs 32` on 127.0.0.1:PORT, then
   1. warm-up: a fixed set of valid greedy requests (temperature 0, completions and chat, streamed
      and not), sent one at a time, twice; records each one's text alone and the server's VmRSS;
-  2. chaos rounds (short: 2, long: 4), at concurrency >= 128: the same valid requests again
+  2. chaos rounds (short: 3, long: 4), at concurrency >= 128: the same valid requests again
      (several times each), hostile requests from scripts/field_enumerator.py's catalogue, clients
      that disconnect (after half the headers, after half the body, after the first SSE chunk, while
      a non-streaming request is being generated; some with a TCP reset), slow clients (slow
@@ -19,8 +19,8 @@ Checks: every valid request returned the same text as alone, or 429 / 503 with R
 other 5xx, no dropped connection, no request over the time bound; hostile requests answered as
 the catalogue expects, 200 vs 4xx (or 429/503 with Retry-After; a wrong error `param` is only
 counted, field_enumerator.py checks it); the burst produced 429s; the server never died; /metrics
-shows running = waiting = 0 and KV usage 0 within 10 s after each round; VmRSS after the third
-warm-up <= 1.05 x VmRSS after the second, and (long mode) flat (<= 1.03 x) from round 2 to the last;
+shows running = waiting = 0 and KV usage 0 within 10 s after each round; VmRSS after the last chaos
+round <= 1.05 x VmRSS after the second (the first identical round is the warm-up pass for this load);
 SIGTERM ends the in-flight stream and the process within grace + 2 s.
 
 Prints the figures and one line per check, then `N passed, M failed` (checks); exits non-zero on a
@@ -52,7 +52,7 @@ MODES = {
     # concurrency: worker threads of the mixed phase; repeats: copies of each valid request per round;
     # long_read: seconds a long request's client reads before it disconnects (None: to the end);
     # bound: the most seconds any request may take; rounds: chaos rounds (RSS is compared across them).
-    "short": dict(rounds=2, concurrency=128, repeats=3, hostile=80, big_hostile=3, disconnects=50, slow=8, idle=4,
+    "short": dict(rounds=3, concurrency=128, repeats=3, hostile=80, big_hostile=3, disconnects=50, slow=8, idle=4,
                   burst=300, long=3, long_tokens=3000, long_read=20.0, long_alone=0, bound=120.0),
     "long": dict(rounds=4, concurrency=256, repeats=8, hostile=400, big_hostile=12, disconnects=200, slow=24, idle=12,
                  burst=300, long=2, long_tokens=3000, long_read=None, long_alone=1, bound=400.0),
@@ -741,14 +741,15 @@ def main():
         check("texts after the chaos identical to before", not differ and not problems3,
               "; ".join(problems3 + [f"{n}: {alone2[n]!r} vs {alone3.get(n)!r}" for n in differ])[:600])
         figures["rss_kib"].update({"after_rounds": round_rss, "after_warmup3": rss3, "peak": monitor.peak_rss})
-        ratio = (rss3 or 0) / max(rss2 or 1, 1)
-        check("VmRSS after the final warm-up <= 1.05 x after the second warm-up", rss2 and rss3 and ratio <= 1.05,
-              f"{rss2} KiB -> {rss3} KiB ({ratio:.3f}x)")
-        if len(round_rss) >= 3:
-            # The first round sets the allocator's high-water marks; a leak keeps growing after it.
+        # The first chaos round is the warm-up pass for the chaos load: it touches most of the KV
+        # cache and sets the allocator's high-water marks, which the single requests of the warm-up
+        # never reach. Identical rounds after it must not grow memory (a leak grows per round).
+        if len(round_rss) >= 3 and all(round_rss):
             trend = round_rss[-1] / max(round_rss[1], 1)
-            check("VmRSS flat across chaos rounds (last <= 1.03 x second; a leak grows per round)",
-                  trend <= 1.03, " -> ".join(str(x) for x in round_rss) + f" KiB ({trend:.3f}x)")
+            check("VmRSS after the last chaos round <= 1.05 x after the second (the first warms up)", trend <= 1.05,
+                  " -> ".join(str(x) for x in round_rss) + f" KiB ({trend:.3f}x)")
+        else:
+            check("VmRSS sampled after at least three chaos rounds", False, f"{round_rss}")
         print(f"RSS (KiB): warm-up 1 {rss1}, warm-up 2 {rss2}, after rounds {round_rss}, final warm-up {rss3}, "
               f"peak {monitor.peak_rss}", flush=True)
         figures["failures"] = [{"kind": r.kind, "request": r.name, "status": r.status, "outcome": r.outcome,

@@ -827,13 +827,13 @@ def generation_cases(ctx, endpoint):
     for key, value in [("user", "u-1"), ("store", True), ("store", False), ("metadata", {"a": "b"}), ("metadata", {}),
                        ("service_tier", "auto"), ("service_tier", "default"), ("parallel_tool_calls", True),
                        ("parallel_tool_calls", False), ("response_format", {"type": "text"}), ("tools", []),
-                       ("tool_choice", "none"), ("tool_choice", "auto"), ("user", lorem(3 * MIB)),
+                       ("tool_choice", "none"), ("tool_choice", "auto"), ("user", "u" * 1024),
                        ("model", ctx.model)]:
         cases.append(Case(g, f"{key}={json.dumps(value)[:40]}", endpoint, with_field(endpoint, key, value), "ok"))
     for key, value in [("user", 5), ("store", "yes"), ("metadata", {"a": 1}), ("metadata", "x"), ("metadata", [1]),
                        ("parallel_tool_calls", "yes"), ("response_format", "text"), ("response_format", {}),
                        ("response_format", {"type": "bogus"}), ("tools", {}), ("tools", "x"),
-                       ("tool_choice", 5), ("service_tier", 5)]:
+                       ("tool_choice", 5), ("service_tier", 5), ("user", "u" * 1025), ("user", lorem(3 * MIB))]:
         cases.append(Case(g, f"{key}={json.dumps(value)[:40]}", endpoint, with_field(endpoint, key, value), "err",
                           param=key))
     cases.append(Case(g, "tool_choice 'required' (tools [])", endpoint, with_field(endpoint, "tool_choice", "required"),
@@ -1045,6 +1045,11 @@ def http_cases():
             return f"{responses[0][0]}: {responses[0][2][:120]!r}"
         return None
 
+    def closed_or_ok(responses, closed):
+        if not responses:
+            return None if closed else "no response and the connection still open"
+        return None if responses[0][0] == 200 else f"status {responses[0][0]}"
+
     def two_ok(responses, closed):
         statuses = [r[0] for r in responses]
         return None if statuses == [200, 200] else f"pipelined statuses {statuses}"
@@ -1066,8 +1071,10 @@ def http_cases():
         (g, "Content-Length shorter than the body", head + b"Content-Length: 10\r\n\r\n" + body, ok_or_4xx),
         (g, "Expect: 100-continue", head + b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
          status_is(100, 200)),
+        # A client that closes its sending side is taken for gone (docs/api.md): its request is aborted
+        # and the connection closed, so that a vanished client never keeps a generation running.
         (g, "complete request, then the client half-closes (SHUT_WR)",
-         head + b"Content-Length: %d\r\n\r\n" % len(body) + body, status_is(200)),
+         head + b"Content-Length: %d\r\n\r\n" % len(body) + body, closed_or_ok),
         (g, "pipelined two requests", (head + b"Content-Length: %d\r\n\r\n" % len(body) + body) * 2, two_ok),
         (g, "HTTP/1.0", head.replace(b"HTTP/1.1", b"HTTP/1.0") + b"Content-Length: %d\r\n\r\n" % len(body) + body,
          status_is(200)),

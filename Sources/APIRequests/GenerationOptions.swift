@@ -11,6 +11,8 @@ public struct GenerationOptions: Sendable {
     public var includeUsage = false
     /// Most generated tokens, at most the model's length (nil: what the context leaves).
     public var maxTokens: Int?
+    /// The field `maxTokens` came from (`max_tokens` or `max_completion_tokens`).
+    public var maxTokensField = "max_tokens"
     public var sampling = SamplingParameters()
     public var n = 1
     public var stop: [String] = []
@@ -45,7 +47,10 @@ public struct GenerationOptions: Sendable {
         let tokenRange = 1...max(limits.maxModelLength, 1)
         for key in chat ? ["max_tokens", "max_completion_tokens"] : ["max_tokens"] {
             // max_completion_tokens (the newer name) wins when both are given.
-            if let value = try fields.integer(key, in: tokenRange) { maxTokens = value }
+            if let value = try fields.integer(key, in: tokenRange) {
+                maxTokens = value
+                maxTokensField = key
+            }
         }
         n = try fields.integer("n", in: 1...limits.maxChoices) ?? 1
         sampling = try Self.sampling(fields, limits: limits)
@@ -94,17 +99,30 @@ public struct GenerationOptions: Sendable {
 
     /// The sampling fields, range-checked by `SamplingParameters.validate`.
     static func sampling(_ fields: RequestFields, limits: RequestLimits) throws(APIError) -> SamplingParameters {
+        /// A number in `key`'s range, checked as sent (before it is rounded to a Float).
+        func number(_ key: String, _ value: JSONValue? = nil) throws(APIError) -> Float? {
+            let number: Double
+            if let value {
+                guard let given = value.number else { throw .badRequest("'\(key)' values must be numbers", param: key) }
+                number = given
+            } else {
+                guard let given = try fields.number(key) else { return nil }
+                number = given
+            }
+            do { try SamplingParameters.check(key, number) } catch { throw .badRequest(error.message, param: key) }
+            return Float(number)
+        }
         var sampling = SamplingParameters()
-        if let value = try fields.number("temperature") { sampling.temperature = Float(value) }
-        if let value = try fields.number("top_p") { sampling.topP = Float(value) }
+        if let value = try number("temperature") { sampling.temperature = value }
+        if let value = try number("top_p") { sampling.topP = value }
         if let value = try fields.integer("top_k") {
             guard value >= -1 else { throw .badRequest("'top_k' must be -1 or 0 (disabled) or positive, got \(value)", param: "top_k") }
             sampling.topK = max(value, 0)
         }
-        if let value = try fields.number("min_p") { sampling.minP = Float(value) }
-        if let value = try fields.number("presence_penalty") { sampling.presencePenalty = Float(value) }
-        if let value = try fields.number("frequency_penalty") { sampling.frequencyPenalty = Float(value) }
-        if let value = try fields.number("repetition_penalty") { sampling.repetitionPenalty = Float(value) }
+        if let value = try number("min_p") { sampling.minP = value }
+        if let value = try number("presence_penalty") { sampling.presencePenalty = value }
+        if let value = try number("frequency_penalty") { sampling.frequencyPenalty = value }
+        if let value = try number("repetition_penalty") { sampling.repetitionPenalty = value }
         if let seed = try fields.integer("seed") { sampling.seed = UInt64(bitPattern: Int64(seed)) }
         if let bias = try fields.fields("logit_bias") {
             guard bias.keys.count <= SamplingParameters.maxLogitBiasEntries else {
@@ -114,8 +132,7 @@ public struct GenerationOptions: Sendable {
                 guard let token = Int32(key) else {
                     throw .badRequest("'logit_bias' keys must be token ids, got '\(key.prefix(32))'", param: "logit_bias")
                 }
-                guard let value = try bias.number(key) else { continue }
-                sampling.logitBias[token] = Float(value)
+                sampling.logitBias[token] = try number("logit_bias", bias.object[key] ?? .null)
             }
         }
         do {

@@ -62,29 +62,34 @@ public struct SamplingParameters: Sendable, Hashable {
     /// Checks that every value is in its valid range (NaN and infinities never are); the error names
     /// the first offending field. With `vocabularySize`, `logitBias` keys must be token ids.
     public func validate(vocabularySize: Int? = nil) throws(SamplingError) {
-        func check(_ field: String, _ value: Float, excludingLowerBound: Bool = false) throws(SamplingError) {
-            guard let range = Self.ranges.first(where: { $0.field == field })?.range else { return }
-            // Compared as Floats: the request's 0.01 is the Float nearest 0.01, below the Double 0.01.
-            let low = Float(range.lowerBound), high = Float(range.upperBound)
-            guard value.isFinite, value >= low, value <= high, !(excludingLowerBound && value == low) else {
-                let interval = (excludingLowerBound ? "(" : "[") + "\(range.lowerBound), \(range.upperBound)]"
-                throw SamplingError(field: field, message: "\(field) must be in \(interval), got \(value)")
-            }
-        }
-        try check("temperature", temperature)
-        try check("top_p", topP, excludingLowerBound: true)
-        try check("min_p", minP)
-        try check("repetition_penalty", repetitionPenalty)
-        try check("presence_penalty", presencePenalty)
-        try check("frequency_penalty", frequencyPenalty)
+        try Self.check("temperature", temperature)
+        try Self.check("top_p", topP)
+        try Self.check("min_p", minP)
+        try Self.check("repetition_penalty", repetitionPenalty)
+        try Self.check("presence_penalty", presencePenalty)
+        try Self.check("frequency_penalty", frequencyPenalty)
         guard logitBias.count <= Self.maxLogitBiasEntries else {
             throw SamplingError(field: "logit_bias", message: "logit_bias has \(logitBias.count) entries; at most \(Self.maxLogitBiasEntries) are allowed")
         }
         for (token, bias) in logitBias {
-            try check("logit_bias", bias)
+            try Self.check("logit_bias", bias)
             if let vocabularySize, token < 0 || Int(token) >= vocabularySize {
                 throw SamplingError(field: "logit_bias", message: "logit_bias token id \(token) is outside the vocabulary (0..<\(vocabularySize))")
             }
+        }
+    }
+
+    /// Checks one value against `field`'s range in the value's own precision: a request's Double
+    /// 100.000001 is out of range for `temperature` although it rounds to the Float 100, and the
+    /// Float nearest 0.01 is in range for `repetition_penalty` although it lies below the Double 0.01.
+    /// `top_p` excludes 0; NaN and infinities are never in range.
+    public static func check<Value: BinaryFloatingPoint>(_ field: String, _ value: Value) throws(SamplingError) {
+        guard let range = ranges.first(where: { $0.field == field })?.range else { return }
+        let low = Value(range.lowerBound), high = Value(range.upperBound)
+        let excludesLow = field == "top_p"
+        guard value.isFinite, value >= low, value <= high, !(excludesLow && value == low) else {
+            let interval = (excludesLow ? "(" : "[") + "\(range.lowerBound), \(range.upperBound)]"
+            throw SamplingError(field: field, message: "\(field) must be in \(interval), got \(value)")
         }
     }
 }

@@ -82,7 +82,8 @@ extension OpenAIServer {
             throw .badRequest("This model's maximum context length is \(limit) tokens. However, you requested "
                               + "\(tokens.count + max(maxTokens, 1)) tokens (\(tokens.count) in the prompt, \(max(maxTokens, 1)) for the completion). "
                               + "Please reduce the length of the prompt or the completion.",
-                              param: options.maxTokens == nil ? (endpoint == .chat ? "messages" : "prompt") : "max_tokens",
+                              param: options.maxTokens == nil || tokens.count >= limit
+                                  ? (endpoint == .chat ? "messages" : "prompt") : options.maxTokensField,
                               code: "context_length_exceeded")
         }
         let waiting = max(state.waitingCount, model.engine.currentStatistics.waitingRequests)

@@ -132,7 +132,7 @@ extension OpenAIServer {
 /// Checks the API key and turns every error into OpenAI-style JSON (a client's mistake never
 /// becomes a 500).
 ///
-/// With an API key, every request needs it except those whose raw path is exactly one of
+/// With an API key, every request needs it except a GET (or HEAD) whose path is exactly one of
 /// `publicPaths`: whatever the spelling of a path (`//v1/models`, `/v1/./models`, `/V1/models`,
 /// percent-escapes), it is public only when it is byte for byte `/health` or `/metrics`.
 struct ErrorMiddleware: RouterMiddleware {
@@ -141,7 +141,8 @@ struct ErrorMiddleware: RouterMiddleware {
     static let publicPaths: Set<String> = ["/health", "/metrics"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if let apiKey, !Self.publicPaths.contains(request.uri.path) {
+        let isPublic = Self.publicPaths.contains(request.uri.path) && (request.method == .get || request.method == .head)
+        if let apiKey, !isPublic {
             let header = request.headers[.authorization] ?? ""
             guard Self.constantTimeEqual(header, "Bearer " + apiKey) else {
                 return APIError(status: .unauthorized, message: "invalid or missing API key", code: "invalid_api_key").response
