@@ -74,7 +74,7 @@ stage "every request field at its boundaries (scripts/field_enumerator.py)"
 "$venv/bin/python" scripts/field_enumerator.py --binary "$tandem" --port $((port + 1))
 
 stage "chaos run, short mode (scripts/chaos.py)"
-"$venv/bin/python" scripts/chaos.py --binary "$tandem" --mode short --port $((port + 2))
+"$venv/bin/python" scripts/chaos.py --binary "$tandem" --mode short --port $((port + 3))
 
 fuzz_seconds=${TANDEM_FUZZ_SECONDS:-60}
 stage "request fuzzer, $fuzz_seconds s"
