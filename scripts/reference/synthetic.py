@@ -217,7 +217,10 @@ def refused_specs() -> list[SyntheticSpec]:
         tiny("refuse-arch-gemma3", arch="gemma3"),
         tiny("refuse-rope-yarn", rope_scaling=dict(type="yarn", factor=4.0, original_context_length=64)),
         tiny("refuse-rope-longrope", rope_scaling=dict(type="longrope", factor=4.0)),
+        tiny("refuse-rope-llama3-incomplete", rope_scaling=dict(type="llama3", factor=8.0)),
         tiny("refuse-tokenizer-t5", tokenizer_model="t5"),
+        tiny("refuse-tokenizer-pre", tokenizer_pre="made-up"),
+        tiny("refuse-sliding-window", extra_metadata={"llama.attention.sliding_window": 64}),
         tiny("refuse-expert-count", extra_metadata={"llama.expert_count": 8, "llama.expert_used_count": 2}),
         # Qwen3 written as qwen2: per-head query/key norms the qwen2 forward pass would skip.
         tiny("refuse-qwen3-as-qwen2", arch="qwen2", tokenizer_pre="qwen2",
