@@ -43,7 +43,7 @@ let package = Package(
         // The one instruction Swift cannot emit (prefetch), as a static inline C function.
         .target(name: "KernelIntrinsics"),
         // 4. Model: architecture from metadata, weights bound to kernels, forward over a ragged batch.
-        .target(name: "Model", dependencies: ["GGUF", "Kernels"], swiftSettings: kernelSettings),
+        .target(name: "Model", dependencies: ["GGUF", "Kernels", "Tokenizer"], swiftSettings: kernelSettings),
         // Seedable random generators (SplitMix64, xoshiro256**) shared by sampling, benchmarks and tests.
         .target(name: "Randomness"),
         // Chat templates: a Jinja-subset interpreter for the models' own `tokenizer.chat_template`.

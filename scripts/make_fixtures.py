@@ -3,7 +3,10 @@
 
     python3 scripts/make_fixtures.py --synthetic [--check-llamacpp]
         Writes small random GGUF models and their float64 reference logits to
-        Tests/Fixtures/generated/ (gitignored; run before `swift test`, takes a few seconds).
+        Tests/Fixtures/generated/ (gitignored; run before `swift test`, takes a few seconds),
+        including RoPE-scaled llamas (llama3 factors in rope_freqs.weight or in metadata, linear),
+        and small files Tandem must refuse (refuse-*.gguf: unknown architecture, yarn, experts,
+        unconsumed tensors, malformed rope_freqs.weight).
 
     python3 scripts/make_fixtures.py --real-model ~/.cache/tandem/SmolLM2-135M-Instruct.Q4_1.gguf
         Writes Tests/Fixtures/model/smollm2-reference.json (committed; ~1-2 minutes).
@@ -29,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference import ReferenceModel  # noqa: E402
-from reference.synthetic import default_specs, write_model  # noqa: E402
+from reference.synthetic import default_specs, refused_specs, write_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_REAL_MODEL = Path.home() / ".cache/tandem/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -131,6 +134,11 @@ def make_synthetic(out_dir: Path, check_llamacpp: bool) -> None:
                 print(f"  llama.cpp: {doc['llamacpp_check']}")
         (out_dir / f"{spec.name}.json").write_text(json.dumps(doc, separators=(",", ":")))
         print(f"{spec.name}: {gguf_path.stat().st_size} B gguf, {time.time() - t0:.2f}s")
+
+
+    for spec in refused_specs():
+        write_model(spec, out_dir / f"{spec.name}.gguf")
+    print(f"{len(refused_specs())} files Tandem must refuse: {', '.join(s.name for s in refused_specs())}")
 
 
 # ---------------------------------------------------------------------------- real model

@@ -2,8 +2,10 @@ import Foundation
 
 /// Precomputed rotary-embedding cosines and sines for positions `0..<maxPositions`.
 ///
-/// Angle of pair `i` at position `p` is `p * base^(-2i / ropeDims)`, computed in Double and rounded
-/// to Float once, so a token's rotation never depends on the batch it is in.
+/// Angle of pair `i` at position `p` is `p * base^(-2i / ropeDims)`, or, with frequency divisors
+/// (RoPE scaling: linear, Llama 3's per-frequency factors), `p * base^(-2i / ropeDims) / divisor[i]`.
+/// Angles are computed in Double and rounded to Float once, so a token's rotation never depends on
+/// the batch it is in. Without divisors the arithmetic is exactly the unscaled formula.
 public final class RoPETable: @unchecked Sendable {
     /// Number of rotated dimensions (pairs = ropeDims / 2).
     public let ropeDims: Int
@@ -11,21 +13,33 @@ public final class RoPETable: @unchecked Sendable {
     public let maxPositions: Int
     /// The frequency base.
     public let base: Double
+    /// The angle per position of each pair: `base^(-2i / ropeDims)`, divided by that pair's divisor.
+    public let inverseFrequencies: [Double]
     private let cosines: UnsafeMutablePointer<Float>
     private let sines: UnsafeMutablePointer<Float>
 
     /// Builds the table for `maxPositions` positions.
-    public init(base: Double, ropeDims: Int, maxPositions: Int) {
+    ///
+    /// - Parameter frequencyDivisors: nil for unscaled RoPE, else one finite positive divisor per
+    ///   pair (`ropeDims / 2` values) that pair's frequency is divided by. The caller validates
+    ///   values read from a file; a wrong count or value here is a programming error.
+    public init(base: Double, ropeDims: Int, maxPositions: Int, frequencyDivisors: [Double]? = nil) {
         precondition(ropeDims > 0 && ropeDims % 2 == 0 && maxPositions >= 0)
+        let pairs = ropeDims / 2
+        var frequencies = (0..<pairs).map { Foundation.pow(base, -2 * Double($0) / Double(ropeDims)) }
+        if let frequencyDivisors {
+            precondition(frequencyDivisors.count == pairs && frequencyDivisors.allSatisfy { $0.isFinite && $0 > 0 })
+            for i in 0..<pairs { frequencies[i] /= frequencyDivisors[i] }
+        }
         self.base = base
         self.ropeDims = ropeDims
         self.maxPositions = maxPositions
-        let pairs = ropeDims / 2
+        inverseFrequencies = frequencies
         cosines = .allocate(capacity: max(1, maxPositions * pairs))
         sines = .allocate(capacity: max(1, maxPositions * pairs))
         for p in 0..<maxPositions {
             for i in 0..<pairs {
-                let (c, s) = RoPETable.angle(position: p, pair: i, base: base, ropeDims: ropeDims)
+                let (c, s) = RoPETable.angle(position: p, inverseFrequency: frequencies[i])
                 cosines[p * pairs + i] = c
                 sines[p * pairs + i] = s
             }
@@ -37,10 +51,10 @@ public final class RoPETable: @unchecked Sendable {
         sines.deallocate()
     }
 
-    /// cos and sin of the angle of pair `pair` at `position`, computed in Double.
+    /// cos and sin of `position * inverseFrequency`, computed in Double.
     @inline(__always)
-    static func angle(position: Int, pair: Int, base: Double, ropeDims: Int) -> (Float, Float) {
-        let theta = Double(position) * Foundation.pow(base, -2 * Double(pair) / Double(ropeDims))
+    static func angle(position: Int, inverseFrequency: Double) -> (Float, Float) {
+        let theta = Double(position) * inverseFrequency
         return (Float(Foundation.cos(theta)), Float(Foundation.sin(theta)))
     }
 
@@ -52,8 +66,10 @@ public final class RoPETable: @unchecked Sendable {
             cos.update(from: cosines + position * pairs, count: pairs)
             sin.update(from: sines + position * pairs, count: pairs)
         } else {
-            for i in 0..<pairs {
-                (cos[i], sin[i]) = RoPETable.angle(position: position, pair: i, base: base, ropeDims: ropeDims)
+            inverseFrequencies.withUnsafeBufferPointer { frequencies in
+                for i in 0..<pairs {
+                    (cos[i], sin[i]) = RoPETable.angle(position: position, inverseFrequency: frequencies[i])
+                }
             }
         }
     }

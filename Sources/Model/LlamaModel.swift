@@ -18,13 +18,24 @@ public final class LlamaModel: @unchecked Sendable {
     private let lock = NSLock()
 
     /// Binds `file`'s tensors, checking every name, shape and type.
+    ///
+    /// Fails closed: a file ``ModelSupport/check(_:)`` refuses (unknown architecture, RoPE scaling
+    /// or tokenizer, experts, a tensor the forward pass would not use) throws before any weight is
+    /// bound, and the names actually bound are checked against the file's tensor table again after.
     public init(file: GGUFFile, threads: Int = WorkerPool.processorCount) throws(ModelError) {
         self.file = file
-        configuration = try ModelConfiguration(file: file)
+        let configuration = try ModelSupport.check(file)
+        self.configuration = configuration
         weights = try ModelWeights(file: file, configuration: configuration)
+        try ModelSupport.checkAllConsumed(tensorNames: file.tensors.map(\.name), consumed: weights.boundNames,
+                                          architecture: configuration.architecture.rawValue)
+        let base = Double(configuration.ropeBase)
+        rope = RoPETable(base: base, ropeDims: configuration.ropeDimensions,
+                         maxPositions: min(configuration.contextLength, 8192),
+                         frequencyDivisors: try configuration.ropeScaling.frequencyDivisors(
+                             base: base, ropeDimensions: configuration.ropeDimensions,
+                             fileFactors: weights.ropeFrequencyFactors))
         pool = WorkerPool(threads: threads)
-        rope = RoPETable(base: Double(configuration.ropeBase), ropeDims: configuration.ropeDimensions,
-                         maxPositions: min(configuration.contextLength, 8192))
     }
 
     deinit { workspace.deallocate() }

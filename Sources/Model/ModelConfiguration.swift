@@ -24,6 +24,9 @@ public struct ModelConfiguration: Sendable, Equatable {
     public var ropeDimensions: Int
     /// NeoX layout rotates pairs (i, i + d/2); the normal layout rotates adjacent pairs (2i, 2i+1).
     public var ropeNeoX: Bool
+    /// RoPE scaling from `{arch}.rope.scaling.*` (Llama 3 factors may also come from the tensor
+    /// `rope_freqs.weight`, which the weights read).
+    public var ropeScaling: RoPEScaling
     public var vocabularySize: Int
     /// Whether the output head reuses the token embedding.
     public var tiedEmbedding: Bool
@@ -31,7 +34,13 @@ public struct ModelConfiguration: Sendable, Equatable {
     public var qWidth: Int { headCount * headDimension }
     public var kvWidth: Int { kvHeadCount * headDimension }
 
-    /// Reads the configuration from `file`, naming any missing or invalid key.
+    /// The name of the tensor of Llama 3 RoPE frequency divisors (`ropeDimensions / 2` F32 values).
+    public static let ropeFrequencyTensor = "rope_freqs.weight"
+
+    /// Reads the configuration from `file`, naming any missing or invalid key, and refusing
+    /// (with ``ModelError``) metadata that asks for something the forward pass does not do: an
+    /// unknown architecture or RoPE scaling type, experts, a sliding attention window, separate
+    /// key and value head sizes.
     public init(file: GGUFFile) throws(ModelError) {
         guard let name = file.architecture else { throw .missingMetadata("general.architecture") }
         guard let architecture = Architecture(rawValue: name) else { throw .unsupportedArchitecture(name) }
@@ -81,6 +90,31 @@ public struct ModelConfiguration: Sendable, Equatable {
             throw .invalidMetadata("\(name).rope.dimension_count", "\(ropeDimensions) must be even and at most the head dimension \(headDimension)")
         }
         ropeNeoX = architecture == .qwen2
+        ropeScaling = try RoPEScaling(
+            file: file, architecture: name,
+            ropeFrequencyTensorPresent: architecture == .llama && file.tensor(named: Self.ropeFrequencyTensor) != nil)
+
+        if let value = metadata["\(name).expert_count"] {
+            guard let experts = value.int, experts >= 0 else {
+                throw .invalidMetadata("\(name).expert_count", "expected a non-negative integer, got \(value)")
+            }
+            if experts > 0 {
+                throw .unsupportedFeature("mixture of experts ('\(name).expert_count' = \(experts)); Tandem runs dense models only")
+            }
+        }
+        if let value = metadata["\(name).attention.sliding_window"] {
+            guard let window = value.int, window >= 0 else {
+                throw .invalidMetadata("\(name).attention.sliding_window", "expected a non-negative integer, got \(value)")
+            }
+            if window > 0 && window < contextLength {
+                throw .unsupportedFeature("sliding-window attention ('\(name).attention.sliding_window' = \(window), "
+                                          + "context length \(contextLength))")
+            }
+        }
+        if let value = metadata["\(name).attention.value_length"], value.int != headDimension {
+            throw .unsupportedFeature("value head size '\(name).attention.value_length' = \(value) differs from the "
+                                      + "key head size \(headDimension)")
+        }
 
         guard let embedding = file.tensor(named: "token_embd.weight") else { throw .missingTensor("token_embd.weight") }
         guard embedding.dimensions.count == 2, embedding.dimensions[0] == embeddingWidth else {

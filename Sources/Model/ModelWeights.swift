@@ -27,10 +27,18 @@ struct ModelWeights: @unchecked Sendable {
     var layers: [LayerWeights]
     var outputNorm: [Float]
     var output: WeightMatrix
+    /// Llama 3 RoPE frequency divisors from `rope_freqs.weight` (checked: F32, `ropeDimensions / 2`
+    /// finite positive values), or nil when the file has none.
+    var ropeFrequencyFactors: [Float]?
+    /// The name of every tensor bound above, for the check that the file holds no other.
+    var boundNames: Set<String>
 
+    /// Binds the tensors named by ``TensorManifest`` for `c`, checking every name, shape and type.
     init(file: GGUFFile, configuration c: ModelConfiguration) throws(ModelError) {
+        var bound: Set<String> = []
         func info(_ name: String) throws(ModelError) -> GGUFTensorInfo {
             guard let tensor = file.tensor(named: name) else { throw .missingTensor(name) }
+            bound.insert(name)
             guard tensor.type.isSupported, WeightMatrix.supports(tensor.type) else {
                 throw .unsupportedTensorType(name, tensor.type)
             }
@@ -82,29 +90,59 @@ struct ModelWeights: @unchecked Sendable {
         }
 
         let width = c.embeddingWidth
-        tokenEmbedding = try info("token_embd.weight")
+        tokenEmbedding = try info(TensorManifest.tokenEmbedding)
         embeddingBytes = file.bytes(of: tokenEmbedding)
         var layers: [LayerWeights] = []
         for i in 0..<c.layerCount {
-            let p = "blk.\(i)."
+            let n = TensorManifest.Layer(i)
             layers.append(LayerWeights(
-                attentionNorm: try vector(p + "attn_norm.weight", count: width),
-                attentionInput: try projection([(p + "attn_q.weight", c.qWidth), (p + "attn_k.weight", c.kvWidth),
-                                                 (p + "attn_v.weight", c.kvWidth)], columns: width),
-                queryBias: try optionalVector(p + "attn_q.bias", count: c.qWidth),
-                keyBias: try optionalVector(p + "attn_k.bias", count: c.kvWidth),
-                valueBias: try optionalVector(p + "attn_v.bias", count: c.kvWidth),
-                attentionOutput: try matrix(p + "attn_output.weight", columns: c.qWidth, rows: width),
-                feedForwardNorm: try vector(p + "ffn_norm.weight", count: width),
-                feedForwardInput: try projection([(p + "ffn_gate.weight", c.feedForwardWidth),
-                                                  (p + "ffn_up.weight", c.feedForwardWidth)], columns: width),
-                down: try matrix(p + "ffn_down.weight", columns: c.feedForwardWidth, rows: width)
+                attentionNorm: try vector(n.attentionNorm, count: width),
+                attentionInput: try projection([(n.query, c.qWidth), (n.key, c.kvWidth), (n.value, c.kvWidth)],
+                                               columns: width),
+                queryBias: try optionalVector(n.queryBias, count: c.qWidth),
+                keyBias: try optionalVector(n.keyBias, count: c.kvWidth),
+                valueBias: try optionalVector(n.valueBias, count: c.kvWidth),
+                attentionOutput: try matrix(n.attentionOutput, columns: c.qWidth, rows: width),
+                feedForwardNorm: try vector(n.feedForwardNorm, count: width),
+                feedForwardInput: try projection([(n.gate, c.feedForwardWidth), (n.up, c.feedForwardWidth)],
+                                                 columns: width),
+                down: try matrix(n.down, columns: c.feedForwardWidth, rows: width)
             ))
         }
         self.layers = layers
-        outputNorm = try vector("output_norm.weight", count: width)
-        output = try matrix(c.tiedEmbedding ? "token_embd.weight" : "output.weight",
+        outputNorm = try vector(TensorManifest.outputNorm, count: width)
+        output = try matrix(c.tiedEmbedding ? TensorManifest.tokenEmbedding : TensorManifest.output,
                             columns: width, rows: c.vocabularySize)
+        if c.architecture == .llama, let tensor = file.tensor(named: ModelConfiguration.ropeFrequencyTensor) {
+            ropeFrequencyFactors = try Self.ropeFrequencyFactors(tensor, file: file, pairs: c.ropeDimensions / 2)
+            bound.insert(tensor.name)
+        } else {
+            ropeFrequencyFactors = nil
+        }
+        boundNames = bound
+    }
+
+    /// Reads and checks `rope_freqs.weight`: F32, exactly `pairs` values, each finite and positive
+    /// (they divide the frequencies; llama.cpp's converters write them from Meta's formula).
+    static func ropeFrequencyFactors(_ tensor: GGUFTensorInfo, file: GGUFFile,
+                                     pairs: Int) throws(ModelError) -> [Float] {
+        guard tensor.type == .f32 else {
+            throw .invalidTensorData(tensor.name, "RoPE frequency factors must be F32, found \(tensor.type)")
+        }
+        guard tensor.dimensions == [pairs] else {
+            throw .tensorShape(tensor.name, expected: [pairs], actual: tensor.dimensions)
+        }
+        let bytes = file.bytes(of: tensor)
+        guard bytes.count == pairs * MemoryLayout<Float>.size else {
+            throw .invalidTensorData(tensor.name, "holds \(bytes.count) bytes, expected \(pairs * 4)")
+        }
+        let factors = (0..<pairs).map { i in
+            Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
+        }
+        if let bad = factors.firstIndex(where: { !$0.isFinite || $0 <= 0 }) {
+            throw .invalidTensorData(tensor.name, "factor \(bad) is \(factors[bad]); every factor must be finite and positive")
+        }
+        return factors
     }
 
     /// Writes the embedding of `token` (already range-checked) into `destination`.

@@ -1,11 +1,13 @@
 import ArgumentParser
 import GGUF
+import Model
 
-/// `tandem inspect FILE`: a GGUF file's metadata and a summary of its tensor table.
+/// `tandem inspect FILE`: a GGUF file's metadata, a summary of its tensor table, and whether Tandem
+/// can run it (the same check as loading, ``ModelSupport/check(_:)``).
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Print a GGUF file's metadata and a summary of its tensor table."
+        abstract: "Print a GGUF file's metadata, a summary of its tensor table, and whether Tandem can run it."
     )
 
     @Argument(help: "Path to a GGUF file.")
@@ -24,6 +26,7 @@ struct InspectCommand: ParsableCommand {
         print("version:    GGUF v\(gguf.version)")
         print("size:       \(formatBytes(gguf.fileSize))")
         print("alignment:  \(gguf.alignment)")
+        print("supported:  \(support(gguf))")
         print("metadata:   \(gguf.metadataKeys.count) keys")
         let keyWidth = min(48, gguf.metadataKeys.map(\.count).max() ?? 0)
         for key in gguf.metadataKeys {
@@ -49,6 +52,18 @@ struct InspectCommand: ParsableCommand {
                 print("  \(tensor.name.padding(toLength: 32, withPad: " ", startingAt: 0)) \(tensor.type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) [\(shape)]")
             }
         }
+    }
+
+    /// "yes (…)" with the architecture and RoPE scaling, or "no: " and the reason loading would fail.
+    private func support(_ gguf: GGUFFile) -> String {
+        let configuration: ModelConfiguration
+        do { configuration = try ModelSupport.check(gguf) } catch { return "no: \(error)" }
+        var rope = configuration.ropeScaling.summary
+        if configuration.ropeScaling == .none, configuration.architecture == .llama,
+           gguf.tensor(named: ModelConfiguration.ropeFrequencyTensor) != nil {
+            rope = "per-frequency factors from rope_freqs.weight"
+        }
+        return "yes (\(configuration.architecture.rawValue), \(configuration.layerCount) layers, RoPE scaling: \(rope))"
     }
 
     private func render(_ value: GGUFValue) -> String {

@@ -27,6 +27,11 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
         var cleanSpaces = true
     }
 
+    /// Whether `name` is a `tokenizer.ggml.pre` value Tandem implements (see ``settings(for:)``).
+    public static func recognizes(_ name: String) -> Bool {
+        (try? settings(for: name)) != nil
+    }
+
     /// Resolves a `tokenizer.ggml.pre` name the way llama.cpp does (`llama-vocab.cpp`):
     /// absent, empty or `default` selects ``default``; an unknown name is an error naming it
     /// (llama.cpp refuses to load such a model too). `gpt2` is accepted as an alias of `gpt-2`.

@@ -15,7 +15,7 @@ public enum TokenType: Int32, Sendable {
 }
 
 /// The tokenizer family named by `tokenizer.ggml.model`.
-public enum TokenizerModelKind: String, Sendable {
+public enum TokenizerModelKind: String, Sendable, CaseIterable {
     /// Byte-level BPE with ranked merges (GPT-2, Llama 3, Qwen2, SmolLM).
     case gpt2
     /// SentencePiece-style BPE driven by token scores, with `<0xXX>` byte fallback.

@@ -87,6 +87,33 @@ import Testing
         }
     }
 
+    /// With frequency divisors (RoPE scaling), pair i turns by p * base^(-2i/d) / divisor[i], from the
+    /// table and past its end alike; without them the table is the unscaled one bit for bit.
+    @Test func ropeTableDividesEachFrequency() {
+        let ropeDims = 8, positions: [Int32] = [0, 3, 40, 9000]
+        let divisors: [Double] = [1, 1.5, 8, 32]
+        let scaled = RoPETable(base: 10000, ropeDims: ropeDims, maxPositions: 64, frequencyDivisors: divisors)
+        let plain = RoPETable(base: 10000, ropeDims: ropeDims, maxPositions: 64)
+        for i in 0..<(ropeDims / 2) {
+            #expect(plain.inverseFrequencies[i] == Foundation.pow(10000.0, -2 * Double(i) / Double(ropeDims)))
+            #expect(abs(scaled.inverseFrequencies[i] - plain.inverseFrequencies[i] / divisors[i]) < 1e-15)
+        }
+        let original: [Float] = (0..<(positions.count * ropeDims)).map { Float($0 % 7) - 3 }
+        var x = original
+        x.withUnsafeMutableBufferPointer { xp in positions.withUnsafeBufferPointer { pp in
+            applyRoPE(xp.baseAddress!, heads: 1, headDim: ropeDims, positions: pp.baseAddress!, tokens: positions.count,
+                      table: scaled, neox: false)
+        } }
+        for (t, p) in positions.enumerated() {
+            for i in 0..<(ropeDims / 2) {
+                let theta = Double(p) * Foundation.pow(10000.0, -2 * Double(i) / Double(ropeDims)) / divisors[i]
+                let a = Double(original[t * ropeDims + 2 * i]), b = Double(original[t * ropeDims + 2 * i + 1])
+                #expect(abs(Double(x[t * ropeDims + 2 * i]) - (a * Foundation.cos(theta) - b * Foundation.sin(theta))) < 1e-5)
+                #expect(abs(Double(x[t * ropeDims + 2 * i + 1]) - (a * Foundation.sin(theta) + b * Foundation.cos(theta))) < 1e-5)
+            }
+        }
+    }
+
     @Test func workerPoolRunsEveryIndexOnce() {
         for threads in [1, 2, 3] {
             let pool = WorkerPool(threads: threads)

@@ -4,7 +4,8 @@ import Model
 import Testing
 
 /// Small random models (written by scripts/make_fixtures.py --synthetic) against the float64
-/// reference forward: both architectures, every supported tensor type, GQA, tied and separate heads.
+/// reference forward: both architectures, every supported tensor type, GQA, tied and separate heads,
+/// RoPE scaling (llama3, linear).
 @Suite struct SyntheticModelReferenceTests {
     struct Reference: Decodable {
         struct Prompt: Decodable {
@@ -25,6 +26,11 @@ import Testing
         ("tiny-llama-q8", 0.05),
         ("tiny-llama-mixed", 0.08),
         ("tiny-qwen2", 0.08),
+        // RoPE scaling, F32 weights: Llama 3 factors from rope_freqs.weight, Llama 3 factors from
+        // metadata, linear. With the scaling dropped, the worst relative error is 1.07-1.25.
+        ("tiny-llama3-rope-freqs", 1e-4),
+        ("tiny-llama3-rope-metadata", 1e-4),
+        ("tiny-llama-rope-linear", 1e-4),
     ]
 
     @Test(arguments: cases.map(\.name))

@@ -11,6 +11,11 @@ Architecture (llama, qwen2), per layer::
     q,k,v = Wq h (+bq), Wk h (+bk), Wv h (+bv)     # biases: qwen2 only
     q,k = RoPE(q, k, pos)                           # llama: NORMAL (adjacent pairs 2i,2i+1)
                                                     # qwen2: NEOX   (pairs i, i+n_rot/2)
+                                                    # angle of pair i: pos * base^(-2i/n_rot), with
+                                                    # RoPE scaling (see _inv_freq): linear divides pos
+                                                    # by the factor; llama3 divides each frequency by
+                                                    # rope_freqs.weight[i] (llama.cpp) or, without that
+                                                    # tensor, by Meta's per-frequency factor
     a   = softmax(q k^T / sqrt(head_dim) + causal) v   # grouped-query: q head h uses kv head h // (H/Hkv)
     x   = x + Wo a
     h   = RMSNorm(x) * ffn_norm
@@ -53,6 +58,12 @@ class ModelConfig:
     rope_dim: int
     rope_neox: bool
     tied_embedding: bool
+    rope_scaling_type: str = "none"  # none | linear | llama3
+    rope_scaling_factor: float = 1.0
+    rope_low_freq_factor: float = 0.0
+    rope_high_freq_factor: float = 0.0
+    rope_original_context: float = 0.0
+    rope_freqs_tensor: bool = False
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -105,8 +116,50 @@ class ReferenceModel:
             rope_neox=arch in ROPE_NEOX_ARCHS,
             tied_embedding=tied,
         )
+        self._read_rope_scaling(r, arch)
         # rms eps is stored as float32 in the file; ggml uses that float32 value.
         self.cfg.rms_eps = float(np.float32(self.cfg.rms_eps))
+
+    def _read_rope_scaling(self, r: GGUFReader, arch: str) -> None:
+        """`{arch}.rope.scaling.*` and rope_freqs.weight, as llama.cpp reads them: a factor with no
+        type means linear; rope_freqs.weight (llama) divides the frequencies whenever present."""
+        c = self.cfg
+        key = f"{arch}.rope.scaling."
+        factor = float(_field(r, key + "factor", 0.0))
+        stype = str(_field(r, key + "type", "linear" if factor else "none"))
+        c.rope_freqs_tensor = arch == "llama" and "rope_freqs.weight" in self.tensors
+        if stype not in ("none", "linear", "llama3"):
+            raise ValueError(f"reference forward does not implement RoPE scaling {stype!r}")
+        c.rope_scaling_type = stype
+        if stype == "linear":
+            c.rope_scaling_factor = factor
+        if stype == "llama3" and not c.rope_freqs_tensor:
+            c.rope_scaling_factor = factor
+            c.rope_low_freq_factor = float(_field(r, key + "low_freq_factor"))
+            c.rope_high_freq_factor = float(_field(r, key + "high_freq_factor"))
+            c.rope_original_context = float(_field(r, key + "original_context_length"))
+
+    def _inv_freq(self) -> np.ndarray:
+        """Angle per position of each rotated pair, after RoPE scaling (except linear's, which
+        divides the positions)."""
+        c = self.cfg
+        half = c.rope_dim // 2
+        inv_freq = c.rope_freq_base ** (-np.arange(half, dtype=np.float64) * 2.0 / c.rope_dim)
+        if c.rope_freqs_tensor:
+            return inv_freq / self.tensors["rope_freqs.weight"]
+        if c.rope_scaling_type == "llama3":
+            # transformers' _compute_llama3_parameters: keep high frequencies, divide low ones by
+            # the factor, interpolate linearly in 1/wavelength between.
+            factor, low, high, orig = (c.rope_scaling_factor, c.rope_low_freq_factor, c.rope_high_freq_factor,
+                                       c.rope_original_context)
+            wavelen = 2 * math.pi / inv_freq
+            low_wavelen, high_wavelen = orig / low, orig / high
+            scaled = np.where(wavelen > low_wavelen, inv_freq / factor, inv_freq)
+            smooth = (orig / wavelen - low) / (high - low)
+            smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+            medium = ~(wavelen < high_wavelen) & ~(wavelen > low_wavelen)
+            return np.where(medium, smoothed, scaled)
+        return inv_freq
 
     # ------------------------------------------------------------------ pieces
     def _rms_norm(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -117,8 +170,11 @@ class ReferenceModel:
         """x: (n_tokens, n_heads, head_dim); rotates the first rope_dim dims of each head."""
         n_rot = self.cfg.rope_dim
         half = n_rot // 2
-        inv_freq = self.cfg.rope_freq_base ** (-np.arange(half, dtype=np.float64) * 2.0 / n_rot)
-        theta = pos[:, None].astype(np.float64) * inv_freq[None, :]  # (n, half)
+        inv_freq = self._inv_freq()
+        pos = pos.astype(np.float64)
+        if self.cfg.rope_scaling_type == "linear":
+            pos = pos / self.cfg.rope_scaling_factor
+        theta = pos[:, None] * inv_freq[None, :]  # (n, half)
         cos = np.cos(theta)[:, None, :]
         sin = np.sin(theta)[:, None, :]
         out = x.copy()

@@ -146,7 +146,16 @@ class SyntheticSpec:
     seed: int = 0
     file_type: int = 0
     tokenizer_pre: str = "smollm"  # llama.cpp names: "smollm", "gpt-2", "qwen2", ...
-    extra: dict = field(default_factory=dict)
+    tokenizer_model: str = "gpt2"
+    # `{arch}.rope.scaling.<key>` metadata, e.g. {"type": "linear", "factor": 4.0}
+    rope_scaling: dict = field(default_factory=dict)
+    # rope_freqs.weight: a dict of Llama 3 parameters (factor, low_freq_factor, high_freq_factor,
+    # original_context_length) writes the factors llama.cpp's converter computes from them; an
+    # array is written as given (for malformed-file tests); None: no tensor.
+    rope_freqs: object = None
+    # further metadata (full key -> value; str/int/float) and tensors (name -> array)
+    extra_metadata: dict = field(default_factory=dict)
+    extra_tensors: dict = field(default_factory=dict)
 
 
 OUTPUT_GAIN = 3.0
@@ -175,7 +184,75 @@ def default_specs() -> list[SyntheticSpec]:
                       T.F16, None, norm_eps=1e-6, seed=3, file_type=2, tokenizer_pre="qwen2"),
         SyntheticSpec("tiny-llama-f32", "llama", 64, 2, 4, 2, 128, 10000.0,
                       [_all(T.F32), _all(T.F32)], T.F32, T.F32, seed=4, file_type=0, tokenizer_pre="gpt-2"),
+        # Llama 3.1/3.2 layout: per-frequency factors in rope_freqs.weight, no scaling metadata.
+        # A tiny original context (64) puts the smoothed band and the full factor within the
+        # fixtures' 41 positions, so ignoring the factors changes the logits by far more than the
+        # tolerance.
+        SyntheticSpec("tiny-llama3-rope-freqs", "llama", 64, 2, 4, 2, 128, 10000.0,
+                      [_all(T.F32), _all(T.F32)], T.F32, T.F32, seed=5, file_type=0, tokenizer_pre="llama-bpe",
+                      rope_freqs=dict(factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                                      original_context_length=64)),
+        # Llama 3 scaling from metadata alone (the factors must be computed by the reader).
+        SyntheticSpec("tiny-llama3-rope-metadata", "llama", 64, 2, 4, 2, 128, 10000.0,
+                      [_all(T.F32), _all(T.F32)], T.F32, T.F32, seed=6, file_type=0, tokenizer_pre="llama-bpe",
+                      rope_scaling=dict(type="llama3", factor=32.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                                        original_context_length=48)),
+        # Linear scaling: positions divided by the factor.
+        SyntheticSpec("tiny-llama-rope-linear", "llama", 64, 2, 4, 2, 128, 10000.0,
+                      [_all(T.F32), _all(T.F32)], T.F32, T.F32, seed=7, file_type=0, tokenizer_pre="gpt-2",
+                      rope_scaling=dict(type="linear", factor=4.0)),
     ]
+
+
+def refused_specs() -> list[SyntheticSpec]:
+    """Files Tandem must refuse to load (no reference outputs): each differs from a runnable tiny
+    llama in one way that the forward pass does not implement, or holds a malformed
+    rope_freqs.weight."""
+    def tiny(name: str, arch: str = "llama", **kw) -> SyntheticSpec:
+        kw.setdefault("tokenizer_pre", "gpt-2")
+        return SyntheticSpec(name, arch, 64, 1, 4, 2, 128, 10000.0, [_all(T.F32)], T.F32, None, seed=9, **kw)
+
+    half = 64 // 4 // 2
+    return [
+        tiny("refuse-arch-gemma3", arch="gemma3"),
+        tiny("refuse-rope-yarn", rope_scaling=dict(type="yarn", factor=4.0, original_context_length=64)),
+        tiny("refuse-rope-longrope", rope_scaling=dict(type="longrope", factor=4.0)),
+        tiny("refuse-rope-llama3-incomplete", rope_scaling=dict(type="llama3", factor=8.0)),
+        tiny("refuse-tokenizer-t5", tokenizer_model="t5"),
+        tiny("refuse-tokenizer-pre", tokenizer_pre="made-up"),
+        tiny("refuse-sliding-window", extra_metadata={"llama.attention.sliding_window": 64}),
+        tiny("refuse-expert-count", extra_metadata={"llama.expert_count": 8, "llama.expert_used_count": 2}),
+        # Qwen3 written as qwen2: per-head query/key norms the qwen2 forward pass would skip.
+        tiny("refuse-qwen3-as-qwen2", arch="qwen2", tokenizer_pre="qwen2",
+             extra_tensors={"blk.0.attn_q_norm.weight": np.ones(16, dtype=np.float32),
+                            "blk.0.attn_k_norm.weight": np.ones(16, dtype=np.float32)}),
+        # Gemma-style post-attention norm in a llama file.
+        tiny("refuse-extra-norm", extra_tensors={"blk.0.post_attention_norm.weight": np.ones(64, dtype=np.float32)}),
+        tiny("refuse-rope-freqs-nan", rope_freqs=np.array([1.0, 1.0, np.nan] + [8.0] * (half - 3), dtype=np.float32)),
+        tiny("refuse-rope-freqs-length", rope_freqs=np.ones(half + 1, dtype=np.float32)),
+        tiny("refuse-rope-freqs-f16", rope_freqs=np.ones(half, dtype=np.float16)),
+        tiny("refuse-rope-freqs-zero", rope_freqs=np.array([1.0] * (half - 1) + [0.0], dtype=np.float32)),
+    ]
+
+
+def llama3_rope_factors(base: float, dim: int, factor: float, low_freq_factor: float, high_freq_factor: float,
+                        original_context_length: float) -> np.ndarray:
+    """What llama.cpp's converter writes as rope_freqs.weight for `rope_type: llama3`: per
+    frequency, 1 for short wavelengths, `factor` for long ones, and a smooth blend between."""
+    low_wavelen = original_context_length / low_freq_factor
+    high_wavelen = original_context_length / high_freq_factor
+    out = []
+    for i in range(0, dim, 2):
+        freq = 1.0 / (base ** (i / dim))
+        wavelen = 2 * np.pi / freq
+        if wavelen < high_wavelen:
+            out.append(1.0)
+        elif wavelen > low_wavelen:
+            out.append(factor)
+        else:
+            smooth = (original_context_length / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
+            out.append(1.0 / ((1 - smooth) / factor + smooth))
+    return np.array(out, dtype=np.float32)
 
 
 def _add_weight(w: GGUFWriter, rng: np.random.Generator, name: str, qtype: T, rows: int, cols: int, std: float):
@@ -212,7 +289,22 @@ def write_model(spec: SyntheticSpec, path: Path) -> None:
     w.add_vocab_size(n_vocab)
     w.add_file_type(spec.file_type)
     w.add_quantization_version(2)
-    w.add_tokenizer_model("gpt2")
+    for key, value in spec.rope_scaling.items():
+        full = f"{a}.rope.scaling.{key}"
+        if isinstance(value, str):
+            w.add_string(full, value)
+        elif key == "original_context_length":
+            w.add_uint32(full, int(value))
+        else:
+            w.add_float32(full, float(value))
+    for key, value in spec.extra_metadata.items():
+        if isinstance(value, str):
+            w.add_string(key, value)
+        elif isinstance(value, int):
+            w.add_uint32(key, value)
+        else:
+            w.add_float32(key, float(value))
+    w.add_tokenizer_model(spec.tokenizer_model)
     w.add_tokenizer_pre(spec.tokenizer_pre)
     w.add_token_list(tokens)
     w.add_token_types(types)
@@ -246,6 +338,15 @@ def write_model(spec: SyntheticSpec, path: Path) -> None:
     w.add_tensor("output_norm.weight", (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32))
     if spec.output_type is not None:
         _add_weight(w, rng, "output.weight", spec.output_type, n_vocab, d, emb_std)
+    if isinstance(spec.rope_freqs, dict):
+        sc = spec.rope_freqs
+        w.add_tensor("rope_freqs.weight", llama3_rope_factors(
+            spec.rope_base, head_dim, sc["factor"], sc["low_freq_factor"], sc["high_freq_factor"],
+            sc["original_context_length"]))
+    elif spec.rope_freqs is not None:
+        w.add_tensor("rope_freqs.weight", np.asarray(spec.rope_freqs))
+    for name, value in spec.extra_tensors.items():
+        w.add_tensor(name, value)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

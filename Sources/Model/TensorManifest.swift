@@ -1,0 +1,59 @@
+/// The names of the tensors the forward pass binds: the one list that both the weight loader
+/// (``ModelWeights``) and the support check (``ModelSupport``) read, so a tensor the loader does not
+/// bind is always reported as unconsumed.
+public enum TensorManifest {
+    /// The token embedding (also the output head when the file has no `output.weight`).
+    public static let tokenEmbedding = "token_embd.weight"
+    /// The final RMS norm.
+    public static let outputNorm = "output_norm.weight"
+    /// The output head (optional: tied to the embedding when absent).
+    public static let output = "output.weight"
+
+    /// The tensors of block `index`.
+    public struct Layer: Sendable {
+        public let attentionNorm: String
+        public let query: String
+        public let key: String
+        public let value: String
+        /// Optional biases of the query, key and value projections.
+        public let queryBias: String
+        public let keyBias: String
+        public let valueBias: String
+        public let attentionOutput: String
+        public let feedForwardNorm: String
+        public let gate: String
+        public let up: String
+        public let down: String
+
+        /// The names of block `index` (`blk.{index}.…`).
+        public init(_ index: Int) {
+            let p = "blk.\(index)."
+            attentionNorm = p + "attn_norm.weight"
+            query = p + "attn_q.weight"
+            key = p + "attn_k.weight"
+            value = p + "attn_v.weight"
+            queryBias = p + "attn_q.bias"
+            keyBias = p + "attn_k.bias"
+            valueBias = p + "attn_v.bias"
+            attentionOutput = p + "attn_output.weight"
+            feedForwardNorm = p + "ffn_norm.weight"
+            gate = p + "ffn_gate.weight"
+            up = p + "ffn_up.weight"
+            down = p + "ffn_down.weight"
+        }
+
+        /// Every name of the block, required and optional.
+        public var all: [String] {
+            [attentionNorm, query, key, value, queryBias, keyBias, valueBias, attentionOutput, feedForwardNorm,
+             gate, up, down]
+        }
+    }
+
+    /// Every tensor name the forward pass of `configuration` may consume, required or optional.
+    public static func consumedNames(_ configuration: ModelConfiguration) -> Set<String> {
+        var names: Set<String> = [tokenEmbedding, outputNorm, output]
+        if configuration.architecture == .llama { names.insert(ModelConfiguration.ropeFrequencyTensor) }
+        for index in 0..<configuration.layerCount { names.formUnion(Layer(index).all) }
+        return names
+    }
+}
