@@ -3,7 +3,7 @@
 #
 # Usage: scripts/fuzz-gguf.sh [SECONDS=300] [extra libFuzzer flags...]
 #
-# Builds the GGUFFuzzer product in its own scratch path (.build-fuzz) with
+# Builds the GGUFFuzzer product, optimized, in its own scratch path (.build-fuzz) with
 # -sanitize=fuzzer,address and GGUF_FUZZING defined (which swaps the reproducer `main` for
 # libFuzzer's driver), seeds a corpus with small valid GGUF files written by gguf-py's GGUFWriter
 # (plus the head of the real model when present), and runs for the given number of seconds.
@@ -20,10 +20,10 @@ SEEDS="$SCRATCH/seeds"
 ARTIFACTS="$SCRATCH/artifacts"
 MODEL="${TANDEM_MODEL:-$HOME/.cache/tandem/SmolLM2-135M-Instruct.Q4_1.gguf}"
 
-swift build -c debug --product GGUFFuzzer --scratch-path "$SCRATCH" \
+swift build -c release --product GGUFFuzzer --scratch-path "$SCRATCH" \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DGGUF_FUZZING -Xswiftc -DFUZZING \
     2>&1 | grep -v "Cannot export local symbol" || true
-BINARY="$SCRATCH/debug/GGUFFuzzer"
+BINARY="$SCRATCH/release/GGUFFuzzer"
 [ -x "$BINARY" ] || { echo "fuzzer build failed" >&2; exit 1; }
 
 mkdir -p "$CORPUS" "$SEEDS" "$ARTIFACTS"

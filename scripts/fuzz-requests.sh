@@ -3,7 +3,7 @@
 #
 # Usage: scripts/fuzz-requests.sh [SECONDS=300] [extra libFuzzer flags...]
 #
-# Builds the RequestFuzzer product in its own scratch path (.build-fuzz-requests) with
+# Builds the RequestFuzzer product, optimized, in its own scratch path (.build-fuzz-requests) with
 # -sanitize=fuzzer,address and REQUEST_FUZZING defined (which swaps the reproducer `main` for
 # libFuzzer's driver), seeds a corpus with valid and hostile request bodies, and runs for the given
 # number of seconds. Each input is decoded as a completions, chat, tokenize and detokenize body.
@@ -19,10 +19,10 @@ CORPUS="$SCRATCH/corpus"
 SEEDS="$SCRATCH/seeds"
 ARTIFACTS="$SCRATCH/artifacts"
 
-swift build -c debug --product RequestFuzzer --scratch-path "$SCRATCH" \
+swift build -c release --product RequestFuzzer --scratch-path "$SCRATCH" \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DREQUEST_FUZZING -Xswiftc -DFUZZING \
     2>&1 | grep -v "Cannot export local symbol" || true
-BINARY="$SCRATCH/debug/RequestFuzzer"
+BINARY="$SCRATCH/release/RequestFuzzer"
 [ -x "$BINARY" ] || { echo "fuzzer build failed" >&2; exit 1; }
 
 mkdir -p "$CORPUS" "$SEEDS" "$ARTIFACTS"

@@ -3,7 +3,7 @@
 #
 # Usage: scripts/fuzz-template.sh [SECONDS=300] [extra libFuzzer flags...]
 #
-# Builds the TemplateFuzzer product in its own scratch path (.build-fuzz-template) with
+# Builds the TemplateFuzzer product, optimized, in its own scratch path (.build-fuzz-template) with
 # -sanitize=fuzzer,address and TEMPLATE_FUZZING defined (which swaps the reproducer `main` for
 # libFuzzer's driver), seeds a corpus with the real chat templates in Tests/Fixtures/templates/src
 # and hostile templates (deep nesting, long chains, huge repetitions, overflowing arithmetic), and
@@ -23,10 +23,10 @@ CORPUS="$SCRATCH/corpus"
 SEEDS="$SCRATCH/seeds"
 ARTIFACTS="$SCRATCH/artifacts"
 
-swift build -c debug --product TemplateFuzzer --scratch-path "$SCRATCH" \
+swift build -c release --product TemplateFuzzer --scratch-path "$SCRATCH" \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DTEMPLATE_FUZZING -Xswiftc -DFUZZING \
     2>&1 | grep -v "Cannot export local symbol" || true
-BINARY="$SCRATCH/debug/TemplateFuzzer"
+BINARY="$SCRATCH/release/TemplateFuzzer"
 [ -x "$BINARY" ] || { echo "fuzzer build failed" >&2; exit 1; }
 
 mkdir -p "$CORPUS" "$SEEDS" "$ARTIFACTS"
