@@ -132,6 +132,19 @@ extension AllServerTests {
         }
     }
 
+    @Test func theRequestDeadlineAbortsALongGeneration() async throws {
+        let server = try ServerTestModel.server { $0.requestTimeout = 0.3 }
+        let engine = try #require(server.engine)
+        try await server.withRouter { client in
+            let response = try await send(client, "/v1/completions", #"{"prompt":"Tell me a story","max_tokens":3000,"ignore_eos":true}"#)
+            #expect(response.status == 200)
+            #expect(response.body?["choices"]?[0]?["finish_reason"]?.string == "abort")
+            let generated = response.body?["usage"]?["completion_tokens"]?.integer ?? 0
+            #expect(generated > 0 && generated < 3000)
+            #expect(try await eventuallyEmpty(engine))
+        }
+    }
+
     @Test func aHalfSentBodyIsCutOffAfterTheBodyTimeout() async throws {
         let server = try ServerTestModel.server { $0.bodyTimeout = 0.5 }
         try await server.withLive { base in
