@@ -54,6 +54,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        AllocatorPolicy.apply()
         let path = try modelOptions.resolvedPath()
         var configuration = ServerConfiguration()
         configuration.host = host
