@@ -71,10 +71,12 @@ wait $server || { echo "tandem serve did not exit cleanly"; cat .build/serve-tes
 trap - EXIT
 
 stage "every request field at its boundaries (scripts/field_enumerator.py)"
-"$venv/bin/python" scripts/field_enumerator.py --binary "$tandem" --port $((port + 1))
+# The probes start their own servers on loopback ports 18100-18199 (they refuse others).
+probe_port=${TANDEM_PROBE_PORT:-18120}
+"$venv/bin/python" scripts/field_enumerator.py --binary "$tandem" --port "$probe_port"
 
 stage "chaos run, short mode (scripts/chaos.py)"
-"$venv/bin/python" scripts/chaos.py --binary "$tandem" --mode short --port $((port + 3))
+"$venv/bin/python" scripts/chaos.py --binary "$tandem" --mode short --port $((probe_port + 10))
 
 fuzz_seconds=${TANDEM_FUZZ_SECONDS:-60}
 stage "request fuzzer, $fuzz_seconds s"
