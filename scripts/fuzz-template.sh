@@ -83,5 +83,5 @@ write("context_json", 10, "{{ extra|tojson }}{% for k, v in extra.items() %}{{ k
 PY
 
 echo "running libFuzzer for $SECONDS_TO_RUN s (corpus $CORPUS, seeds $SEEDS)"
-SWIFT_BACKTRACE=enable=no "$BINARY" "$CORPUS" "$SEEDS" -max_total_time="$SECONDS_TO_RUN" -max_len=16384 -timeout=30 \
-    -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$ARTIFACTS/" "$@"
+ASAN_OPTIONS=quarantine_size_mb=64 SWIFT_BACKTRACE=enable=no "$BINARY" "$CORPUS" "$SEEDS" -max_total_time="$SECONDS_TO_RUN" -max_len=16384 -timeout=30 \
+    -rss_limit_mb=4096 -malloc_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$ARTIFACTS/" "$@"
