@@ -120,27 +120,28 @@ extension Renderer {
     }
 
     private func jsonString(_ s: String) -> String {
-        var out = String.UnicodeScalarView()
-        out.append("\"")
+        // Appended to a String: `UnicodeScalarView.append(contentsOf:)` copies the whole view each time.
+        var out = "\""
+        out.reserveCapacity(s.utf8.count + 2)
         for c in s.unicodeScalars {
             switch c {
-            case "\"": out.append(contentsOf: "\\\"".unicodeScalars)
-            case "\\": out.append(contentsOf: "\\\\".unicodeScalars)
-            case "\n": out.append(contentsOf: "\\n".unicodeScalars)
-            case "\r": out.append(contentsOf: "\\r".unicodeScalars)
-            case "\t": out.append(contentsOf: "\\t".unicodeScalars)
-            case "\u{08}": out.append(contentsOf: "\\b".unicodeScalars)
-            case "\u{0C}": out.append(contentsOf: "\\f".unicodeScalars)
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
             default:
                 if c.value < 0x20 {
-                    out.append(contentsOf: String(format: "\\u%04x", c.value).unicodeScalars)
+                    out += String(format: "\\u%04x", c.value)
                 } else {
-                    out.append(c)
+                    out.unicodeScalars.append(c)
                 }
             }
         }
-        out.append("\"")
-        return String(out)
+        out += "\""
+        return out
     }
 
     // MARK: equality and ordering

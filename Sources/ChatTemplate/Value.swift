@@ -228,29 +228,34 @@ private func pyExponentForm(_ d: Double) -> String {
 /// Python `repr(str)`.
 func pyStringRepr(_ s: String) -> String {
     let quote: Unicode.Scalar = (s.unicodeScalars.contains("'") && !s.unicodeScalars.contains("\"")) ? "\"" : "'"
-    var out = String.UnicodeScalarView()
-    out.append(quote)
+    // Appended to a String (amortized O(1)); `UnicodeScalarView.append(contentsOf:)` copied the whole
+    // view on each call, which made the repr of a long string quadratic (a fuzzer timeout).
+    var out = ""
+    out.reserveCapacity(s.utf8.count + 2)
+    out.unicodeScalars.append(quote)
     for c in s.unicodeScalars {
         switch c {
-        case "\\": out.append(contentsOf: "\\\\".unicodeScalars)
-        case "\n": out.append(contentsOf: "\\n".unicodeScalars)
-        case "\r": out.append(contentsOf: "\\r".unicodeScalars)
-        case "\t": out.append(contentsOf: "\\t".unicodeScalars)
-        case quote: out.append("\\"); out.append(c)
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case quote:
+            out += "\\"
+            out.unicodeScalars.append(c)
         default:
             if isPrintable(c) {
-                out.append(c)
+                out.unicodeScalars.append(c)
             } else if c.value < 0x100 {
-                out.append(contentsOf: String(format: "\\x%02x", c.value).unicodeScalars)
+                out += String(format: "\\x%02x", c.value)
             } else if c.value < 0x10000 {
-                out.append(contentsOf: String(format: "\\u%04x", c.value).unicodeScalars)
+                out += String(format: "\\u%04x", c.value)
             } else {
-                out.append(contentsOf: String(format: "\\U%08x", c.value).unicodeScalars)
+                out += String(format: "\\U%08x", c.value)
             }
         }
     }
-    out.append(quote)
-    return String(out)
+    out.unicodeScalars.append(quote)
+    return out
 }
 
 /// Python's `str.isprintable` for one code point (space is printable; other separators/controls are not).

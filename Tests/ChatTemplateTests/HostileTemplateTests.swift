@@ -203,3 +203,24 @@ private extension String {
         Array(repeating: item, count: count).joined(separator: self)
     }
 }
+
+/// The repr of a string (printing a list) and `tojson` cost time linear in the string: appending to a
+/// `String.UnicodeScalarView` copied the whole view per escape, so a long string of newlines took
+/// quadratic time (a fuzzer timeout). Compared as a ratio in one process, not against a clock.
+@Test func reprAndTojsonOfLongStringsAreLinear() throws {
+    func cost(_ source: String, length: Int) throws -> Double {
+        let context: [String: TemplateValue] = ["s": .string(String(repeating: "\n'\u{1}", count: length))]
+        let template = try ChatTemplate(source)
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try template.render(context)
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start))
+        }
+        return best
+    }
+    for source in ["{{ [s] }}", "{{ s | tojson }}"] {
+        let small = try cost(source, length: 20_000), large = try cost(source, length: 200_000)
+        #expect(large / small < 30, "\(source): 10x the length cost \(large / small)x the time")
+    }
+}
