@@ -13,17 +13,6 @@ private func syntaxError(_ source: String) -> TemplateError? {
     }
 }
 
-private func renderError(_ source: String, _ context: [String: TemplateValue] = [:],
-                         limits: ChatTemplate.Limits = ChatTemplate.Limits()) -> TemplateError? {
-    do {
-        _ = try ChatTemplate(source, limits: limits).render(context)
-        return nil
-    } catch let error as TemplateError {
-        return error
-    } catch {
-        return nil
-    }
-}
 
 @Test func parseErrorsCarryLocation() throws {
     let unclosed = try #require(syntaxError("line one\n{% if x %}\nbody"))

@@ -5,19 +5,6 @@ import Testing
 // Hostile templates (a GGUF file's chat template is untrusted): each must end in a TemplateError of
 // the right kind, or render as Jinja2 does, and never trap, overflow the stack or run away.
 
-/// Parses and renders `source`; returns the TemplateError it ended in, or nil when it rendered.
-private func failure(_ source: String, _ context: [String: TemplateValue] = [:],
-                     limits: ChatTemplate.Limits = ChatTemplate.Limits()) -> TemplateError? {
-    do {
-        _ = try ChatTemplate(source, limits: limits).render(context)
-        return nil
-    } catch let error as TemplateError {
-        return error
-    } catch {
-        Issue.record("not a TemplateError: \(error)")
-        return nil
-    }
-}
 
 private func render(_ source: String, _ context: [String: TemplateValue] = [:]) throws -> String {
     try ChatTemplate(source).render(context)
@@ -29,20 +16,20 @@ private let intMin = "(-9223372036854775807 - 1)"
     // Int.min % -1 traps in machine arithmetic; Python's answer is 0, so the test is true.
     #expect(try render("{{ \(intMin) is divisibleby(-1) }}") == "True")
     #expect(try render("{{ \(intMin) is divisibleby(3) }}|{{ 9 is divisibleby(-3) }}") == "False|True")
-    #expect(failure("{{ 3 is divisibleby(0) }}")?.kind == .type)
+    #expect(renderError("{{ 3 is divisibleby(0) }}")?.kind == .type)
 }
 
 @Test func formatWithNegativeOrHugeIndexIsAnError() throws {
     // '{-1}' names a keyword argument in Python (KeyError), not the last positional one.
-    #expect(failure("{{ '{-1}'.format(1) }}")?.kind == .type)
-    #expect(failure("{{ '{99999999999999999999}'.format(1) }}")?.kind == .type)
+    #expect(renderError("{{ '{-1}'.format(1) }}")?.kind == .type)
+    #expect(renderError("{{ '{99999999999999999999}'.format(1) }}")?.kind == .type)
     #expect(try render("{{ '{1}{0}{x}'.format('a', 'b', x='c') }}") == "bac")
 }
 
 @Test func overflowingIntegerArithmeticIsALimitError() throws {
     for source in ["{{ \(intMin) // -1 }}", "{{ -\(intMin) }}", "{{ \(intMin)|abs }}", "{{ \(intMin) - 1 }}",
                    "{{ 9223372036854775807 * 2 }}", "{{ 3 ** 9223372036854775807 }}"] {
-        #expect(failure(source)?.kind == .limit, "\(source)")
+        #expect(renderError(source)?.kind == .limit, "\(source)")
     }
     #expect(try render("{{ \(intMin) % -1 }}|{{ 1 ** 9223372036854775807 }}") == "0|1")
 }
@@ -54,8 +41,8 @@ private let intMin = "(-9223372036854775807 - 1)"
 }
 
 @Test func hugeRangesAreRefusedWithoutTrapping() throws {
-    #expect(failure("{{ range(-9223372036854775807, 9223372036854775807)|length }}")?.kind == .limit)
-    #expect(failure("{{ range(\(intMin), 9223372036854775807, 9223372036854775807)|length }}")?.kind == nil)
+    #expect(renderError("{{ range(-9223372036854775807, 9223372036854775807)|length }}")?.kind == .limit)
+    #expect(renderError("{{ range(\(intMin), 9223372036854775807, 9223372036854775807)|length }}")?.kind == nil)
     #expect(try render("{{ range(0, 1, \(intMin))|list }}|{{ range(5, 9223372036854775807, 9223372036854775807)|list }}")
         == "[]|[5]")
     #expect(try render("{{ range(9223372036854775806, 9223372036854775807)|list }}") == "[9223372036854775806]")
@@ -72,7 +59,7 @@ private let intMin = "(-9223372036854775807 - 1)"
         "x" + String(repeating: " is defined", count: 100_000),
     ]
     for chain in chains {
-        let error = failure("{{ \(chain) }}")
+        let error = renderError("{{ \(chain) }}")
         #expect(error?.kind == .limit, "\(chain.prefix(20))...: \(String(describing: error))")
     }
     // Realistic chains still work.
@@ -93,24 +80,24 @@ private let intMin = "(-9223372036854775807 - 1)"
         String(repeating: "{% for x in [1] %}", count: 10_000) + String(repeating: "{% endfor %}", count: 10_000),
     ]
     for source in cases {
-        #expect(failure(source)?.kind == .limit, "\(source.prefix(30))...")
+        #expect(renderError(source)?.kind == .limit, "\(source.prefix(30))...")
     }
 }
 
 @Test func macroRecursionTimesBlockNestingIsBoundedBeforeTheStack() throws {
     // 64 macro levels (the call limit) each 190 blocks deep: the render walk has its own depth bound.
     let blocks = String(repeating: "{% if 1 %}", count: 190) + "{{ f(n) }}" + String(repeating: "{% endif %}", count: 190)
-    #expect(failure("{% macro f(n) %}\(blocks){% endmacro %}{{ f(0) }}")?.kind == .limit)
+    #expect(renderError("{% macro f(n) %}\(blocks){% endmacro %}{{ f(0) }}")?.kind == .limit)
     let nested = String(repeating: "(", count: 90) + "f(n + 1)" + String(repeating: ")", count: 90)
-    #expect(failure("{% macro f(n) %}{{ \(nested) }}{% endmacro %}{{ f(0) }}")?.kind == .limit)
+    #expect(renderError("{% macro f(n) %}{{ \(nested) }}{% endmacro %}{{ f(0) }}")?.kind == .limit)
     // Moderate recursion still renders.
     #expect(try render("{% macro f(n) %}{% if n < 30 %}{{ f(n + 1) }}{% else %}{{ n }}{% endif %}{% endmacro %}{{ f(0) }}") == "30")
 }
 
 @Test func repetitionIsCheckedBeforeAllocating() throws {
-    #expect(failure("{{ 'a' * 9223372036854775807 }}")?.kind == .limit)
-    #expect(failure("{{ 9223372036854775807 * 'ab' }}")?.kind == .limit)
-    #expect(failure("{{ [1] * 9223372036854775807 }}")?.kind == .limit)
+    #expect(renderError("{{ 'a' * 9223372036854775807 }}")?.kind == .limit)
+    #expect(renderError("{{ 9223372036854775807 * 'ab' }}")?.kind == .limit)
+    #expect(renderError("{{ [1] * 9223372036854775807 }}")?.kind == .limit)
     // Empty operands: no billion-iteration loop, no billion empty arrays.
     #expect(try render("{{ '' * 9223372036854775807 }}|{{ [] * 9223372036854775807 }}|{{ 'ab' * -3 }}|{{ [1, 2] * 2 }}")
         == "|[]||[1, 2, 1, 2]")
@@ -123,15 +110,15 @@ private let intMin = "(-9223372036854775807 - 1)"
                    "{{ \(big)|join(',') }}", "{{ ('{0}' * 100000).format('x' * 1000000) }}",
                    "{{ " + "~".join(repeating: "('x' * 8000000)", 100) + " }}",
                    "{% set ns = namespace(a=\(big)) %}{{ ns }}"] {
-        #expect(failure(source)?.kind == .limit, "\(source.prefix(60))")
+        #expect(renderError(source)?.kind == .limit, "\(source.prefix(60))")
     }
 }
 
 @Test func replaceIndentAndTojsonIndentAreCheckedBeforeAllocating() throws {
-    #expect(failure("{{ ('a' * 1000000)|replace('', 'b' * 1000000) }}")?.kind == .limit)
-    #expect(failure("{{ ('a' * 1000000).replace('a', 'b' * 1000) }}")?.kind == .limit)
-    #expect(failure("{{ ('a\\n' * 1000000)|indent('b' * 1000000) }}")?.kind == .limit)
-    #expect(failure("{{ [[[[1]]]]|tojson(indent='x' * 8000000) }}")?.kind == .limit)
+    #expect(renderError("{{ ('a' * 1000000)|replace('', 'b' * 1000000) }}")?.kind == .limit)
+    #expect(renderError("{{ ('a' * 1000000).replace('a', 'b' * 1000) }}")?.kind == .limit)
+    #expect(renderError("{{ ('a\\n' * 1000000)|indent('b' * 1000000) }}")?.kind == .limit)
+    #expect(renderError("{{ [[[[1]]]]|tojson(indent='x' * 8000000) }}")?.kind == .limit)
     #expect(try render("{{ 'ab'|replace('', '-') }}|{{ 'a\\nb'|indent(2) }}|{{ [1]|tojson(indent=1) }}") == "-a-b-|a\n  b|[\n 1\n]")
 }
 
@@ -148,12 +135,12 @@ private let intMin = "(-9223372036854775807 - 1)"
     var limits = ChatTemplate.Limits()
     limits.maxWorkBytes = 64 << 20
     for source in sources {
-        let error = failure(source, limits: limits)
+        let error = renderError(source, limits: limits)
         #expect(error?.kind == .limit && error?.message.contains("work budget") == true, "\(source): \(String(describing: error))")
     }
     // Output written counts too.
     limits.maxWorkBytes = 1000
-    #expect(failure("{% for i in range(100) %}0123456789abcdef{% endfor %}", limits: limits)?.kind == .limit)
+    #expect(renderError("{% for i in range(100) %}0123456789abcdef{% endfor %}", limits: limits)?.kind == .limit)
 }
 
 @Test func searchesAreLinearTime() throws {
@@ -170,14 +157,14 @@ private let intMin = "(-9223372036854775807 - 1)"
     // printing and deallocation recurse a million levels deep.
     for wrap in ["[ns.x]", "{'a': ns.x}", "[ns.x].copy", "{'a': ns.x}.items"] {
         let source = "{% set ns = namespace(x=1) %}{% for i in range(100000) %}{% set ns.x = \(wrap) %}{% endfor %}"
-        #expect(failure(source)?.kind == .limit, "\(wrap)")
+        #expect(renderError(source)?.kind == .limit, "\(wrap)")
     }
     let wrapped = String(repeating: "[", count: 90) + "x" + String(repeating: "]", count: 90)
-    #expect(failure("{% macro f(x, n) %}{% if n < 60 %}{{ f(\(wrapped), n + 1) }}{% endif %}{% endmacro %}{{ f(1, 0) }}")?.kind == .limit)
+    #expect(renderError("{% macro f(x, n) %}{% if n < 60 %}{{ f(\(wrapped), n + 1) }}{% endif %}{% endmacro %}{{ f(1, 0) }}")?.kind == .limit)
     // Deep contexts are refused rather than converted recursively.
     var deep: TemplateValue = 1
     for _ in 0..<1000 { deep = [deep] }
-    #expect(failure("{{ x|length }}", ["x": deep])?.kind == .limit)
+    #expect(renderError("{{ x|length }}", ["x": deep])?.kind == .limit)
     // Namespace chains (namespaces are references) are fine and released without deep recursion.
     let chain = "{% set ns = namespace(x=1) %}{% for i in range(200000) %}{% set ns.x = namespace(y=ns.x) %}{% endfor %}ok"
     #expect(try render(chain) == "ok")

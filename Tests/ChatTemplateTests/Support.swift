@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 @testable import ChatTemplate
 
 /// Golden fixtures written by scripts/fixtures_templates.py (Python Jinja2 configured like transformers).
@@ -87,5 +88,20 @@ enum Fixtures {
         } catch {
             return "\(template.name)#\(index): unexpected error \(error)"
         }
+    }
+}
+
+/// Parses and renders `source`; returns the TemplateError it ended in, or nil when it rendered (any
+/// other error is recorded as a failure: templates fail only with TemplateError).
+func renderError(_ source: String, _ context: [String: TemplateValue] = [:],
+                 limits: ChatTemplate.Limits = ChatTemplate.Limits()) -> TemplateError? {
+    do {
+        _ = try ChatTemplate(source, limits: limits).render(context)
+        return nil
+    } catch let error as TemplateError {
+        return error
+    } catch {
+        Issue.record("not a TemplateError: \(error)")
+        return nil
     }
 }
