@@ -10,7 +10,8 @@ let useAVX2 = Context.environment["TANDEM_PORTABLE"] == nil
 let useAVX2 = false
 #endif
 
-let kernelSettings: [SwiftSetting] = useAVX2
+let kernelSettings: [SwiftSetting] =
+    useAVX2
     ? [.define("TANDEM_AVX2"), .unsafeFlags(["-target-cpu", "haswell", "-Xcc", "-march=x86-64-v3"])]
     : []
 
@@ -19,7 +20,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "tandem", targets: ["TandemCLI"]),
-        .library(name: "TandemEngine", targets: ["Engine"]),
+        .library(name: "TandemEngine", targets: ["Engine"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,7 +32,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.25.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
-        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.20.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.20.0")
     ],
     targets: [
         // 1. Model formats: GGUF over a memory map; tensor types and reference dequantization.
@@ -72,7 +73,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras")
             ]
         ),
         // A streaming OpenAI client load generator (`tandem bench serve`), usable against any server.
@@ -82,7 +83,7 @@ let package = Package(
                 "Randomness",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio")
             ]
         ),
         // 7. The `tandem` command.
@@ -90,7 +91,7 @@ let package = Package(
             name: "TandemCLI",
             dependencies: [
                 "Engine", "Model", "Tokenizer", "GGUF", "ModelStore", "Server", "ServingBenchmark", "ChatTemplate", "APIRequests",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
             ],
             swiftSettings: kernelSettings
         ),
@@ -114,7 +115,7 @@ let package = Package(
             dependencies: [
                 "Server", "Engine", "Model", "Tokenizer", "ModelStore", "GGUF", "ServingBenchmark", "APIRequests",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client")
             ]
         ),
         .testTarget(
@@ -123,9 +124,9 @@ let package = Package(
                 "ServingBenchmark", "Randomness",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio")
             ]
         ),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Tokenizer", "ModelStore", "Randomness"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Model", "Tokenizer", "ModelStore", "Randomness"])
     ]
 )

@@ -29,6 +29,9 @@ stage() {
   if [ -n "$stage_name" ]; then echo "==> $stage_name"; fi
 }
 
+stage "formatting (swift format lint --strict, .swift-format)"
+swift format lint --recursive --strict Sources Tests Package.swift
+
 venv=.venv
 stage "python venv"
 if [ ! -x "$venv/bin/python" ]; then

@@ -11,8 +11,10 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     /// Seconds for a `Retry-After` header (429 and 503).
     public var retryAfter: Int?
 
-    public init(status: HTTPResponse.Status, message: String, type: String = "invalid_request_error",
-                param: String? = nil, code: String? = nil, retryAfter: Int? = nil) {
+    public init(
+        status: HTTPResponse.Status, message: String, type: String = "invalid_request_error",
+        param: String? = nil, code: String? = nil, retryAfter: Int? = nil
+    ) {
         self.status = status
         self.message = message
         self.type = type
@@ -30,11 +32,13 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
 
     /// The JSON body.
     public var json: JSONValue {
-        ["error": .object([
-            ("message", .string(message)),
-            ("type", .string(type)),
-            ("param", param.map { .string($0) } ?? .null),
-            ("code", code.map { .string($0) } ?? .null),
-        ])]
+        [
+            "error": .object([
+                ("message", .string(message)),
+                ("type", .string(type)),
+                ("param", param.map { .string($0) } ?? .null),
+                ("code", code.map { .string($0) } ?? .null)
+            ])
+        ]
     }
 }

@@ -9,7 +9,7 @@ public struct ChatCompletionRequest: Sendable {
 
     static let fields = GenerationOptions.commonFields.union([
         "messages", "max_completion_tokens", "top_logprobs", "add_generation_prompt", "continue_final_message",
-        "chat_template_kwargs", "modalities", "reasoning_effort", "prediction", "audio",
+        "chat_template_kwargs", "modalities", "reasoning_effort", "prediction", "audio"
     ])
 
     public init(body: [UInt8], limits: RequestLimits) throws(APIError) {

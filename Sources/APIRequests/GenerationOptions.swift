@@ -29,7 +29,7 @@ public struct GenerationOptions: Sendable {
         "ignore_eos", "logprobs", "user", "store", "metadata", "service_tier", "skip_special_tokens", "min_tokens",
         "include_stop_str_in_output", "response_format", "tools", "tool_choice", "parallel_tool_calls", "functions",
         "function_call", "guided_json", "guided_regex", "guided_choice", "guided_grammar", "guided_decoding_backend",
-        "structured_outputs", "grammar", "json_schema", "echo",
+        "structured_outputs", "grammar", "json_schema", "echo"
     ]
 
     /// Reads the common fields; `chat` selects the chat form of `logprobs` (a flag plus `top_logprobs`).

@@ -185,7 +185,8 @@ public struct JSONParser {
                 case UInt8(ascii: "u"):
                     let unit = try parseHex4()
                     if (0xD800..<0xDC00).contains(unit), bytes.count - index >= 6,
-                       bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
+                        bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+                    {
                         let save = index
                         index += 2
                         let low = try parseHex4()

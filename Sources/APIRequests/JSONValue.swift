@@ -87,9 +87,7 @@ public enum JSONValue: Sendable, Equatable {
         case .int(let value): out += String(value)
         case .double(let value):
             // JSON has no infinities or NaN; -inf log-probabilities are clamped as vLLM does.
-            if value.isNaN { out += "null" }
-            else if value.isInfinite { out += value < 0 ? "-9999.0" : "9999.0" }
-            else { out += "\(value)" }
+            if value.isNaN { out += "null" } else if value.isInfinite { out += value < 0 ? "-9999.0" : "9999.0" } else { out += "\(value)" }
         case .string(let value): Self.writeString(value, to: &out)
         case .array(let values):
             out += "["

@@ -23,8 +23,9 @@ public struct RequestFields {
     /// 400 naming the first field that is not in `known` (OpenAI's "unrecognized request argument").
     public func rejectUnknown(_ known: Set<String>, prefix: String = "") throws(APIError) {
         if let unknown = keys.first(where: { !known.contains($0) }) {
-            throw .badRequest("unrecognized request argument supplied: \(prefix)\(unknown)", param: prefix + unknown,
-                              code: "unrecognized_argument")
+            throw .badRequest(
+                "unrecognized request argument supplied: \(prefix)\(unknown)", param: prefix + unknown,
+                code: "unrecognized_argument")
         }
     }
 

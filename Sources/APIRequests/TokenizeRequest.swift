@@ -11,7 +11,7 @@ public struct TokenizeRequest: Sendable {
 
     static let fields: Set<String> = [
         "model", "prompt", "messages", "add_special_tokens", "add_generation_prompt", "return_token_strs",
-        "chat_template_kwargs", "continue_final_message",
+        "chat_template_kwargs", "continue_final_message"
     ]
 
     public init(body: [UInt8], limits: RequestLimits) throws(APIError) {
@@ -21,9 +21,10 @@ public struct TokenizeRequest: Sendable {
         returnTokenStrings = try fields.bool("return_token_strs") ?? false
         if try fields.bool("continue_final_message") == true { throw GenerationOptions.unsupported("continue_final_message") }
         if fields.value("messages") != nil {
-            input = .chat(try ChatMessage.list(fields, limits: limits),
-                          addGenerationPrompt: try fields.bool("add_generation_prompt") ?? true,
-                          templateVariables: try ChatCompletionRequest.templateVariables(fields, limits: limits))
+            input = .chat(
+                try ChatMessage.list(fields, limits: limits),
+                addGenerationPrompt: try fields.bool("add_generation_prompt") ?? true,
+                templateVariables: try ChatCompletionRequest.templateVariables(fields, limits: limits))
         } else if let prompt = try fields.string("prompt") {
             input = .prompt(prompt, addSpecialTokens: try fields.bool("add_special_tokens") ?? true)
         } else {

@@ -20,76 +20,88 @@ extension Renderer {
 
     func makeGlobals() -> [String: Value] {
         var g: [String: Value] = [:]
-        g["raise_exception"] = .callable(Callable("raise_exception") { [unowned self] args, kwargs in
-            let message = try Arguments(args, kwargs)[0, "message"].map { try self.pyStr($0) } ?? ""
-            throw TemplateError(.raised, message)
-        })
-        g["range"] = .callable(Callable("range") { [unowned self] args, _ in
-            let ints = try args.map { v -> Int in
-                guard let i = self.intValue(v) else {
-                    throw TemplateError(.type, "'\(v.typeName)' object cannot be interpreted as an integer")
+        g["raise_exception"] = .callable(
+            Callable("raise_exception") { [unowned self] args, kwargs in
+                let message = try Arguments(args, kwargs)[0, "message"].map { try self.pyStr($0) } ?? ""
+                throw TemplateError(.raised, message)
+            })
+        g["range"] = .callable(
+            Callable("range") { [unowned self] args, _ in
+                let ints = try args.map { v -> Int in
+                    guard let i = self.intValue(v) else {
+                        throw TemplateError(.type, "'\(v.typeName)' object cannot be interpreted as an integer")
+                    }
+                    return i
                 }
-                return i
-            }
-            let (start, stop, step): (Int, Int, Int)
-            switch ints.count {
-            case 1: (start, stop, step) = (0, ints[0], 1)
-            case 2: (start, stop, step) = (ints[0], ints[1], 1)
-            case 3: (start, stop, step) = (ints[0], ints[1], ints[2])
-            default: throw TemplateError(.type, "range expected 1 to 3 arguments, got \(ints.count)")
-            }
-            guard step != 0 else { throw TemplateError(.type, "range() arg 3 must not be zero") }
-            // Exact item count in unsigned arithmetic: the span of two Ints always fits a UInt.
-            let count: UInt
-            if step > 0 {
-                count = start < stop ? (UInt(bitPattern: stop &- start) - 1) / step.magnitude + 1 : 0
-            } else {
-                count = start > stop ? (UInt(bitPattern: start &- stop) - 1) / step.magnitude + 1 : 0
-            }
-            guard count <= UInt(max(0, self.limits.maxSteps)) else {
-                throw TemplateError(.limit, "range() of \(count) items exceeds the limit of \(self.limits.maxSteps)")
-            }
-            try self.tick(Int(count))
-            try self.charge(Int(count) &* 16)
-            // Every item lies between start and stop, so the wrapping arithmetic is exact.
-            return .array((0..<Int(count)).map { .int(start &+ $0 &* step) })
-        })
-        g["namespace"] = .callable(Callable("namespace") { [unowned self] args, kwargs in
-            var attributes: [(String, Value)] = []
-            if let first = args.first, case .dict(let d) = first { attributes = d.entries }
-            for (key, value) in kwargs {
-                if key.hasPrefix("_") {
-                    throw TemplateError(.security, "Chat templates cannot store underscore-prefixed attributes on a namespace, but got '\(key)'. Please rename the attribute.")
+                let (start, stop, step): (Int, Int, Int)
+                switch ints.count {
+                case 1: (start, stop, step) = (0, ints[0], 1)
+                case 2: (start, stop, step) = (ints[0], ints[1], 1)
+                case 3: (start, stop, step) = (ints[0], ints[1], ints[2])
+                default: throw TemplateError(.type, "range expected 1 to 3 arguments, got \(ints.count)")
                 }
-                if let index = attributes.firstIndex(where: { $0.0 == key }) { attributes[index].1 = value } else { attributes.append((key, value)) }
-            }
-            return .namespace(try self.makeNamespace(attributes))
-        })
-        g["dict"] = .callable(Callable("dict") { [unowned self] args, kwargs in
-            var d = ValueDict()
-            if let first = args.first {
-                switch first {
-                case .dict(let source): d = source
-                default:
-                    for pair in try self.iterate(first) {
-                        let items = try self.iterate(pair)
-                        guard items.count == 2, case .string(let key) = items[0] else {
-                            throw TemplateError(.type, "dict() needs (string key, value) pairs")
-                        }
-                        d[key] = items[1]
+                guard step != 0 else { throw TemplateError(.type, "range() arg 3 must not be zero") }
+                // Exact item count in unsigned arithmetic: the span of two Ints always fits a UInt.
+                let count: UInt
+                if step > 0 {
+                    count = start < stop ? (UInt(bitPattern: stop &- start) - 1) / step.magnitude + 1 : 0
+                } else {
+                    count = start > stop ? (UInt(bitPattern: start &- stop) - 1) / step.magnitude + 1 : 0
+                }
+                guard count <= UInt(max(0, self.limits.maxSteps)) else {
+                    throw TemplateError(.limit, "range() of \(count) items exceeds the limit of \(self.limits.maxSteps)")
+                }
+                try self.tick(Int(count))
+                try self.charge(Int(count) &* 16)
+                // Every item lies between start and stop, so the wrapping arithmetic is exact.
+                return .array((0..<Int(count)).map { .int(start &+ $0 &* step) })
+            })
+        g["namespace"] = .callable(
+            Callable("namespace") { [unowned self] args, kwargs in
+                var attributes: [(String, Value)] = []
+                if let first = args.first, case .dict(let d) = first { attributes = d.entries }
+                for (key, value) in kwargs {
+                    if key.hasPrefix("_") {
+                        throw TemplateError(
+                            .security,
+                            "Chat templates cannot store underscore-prefixed attributes on a namespace, but got '\(key)'. Please rename the attribute."
+                        )
+                    }
+                    if let index = attributes.firstIndex(where: { $0.0 == key }) {
+                        attributes[index].1 = value
+                    } else {
+                        attributes.append((key, value))
                     }
                 }
-            }
-            for (key, value) in kwargs { d[key] = value }
-            return .dict(d)
-        })
-        g["strftime_now"] = .callable(Callable("strftime_now") { [unowned self] args, kwargs in
-            guard let format = Arguments(args, kwargs)[0, "format"], case .string(let f) = format else {
-                throw TemplateError(.type, "strftime_now() needs a format string")
-            }
-            try self.charge(f.utf8.count)
-            return .string(try self.checkString(strftime(f, self.now, self.timeZone)))
-        })
+                return .namespace(try self.makeNamespace(attributes))
+            })
+        g["dict"] = .callable(
+            Callable("dict") { [unowned self] args, kwargs in
+                var d = ValueDict()
+                if let first = args.first {
+                    switch first {
+                    case .dict(let source): d = source
+                    default:
+                        for pair in try self.iterate(first) {
+                            let items = try self.iterate(pair)
+                            guard items.count == 2, case .string(let key) = items[0] else {
+                                throw TemplateError(.type, "dict() needs (string key, value) pairs")
+                            }
+                            d[key] = items[1]
+                        }
+                    }
+                }
+                for (key, value) in kwargs { d[key] = value }
+                return .dict(d)
+            })
+        g["strftime_now"] = .callable(
+            Callable("strftime_now") { [unowned self] args, kwargs in
+                guard let format = Arguments(args, kwargs)[0, "format"], case .string(let f) = format else {
+                    throw TemplateError(.type, "strftime_now() needs a format string")
+                }
+                try self.charge(f.utf8.count)
+                return .string(try self.checkString(strftime(f, self.now, self.timeZone)))
+            })
         return g
     }
 
@@ -162,16 +174,20 @@ extension Renderer {
     }
 
     private var testNames: Set<String> {
-        ["defined", "undefined", "none", "string", "mapping", "iterable", "sequence", "number", "integer", "float",
-         "boolean", "true", "false", "callable", "odd", "even", "divisibleby", "equalto", "eq", "ne", "lt", "gt",
-         "le", "ge", "in", "sameas", "lower", "upper", "lessthan", "greaterthan", "filter", "test"]
+        [
+            "defined", "undefined", "none", "string", "mapping", "iterable", "sequence", "number", "integer", "float",
+            "boolean", "true", "false", "callable", "odd", "even", "divisibleby", "equalto", "eq", "ne", "lt", "gt",
+            "le", "ge", "in", "sameas", "lower", "upper", "lessthan", "greaterthan", "filter", "test"
+        ]
     }
 
     private var filterNames: Set<String> {
-        ["trim", "tojson", "length", "count", "upper", "lower", "title", "capitalize", "first", "last", "join",
-         "default", "d", "replace", "string", "int", "float", "list", "items", "map", "selectattr", "rejectattr",
-         "select", "reject", "unique", "safe", "indent", "round", "abs", "reverse", "sort", "sum", "min", "max",
-         "e", "escape", "attr", "dictsort", "wordcount", "center", "truncate"]
+        [
+            "trim", "tojson", "length", "count", "upper", "lower", "title", "capitalize", "first", "last", "join",
+            "default", "d", "replace", "string", "int", "float", "list", "items", "map", "selectattr", "rejectattr",
+            "select", "reject", "unique", "safe", "indent", "round", "abs", "reverse", "sort", "sum", "min", "max",
+            "e", "escape", "attr", "dictsort", "wordcount", "center", "truncate"
+        ]
     }
 
     // MARK: filters
@@ -205,8 +221,11 @@ extension Renderer {
         case "replace":
             guard let old = a[0, "old"], let new = a[1, "new"] else { throw TemplateError(.type, "replace needs 2 arguments") }
             let count = a[2, "count"].flatMap { intValue($0) } ?? -1
-            return .string(try checkString(try pyReplace(try str(value), try str(old), try str(new), count: count,
-                                                         maxScalars: limits.maxOutputBytes)))
+            return .string(
+                try checkString(
+                    try pyReplace(
+                        try str(value), try str(old), try str(new), count: count,
+                        maxScalars: limits.maxOutputBytes)))
         case "length", "count":
             switch value {
             case .string(let s): return .int(s.unicodeScalars.count)
@@ -270,14 +289,16 @@ extension Renderer {
         case "round":
             let precision = a[0, "precision"].flatMap { intValue($0) } ?? 0
             let method = try a[1, "method"].map(str) ?? "common"
-            guard let number: Double = {
-                switch value {
-                case .int(let i): return Double(i)
-                case .double(let d): return d
-                case .bool(let b): return b ? 1 : 0
-                default: return nil
-                }
-            }() else { throw TemplateError(.type, "round needs a number") }
+            guard
+                let number: Double = {
+                    switch value {
+                    case .int(let i): return Double(i)
+                    case .double(let d): return d
+                    case .bool(let b): return b ? 1 : 0
+                    default: return nil
+                    }
+                }()
+            else { throw TemplateError(.type, "round needs a number") }
             let scale = pow(10.0, Double(precision))
             let rule: FloatingPointRoundingRule
             switch method {
@@ -321,18 +342,21 @@ extension Renderer {
             } else if indent == nil {
                 itemSeparator = ", "
             }
-            return .string(try toJSON(value, indent: indent, itemSeparator: itemSeparator, keySeparator: keySeparator,
-                                      sortKeys: bool(a[3, "sort_keys"])))
+            return .string(
+                try toJSON(
+                    value, indent: indent, itemSeparator: itemSeparator, keySeparator: keySeparator,
+                    sortKeys: bool(a[3, "sort_keys"])))
         case "map":
             let items = try iterate(value)
             try tick(items.count)
             if let attribute = a.keywords.first(where: { $0.0 == "attribute" })?.1 {
                 let fallback = a.keywords.first { $0.0 == "default" }?.1
-                return .array(try items.map { item in
-                    let v = try attributePath(item, attribute)
-                    if v.isUndefined, let fallback { return fallback }
-                    return v
-                })
+                return .array(
+                    try items.map { item in
+                        let v = try attributePath(item, attribute)
+                        if v.isUndefined, let fallback { return fallback }
+                        return v
+                    })
             }
             guard let filterName = a.positional.first else { return .array(items) }
             let filter = try str(filterName)
@@ -352,11 +376,12 @@ extension Renderer {
             }
             let testName = try positional.first.map(str)
             let testArgs = Array(positional.dropFirst())
-            return .array(try items.filter { item in
-                let subject = try attribute.map { try attributePath(item, $0) } ?? item
-                let passed = try testName.map { try applyTest($0, subject, testArgs) } ?? subject.truthy
-                return passed == keep
-            })
+            return .array(
+                try items.filter { item in
+                    let subject = try attribute.map { try attributePath(item, $0) } ?? item
+                    let passed = try testName.map { try applyTest($0, subject, testArgs) } ?? subject.truthy
+                    return passed == keep
+                })
         case "unique":
             let items = try iterate(value)
             try tick(items.count * max(1, items.count / 64))
@@ -377,9 +402,10 @@ extension Renderer {
             let items = try iterate(value)
             try tick(items.count)
             let attribute = a[2, "attribute"]
-            return .array(try sortValues(items, reverse: bool(a[0, "reverse"]), caseSensitive: bool(a[1, "case_sensitive"])) { item in
-                try attribute.map { attr in try self.attributePath(item, attr) } ?? item
-            })
+            return .array(
+                try sortValues(items, reverse: bool(a[0, "reverse"]), caseSensitive: bool(a[1, "case_sensitive"])) { item in
+                    try attribute.map { attr in try self.attributePath(item, attr) } ?? item
+                })
         case "sum":
             let items = try iterate(value)
             try tick(items.count)
@@ -457,8 +483,10 @@ extension Renderer {
         return current
     }
 
-    private func sortValues(_ items: [Value], reverse: Bool, caseSensitive: Bool,
-                            key: (Value) throws -> Value) throws -> [Value] {
+    private func sortValues(
+        _ items: [Value], reverse: Bool, caseSensitive: Bool,
+        key: (Value) throws -> Value
+    ) throws -> [Value] {
         let keyed = try items.map { item -> (Value, Value) in
             var k = try key(item)
             if !caseSensitive, case .string(let s) = k { k = .string(s.lowercased()) }
@@ -484,12 +512,13 @@ extension Renderer {
     func dictMethod(_ d: ValueDict, _ name: String) -> Value? {
         switch name {
         case "get":
-            return .callable(Callable("get", receiver: .dict(d)) { args, kwargs in
-                let a = Arguments(args, kwargs)
-                guard let key = a[0, "key"] else { throw TemplateError(.type, "get expected at least 1 argument") }
-                if case .string(let k) = key, let v = d[k] { return v }
-                return a[1, "default"] ?? .none
-            })
+            return .callable(
+                Callable("get", receiver: .dict(d)) { args, kwargs in
+                    let a = Arguments(args, kwargs)
+                    guard let key = a[0, "key"] else { throw TemplateError(.type, "get expected at least 1 argument") }
+                    if case .string(let k) = key, let v = d[k] { return v }
+                    return a[1, "default"] ?? .none
+                })
         case "items":
             return .callable(Callable("items", receiver: .dict(d)) { _, _ in .array(d.entries.map { .array([.string($0.0), $0.1]) }) })
         case "keys":
@@ -508,20 +537,22 @@ extension Renderer {
     func listMethod(_ items: [Value], _ name: String) -> Value? {
         switch name {
         case "index":
-            return .callable(Callable("index", receiver: .array(items)) { [unowned self] args, _ in
-                guard let target = args.first else { throw TemplateError(.type, "index expected 1 argument") }
-                try self.charge(items.count &* 16)
-                guard let i = items.firstIndex(where: { self.pyEqual($0, target) }) else {
-                    throw TemplateError(.type, "value is not in list")
-                }
-                return .int(i)
-            })
+            return .callable(
+                Callable("index", receiver: .array(items)) { [unowned self] args, _ in
+                    guard let target = args.first else { throw TemplateError(.type, "index expected 1 argument") }
+                    try self.charge(items.count &* 16)
+                    guard let i = items.firstIndex(where: { self.pyEqual($0, target) }) else {
+                        throw TemplateError(.type, "value is not in list")
+                    }
+                    return .int(i)
+                })
         case "count":
-            return .callable(Callable("count", receiver: .array(items)) { [unowned self] args, _ in
-                guard let target = args.first else { throw TemplateError(.type, "count expected 1 argument") }
-                try self.charge(items.count &* 16)
-                return .int(items.filter { self.pyEqual($0, target) }.count)
-            })
+            return .callable(
+                Callable("count", receiver: .array(items)) { [unowned self] args, _ in
+                    guard let target = args.first else { throw TemplateError(.type, "count expected 1 argument") }
+                    try self.charge(items.count &* 16)
+                    return .int(items.filter { self.pyEqual($0, target) }.count)
+                })
         case "copy":
             return .callable(Callable("copy", receiver: .array(items)) { _, _ in .array(items) })
         case "append", "extend", "insert", "pop", "remove", "reverse", "sort", "clear":
@@ -532,20 +563,22 @@ extension Renderer {
     }
 
     private func unsafeMethod(_ name: String, _ type: String) -> Value {
-        .callable(Callable(name) { _, _ in
-            throw TemplateError(.security, "access to attribute '\(name)' of '\(type)' object is unsafe.")
-        })
+        .callable(
+            Callable(name) { _, _ in
+                throw TemplateError(.security, "access to attribute '\(name)' of '\(type)' object is unsafe.")
+            })
     }
 
     func stringMethod(_ s: String, _ name: String) -> Value? {
         func method(_ body: @escaping (Arguments) throws -> Value) -> Value {
-            .callable(Callable(name) { [unowned self] args, kwargs in
-                // Nearly every method reads the whole string (most convert it to code points).
-                if name != "startswith" && name != "endswith" { try self.charge(s.utf8.count &* 4) }
-                let result = try body(Arguments(args, kwargs))
-                try self.charge(self.cost(result))
-                return result
-            })
+            .callable(
+                Callable(name) { [unowned self] args, kwargs in
+                    // Nearly every method reads the whole string (most convert it to code points).
+                    if name != "startswith" && name != "endswith" { try self.charge(s.utf8.count &* 4) }
+                    let result = try body(Arguments(args, kwargs))
+                    try self.charge(self.cost(result))
+                    return result
+                })
         }
         func charSet(_ v: Value?) -> Set<Unicode.Scalar>? {
             guard let v, case .string(let chars) = v else { return nil }
@@ -570,7 +603,9 @@ extension Renderer {
                     }
                     // Only as much of the string as the candidate is long is read.
                     try self.charge(c.utf8.count)
-                    let match = name == "startswith" ? s.unicodeScalars.starts(with: c.unicodeScalars)
+                    let match =
+                        name == "startswith"
+                        ? s.unicodeScalars.starts(with: c.unicodeScalars)
                         : s.unicodeScalars.reversed().starts(with: c.unicodeScalars.reversed())
                     if match { return .bool(true) }
                 }
@@ -578,7 +613,9 @@ extension Renderer {
             }
         case "split":
             return method { [unowned self] a in
-                let separator = a[0, "sep"].flatMap { v -> String? in if case .string(let t) = v { return t }; return nil }
+                let separator = a[0, "sep"].flatMap { v -> String? in
+                    if case .string(let t) = v { return t }; return nil
+                }
                 let maxSplit = a[1, "maxsplit"].flatMap { self.intValue($0) } ?? -1
                 if let separator, separator.isEmpty { throw TemplateError(.type, "empty separator") }
                 let parts = pySplit(s, separator, maxSplit: maxSplit)
@@ -591,8 +628,11 @@ extension Renderer {
             return method { [unowned self] a in
                 guard let old = a[0, "old"], let new = a[1, "new"] else { throw TemplateError(.type, "replace expected 2 arguments") }
                 let count = a[2, "count"].flatMap { self.intValue($0) } ?? -1
-                return .string(try self.checkString(try pyReplace(s, try self.pyStr(old), try self.pyStr(new), count: count,
-                                                                  maxScalars: self.limits.maxOutputBytes)))
+                return .string(
+                    try self.checkString(
+                        try pyReplace(
+                            s, try self.pyStr(old), try self.pyStr(new), count: count,
+                            maxScalars: self.limits.maxOutputBytes)))
             }
         case "find", "index", "rfind":
             return method { [unowned self] a in
@@ -633,7 +673,12 @@ extension Renderer {
                 let scalars = s.unicodeScalars
                 guard !scalars.isEmpty else { return .bool(false) }
                 switch name {
-                case "isdigit": return .bool(scalars.allSatisfy { $0.properties.numericType != nil && $0.properties.generalCategory != .letterNumber && $0.properties.generalCategory != .otherNumber || ("0"..."9").contains($0) })
+                case "isdigit":
+                    return .bool(
+                        scalars.allSatisfy {
+                            $0.properties.numericType != nil && $0.properties.generalCategory != .letterNumber
+                                && $0.properties.generalCategory != .otherNumber || ("0"..."9").contains($0)
+                        })
                 case "isalpha": return .bool(scalars.allSatisfy { $0.properties.isAlphabetic })
                 case "isalnum": return .bool(scalars.allSatisfy { $0.properties.isAlphabetic || $0.properties.numericType != nil })
                 case "isspace": return .bool(scalars.allSatisfy(isPythonSpace))
@@ -834,8 +879,10 @@ func strftime(_ format: String, _ date: Date, _ timeZone: TimeZone) -> String {
     var calendar = Calendar(identifier: .gregorian)
     calendar.timeZone = timeZone
     let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday, .nanosecond], from: date)
-    let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-                  "November", "December"]
+    let months = [
+        "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+        "November", "December"
+    ]
     let days = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
     let year = c.year ?? 1970, month = c.month ?? 1, day = c.day ?? 1
     let hour = c.hour ?? 0, minute = c.minute ?? 0, second = c.second ?? 0, weekday = (c.weekday ?? 1) - 1

@@ -69,15 +69,17 @@ public struct ChatTemplate: Sendable {
     /// Renders a chat the way transformers' `apply_chat_template` does: `messages`, `tools` and
     /// `documents` (`none` unless given in `extra`), `add_generation_prompt`, `bos_token`, `eos_token`,
     /// plus `extra` variables (e.g. `tools`, `date_string`, `enable_thinking`).
-    public func render(messages: [TemplateValue], addGenerationPrompt: Bool, bosToken: String, eosToken: String,
-                       extra: [String: TemplateValue] = [:]) throws -> String {
+    public func render(
+        messages: [TemplateValue], addGenerationPrompt: Bool, bosToken: String, eosToken: String,
+        extra: [String: TemplateValue] = [:]
+    ) throws -> String {
         var context: [String: TemplateValue] = [
             "messages": .array(messages),
             "tools": .none,
             "documents": .none,
             "add_generation_prompt": .bool(addGenerationPrompt),
             "bos_token": .string(bosToken),
-            "eos_token": .string(eosToken),
+            "eos_token": .string(eosToken)
         ]
         for (key, value) in extra { context[key] = value }
         return try render(context)

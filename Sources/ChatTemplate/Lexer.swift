@@ -210,7 +210,7 @@ struct Lexer {
 
     private static let twoCharOps: Set<String> = ["//", "**", "==", "!=", "<=", ">="]
     private static let oneCharOps: Set<Unicode.Scalar> = [
-        "+", "-", "*", "/", "%", "~", "<", ">", "=", "(", ")", "[", "]", "{", "}", ",", ".", ":", "|",
+        "+", "-", "*", "/", "%", "~", "<", ">", "=", "(", ")", "[", "]", "{", "}", ",", ".", ":", "|"
     ]
 
     private mutating func lexInside(isBlock: Bool, tagStart: Int) throws {

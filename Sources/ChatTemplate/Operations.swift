@@ -52,8 +52,10 @@ extension Renderer {
     }
 
     /// `json.dumps(value, ensure_ascii=False, indent=..., separators=..., sort_keys=...)`.
-    func toJSON(_ value: Value, indent: String?, itemSeparator: String? = nil, keySeparator: String = ": ",
-                sortKeys: Bool = false) throws -> String {
+    func toJSON(
+        _ value: Value, indent: String?, itemSeparator: String? = nil, keySeparator: String = ": ",
+        sortKeys: Bool = false
+    ) throws -> String {
         let separator = itemSeparator ?? (indent == nil ? ", " : ",")
         var out = ""
         /// A newline and `level` indents, after checking that appending them stays within the limit.
@@ -429,7 +431,8 @@ extension Renderer {
                 try charge(s.utf8.count &* 4)
                 let scalars = s.scalars
                 let index = i < 0 ? i + scalars.count : i
-                return (0..<scalars.count).contains(index) ? .string(String(Character(scalars[index])))
+                return (0..<scalars.count).contains(index)
+                    ? .string(String(Character(scalars[index])))
                     : .undefined("str object has no element \(i)")
             }
             if case .string(let k) = key, let method = stringMethod(s, k) { return method }

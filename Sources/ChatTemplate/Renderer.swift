@@ -233,8 +233,9 @@ final class Renderer {
             currentLine = line
             var value = Value.string(try capture { _ = try execute(body, scope) })
             for (name, args, kwargs) in filters {
-                value = try applyFilter(name, value, try args.map { try eval($0, scope) },
-                                        try kwargs.map { ($0.0, try eval($0.1, scope)) })
+                value = try applyFilter(
+                    name, value, try args.map { try eval($0, scope) },
+                    try kwargs.map { ($0.0, try eval($0.1, scope)) })
             }
             try assign(target, value, scope)
         case .macro(let definition):
@@ -262,7 +263,9 @@ final class Renderer {
                 throw TemplateError(.type, "cannot assign attribute on non-namespace object")
             }
             if attribute.hasPrefix("_") {
-                throw TemplateError(.security, "Chat templates cannot store underscore-prefixed attributes on a namespace, but got '\(attribute)'. Please rename the attribute.")
+                throw TemplateError(
+                    .security,
+                    "Chat templates cannot store underscore-prefixed attributes on a namespace, but got '\(attribute)'. Please rename the attribute.")
             }
             try checkValueDepth(value)
             ns[attribute] = value
@@ -272,9 +275,11 @@ final class Renderer {
     private func unpack(_ value: Value, count: Int) throws -> [Value] {
         let items = try iterate(value)
         if items.count != count {
-            throw TemplateError(.type, items.count > count
-                ? "too many values to unpack (expected \(count))"
-                : "not enough values to unpack (expected \(count), got \(items.count))")
+            throw TemplateError(
+                .type,
+                items.count > count
+                    ? "too many values to unpack (expected \(count))"
+                    : "not enough values to unpack (expected \(count), got \(items.count))")
         }
         return items
     }
@@ -297,8 +302,10 @@ final class Renderer {
         }
     }
 
-    private func executeFor(_ target: Target, _ iterableExpr: Expr, _ filter: Expr?, _ body: [Node],
-                            _ otherwise: [Node], _ scope: Scope) throws -> Flow {
+    private func executeFor(
+        _ target: Target, _ iterableExpr: Expr, _ filter: Expr?, _ body: [Node],
+        _ otherwise: [Node], _ scope: Scope
+    ) throws -> Flow {
         var items = try iterate(try eval(iterableExpr, scope))
         if let filter {
             var kept: [Value] = []
@@ -327,10 +334,11 @@ final class Renderer {
             loop["depth0"] = .int(0)
             loop["previtem"] = index > 0 ? items[index - 1] : .undefined("there is no previous item")
             loop["nextitem"] = index + 1 < length ? items[index + 1] : .undefined("there is no next item")
-            loop["cycle"] = .callable(Callable("cycle") { args, _ in
-                guard !args.isEmpty else { throw TemplateError(.type, "no items for cycling given") }
-                return args[index % args.count]
-            })
+            loop["cycle"] = .callable(
+                Callable("cycle") { args, _ in
+                    guard !args.isEmpty else { throw TemplateError(.type, "no items for cycling given") }
+                    return args[index % args.count]
+                })
             iterationScope.variables["loop"] = .dict(loop)
             try assign(target, item, iterationScope)
             let flow = try execute(body, iterationScope)
@@ -407,8 +415,9 @@ final class Renderer {
             return try getitem(try eval(objectExpr, scope), try eval(keyExpr, scope))
         case .slice(let objectExpr, let a, let b, let c):
             let object = try eval(objectExpr, scope)
-            return try slice(object, try a.map { try eval($0, scope) }, try b.map { try eval($0, scope) },
-                             try c.map { try eval($0, scope) })
+            return try slice(
+                object, try a.map { try eval($0, scope) }, try b.map { try eval($0, scope) },
+                try c.map { try eval($0, scope) })
         case .call(let calleeExpr, let argExprs, let kwargExprs):
             let callee = try eval(calleeExpr, scope)
             let args = try argExprs.map { try eval($0, scope) }
@@ -420,8 +429,9 @@ final class Renderer {
             }
         case .filter(let valueExpr, let name, let argExprs, let kwargExprs):
             let value = try eval(valueExpr, scope)
-            return try applyFilter(name, value, try argExprs.map { try eval($0, scope) },
-                                   try kwargExprs.map { ($0.0, try eval($0.1, scope)) })
+            return try applyFilter(
+                name, value, try argExprs.map { try eval($0, scope) },
+                try kwargExprs.map { ($0.0, try eval($0.1, scope)) })
         case .test(let valueExpr, let name, let argExprs, let negated):
             let value = try eval(valueExpr, scope)
             let result = try applyTest(name, value, try argExprs.map { try eval($0, scope) })

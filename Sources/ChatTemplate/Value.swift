@@ -23,8 +23,10 @@ final class Callable {
     /// The list or dict a bound method captured (`items.copy`), so value-depth checks can see it.
     let receiver: Value?
     let body: (_ args: [Value], _ kwargs: [(String, Value)]) throws -> Value
-    init(_ name: String, receiver: Value? = nil,
-         _ body: @escaping (_ args: [Value], _ kwargs: [(String, Value)]) throws -> Value) {
+    init(
+        _ name: String, receiver: Value? = nil,
+        _ body: @escaping (_ args: [Value], _ kwargs: [(String, Value)]) throws -> Value
+    ) {
         self.name = name
         self.receiver = receiver
         self.body = body

@@ -71,7 +71,7 @@ public struct BlockManager: Sendable {
         var blocks: [Int32] = []
         for (index, hash) in hashes.enumerated() {
             guard let block = cachedBlocks[hash],
-                  blockTokens[Int(block)].elementsEqual(tokens[index * blockSize..<(index + 1) * blockSize])
+                blockTokens[Int(block)].elementsEqual(tokens[index * blockSize..<(index + 1) * blockSize])
             else { break }
             blocks.append(block)
         }
@@ -146,7 +146,9 @@ public struct BlockManager: Sendable {
     public mutating func stepCompleted(_ step: Int) {
         while let first = deferred.first, first.step <= step {
             deferred.removeFirst()
-            for block in first.blocks where referenceCount[Int(block)] == 0 && !deferred.contains(where: { $0.blocks.contains(block) }) { freeQueue.pushBack(block) }
+            for block in first.blocks where referenceCount[Int(block)] == 0 && !deferred.contains(where: { $0.blocks.contains(block) }) {
+                freeQueue.pushBack(block)
+            }
         }
     }
 

@@ -80,8 +80,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
             if let setup = entry.newSampler {
                 samplers[entry.sequenceID] = Sampler(parameters: setup.parameters, promptTokens: setup.history)
             }
-            batch.append(tokens: tokens, firstPosition: entry.firstPosition, blockTable: entry.blockTable,
-                         blockSize: cache.blockSize, logitCount: entry.samples ? 1 : 0)
+            batch.append(
+                tokens: tokens, firstPosition: entry.firstPosition, blockTable: entry.blockTable,
+                blockSize: cache.blockSize, logitCount: entry.samples ? 1 : 0)
         }
         var samples: [StepOutput.Sample] = []
         if failure == nil && !batch.tokens.isEmpty {
@@ -93,8 +94,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
                 failure = "\(error)"
             }
         }
-        return StepOutput(stepID: step.id, samples: samples, startNanoseconds: start,
-                          endNanoseconds: DispatchTime.now().uptimeNanoseconds, failure: failure)
+        return StepOutput(
+            stepID: step.id, samples: samples, startNanoseconds: start,
+            endNanoseconds: DispatchTime.now().uptimeNanoseconds, failure: failure)
     }
 
     /// Samples every sampling entry's row, the rows spread over the model's worker pool (samplers
@@ -156,7 +158,8 @@ struct LogProbabilities {
     /// The chosen token's log-probability and the `count` most likely tokens'.
     func report(chosen token: Int32, top count: Int) -> TokenLogprob {
         let best = TopKSelection.best(UnsafeBufferPointer(logits), k: count)
-        return TokenLogprob(token: token, logprob: logits[Int(token)] - logNormalizer,
-                            top: best.map { (token: $0.token, logprob: $0.logit - logNormalizer) })
+        return TokenLogprob(
+            token: token, logprob: logits[Int(token)] - logNormalizer,
+            top: best.map { (token: $0.token, logprob: $0.logit - logNormalizer) })
     }
 }

@@ -36,8 +36,10 @@ public struct DeviceStep: Sendable {
 
         public var tokenCount: Int { tokens.count + (appendsPreviousSample ? 1 : 0) }
 
-        public init(sequenceID: Int, tokens: [Int32], appendsPreviousSample: Bool, firstPosition: Int,
-                    blockTable: [Int32], samples: Bool, newSampler: SamplerSetup?, topLogprobs: Int?) {
+        public init(
+            sequenceID: Int, tokens: [Int32], appendsPreviousSample: Bool, firstPosition: Int,
+            blockTable: [Int32], samples: Bool, newSampler: SamplerSetup?, topLogprobs: Int?
+        ) {
             self.sequenceID = sequenceID
             self.tokens = tokens
             self.appendsPreviousSample = appendsPreviousSample

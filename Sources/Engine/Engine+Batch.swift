@@ -12,8 +12,10 @@ extension Engine {
     /// Generates every request to completion (offline batch inference) and returns the results
     /// in request order. The engine batches them continuously.
     /// - Parameter progress: called with the number of finished requests as they finish.
-    public func generateBatch(_ requests: [GenerationRequest],
-                              progress: @Sendable (Int) -> Void = { _ in }) async throws(EngineError) -> [GenerationResult] {
+    public func generateBatch(
+        _ requests: [GenerationRequest],
+        progress: @Sendable (Int) -> Void = { _ in }
+    ) async throws(EngineError) -> [GenerationResult] {
         var streams: [AsyncStream<GenerationEvent>] = []
         for request in requests {
             do {
@@ -43,8 +45,9 @@ extension Engine {
     public static func collect(_ stream: AsyncStream<GenerationEvent>, id: String) async -> GenerationResult {
         var result = GenerationResult(
             id: id, tokenIDs: [], text: "", logprobs: [], finishReason: .abort,
-            usage: GenerationUsage(promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0, queueSeconds: 0,
-                                   timeToFirstTokenSeconds: nil, totalSeconds: 0))
+            usage: GenerationUsage(
+                promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0, queueSeconds: 0,
+                timeToFirstTokenSeconds: nil, totalSeconds: 0))
         for await event in stream {
             switch event {
             case .output(let output):

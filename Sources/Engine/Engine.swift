@@ -66,17 +66,20 @@ public final class Engine: @unchecked Sendable {
         self.tokenizer = tokenizer
         self.configuration = configuration
         let c = model.configuration
-        let bytesPerToken = KVCache.bytesPerToken(layerCount: c.layerCount, kvWidth: c.kvWidth,
-                                                  precision: configuration.kvPrecision)
+        let bytesPerToken = KVCache.bytesPerToken(
+            layerCount: c.layerCount, kvWidth: c.kvWidth,
+            precision: configuration.kvPrecision)
         let tokens = configuration.kvCacheTokens ?? max(configuration.kvCacheMiB << 20 / bytesPerToken, configuration.blockSize)
         let blockCount = max((tokens + configuration.blockSize - 1) / configuration.blockSize, 1)
-        cache = model.makeKVCache(blockSize: configuration.blockSize, blockCount: blockCount,
-                                  precision: configuration.kvPrecision)
+        cache = model.makeKVCache(
+            blockSize: configuration.blockSize, blockCount: blockCount,
+            precision: configuration.kvPrecision)
         device = CPUDevice(model: model, cache: cache)
         scheduler = Scheduler(
-            configuration: .init(maxBatchTokens: max(configuration.maxBatchTokens, 1),
-                                 maxSequences: max(configuration.maxSequences, 1),
-                                 asynchronous: configuration.asynchronous),
+            configuration: .init(
+                maxBatchTokens: max(configuration.maxBatchTokens, 1),
+                maxSequences: max(configuration.maxSequences, 1),
+                asynchronous: configuration.asynchronous),
             blocks: BlockManager(blockSize: configuration.blockSize, blockCount: blockCount))
         let thread = Thread { self.loop() }  // holds the engine until shutdown() ends the loop
         thread.name = "tandem-engine"
@@ -203,8 +206,9 @@ public final class Engine: @unchecked Sendable {
         inbox.unlock()
 
         for state in newRequests {
-            let sequence = SequenceState(id: nextSequenceID, arrival: nextSequenceID,
-                                         prompt: state.request.promptTokens, maxTokens: state.request.maxTokens)
+            let sequence = SequenceState(
+                id: nextSequenceID, arrival: nextSequenceID,
+                prompt: state.request.promptTokens, maxTokens: state.request.maxTokens)
             nextSequenceID += 1
             state.sequence = sequence
             requests[sequence.id] = state
@@ -232,19 +236,21 @@ public final class Engine: @unchecked Sendable {
                 setup = .init(parameters: state.request.sampling, history: state.request.promptTokens)
             }
             if state.firstScheduled == nil { state.firstScheduled = now() }
-            entries.append(DeviceStep.Entry(
-                sequenceID: sequence.id, tokens: Array(sequence.tokens[item.knownTokens]),
-                appendsPreviousSample: item.usesPendingSample, firstPosition: item.firstPosition,
-                blockTable: sequence.blockTable, samples: item.samples, newSampler: setup,
-                topLogprobs: state.request.topLogprobs))
+            entries.append(
+                DeviceStep.Entry(
+                    sequenceID: sequence.id, tokens: Array(sequence.tokens[item.knownTokens]),
+                    appendsPreviousSample: item.usesPendingSample, firstPosition: item.firstPosition,
+                    blockTable: sequence.blockTable, samples: item.samples, newSampler: setup,
+                    topLogprobs: state.request.topLogprobs))
         }
         let step = DeviceStep(id: stepID, entries: entries, releasedSequences: releasedSequences)
         releasedSequences.removeAll()
         let handle = device.submit(step)
-        let record = StepRecord(id: stepID, prepareStart: prepareStart, submitted: now(), deviceStart: 0,
-                                deviceEnd: 0, collected: 0, sequences: entries.count,
-                                tokens: work.reduce(0) { $0 + $1.tokenCount },
-                                decodeTokens: work.reduce(0) { $0 + ($1.isDecode ? 1 : 0) }, deviceIdleBefore: 0)
+        let record = StepRecord(
+            id: stepID, prepareStart: prepareStart, submitted: now(), deviceStart: 0,
+            deviceEnd: 0, collected: 0, sequences: entries.count,
+            tokens: work.reduce(0) { $0 + $1.tokenCount },
+            decodeTokens: work.reduce(0) { $0 + ($1.isDecode ? 1 : 0) }, deviceIdleBefore: 0)
         inFlight.append((handle, record, work))
     }
 
@@ -295,8 +301,10 @@ public final class Engine: @unchecked Sendable {
         statistics.generatedTokens += 1
         if state.firstToken == nil { state.firstToken = time }
         let text = state.stopMatcher.append(state.decoder.append(token))
-        state.continuation.yield(.output(GenerationOutput(
-            tokenIDs: [token], text: text, logprobs: sample.logprob.map { [$0] } ?? [])))
+        state.continuation.yield(
+            .output(
+                GenerationOutput(
+                    tokenIDs: [token], text: text, logprobs: sample.logprob.map { [$0] } ?? [])))
         if state.stopMatcher.matched != nil {
             finish(state, reason: .stop)
         } else if sequence.outputCount >= sequence.maxTokens {

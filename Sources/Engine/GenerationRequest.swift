@@ -16,9 +16,11 @@ public struct GenerationRequest: Sendable {
     /// (nil: no log-probabilities).
     public var topLogprobs: Int?
 
-    public init(id: String, promptTokens: [Int32], sampling: SamplingParameters = .greedy, maxTokens: Int = 16,
-                ignoreEOS: Bool = false, stopTokenIDs: Set<Int32> = [], stopStrings: [String] = [],
-                topLogprobs: Int? = nil) {
+    public init(
+        id: String, promptTokens: [Int32], sampling: SamplingParameters = .greedy, maxTokens: Int = 16,
+        ignoreEOS: Bool = false, stopTokenIDs: Set<Int32> = [], stopStrings: [String] = [],
+        topLogprobs: Int? = nil
+    ) {
         self.id = id
         self.promptTokens = promptTokens
         self.sampling = sampling

@@ -16,8 +16,10 @@ public final class Generator {
         /// Prompt tokens per forward pass during prefill.
         public var prefillChunk: Int
 
-        public init(maxTokens: Int = 128, sampling: SamplingParameters = .greedy, ignoreEOS: Bool = false,
-                    stopTokens: Set<Int32> = [], prefillChunk: Int = 512) {
+        public init(
+            maxTokens: Int = 128, sampling: SamplingParameters = .greedy, ignoreEOS: Bool = false,
+            stopTokens: Set<Int32> = [], prefillChunk: Int = 512
+        ) {
             self.maxTokens = maxTokens
             self.sampling = sampling
             self.ignoreEOS = ignoreEOS
@@ -51,8 +53,10 @@ public final class Generator {
 
     /// Generates a continuation of `prompt`. `onToken` sees each token as it is sampled and may
     /// return false to stop early (finish reason `stop`).
-    public func generate(prompt: [Int32], options: Options,
-                         onToken: (Int32) -> Bool = { _ in true }) throws -> Result {
+    public func generate(
+        prompt: [Int32], options: Options,
+        onToken: (Int32) -> Bool = { _ in true }
+    ) throws -> Result {
         let contextLength = model.configuration.contextLength
         guard !prompt.isEmpty else { throw GenerationError.emptyPrompt }
         guard prompt.count < contextLength else {
@@ -76,8 +80,9 @@ public final class Generator {
         while position < prompt.count {
             let end = min(position + max(options.prefillChunk, 1), prompt.count)
             var batch = ForwardBatch()
-            batch.append(tokens: prompt[position..<end], firstPosition: position, blockTable: blockTable,
-                         blockSize: blockSize, logitCount: end == prompt.count ? 1 : 0)
+            batch.append(
+                tokens: prompt[position..<end], firstPosition: position, blockTable: blockTable,
+                blockSize: blockSize, logitCount: end == prompt.count ? 1 : 0)
             if end == prompt.count {
                 next = try model.forward(batch, cache: cache) { sampler.sample($0) }
             } else {
@@ -101,8 +106,9 @@ public final class Generator {
             }
             if result.tokens.count == maxTokens { break }
             var batch = ForwardBatch()
-            batch.append(tokens: [next], firstPosition: position, blockTable: blockTable, blockSize: blockSize,
-                         logitCount: 1)
+            batch.append(
+                tokens: [next], firstPosition: position, blockTable: blockTable, blockSize: blockSize,
+                logitCount: 1)
             next = try model.forward(batch, cache: cache) { sampler.sample($0) }
             position += 1
         }

@@ -36,8 +36,9 @@ public struct Sampler: Sendable {
         let invTemperature = min(1 / parameters.temperature, .greatestFiniteMagnitude)  // finite for tiny T
         let row = UnsafeBufferPointer(logits)
         let topK = parameters.topK > 0 && parameters.topK < logits.count ? TopKSelection(row, k: parameters.topK) : nil
-        return VocabularySampling.draw(row, invTemperature: invTemperature, topK: topK,
-                                       topP: parameters.topP, minP: parameters.minP, unit: random.nextUnitDouble())
+        return VocabularySampling.draw(
+            row, invTemperature: invTemperature, topK: topK,
+            topP: parameters.topP, minP: parameters.minP, unit: random.nextUnitDouble())
     }
 
     /// Index of the largest logit; the lowest index wins a tie. NaNs are never chosen (all NaN or

@@ -72,8 +72,10 @@ struct Scheduler {
                 index += 1
                 continue
             }
-            guard let victim = running.indices.filter({ !scheduled.contains(running[$0].id) })
-                .max(by: { running[$0].arrival < running[$1].arrival }) else {
+            guard
+                let victim = running.indices.filter({ !scheduled.contains(running[$0].id) })
+                    .max(by: { running[$0].arrival < running[$1].arrival })
+            else {
                 index += 1
                 continue
             }
@@ -87,7 +89,8 @@ struct Scheduler {
         while budget > 0, running.count < configuration.maxSequences, let sequence = waiting.first {
             // A preempted sequence waits until its in-flight samples are collected.
             guard sequence.pendingSamples == 0 else { break }
-            let shared = sequence.computedTokens == 0 && sequence.blockTable.isEmpty
+            let shared =
+                sequence.computedTokens == 0 && sequence.blockTable.isEmpty
                 ? blocks.acquireCachedPrefix(sequence.tokens) : []
             if !shared.isEmpty {
                 sequence.blockTable = shared
@@ -97,7 +100,8 @@ struct Scheduler {
             }
             if sequence.preemptions == 0 { sequence.cachedPromptTokens = sequence.computedTokens }
             guard let planned = plan(sequence, budget: budget),
-                  reserveBlocks(for: sequence, upTo: planned.firstPosition + planned.tokenCount) else {
+                reserveBlocks(for: sequence, upTo: planned.firstPosition + planned.tokenCount)
+            else {
                 blocks.release(sequence.blockTable, afterStep: nil)
                 sequence.blockTable = []
                 sequence.computedTokens = 0
@@ -128,8 +132,9 @@ struct Scheduler {
             let samples = reachesEnd && sequence.pendingSamples == 0 && sequence.canSample
             // A chunk that ends the known tokens without sampling is only useful mid-prefill.
             if reachesEnd && !samples && sequence.pendingSamples == 0 { return nil }
-            return Work(sequence: sequence, knownTokens: start..<start + count, usesPendingSample: false,
-                        samples: samples)
+            return Work(
+                sequence: sequence, knownTokens: start..<start + count, usesPendingSample: false,
+                samples: samples)
         }
         // Every known token is computed: decode the pending sample if one more token is allowed.
         guard configuration.asynchronous, sequence.pendingSamples == 1, sequence.canSample else { return nil }

@@ -82,21 +82,31 @@ public enum TimelineExport {
             events.append(["name": "thread_name", "ph": "M", "pid": pid, "tid": 1, "args": ["name": "host"]])
             events.append(["name": "thread_name", "ph": "M", "pid": pid, "tid": 2, "args": ["name": "device"]])
             for step in run.steps {
-                events.append(["name": "prepare \(step.id)", "ph": "X", "pid": pid, "tid": 1, "ts": us(step.prepareStart),
-                               "dur": us(step.submitted) - us(step.prepareStart),
-                               "args": ["sequences": step.sequences, "tokens": step.tokens]])
-                events.append(["name": "step \(step.id)", "ph": "X", "pid": pid, "tid": 2, "ts": us(step.deviceStart),
-                               "dur": us(step.deviceEnd) - us(step.deviceStart),
-                               "args": ["sequences": step.sequences, "tokens": step.tokens,
-                                        "idle_before_us": Double(step.deviceIdleBefore) / 1000]])
+                events.append([
+                    "name": "prepare \(step.id)", "ph": "X", "pid": pid, "tid": 1, "ts": us(step.prepareStart),
+                    "dur": us(step.submitted) - us(step.prepareStart),
+                    "args": ["sequences": step.sequences, "tokens": step.tokens]
+                ])
+                events.append([
+                    "name": "step \(step.id)", "ph": "X", "pid": pid, "tid": 2, "ts": us(step.deviceStart),
+                    "dur": us(step.deviceEnd) - us(step.deviceStart),
+                    "args": [
+                        "sequences": step.sequences, "tokens": step.tokens,
+                        "idle_before_us": Double(step.deviceIdleBefore) / 1000
+                    ]
+                ])
                 if step.collected > step.deviceEnd {
-                    events.append(["name": "collect \(step.id)", "ph": "X", "pid": pid, "tid": 1,
-                                   "ts": us(step.deviceEnd), "dur": us(step.collected) - us(step.deviceEnd)])
+                    events.append([
+                        "name": "collect \(step.id)", "ph": "X", "pid": pid, "tid": 1,
+                        "ts": us(step.deviceEnd), "dur": us(step.collected) - us(step.deviceEnd)
+                    ])
                 }
             }
         }
-        return (try? JSONSerialization.data(withJSONObject: ["traceEvents": events, "displayTimeUnit": "ms"],
-                                            options: [.sortedKeys])) ?? Data()
+        return
+            (try? JSONSerialization.data(
+                withJSONObject: ["traceEvents": events, "displayTimeUnit": "ms"],
+                options: [.sortedKeys])) ?? Data()
     }
 
     /// An SVG of each run (e.g. sync above async): host and device lanes over three steps, and a
@@ -111,13 +121,16 @@ public enum TimelineExport {
             guard steps.count >= 2 else { continue }
             let busy = steps.reduce(0.0) { $0 + Double($1.deviceEnd - $1.deviceStart) }
             let idle = steps.reduce(0.0) { $0 + Double($1.deviceIdleBefore) }
-            body += "<text x=\"10\" y=\"\(y - 8)\" font-weight=\"bold\">\(run.name): device idle "
+            body +=
+                "<text x=\"10\" y=\"\(y - 8)\" font-weight=\"bold\">\(run.name): device idle "
                 + String(format: "%.2f%%", 100 * idle / max(busy + idle, 1)) + " over \(run.steps.count) steps</text>\n"
             // Three steps, then 4 ms around the boundary between the first two.
             let full = Double(steps[min(3, steps.count - 1)].deviceEnd &- steps[0].prepareStart) / 1e9
             let boundary = steps[1].deviceStart
-            for (origin, window, label) in [(steps[0].prepareStart, full, "3 steps"),
-                                            (boundary &- 2_000_000, 0.004, "4 ms zoom")] {
+            for (origin, window, label) in [
+                (steps[0].prepareStart, full, "3 steps"),
+                (boundary &- 2_000_000, 0.004, "4 ms zoom")
+            ] {
                 let scale = (width - left - 20) / window
                 func x(_ t: UInt64) -> Double { left + Double(Int64(bitPattern: t &- origin)) / 1e9 * scale }
                 body += "<text x=\"10\" y=\"\(y + 15)\">host</text><text x=\"10\" y=\"\(y + laneHeight + 15)\">device</text>"
@@ -136,7 +149,8 @@ public enum TimelineExport {
             }
             y += 28
         }
-        let legend = "<text x=\"\(left)\" y=\"\(y)\">blue: host schedules and submits a step · light blue: host collects outputs "
+        let legend =
+            "<text x=\"\(left)\" y=\"\(y)\">blue: host schedules and submits a step · light blue: host collects outputs "
             + "(detokenize, stop checks) · orange: device computes · white: device idle</text>"
         return """
             <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(y + 20))" font-family="sans-serif" font-size="12">

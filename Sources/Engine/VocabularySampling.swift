@@ -20,8 +20,10 @@ enum VocabularySampling {
     static func bin(_ weight: Float) -> Int { Int((weight.bitPattern & 0x7FFF_FFFF) >> binShift) }
 
     /// Draws from `logits` with `unit` in [0, 1), among the tokens `topK` keeps (all when nil).
-    static func draw(_ logits: UnsafeBufferPointer<Float>, invTemperature: Float, topK: TopKSelection? = nil,
-                     topP: Float, minP: Float, unit: Double) -> Int32 {
+    static func draw(
+        _ logits: UnsafeBufferPointer<Float>, invTemperature: Float, topK: TopKSelection? = nil,
+        topP: Float, minP: Float, unit: Double
+    ) -> Int32 {
         let count = logits.count
         guard count > 0, let source = logits.baseAddress else { return 0 }
         var maxLogit = -Float.infinity
@@ -35,7 +37,8 @@ enum VocabularySampling {
             var total: Double = 0
             for j in 0..<count { total += Double(weights[j]) }
 
-            let cut = topP < 1
+            let cut =
+                topP < 1
                 ? TopPCut(weights: weights, logits: source, count: count, target: Double(topP) * total) : .keepAll
             @inline(__always)
             func kept(_ j: Int) -> Bool {
@@ -61,8 +64,10 @@ enum VocabularySampling {
     }
 
     /// `weights[j] = e^((logits[j] - maxLogit) * invTemperature)`, 8 lanes at a time.
-    private static func computeWeights(_ logits: UnsafePointer<Float>, count: Int, maxLogit: Float, invTemperature: Float,
-                                       into weights: UnsafeMutablePointer<Float>) {
+    private static func computeWeights(
+        _ logits: UnsafePointer<Float>, count: Int, maxLogit: Float, invTemperature: Float,
+        into weights: UnsafeMutablePointer<Float>
+    ) {
         let top = SIMD8<Float>(repeating: maxLogit), scale = SIMD8<Float>(repeating: invTemperature)
         var j = 0
         while j < count {

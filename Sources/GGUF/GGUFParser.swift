@@ -133,8 +133,9 @@ enum GGUFParser {
             guard relativeOffset % UInt64(alignment) == 0 else {
                 throw .misalignedTensorOffset(tensor: name, offset: relativeOffset, alignment: alignment)
             }
-            pending.append(PendingTensor(
-                name: name, dimensions: dimensions, type: type, relativeOffset: relativeOffset, byteCount: byteCount))
+            pending.append(
+                PendingTensor(
+                    name: name, dimensions: dimensions, type: type, relativeOffset: relativeOffset, byteCount: byteCount))
         }
 
         // Data section: starts at the next multiple of the alignment.
@@ -155,9 +156,10 @@ enum GGUFParser {
                     end: (startOverflow || endOverflow) ? UInt64.max : end,
                     fileSize: fileSize)
             }
-            tensors.append(GGUFTensorInfo(
-                name: tensor.name, dimensions: tensor.dimensions, type: tensor.type,
-                offset: Int(start), byteCount: tensor.byteCount))
+            tensors.append(
+                GGUFTensorInfo(
+                    name: tensor.name, dimensions: tensor.dimensions, type: tensor.type,
+                    offset: Int(start), byteCount: tensor.byteCount))
         }
 
         return Result(
@@ -204,9 +206,10 @@ enum GGUFParser {
             var elements: [GGUFValue] = []
             elements.reserveCapacity(count)
             for _ in 0..<count {
-                elements.append(try readValue(
-                    &reader, rawType: elementType, typeOffset: elementTypeOffset, key: key, depth: depth + 1,
-                    budget: &budget))
+                elements.append(
+                    try readValue(
+                        &reader, rawType: elementType, typeOffset: elementTypeOffset, key: key, depth: depth + 1,
+                        budget: &budget))
             }
             return .array(elements)
         case 10: return .uint64(try reader.read(UInt64.self, "value of key '\(key)'"))

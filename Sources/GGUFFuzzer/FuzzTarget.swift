@@ -26,7 +26,7 @@ func exercise(_ data: [UInt8]) {
         guard file.tensor(named: tensor.name) == tensor else { fatalError("tensor(named:) mismatch for '\(tensor.name)'") }
         let bytes = file.bytes(of: tensor)
         guard bytes.count == tensor.byteCount, tensor.offset + tensor.byteCount <= file.fileSize,
-              tensor.offset % file.alignment == 0 || file.dataOffset % file.alignment != 0
+            tensor.offset % file.alignment == 0 || file.dataOffset % file.alignment != 0
         else {
             fatalError("tensor '\(tensor.name)' bytes out of range")
         }

@@ -45,7 +45,7 @@ enum ActivationQuantizer {
             maxVector = _mm256_max_ps(maxVector, _mm256_andnot_ps(signMask, _mm256_loadu_ps(x + i)))
             i += 8
         }
-        var amax: Float = 0 // (SIMD's generic .max() is not inlined: a call per block)
+        var amax: Float = 0  // (SIMD's generic .max() is not inlined: a call per block)
         for lane in 0..<8 { amax = Swift.max(amax, maxVector[lane]) }
         let scale = amax / 127
         let inverse: Float = amax != 0 ? 127 / amax : 0

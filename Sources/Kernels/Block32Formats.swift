@@ -86,8 +86,9 @@ enum Q5_0Format: Block32Format {
     }
     #if TANDEM_AVX2
     @inline(__always) static func quantVector(_ block: UnsafeRawPointer) -> __m256i {
-        let high = _mm256_and_si256(SIMDKernels.bitsToBytes(block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)),
-                                    _mm256_set1_epi8(0x10))
+        let high = _mm256_and_si256(
+            SIMDKernels.bitsToBytes(block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)),
+            _mm256_set1_epi8(0x10))
         return _mm256_sub_epi8(_mm256_or_si256(SIMDKernels.nibbles(block + 6), high), _mm256_set1_epi8(16))
     }
     #endif
@@ -109,8 +110,9 @@ enum Q5_1Format: Block32Format {
     }
     #if TANDEM_AVX2
     @inline(__always) static func quantVector(_ block: UnsafeRawPointer) -> __m256i {
-        let high = _mm256_and_si256(SIMDKernels.bitsToBytes(block.loadUnaligned(fromByteOffset: 4, as: UInt32.self)),
-                                    _mm256_set1_epi8(0x10))
+        let high = _mm256_and_si256(
+            SIMDKernels.bitsToBytes(block.loadUnaligned(fromByteOffset: 4, as: UInt32.self)),
+            _mm256_set1_epi8(0x10))
         return _mm256_or_si256(SIMDKernels.nibbles(block + 8), high)
     }
     #endif

@@ -1,4 +1,3 @@
-
 /// Element-wise kernels on float32 rows: RMS normalization, residual add, SwiGLU.
 /// Every row is computed on its own with a fixed operation order, so results are batch invariant.
 public enum Elementwise {}
@@ -7,8 +6,10 @@ public enum Elementwise {}
 ///
 /// The mean of squares is accumulated in 8 float lanes (column `i` in lane `i % 8`) and reduced in a
 /// fixed order. `output` may equal `input`.
-public func rmsNorm(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, eps: Float, rows: Int, width: Int,
-                    output: UnsafeMutablePointer<Float>) {
+public func rmsNorm(
+    _ input: UnsafePointer<Float>, weight: UnsafePointer<Float>, eps: Float, rows: Int, width: Int,
+    output: UnsafeMutablePointer<Float>
+) {
     let vectorWidth = width & ~7
     for r in 0..<rows {
         let x = input + r * width
@@ -31,7 +32,8 @@ public func rmsNorm(_ input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
 public func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int, output: UnsafeMutablePointer<Float>) {
     var i = 0
     while i + 8 <= count {
-        let sum = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+        let sum =
+            UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
             + UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
         UnsafeMutableRawPointer(output + i).storeBytes(of: sum, as: SIMD8<Float>.self)
         i += 8

@@ -1,4 +1,5 @@
 import GGUF
+
 #if TANDEM_AVX2
 import _Builtin_intrinsics.intel
 #endif
@@ -8,8 +9,10 @@ import _Builtin_intrinsics.intel
 /// Per (row, token): 8 lanes accumulate columns `c ≡ lane (mod 8)` in column order with FMA, the lanes
 /// are reduced in `SIMDKernels.horizontalSum`'s fixed order, then any tail columns are added in order.
 enum FloatMatmul {
-    static func run(_ w: WeightMatrix, _ input: UnsafePointer<Float>, _ tokens: Int,
-                    _ output: UnsafeMutablePointer<Float>, _ pool: WorkerPool) {
+    static func run(
+        _ w: WeightMatrix, _ input: UnsafePointer<Float>, _ tokens: Int,
+        _ output: UnsafeMutablePointer<Float>, _ pool: WorkerPool
+    ) {
         let type = w.type
         pool.parallelFor(w.rows) { rows in
             for row in rows {
@@ -29,9 +32,11 @@ enum FloatMatmul {
     }
 
     @inline(__always)
-    static func tile<L: FloatLoader>(_ loader: L.Type, _ rowData: UnsafeRawPointer, _ columns: Int,
-                                     _ input: UnsafePointer<Float>, _ token: Int, _ count: Int,
-                                     _ output: UnsafeMutablePointer<Float>, _ rows: Int, _ row: Int) {
+    static func tile<L: FloatLoader>(
+        _ loader: L.Type, _ rowData: UnsafeRawPointer, _ columns: Int,
+        _ input: UnsafePointer<Float>, _ token: Int, _ count: Int,
+        _ output: UnsafeMutablePointer<Float>, _ rows: Int, _ row: Int
+    ) {
         var acc0 = SIMD8<Float>.zero, acc1 = SIMD8<Float>.zero, acc2 = SIMD8<Float>.zero, acc3 = SIMD8<Float>.zero
         let x0 = UnsafeRawPointer(input + token * columns)
         let stride = columns * 4

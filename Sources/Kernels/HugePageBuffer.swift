@@ -27,7 +27,8 @@ public final class HugePageBuffer: @unchecked Sendable {
         self.byteCount = size
         let length = (size + Self.hugePage - 1) / Self.hugePage * Self.hugePage + Self.hugePage
         if size >= Self.hugePageThreshold,
-           let raw = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED {
+            let raw = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED
+        {
             let address = Int(bitPattern: raw)
             let aligned = (address + Self.hugePage - 1) / Self.hugePage * Self.hugePage
             let start = raw + (aligned - address)

@@ -20,11 +20,14 @@ enum InterleavedMatmul {
     /// Bytes of packed weights a thread keeps hot while it sweeps all token tiles over them.
     static let chunkBytes = 24 * 1024
 
-    static func run(_ w: WeightMatrix, _ packed: InterleavedWeights, _ input: UnsafePointer<Float>, _ tokens: Int,
-                    _ output: UnsafeMutablePointer<Float>, _ pool: WorkerPool, _ scratch: MatmulScratch,
-                    vnni: Bool = hasVNNI) {
-        let activations = quantizeActivations(input, tokens: tokens, columns: w.columns,
-                                              blockSize: packed.isKFormat ? 256 : 32, pool: pool, scratch: scratch)
+    static func run(
+        _ w: WeightMatrix, _ packed: InterleavedWeights, _ input: UnsafePointer<Float>, _ tokens: Int,
+        _ output: UnsafeMutablePointer<Float>, _ pool: WorkerPool, _ scratch: MatmulScratch,
+        vnni: Bool = hasVNNI
+    ) {
+        let activations = quantizeActivations(
+            input, tokens: tokens, columns: w.columns,
+            blockSize: packed.isKFormat ? 256 : 32, pool: pool, scratch: scratch)
         let groupBytes = packed.blocksPerRow * packed.bytesPerGroupBlock
         let groupsPerChunk = max(1, chunkBytes / groupBytes)
         let rows = w.rows
@@ -36,11 +39,13 @@ enum InterleavedMatmul {
                 forEachTile(groups: range, groupsPerChunk: max(1, groupsPerChunk / 2), tokens: tokens) { pair, token, count in
                     let group = 2 * pair
                     if group + 1 < packed.groups {
-                        pairTile(packed, activations, group: group, token: token, count: count, rows: rows, output: output,
-                                 vnni: vnni)
+                        pairTile(
+                            packed, activations, group: group, token: token, count: count, rows: rows, output: output,
+                            vnni: vnni)
                     } else {
-                        tile(packed, activations, group: group, token: token, count: count, rows: rows, output: output,
-                             vnni: vnni)
+                        tile(
+                            packed, activations, group: group, token: token, count: count, rows: rows, output: output,
+                            vnni: vnni)
                     }
                 }
             }
@@ -48,15 +53,18 @@ enum InterleavedMatmul {
         }
         pool.parallelFor(packed.groups) { groups in
             forEachTile(groups: groups, groupsPerChunk: groupsPerChunk, tokens: tokens) { group, token, count in
-                tile(packed, activations, group: group, token: token, count: count, rows: rows, output: output,
-                     vnni: vnni)
+                tile(
+                    packed, activations, group: group, token: token, count: count, rows: rows, output: output,
+                    vnni: vnni)
             }
         }
     }
 
     @inline(__always)
-    static func tile(_ p: InterleavedWeights, _ a: QuantizedActivations, group: Int, token: Int, count: Int,
-                     rows: Int, output: UnsafeMutablePointer<Float>, vnni: Bool) {
+    static func tile(
+        _ p: InterleavedWeights, _ a: QuantizedActivations, group: Int, token: Int, count: Int,
+        rows: Int, output: UnsafeMutablePointer<Float>, vnni: Bool
+    ) {
         switch count {
         case 1: tile(p, a, TileOf1.self, group: group, token: token, rows: rows, output: output, vnni: vnni)
         case 2: tile(p, a, TileOf2.self, group: group, token: token, rows: rows, output: output, vnni: vnni)
@@ -67,16 +75,19 @@ enum InterleavedMatmul {
 
     /// The tile of the layout's kind, specialized for `Tokens.count` tokens.
     @inline(__always)
-    static func tile<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations, _ tokens: Tokens.Type,
-                                         group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>,
-                                         vnni: Bool) {
+    static func tile<Tokens: TileTokens>(
+        _ p: InterleavedWeights, _ a: QuantizedActivations, _ tokens: Tokens.Type,
+        group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>,
+        vnni: Bool
+    ) {
         if p.isKFormat {
             if vnni && p.type != .q6_K {
-                tandem_k_tile_vnni(p.groupData(group), Int32(p.blocksPerRow), Int32(p.bytesPerGroupBlock),
-                                   a.quants + token * a.columns, Int32(a.columns), a.scales + token * p.blocksPerRow,
-                                   a.subBlockSums + token * (a.columns / 32), Int32(Tokens.count),
-                                   firstOutput(group: group, token: token, rows: rows, output: output), Int32(rows),
-                                   Int32(validRows(group: group, rows: rows)))
+                tandem_k_tile_vnni(
+                    p.groupData(group), Int32(p.blocksPerRow), Int32(p.bytesPerGroupBlock),
+                    a.quants + token * a.columns, Int32(a.columns), a.scales + token * p.blocksPerRow,
+                    a.subBlockSums + token * (a.columns / 32), Int32(Tokens.count),
+                    firstOutput(group: group, token: token, rows: rows, output: output), Int32(rows),
+                    Int32(validRows(group: group, rows: rows)))
             } else {
                 tileK(p, a, tokens, group: group, token: token, rows: rows, output: output)
             }
@@ -87,11 +98,12 @@ enum InterleavedMatmul {
                 tileQ4_1(p, a, tokens, OneGroup.self, group: group, token: token, rows: rows, output: output)
             }
         } else if vnni {
-            tandem_byte_tile_vnni(p.groupData(group), Int32(p.blocksPerRow), Int32(p.bytesPerGroupBlock),
-                                  a.quants + token * a.columns, Int32(a.columns), a.scales + token * p.blocksPerRow,
-                                  a.integerSums + token * p.blocksPerRow, p.quantOffset, Int32(Tokens.count),
-                                  firstOutput(group: group, token: token, rows: rows, output: output), Int32(rows),
-                                  Int32(validRows(group: group, rows: rows)))
+            tandem_byte_tile_vnni(
+                p.groupData(group), Int32(p.blocksPerRow), Int32(p.bytesPerGroupBlock),
+                a.quants + token * a.columns, Int32(a.columns), a.scales + token * p.blocksPerRow,
+                a.integerSums + token * p.blocksPerRow, p.quantOffset, Int32(Tokens.count),
+                firstOutput(group: group, token: token, rows: rows, output: output), Int32(rows),
+                Int32(validRows(group: group, rows: rows)))
         } else if p.quantOffset != 0 {
             tileUnsignedBytes(p, a, tokens, group: group, token: token, rows: rows, output: output)
         } else {
@@ -106,14 +118,17 @@ enum InterleavedMatmul {
 
     /// The Q4_1 tile over `groups` (1 or 2) row groups from `group`, with `vpdpbusd`.
     @inline(__always)
-    static func q4_1VNNI(_ p: InterleavedWeights, _ a: QuantizedActivations, groups: Int, group: Int, token: Int,
-                         count: Int, rows: Int, output: UnsafeMutablePointer<Float>) {
-        tandem_q4_1_tile_vnni(p.groupData(group), p.blocksPerRow * p.bytesPerGroupBlock, Int32(groups),
-                              Int32(p.blocksPerRow), Int32(p.bytesPerGroupBlock), a.quants + token * a.columns,
-                              Int32(a.columns), a.scales + token * p.blocksPerRow, a.sums + token * p.blocksPerRow,
-                              Int32(count), firstOutput(group: group, token: token, rows: rows, output: output),
-                              Int32(rows), Int32(validRows(group: group, rows: rows)),
-                              Int32(validRows(group: group + 1, rows: rows)))
+    static func q4_1VNNI(
+        _ p: InterleavedWeights, _ a: QuantizedActivations, groups: Int, group: Int, token: Int,
+        count: Int, rows: Int, output: UnsafeMutablePointer<Float>
+    ) {
+        tandem_q4_1_tile_vnni(
+            p.groupData(group), p.blocksPerRow * p.bytesPerGroupBlock, Int32(groups),
+            Int32(p.blocksPerRow), Int32(p.bytesPerGroupBlock), a.quants + token * a.columns,
+            Int32(a.columns), a.scales + token * p.blocksPerRow, a.sums + token * p.blocksPerRow,
+            Int32(count), firstOutput(group: group, token: token, rows: rows, output: output),
+            Int32(rows), Int32(validRows(group: group, rows: rows)),
+            Int32(validRows(group: group + 1, rows: rows)))
     }
 
     /// Where the first token's output for `group`'s first row goes.
@@ -130,8 +145,10 @@ enum InterleavedMatmul {
 
     /// Q4_1 groups `group` and `group + 1` for up to 4 tokens.
     @inline(__always)
-    static func pairTile(_ p: InterleavedWeights, _ a: QuantizedActivations, group: Int, token: Int, count: Int,
-                         rows: Int, output: UnsafeMutablePointer<Float>, vnni: Bool) {
+    static func pairTile(
+        _ p: InterleavedWeights, _ a: QuantizedActivations, group: Int, token: Int, count: Int,
+        rows: Int, output: UnsafeMutablePointer<Float>, vnni: Bool
+    ) {
         if vnni {
             q4_1VNNI(p, a, groups: 2, group: group, token: token, count: count, rows: rows, output: output)
             return
@@ -177,16 +194,24 @@ enum InterleavedMatmul {
                     let x = q0 + t * columns + b * 32 + 4 * k
                     let xLow = broadcast4(x), xHigh = broadcast4(x + 16)
                     if two {
-                        sumsB[t] = _mm256_add_epi16(sumsB[t], _mm256_add_epi16(_mm256_maddubs_epi16(lowB, xLow),
-                                                                               _mm256_maddubs_epi16(highB, xHigh)))
+                        sumsB[t] = _mm256_add_epi16(
+                            sumsB[t],
+                            _mm256_add_epi16(
+                                _mm256_maddubs_epi16(lowB, xLow),
+                                _mm256_maddubs_epi16(highB, xHigh)))
                     }
-                    return _mm256_add_epi16(s, _mm256_add_epi16(_mm256_maddubs_epi16(lowA, xLow),
-                                                                _mm256_maddubs_epi16(highA, xHigh)))
+                    return _mm256_add_epi16(
+                        s,
+                        _mm256_add_epi16(
+                            _mm256_maddubs_epi16(lowA, xLow),
+                            _mm256_maddubs_epi16(highA, xHigh)))
                 }
             }
             @inline(__always)
-            func accumulate(_ groupBlock: UnsafeRawPointer, _ sums: TileLanes<Tokens, __m256i>,
-                            _ acc: inout TileLanes<Tokens, __m256>) {
+            func accumulate(
+                _ groupBlock: UnsafeRawPointer, _ sums: TileLanes<Tokens, __m256i>,
+                _ acc: inout TileLanes<Tokens, __m256>
+            ) {
                 let scales = _mm256_cvtph_ps(_mm_loadu_si128(groupBlock.assumingMemoryBound(to: __m128i.self)))
                 let minimums = _mm256_cvtph_ps(_mm_loadu_si128((groupBlock + 16).assumingMemoryBound(to: __m128i.self)))
                 acc.update { t, acc in
@@ -208,9 +233,11 @@ enum InterleavedMatmul {
     /// and 4 chunks of `maddubs` (8 products of at most 31 * 127 per Int16 lane) fit in 16 bits, so a
     /// block takes two `madd`s instead of eight and no sign fix-up.
     @inline(__always)
-    static func tileUnsignedBytes<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations,
-                                                      _: Tokens.Type, group: Int, token: Int, rows: Int,
-                                                      output: UnsafeMutablePointer<Float>) {
+    static func tileUnsignedBytes<Tokens: TileTokens>(
+        _ p: InterleavedWeights, _ a: QuantizedActivations,
+        _: Tokens.Type, group: Int, token: Int, rows: Int,
+        output: UnsafeMutablePointer<Float>
+    ) {
         let blocks = p.blocksPerRow, columns = a.columns
         let ones = _mm256_set1_epi16(1)
         let offset = p.quantOffset
@@ -244,9 +271,11 @@ enum InterleavedMatmul {
     /// Signed bytes (Q8_0): `maddubs` gets |w| and the activation with w's sign; each product pair
     /// can reach 2 * 128 * 127, so every chunk goes through `madd` to Int32 at once.
     @inline(__always)
-    static func tileSignedBytes<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations,
-                                                    _: Tokens.Type, group: Int, token: Int, rows: Int,
-                                                    output: UnsafeMutablePointer<Float>) {
+    static func tileSignedBytes<Tokens: TileTokens>(
+        _ p: InterleavedWeights, _ a: QuantizedActivations,
+        _: Tokens.Type, group: Int, token: Int, rows: Int,
+        output: UnsafeMutablePointer<Float>
+    ) {
         let blocks = p.blocksPerRow, columns = a.columns
         let ones = _mm256_set1_epi16(1)
         let q0 = a.quants + token * columns
@@ -277,8 +306,10 @@ enum InterleavedMatmul {
     /// its lane weighs it and widens it. The minimum term pairs two sub-blocks per `madd`. The integers
     /// are those of `KQuantMatmul`'s definition, and so is the float arithmetic after them.
     @inline(__always)
-    static func tileK<Tokens: TileTokens>(_ p: InterleavedWeights, _ a: QuantizedActivations, _: Tokens.Type,
-                                          group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>) {
+    static func tileK<Tokens: TileTokens>(
+        _ p: InterleavedWeights, _ a: QuantizedActivations, _: Tokens.Type,
+        group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>
+    ) {
         typealias K = InterleavedWeights.KLayout
         let blocks = p.blocksPerRow, columns = a.columns
         let signed = p.type == .q6_K
@@ -287,8 +318,10 @@ enum InterleavedMatmul {
         /// Eight rows' Int8 values at `first` and at `second`, as Int16 pairs: lane `r` holds row `r`'s two.
         @inline(__always)
         func pairs(_ first: UnsafeRawPointer, _ second: UnsafeRawPointer) -> __m256i {
-            _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64(first.assumingMemoryBound(to: __m128i.self)),
-                                                   _mm_loadl_epi64(second.assumingMemoryBound(to: __m128i.self))))
+            _mm256_cvtepi8_epi16(
+                _mm_unpacklo_epi8(
+                    _mm_loadl_epi64(first.assumingMemoryBound(to: __m128i.self)),
+                    _mm_loadl_epi64(second.assumingMemoryBound(to: __m128i.self))))
         }
         sweep(p, Tokens.self, group: group, token: token, rows: rows, output: output) { block, b, acc in
             var scaled = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
@@ -338,9 +371,11 @@ enum InterleavedMatmul {
     /// Runs `body(block, b, &acc)` for each block `b` of the group (`block` points at its packed bytes),
     /// with one float accumulator per token, then stores the accumulators.
     @inline(__always)
-    static func sweep<Tokens: TileTokens>(_ p: InterleavedWeights, _: Tokens.Type, group: Int, token: Int, rows: Int,
-                                          output: UnsafeMutablePointer<Float>,
-                                          _ body: (UnsafeRawPointer, Int, inout TileLanes<Tokens, __m256>) -> Void) {
+    static func sweep<Tokens: TileTokens>(
+        _ p: InterleavedWeights, _: Tokens.Type, group: Int, token: Int, rows: Int,
+        output: UnsafeMutablePointer<Float>,
+        _ body: (UnsafeRawPointer, Int, inout TileLanes<Tokens, __m256>) -> Void
+    ) {
         var block = UnsafeRawPointer(p.groupData(group))
         var acc = TileLanes<Tokens, __m256>(_mm256_setzero_ps())
         for b in 0..<p.blocksPerRow {
@@ -352,8 +387,10 @@ enum InterleavedMatmul {
 
     /// Writes the tile's rows (those that exist) for each of its tokens.
     @inline(__always)
-    static func store<Tokens: TileTokens>(_ acc: TileLanes<Tokens, __m256>, group: Int, token: Int, rows: Int,
-                                          output: UnsafeMutablePointer<Float>) {
+    static func store<Tokens: TileTokens>(
+        _ acc: TileLanes<Tokens, __m256>, group: Int, token: Int, rows: Int,
+        output: UnsafeMutablePointer<Float>
+    ) {
         let valid = validRows(group: group, rows: rows)
         let first = firstOutput(group: group, token: token, rows: rows, output: output)
         for t in 0..<Tokens.count {

@@ -113,7 +113,8 @@ public final class InterleavedWeights: @unchecked Sendable {
                             target.storeBytes(of: Int8(truncatingIfNeeded: scales[g]), toByteOffset: KLayout.scales + 8 * g + lane, as: Int8.self)
                         }
                         for j in 0..<8 {
-                            target.storeBytes(of: Int8(truncatingIfNeeded: scales[16 + j]), toByteOffset: KLayout.minimums + 8 * j + lane, as: Int8.self)
+                            target.storeBytes(
+                                of: Int8(truncatingIfNeeded: scales[16 + j]), toByteOffset: KLayout.minimums + 8 * j + lane, as: Int8.self)
                         }
                         quantStart = KLayout.quants
                         quantBytes = 256
@@ -141,9 +142,11 @@ extension WeightMatrix {
     /// the vector kernels). The result owns its memory; `parts`' storage is no longer read.
     public static func interleaving(_ parts: [WeightMatrix]) -> WeightMatrix? {
         guard let first = parts.first, InterleavedWeights.supports(first.type),
-              parts.allSatisfy({ $0.type == first.type && $0.columns == first.columns }) else { return nil }
+            parts.allSatisfy({ $0.type == first.type && $0.columns == first.columns })
+        else { return nil }
         let packed = InterleavedWeights(concatenating: parts)
-        return WeightMatrix(type: first.type, rows: parts.reduce(0) { $0 + $1.rows }, columns: first.columns,
-                            interleaved: packed)
+        return WeightMatrix(
+            type: first.type, rows: parts.reduce(0) { $0 + $1.rows }, columns: first.columns,
+            interleaved: packed)
     }
 }

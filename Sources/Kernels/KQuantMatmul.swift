@@ -1,4 +1,5 @@
 import GGUF
+
 #if TANDEM_AVX2
 import _Builtin_intrinsics.intel
 #endif
@@ -14,53 +15,56 @@ enum KQuantMatmul {
     /// Tokens processed per pass over a row (each weight block is unpacked once per pass).
     static let tokenTile = 8
 
-    static func run(_ w: WeightMatrix, _ input: UnsafePointer<Float>, _ tokens: Int,
-                    _ output: UnsafeMutablePointer<Float>, _ pool: WorkerPool, _ scratch: MatmulScratch) {
-        let a = quantizeActivations(input, tokens: tokens, columns: w.columns, blockSize: 256,
-                                    pool: pool, scratch: scratch)
+    static func run(
+        _ w: WeightMatrix, _ input: UnsafePointer<Float>, _ tokens: Int,
+        _ output: UnsafeMutablePointer<Float>, _ pool: WorkerPool, _ scratch: MatmulScratch
+    ) {
+        let a = quantizeActivations(
+            input, tokens: tokens, columns: w.columns, blockSize: 256,
+            pool: pool, scratch: scratch)
         let blocks = w.columns / 256
         let type = w.type
         let hasMinimum = type != .q6_K
         pool.parallelFor(w.rows) { rows in
-          withUnsafeTemporaryAllocation(byteCount: 256 + 16 * 4 + 8 * 4 + tokenTile * 4, alignment: 64) { buffer in
-            let unpacked = buffer.baseAddress.unsafelyUnwrapped
-            let q = unpacked.bindMemory(to: Int8.self, capacity: 256)
-            let scales = (unpacked + 256).bindMemory(to: Int32.self, capacity: 16)
-            let minimums = (unpacked + 256 + 64).bindMemory(to: Int32.self, capacity: 8)
-            let acc = (unpacked + 256 + 64 + 32).bindMemory(to: Float.self, capacity: tokenTile)
-            for row in rows {
-                let rowData = w.data + row * w.rowBytes
-                var token = 0
-                while token < tokens {
-                    let count = min(tokenTile, tokens - token)
-                    for i in 0..<count { acc[i] = 0 }
-                    for b in 0..<blocks {
-                        let block = rowData + b * type.bytesPerBlock
-                        let (d, dmin) = unpack(type, block, q: q, scales: scales, minimums: minimums)
-                        for i in 0..<count {
-                            let t = token + i
-                            let aq = a.quants + t * w.columns + b * 256
-                            var sumi: Int32 = 0
-                            for pair in 0..<8 {
-                                let (g0, g1) = dot32(q + pair * 32, aq + pair * 32)
-                                sumi &+= scales[2 * pair] &* g0 &+ scales[2 * pair + 1] &* g1
+            withUnsafeTemporaryAllocation(byteCount: 256 + 16 * 4 + 8 * 4 + tokenTile * 4, alignment: 64) { buffer in
+                let unpacked = buffer.baseAddress.unsafelyUnwrapped
+                let q = unpacked.bindMemory(to: Int8.self, capacity: 256)
+                let scales = (unpacked + 256).bindMemory(to: Int32.self, capacity: 16)
+                let minimums = (unpacked + 256 + 64).bindMemory(to: Int32.self, capacity: 8)
+                let acc = (unpacked + 256 + 64 + 32).bindMemory(to: Float.self, capacity: tokenTile)
+                for row in rows {
+                    let rowData = w.data + row * w.rowBytes
+                    var token = 0
+                    while token < tokens {
+                        let count = min(tokenTile, tokens - token)
+                        for i in 0..<count { acc[i] = 0 }
+                        for b in 0..<blocks {
+                            let block = rowData + b * type.bytesPerBlock
+                            let (d, dmin) = unpack(type, block, q: q, scales: scales, minimums: minimums)
+                            for i in 0..<count {
+                                let t = token + i
+                                let aq = a.quants + t * w.columns + b * 256
+                                var sumi: Int32 = 0
+                                for pair in 0..<8 {
+                                    let (g0, g1) = dot32(q + pair * 32, aq + pair * 32)
+                                    sumi &+= scales[2 * pair] &* g0 &+ scales[2 * pair + 1] &* g1
+                                }
+                                let da = a.scales[t * blocks + b]
+                                var value = acc[i].addingProduct(d * da, Float(sumi))
+                                if hasMinimum {
+                                    let subBlockSums = a.subBlockSums + t * (w.columns / 32) + b * 8
+                                    var summ: Int32 = 0
+                                    for j in 0..<8 { summ &+= minimums[j] &* Int32(subBlockSums[j]) }
+                                    value = value.addingProduct(-(dmin * da), Float(summ))
+                                }
+                                acc[i] = value
                             }
-                            let da = a.scales[t * blocks + b]
-                            var value = acc[i].addingProduct(d * da, Float(sumi))
-                            if hasMinimum {
-                                let subBlockSums = a.subBlockSums + t * (w.columns / 32) + b * 8
-                                var summ: Int32 = 0
-                                for j in 0..<8 { summ &+= minimums[j] &* Int32(subBlockSums[j]) }
-                                value = value.addingProduct(-(dmin * da), Float(summ))
-                            }
-                            acc[i] = value
                         }
+                        for i in 0..<count { output[(token + i) * w.rows + row] = acc[i] }
+                        token += count
                     }
-                    for i in 0..<count { output[(token + i) * w.rows + row] = acc[i] }
-                    token += count
                 }
             }
-          }
         }
     }
 
@@ -82,8 +86,10 @@ enum KQuantMatmul {
     /// Unpacks one K block: 256 quants, 16 integer group scales, 8 integer group minimums; returns
     /// (d, dmin). Weight i = d * scales[i / 16] * q[i] - dmin * minimums[i / 32].
     @inline(__always)
-    static func unpack(_ type: GGMLType, _ block: UnsafeRawPointer, q: UnsafeMutablePointer<Int8>,
-                       scales: UnsafeMutablePointer<Int32>, minimums: UnsafeMutablePointer<Int32>) -> (Float, Float) {
+    static func unpack(
+        _ type: GGMLType, _ block: UnsafeRawPointer, q: UnsafeMutablePointer<Int8>,
+        scales: UnsafeMutablePointer<Int32>, minimums: UnsafeMutablePointer<Int32>
+    ) -> (Float, Float) {
         switch type {
         case .q4_K, .q5_K:
             let d = SIMDKernels.half(block)
@@ -118,7 +124,7 @@ enum KQuantMatmul {
                 }
             }
             return (d, dmin)
-        default: // .q6_K
+        default:  // .q6_K
             let ql = block.assumingMemoryBound(to: UInt8.self)
             let qh = (block + 128).assumingMemoryBound(to: UInt8.self)
             let sc = (block + 192).assumingMemoryBound(to: Int8.self)

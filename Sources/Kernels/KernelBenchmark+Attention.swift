@@ -21,8 +21,10 @@ extension KernelBenchmark {
     /// cache in blocks of 16): `sequences` tokens, each attending to `context` positions of its own
     /// sequence, over `layers` layers of separate memory, so that the cache streams from DRAM as in a
     /// model's step. The blocks are dealt to the sequences in turn, as when they grow together.
-    public static func attention(pool: WorkerPool, sequences: Int = 64, context: Int = 192, layers: Int = 30,
-                                 minimumSeconds: Double = 0.3) -> AttentionResult {
+    public static func attention(
+        pool: WorkerPool, sequences: Int = 64, context: Int = 192, layers: Int = 30,
+        minimumSeconds: Double = 0.3
+    ) -> AttentionResult {
         let qHeads = 9, kvHeads = 3, headDim = 64, blockSize = 16
         let blocksPerSequence = (context + blockSize - 1) / blockSize
         let blockCount = sequences * blocksPerSequence
@@ -36,16 +38,18 @@ extension KernelBenchmark {
             for j in 0..<blocksPerSequence { tables[s * blocksPerSequence + j] = Int32(j * sequences + s) }
         }
         let tokens = (0..<sequences).map {
-            AttentionSequence(firstToken: Int32($0), tokenCount: 1, positionOfFirst: Int32(context - 1),
-                              blockTable: UnsafePointer(tables + $0 * blocksPerSequence))
+            AttentionSequence(
+                firstToken: Int32($0), tokenCount: 1, positionOfFirst: Int32(context - 1),
+                blockTable: UnsafePointer(tables + $0 * blocksPerSequence))
         }
         let q = UnsafeMutablePointer<Float>.allocate(capacity: sequences * qHeads * headDim)
         let output = UnsafeMutablePointer<Float>.allocate(capacity: sequences * qHeads * headDim)
         defer { q.deallocate(); output.deallocate() }
         for i in 0..<(sequences * qHeads * headDim) { q[i] = Float(i % 13) / 13 - 0.5 }
         let cacheLayers = (0..<layers).map {
-            PagedKVLayer(keys: memory.base + 2 * $0 * poolBytes, values: memory.base + (2 * $0 + 1) * poolBytes,
-                         blockSize: blockSize, kvHeads: kvHeads, headDim: headDim, elementType: .float16)
+            PagedKVLayer(
+                keys: memory.base + 2 * $0 * poolBytes, values: memory.base + (2 * $0 + 1) * poolBytes,
+                blockSize: blockSize, kvHeads: kvHeads, headDim: headDim, elementType: .float16)
         }
         var visits = 0
         let start = DispatchTime.now().uptimeNanoseconds
@@ -59,8 +63,9 @@ extension KernelBenchmark {
                 elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             } while elapsed < minimumSeconds
         }
-        return AttentionResult(sequences: sequences, context: context, layers: layers,
-                               secondsPerLayer: elapsed / Double(visits),
-                               bytesPerLayer: 2 * sequences * context * kvHeads * headDim * 2)
+        return AttentionResult(
+            sequences: sequences, context: context, layers: layers,
+            secondsPerLayer: elapsed / Double(visits),
+            bytesPerLayer: 2 * sequences * context * kvHeads * headDim * 2)
     }
 }

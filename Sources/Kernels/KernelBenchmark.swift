@@ -1,5 +1,6 @@
 import Foundation
 import GGUF
+
 #if TANDEM_AVX2
 import _Builtin_intrinsics.intel
 #endif
@@ -30,21 +31,23 @@ public enum KernelBenchmark {
 
     /// The default shapes: (type, rows, columns).
     public static let defaultShapes: [(GGMLType, Int, Int)] = [
-        (.q4_1, 576, 576), (.q4_1, 192, 576), (.q4_1, 1536, 576), (.q4_1, 576, 1536), (.q8_0, 49152, 576),
+        (.q4_1, 576, 576), (.q4_1, 192, 576), (.q4_1, 1536, 576), (.q4_1, 576, 1536), (.q8_0, 49152, 576)
     ]
 
     /// The other formats at the shapes they take in llama.cpp's Q8_0 and Q4_K_M files of the default
     /// model: block-32 formats at the gate/up shape, K formats at the down shape (1536-wide rows).
     public static let formatShapes: [(GGMLType, Int, Int)] = [
         (.q8_0, 1536, 576), (.q4_0, 1536, 576), (.q5_0, 1536, 576),
-        (.q4_K, 576, 1536), (.q5_K, 576, 1536), (.q6_K, 576, 1536),
+        (.q4_K, 576, 1536), (.q5_K, 576, 1536), (.q6_K, 576, 1536)
     ]
 
     /// Runs every shape for every token count and returns the results; prints a line per result
     /// through `log` as it goes, then the estimated single-token matvec time of the whole model.
-    public static func run(pool: WorkerPool, shapes: [(GGMLType, Int, Int)] = defaultShapes,
-                           tokenCounts: [Int] = [1, 8, 32, 64, 512], minimumSeconds: Double = 0.3,
-                           log: (String) -> Void = { print($0) }) -> [Result] {
+    public static func run(
+        pool: WorkerPool, shapes: [(GGMLType, Int, Int)] = defaultShapes,
+        tokenCounts: [Int] = [1, 8, 32, 64, 512], minimumSeconds: Double = 0.3,
+        log: (String) -> Void = { print($0) }
+    ) -> [Result] {
         var results: [Result] = []
         let scratch = MatmulScratch()
         log("type   rows x cols    tokens   ms/call    GFLOP/s    GB/s  (threads \(pool.threadCount))")
@@ -69,11 +72,14 @@ public enum KernelBenchmark {
                     iterations += 1
                     elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
                 } while elapsed < minimumSeconds
-                let result = Result(type: type, rows: rows, columns: columns, tokens: tokens,
-                                    seconds: elapsed / Double(iterations))
+                let result = Result(
+                    type: type, rows: rows, columns: columns, tokens: tokens,
+                    seconds: elapsed / Double(iterations))
                 results.append(result)
-                log(String(format: "%-5@ %6d x %-6d %6d %9.3f %10.1f %7.2f", "\(type)", rows, columns, tokens,
-                           result.seconds * 1e3, result.gflops, result.gigabytesPerSecond))
+                log(
+                    String(
+                        format: "%-5@ %6d x %-6d %6d %9.3f %10.1f %7.2f", "\(type)", rows, columns, tokens,
+                        result.seconds * 1e3, result.gflops, result.gigabytesPerSecond))
             }
         }
         // Whole model, one token: 30 layers of q, o (576x576), k, v (192x576), gate, up (1536x576),
@@ -82,14 +88,17 @@ public enum KernelBenchmark {
             results.first { $0.rows == rows && $0.columns == columns && $0.type == type && $0.tokens == 1 }?.seconds
         }
         if let square = time(576, 576, .q4_1), let kv = time(192, 576, .q4_1), let up = time(1536, 576, .q4_1),
-           let down = time(576, 1536, .q4_1), let head = time(49152, 576, .q8_0) {
+            let down = time(576, 1536, .q4_1), let head = time(49152, 576, .q8_0)
+        {
             let total = 30 * (2 * square + 2 * kv + 2 * up + down) + head
             log(String(format: "single-token matvec, whole model: %.2f ms (%.0f tok/s bound)", total * 1e3, 1 / total))
         }
         #if TANDEM_AVX2
         let peak = maddubsPerSecond(minimumSeconds: minimumSeconds)
-        log(String(format: "vpmaddubsw issue rate, one thread: %.2f G/s = %.0f GFLOP/s per thread at 64 flops each",
-                   peak / 1e9, peak * 64 / 1e9))
+        log(
+            String(
+                format: "vpmaddubsw issue rate, one thread: %.2f G/s = %.0f GFLOP/s per thread at 64 flops each",
+                peak / 1e9, peak * 64 / 1e9))
         #endif
         return results
     }
@@ -116,9 +125,10 @@ public enum KernelBenchmark {
             count += 800_000
             elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         } while elapsed < minimumSeconds
-        let mixed = _mm256_xor_si256(_mm256_xor_si256(_mm256_xor_si256(c0, c1), _mm256_xor_si256(c2, c3)),
-                                     _mm256_xor_si256(_mm256_xor_si256(c4, c5), _mm256_xor_si256(c6, c7)))
-        sink = mixed[0] // keeps the chains from being optimized away
+        let mixed = _mm256_xor_si256(
+            _mm256_xor_si256(_mm256_xor_si256(c0, c1), _mm256_xor_si256(c2, c3)),
+            _mm256_xor_si256(_mm256_xor_si256(c4, c5), _mm256_xor_si256(c6, c7)))
+        sink = mixed[0]  // keeps the chains from being optimized away
         return Double(count) / elapsed
     }
     #endif

@@ -1,4 +1,5 @@
 import GGUF
+
 #if TANDEM_AVX2
 import _Builtin_intrinsics.intel
 #endif
@@ -19,8 +20,10 @@ import _Builtin_intrinsics.intel
 ///   - output: room for `tokens * w.rows` floats.
 ///   - pool: the worker pool that runs the product.
 ///   - scratch: reusable memory for the quantized activations.
-public func matmul(_ w: WeightMatrix, input: UnsafePointer<Float>, tokens: Int, output: UnsafeMutablePointer<Float>,
-                   pool: WorkerPool, scratch: MatmulScratch) {
+public func matmul(
+    _ w: WeightMatrix, input: UnsafePointer<Float>, tokens: Int, output: UnsafeMutablePointer<Float>,
+    pool: WorkerPool, scratch: MatmulScratch
+) {
     guard tokens > 0, w.rows > 0 else { return }
     #if TANDEM_AVX2
     if let packed = w.interleaved {
@@ -41,8 +44,10 @@ public func matmul(_ w: WeightMatrix, input: UnsafePointer<Float>, tokens: Int, 
 }
 
 /// Quantizes the activations of a call into `scratch`, in parallel over tokens when there are many.
-func quantizeActivations(_ input: UnsafePointer<Float>, tokens: Int, columns: Int, blockSize: Int,
-                         pool: WorkerPool, scratch: MatmulScratch) -> QuantizedActivations {
+func quantizeActivations(
+    _ input: UnsafePointer<Float>, tokens: Int, columns: Int, blockSize: Int,
+    pool: WorkerPool, scratch: MatmulScratch
+) -> QuantizedActivations {
     let activations = scratch.activations(tokens: tokens, columns: columns, blockSize: blockSize)
     if tokens < 4 {
         ActivationQuantizer.quantize(input, tokens: 0..<tokens, into: activations)
@@ -81,10 +86,13 @@ enum QuantizedMatmul {
     /// Row groups (of 4 rows) processed together for all token tiles, to keep weights in L1.
     static let groupsPerChunk = 8
 
-    static func run<F: Block32Format>(_ format: F.Type, _ w: WeightMatrix, _ input: UnsafePointer<Float>, _ tokens: Int,
-                                      _ output: UnsafeMutablePointer<Float>, _ pool: WorkerPool, _ scratch: MatmulScratch) {
-        let activations = quantizeActivations(input, tokens: tokens, columns: w.columns, blockSize: 32,
-                                              pool: pool, scratch: scratch)
+    static func run<F: Block32Format>(
+        _ format: F.Type, _ w: WeightMatrix, _ input: UnsafePointer<Float>, _ tokens: Int,
+        _ output: UnsafeMutablePointer<Float>, _ pool: WorkerPool, _ scratch: MatmulScratch
+    ) {
+        let activations = quantizeActivations(
+            input, tokens: tokens, columns: w.columns, blockSize: 32,
+            pool: pool, scratch: scratch)
         let rowGroups = (w.rows + 3) / 4
         pool.parallelFor(rowGroups) { groups in
             forEachTile(groups: groups, groupsPerChunk: groupsPerChunk, tokens: tokens) { group, token, count in
@@ -95,8 +103,10 @@ enum QuantizedMatmul {
 
     /// Computes rows `rowStart..<rowStart+4` (clipped to the matrix) for tokens `token..<token+count`.
     @inline(__always)
-    static func tile<F: Block32Format>(_ format: F.Type, _ w: WeightMatrix, _ a: QuantizedActivations, rowStart: Int,
-                                       token: Int, count: Int, output: UnsafeMutablePointer<Float>) {
+    static func tile<F: Block32Format>(
+        _ format: F.Type, _ w: WeightMatrix, _ a: QuantizedActivations, rowStart: Int,
+        token: Int, count: Int, output: UnsafeMutablePointer<Float>
+    ) {
         #if TANDEM_AVX2
         switch count {
         case 1: tileAVX2(format, w, a, rowStart: rowStart, token: token, count: 1, output: output)
@@ -110,9 +120,11 @@ enum QuantizedMatmul {
     }
 
     /// Portable reference tile (also the definition of the result bits).
-    static func tilePortable<F: Block32Format>(_ format: F.Type, _ w: WeightMatrix, _ a: QuantizedActivations,
-                                               rowStart: Int, token: Int, count: Int,
-                                               output: UnsafeMutablePointer<Float>) {
+    static func tilePortable<F: Block32Format>(
+        _ format: F.Type, _ w: WeightMatrix, _ a: QuantizedActivations,
+        rowStart: Int, token: Int, count: Int,
+        output: UnsafeMutablePointer<Float>
+    ) {
         let blocks = w.columns / 32
         withUnsafeTemporaryAllocation(of: Int8.self, capacity: 32) { buffer in
             let q = buffer.baseAddress.unsafelyUnwrapped
@@ -140,9 +152,11 @@ enum QuantizedMatmul {
 
     #if TANDEM_AVX2
     @inline(__always)
-    static func tileAVX2<F: Block32Format>(_ format: F.Type, _ w: WeightMatrix, _ a: QuantizedActivations,
-                                           rowStart: Int, token: Int, count: Int,
-                                           output: UnsafeMutablePointer<Float>) {
+    static func tileAVX2<F: Block32Format>(
+        _ format: F.Type, _ w: WeightMatrix, _ a: QuantizedActivations,
+        rowStart: Int, token: Int, count: Int,
+        output: UnsafeMutablePointer<Float>
+    ) {
         let blocks = w.columns / 32
         let last = w.rows - 1
         let r0 = w.data + min(rowStart, last) * w.rowBytes

@@ -1,4 +1,5 @@
 import KernelIntrinsics
+
 #if TANDEM_AVX2
 import _Builtin_intrinsics.intel
 #endif
@@ -31,8 +32,10 @@ public struct PagedKVLayer: @unchecked Sendable {
     public let elementType: KVElementType
 
     /// Describes a cache layer over caller-owned memory.
-    public init(keys: UnsafeMutableRawPointer, values: UnsafeMutableRawPointer, blockSize: Int, kvHeads: Int,
-                headDim: Int, elementType: KVElementType) {
+    public init(
+        keys: UnsafeMutableRawPointer, values: UnsafeMutableRawPointer, blockSize: Int, kvHeads: Int,
+        headDim: Int, elementType: KVElementType
+    ) {
         precondition(blockSize > 0 && kvHeads > 0 && headDim > 0 && headDim % 8 == 0)
         self.keys = keys
         self.values = values
@@ -78,8 +81,10 @@ public struct AttentionSequence: @unchecked Sendable {
 
 /// Writes the keys and values of `tokens` tokens (each `layer.kvWidth` floats) into their cache slots
 /// (`slotMapping[t]`; a negative slot skips the token). Float16 caches round to nearest even.
-public func writeKV(k: UnsafePointer<Float>, v: UnsafePointer<Float>, slotMapping: UnsafePointer<Int32>, tokens: Int,
-                    layer: PagedKVLayer) {
+public func writeKV(
+    k: UnsafePointer<Float>, v: UnsafePointer<Float>, slotMapping: UnsafePointer<Int32>, tokens: Int,
+    layer: PagedKVLayer
+) {
     let width = layer.kvWidth, headDim = layer.headDim
     for t in 0..<tokens {
         let slot = Int(slotMapping[t])
@@ -116,8 +121,10 @@ public func writeKV(k: UnsafePointer<Float>, v: UnsafePointer<Float>, slotMappin
 /// attend to more positions, and dealing keeps the threads' shares of that work close. With enough
 /// tokens, whole tokens are dealt (all kv heads of a token on one thread, which then reads each cached
 /// K/V row whole); with few, single heads are.
-public func pagedAttention(q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
-                           sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer, pool: WorkerPool) {
+public func pagedAttention(
+    q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
+    sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer, pool: WorkerPool
+) {
     let kvHeads = layer.kvHeads
     precondition(qHeads % kvHeads == 0)
     var tokens = 0
@@ -128,8 +135,9 @@ public func pagedAttention(q: UnsafePointer<Float>, output: UnsafeMutablePointer
     let perDeal = tokens >= 4 * threads ? kvHeads : 1
     pool.run { index, _ in
         guard index < threads else { return }
-        AttentionWorker.run(items: DealtItems(part: index, parts: threads, total: total, perDeal: perDeal),
-                            q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer)
+        AttentionWorker.run(
+            items: DealtItems(part: index, parts: threads, total: total, perDeal: perDeal),
+            q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer)
     }
 }
 
@@ -177,8 +185,10 @@ struct ItemCursor {
         }
         let sequence = sequences[sequenceIndex]
         let local = item - base
-        return (sequence, Int(sequence.firstToken) + local / kvHeads, Int(sequence.positionOfFirst) + local / kvHeads,
-                local % kvHeads)
+        return (
+            sequence, Int(sequence.firstToken) + local / kvHeads, Int(sequence.positionOfFirst) + local / kvHeads,
+            local % kvHeads
+        )
     }
 }
 
@@ -191,17 +201,21 @@ enum AttentionWorker {
     /// Positions ahead whose key and value rows `scorePass` prefetches.
     static let prefetchDistance = 16
 
-    static func run(items: DealtItems, q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
-                    sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer) {
+    static func run(
+        items: DealtItems, q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
+        sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer
+    ) {
         switch layer.elementType {
         case .float32: run(F32Loader.self, items: items, q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer)
         case .float16: run(F16Loader.self, items: items, q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer)
         }
     }
 
-    static func run<L: FloatLoader>(_ loader: L.Type, items: DealtItems, q: UnsafePointer<Float>,
-                                    output: UnsafeMutablePointer<Float>, qHeads: Int,
-                                    sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer) {
+    static func run<L: FloatLoader>(
+        _ loader: L.Type, items: DealtItems, q: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>, qHeads: Int,
+        sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer
+    ) {
         let kvHeads = layer.kvHeads
         let headDim = layer.headDim
         let group = qHeads / kvHeads
@@ -223,13 +237,15 @@ enum AttentionWorker {
                 next = iterator.next()
                 if let following = next {
                     let (nextSequence, _, nextPosition, nextHead) = upcoming.locate(following)
-                    prefetchRows(L.self, positions: 0..<min(prefetchDistance, nextPosition + 1), kvHead: nextHead,
-                                 blockTable: nextSequence.blockTable, layer: layer)
+                    prefetchRows(
+                        L.self, positions: 0..<min(prefetchDistance, nextPosition + 1), kvHead: nextHead,
+                        blockTable: nextSequence.blockTable, layer: layer)
                 }
-                attend(L.self, q: q + (token * qHeads + kvHead * group) * headDim,
-                       output: output + (token * qHeads + kvHead * group) * headDim,
-                       group: group, kvHead: kvHead, position: position, blockTable: sequence.blockTable,
-                       layer: layer, scale: scale, scores: scores, acc: acc, maxima: maxima, sums: sums, slots: slots)
+                attend(
+                    L.self, q: q + (token * qHeads + kvHead * group) * headDim,
+                    output: output + (token * qHeads + kvHead * group) * headDim,
+                    group: group, kvHead: kvHead, position: position, blockTable: sequence.blockTable,
+                    layer: layer, scale: scale, scores: scores, acc: acc, maxima: maxima, sums: sums, slots: slots)
             }
         }
     }
@@ -253,12 +269,15 @@ enum AttentionWorker {
 
     /// Starts loading the key and value rows of `kvHead` at `positions` into the second-level cache.
     @inline(__always)
-    static func prefetchRows<L: FloatLoader>(_ loader: L.Type, positions: Range<Int>, kvHead: Int,
-                                             blockTable: UnsafePointer<Int32>, layer: PagedKVLayer) {
+    static func prefetchRows<L: FloatLoader>(
+        _ loader: L.Type, positions: Range<Int>, kvHead: Int,
+        blockTable: UnsafePointer<Int32>, layer: PagedKVLayer
+    ) {
         let rowBytes = layer.headDim * L.byteWidth
         for j in positions {
-            let row = layer.rowIndex(slot: Int(blockTable[j / layer.blockSize]) &* layer.blockSize &+ j % layer.blockSize,
-                                     head: kvHead)
+            let row = layer.rowIndex(
+                slot: Int(blockTable[j / layer.blockSize]) &* layer.blockSize &+ j % layer.blockSize,
+                head: kvHead)
             prefetchRow(row &* rowBytes, rowBytes: rowBytes, layer: layer)
         }
     }
@@ -280,11 +299,13 @@ enum AttentionWorker {
     /// 8-wide slices, reduced by `SIMDKernels.horizontalSum`; the value accumulator is rescaled once
     /// per chunk and then takes one FMA per position in position order.
     @inline(__always)
-    static func attend<L: FloatLoader>(_ loader: L.Type, q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, group: Int, kvHead: Int,
-                       position: Int, blockTable: UnsafePointer<Int32>, layer: PagedKVLayer, scale: Float,
-                       scores: UnsafeMutablePointer<Float>, acc: UnsafeMutablePointer<Float>,
-                       maxima: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>,
-                       slots: UnsafeMutablePointer<Int32>) {
+    static func attend<L: FloatLoader>(
+        _ loader: L.Type, q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, group: Int, kvHead: Int,
+        position: Int, blockTable: UnsafePointer<Int32>, layer: PagedKVLayer, scale: Float,
+        scores: UnsafeMutablePointer<Float>, acc: UnsafeMutablePointer<Float>,
+        maxima: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>,
+        slots: UnsafeMutablePointer<Int32>
+    ) {
         let headDim = layer.headDim
         let blockSize = layer.blockSize
         acc.update(repeating: 0, count: group * headDim)
@@ -306,9 +327,16 @@ enum AttentionWorker {
             while first < group {
                 let heads = min(scoreHeadsPerPass, group - first)
                 switch heads {
-                case 1: scorePass(L.self, One.self, q: q, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
-                case 2: scorePass(L.self, Two.self, q: q, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
-                default: scorePass(L.self, Three.self, q: q, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
+                case 1:
+                    scorePass(
+                        L.self, One.self, q: q, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
+                case 2:
+                    scorePass(
+                        L.self, Two.self, q: q, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores)
+                default:
+                    scorePass(
+                        L.self, Three.self, q: q, first: first, length: length, known: known, layer: layer, scale: scale, slots: slots, scores: scores
+                    )
                 }
                 first += heads
             }
@@ -360,10 +388,12 @@ enum AttentionWorker {
     /// its scores land in unused slots (the chunk length is a multiple of 4). `slots` holds `known`
     /// rows (the chunk's and a few beyond, to prefetch).
     @inline(__always)
-    static func scorePass<L: FloatLoader, Heads: StaticCount>(_ loader: L.Type, _ headCount: Heads.Type, q: UnsafePointer<Float>,
-                                                             first: Int, length: Int, known: Int, layer: PagedKVLayer,
-                                                             scale: Float, slots: UnsafePointer<Int32>,
-                                                             scores: UnsafeMutablePointer<Float>) {
+    static func scorePass<L: FloatLoader, Heads: StaticCount>(
+        _ loader: L.Type, _ headCount: Heads.Type, q: UnsafePointer<Float>,
+        first: Int, length: Int, known: Int, layer: PagedKVLayer,
+        scale: Float, slots: UnsafePointer<Int32>,
+        scores: UnsafeMutablePointer<Float>
+    ) {
         let heads = Heads.value
         let headDim = layer.headDim
         let q0 = UnsafeRawPointer(q + first * headDim)
@@ -418,18 +448,22 @@ enum AttentionWorker {
     /// broadcast weights and one value slice fill the 16 registers, and each weight is broadcast once
     /// per four slices.
     @inline(__always)
-    static func valuePass<L: FloatLoader, Heads: StaticCount>(_ loader: L.Type, _ heads: Heads.Type, first: Int, length: Int,
-                                                             layer: PagedKVLayer, slots: UnsafePointer<Int32>,
-                                                             scores: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>) {
+    static func valuePass<L: FloatLoader, Heads: StaticCount>(
+        _ loader: L.Type, _ heads: Heads.Type, first: Int, length: Int,
+        layer: PagedKVLayer, slots: UnsafePointer<Int32>,
+        scores: UnsafePointer<Float>, acc: UnsafeMutablePointer<Float>
+    ) {
         var d = 0
         while d + 32 <= layer.headDim {
-            valueSlices(L.self, Heads.self, Four.self, d: d, first: first, length: length, layer: layer,
-                        slots: slots, scores: scores, acc: acc)
+            valueSlices(
+                L.self, Heads.self, Four.self, d: d, first: first, length: length, layer: layer,
+                slots: slots, scores: scores, acc: acc)
             d += 32
         }
         while d < layer.headDim {
-            valueSlices(L.self, Heads.self, One.self, d: d, first: first, length: length, layer: layer,
-                        slots: slots, scores: scores, acc: acc)
+            valueSlices(
+                L.self, Heads.self, One.self, d: d, first: first, length: length, layer: layer,
+                slots: slots, scores: scores, acc: acc)
             d += 8
         }
     }

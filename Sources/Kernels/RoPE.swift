@@ -80,8 +80,10 @@ public final class RoPETable: @unchecked Sendable {
 /// Normal layout rotates pairs `(2i, 2i+1)`; NeoX layout rotates `(i, i + ropeDims/2)`, for
 /// `i < ropeDims/2`; dimensions at or past `ropeDims` are left unchanged. Rotation:
 /// `(a, b) -> (a cos - b sin, a sin + b cos)`.
-public func applyRoPE(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, positions: UnsafePointer<Int32>,
-                      tokens: Int, table: RoPETable, neox: Bool) {
+public func applyRoPE(
+    _ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, positions: UnsafePointer<Int32>,
+    tokens: Int, table: RoPETable, neox: Bool
+) {
     let ropeDims = table.ropeDims
     precondition(ropeDims <= headDim)
     let pairs = ropeDims / 2
@@ -105,8 +107,11 @@ public func applyRoPE(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int
 }
 
 /// Applies rotary embeddings computing the angles directly (no table); same results as the table form.
-public func applyRoPE(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, positions: UnsafePointer<Int32>,
-                      tokens: Int, base: Double, ropeDims: Int, neox: Bool) {
-    applyRoPE(x, heads: heads, headDim: headDim, positions: positions, tokens: tokens,
-              table: RoPETable(base: base, ropeDims: ropeDims, maxPositions: 0), neox: neox)
+public func applyRoPE(
+    _ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, positions: UnsafePointer<Int32>,
+    tokens: Int, base: Double, ropeDims: Int, neox: Bool
+) {
+    applyRoPE(
+        x, heads: heads, headDim: headDim, positions: positions, tokens: tokens,
+        table: RoPETable(base: base, ropeDims: ropeDims, maxPositions: 0), neox: neox)
 }

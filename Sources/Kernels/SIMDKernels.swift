@@ -8,7 +8,7 @@ public enum SIMDKernels {
     /// Sum of 8 float lanes in a fixed order: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
     @inline(__always)
     static func horizontalSum(_ v: SIMD8<Float>) -> Float {
-        let half = v.lowHalf + v.highHalf           // (l0+l4, l1+l5, l2+l6, l3+l7)
+        let half = v.lowHalf + v.highHalf  // (l0+l4, l1+l5, l2+l6, l3+l7)
         let quarter = half.lowHalf + half.highHalf  // (h0+h2, h1+h3)
         return quarter[0] + quarter[1]
     }
@@ -70,8 +70,9 @@ public enum SIMDKernels {
     /// Expands 32 bits into 32 bytes: byte i = 0xFF if bit i is set, else 0.
     @inline(__always)
     static func bitsToBytes(_ bits: UInt32) -> __m256i {
-        let shuffle = _mm256_setr_epi64x(0x0000_0000_0000_0000, 0x0101_0101_0101_0101,
-                                         0x0202_0202_0202_0202, 0x0303_0303_0303_0303)
+        let shuffle = _mm256_setr_epi64x(
+            0x0000_0000_0000_0000, 0x0101_0101_0101_0101,
+            0x0202_0202_0202_0202, 0x0303_0303_0303_0303)
         var v = _mm256_shuffle_epi8(_mm256_set1_epi32(Int32(bitPattern: bits)), shuffle)
         v = _mm256_or_si256(v, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe))
         return _mm256_cmpeq_epi8(v, _mm256_set1_epi64x(-1))
@@ -95,7 +96,7 @@ public enum SIMDKernels {
     public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
         #if TANDEM_AVX2
         let clamped = _mm256_min_ps(_mm256_max_ps(x, SIMD8(repeating: -87)), SIMD8(repeating: 88))
-        let whole = _mm256_cvtps_epi32(clamped * 1.442_695_04) // to nearest even
+        let whole = _mm256_cvtps_epi32(clamped * 1.442_695_04)  // to nearest even
         let n = _mm256_cvtepi32_ps(whole)
         #else
         let clamped = x.clamped(lowerBound: SIMD8(repeating: -87), upperBound: SIMD8(repeating: 88))

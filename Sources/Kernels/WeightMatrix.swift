@@ -26,8 +26,9 @@ public struct WeightMatrix: @unchecked Sendable {
     ///   (the model loader validates this before building matrices from a file).
     public init(type: GGMLType, rows: Int, columns: Int, data: UnsafeRawPointer) {
         precondition(WeightMatrix.supports(type), "matmul does not support \(type)")
-        precondition(rows >= 0 && columns > 0 && columns % type.blockSize == 0,
-                     "columns (\(columns)) must be a positive multiple of \(type.blockSize) for \(type)")
+        precondition(
+            rows >= 0 && columns > 0 && columns % type.blockSize == 0,
+            "columns (\(columns)) must be a positive multiple of \(type.blockSize) for \(type)")
         self.type = type
         self.rows = rows
         self.columns = columns

@@ -1,9 +1,10 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 
 /// A persistent pool of worker threads created once and reused for every parallel kernel call.
 ///
@@ -44,12 +45,14 @@ public final class WorkerPool: @unchecked Sendable {
         for index in 1..<count {
             let context = Unmanaged.passRetained(WorkerStart(pool: self, index: index)).toOpaque()
             var thread = pthread_t()
-            let status = pthread_create(&thread, nil, { raw in
-                guard let raw else { return nil }
-                let start = Unmanaged<WorkerStart>.fromOpaque(raw).takeRetainedValue()
-                start.pool.workerLoop(index: start.index)
-                return nil
-            }, context)
+            let status = pthread_create(
+                &thread, nil,
+                { raw in
+                    guard let raw else { return nil }
+                    let start = Unmanaged<WorkerStart>.fromOpaque(raw).takeRetainedValue()
+                    start.pool.workerLoop(index: start.index)
+                    return nil
+                }, context)
             precondition(status == 0, "pthread_create failed with \(status)")
             self.threads.append(thread)
         }

@@ -36,10 +36,14 @@ public struct ForwardBatch: Sendable {
 
     /// Appends a sequence's new tokens, computing positions and slots from its block table.
     /// `logitCount` trailing tokens get logits (1: just the last one).
-    public mutating func append(tokens newTokens: some Collection<Int32>, firstPosition: Int, blockTable: [Int32],
-                                blockSize: Int, logitCount: Int) {
-        sequences.append(Sequence(tokenStart: tokens.count, tokenCount: newTokens.count, firstPosition: firstPosition,
-                                  blockTable: blockTable, logitCount: min(max(logitCount, 0), newTokens.count)))
+    public mutating func append(
+        tokens newTokens: some Collection<Int32>, firstPosition: Int, blockTable: [Int32],
+        blockSize: Int, logitCount: Int
+    ) {
+        sequences.append(
+            Sequence(
+                tokenStart: tokens.count, tokenCount: newTokens.count, firstPosition: firstPosition,
+                blockTable: blockTable, logitCount: min(max(logitCount, 0), newTokens.count)))
         for (offset, token) in newTokens.enumerated() {
             let position = firstPosition + offset
             tokens.append(token)

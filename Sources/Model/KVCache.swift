@@ -22,8 +22,10 @@ public final class KVCache: @unchecked Sendable {
         2 * layerCount * kvWidth * precision.byteCount
     }
 
-    public init(layerCount: Int, kvHeadCount: Int, headDimension: Int, blockSize: Int, blockCount: Int,
-                precision: KVElementType) {
+    public init(
+        layerCount: Int, kvHeadCount: Int, headDimension: Int, blockSize: Int, blockCount: Int,
+        precision: KVElementType
+    ) {
         precondition(layerCount > 0 && kvHeadCount > 0 && headDimension > 0 && blockSize > 0 && blockCount > 0)
         self.layerCount = layerCount
         self.kvHeadCount = kvHeadCount
@@ -44,7 +46,8 @@ public final class KVCache: @unchecked Sendable {
 
     /// The key and value pools of `layer`, as the attention kernels see them.
     public func layer(_ index: Int) -> PagedKVLayer {
-        PagedKVLayer(keys: storage + (2 * index) * layerBytes, values: storage + (2 * index + 1) * layerBytes,
-                     blockSize: blockSize, kvHeads: kvHeadCount, headDim: headDimension, elementType: precision)
+        PagedKVLayer(
+            keys: storage + (2 * index) * layerBytes, values: storage + (2 * index + 1) * layerBytes,
+            blockSize: blockSize, kvHeads: kvHeadCount, headDim: headDimension, elementType: precision)
     }
 }

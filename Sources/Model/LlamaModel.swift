@@ -27,14 +27,16 @@ public final class LlamaModel: @unchecked Sendable {
         let configuration = try ModelSupport.check(file)
         self.configuration = configuration
         weights = try ModelWeights(file: file, configuration: configuration)
-        try ModelSupport.checkAllConsumed(tensorNames: file.tensors.map(\.name), consumed: weights.boundNames,
-                                          architecture: configuration.architecture.rawValue)
+        try ModelSupport.checkAllConsumed(
+            tensorNames: file.tensors.map(\.name), consumed: weights.boundNames,
+            architecture: configuration.architecture.rawValue)
         let base = Double(configuration.ropeBase)
-        rope = RoPETable(base: base, ropeDims: configuration.ropeDimensions,
-                         maxPositions: min(configuration.contextLength, 8192),
-                         frequencyDivisors: try configuration.ropeScaling.frequencyDivisors(
-                             base: base, ropeDimensions: configuration.ropeDimensions,
-                             fileFactors: weights.ropeFrequencyFactors))
+        rope = RoPETable(
+            base: base, ropeDims: configuration.ropeDimensions,
+            maxPositions: min(configuration.contextLength, 8192),
+            frequencyDivisors: try configuration.ropeScaling.frequencyDivisors(
+                base: base, ropeDimensions: configuration.ropeDimensions,
+                fileFactors: weights.ropeFrequencyFactors))
         pool = WorkerPool(threads: threads)
     }
 
@@ -42,16 +44,19 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Creates a KV cache shaped for this model.
     public func makeKVCache(blockSize: Int = 16, blockCount: Int, precision: KVElementType = .float32) -> KVCache {
-        KVCache(layerCount: configuration.layerCount, kvHeadCount: configuration.kvHeadCount,
-                headDimension: configuration.headDimension, blockSize: blockSize, blockCount: blockCount,
-                precision: precision)
+        KVCache(
+            layerCount: configuration.layerCount, kvHeadCount: configuration.kvHeadCount,
+            headDimension: configuration.headDimension, blockSize: blockSize, blockCount: blockCount,
+            precision: precision)
     }
 
     /// Runs the batch through the model, writing each token's keys and values into `cache`, and
     /// calls `body` with the logits that the sequences want (one row of `vocabularySize` values per
     /// wanted position, in batch order). The buffer is reused by the next call.
-    public func forward<R>(_ batch: ForwardBatch, cache: KVCache,
-                           _ body: (UnsafeMutableBufferPointer<Float>) throws -> R) throws -> R {
+    public func forward<R>(
+        _ batch: ForwardBatch, cache: KVCache,
+        _ body: (UnsafeMutableBufferPointer<Float>) throws -> R
+    ) throws -> R {
         try validate(batch, cache: cache)
         lock.lock()
         defer { lock.unlock() }
@@ -70,8 +75,9 @@ public final class LlamaModel: @unchecked Sendable {
             batch.slots.withUnsafeBufferPointer { slots in
                 withAttentionSequences(batch.sequences) { sequences in
                     for (index, layer) in weights.layers.enumerated() {
-                        runLayer(layer, tokens: n, positions: positions.baseAddress!, slots: slots.baseAddress!,
-                                 sequences: sequences, kv: cache.layer(index))
+                        runLayer(
+                            layer, tokens: n, positions: positions.baseAddress!, slots: slots.baseAddress!,
+                            sequences: sequences, kv: cache.layer(index))
                     }
                 }
             }
@@ -81,33 +87,39 @@ public final class LlamaModel: @unchecked Sendable {
         var row = 0
         for sequence in batch.sequences where sequence.logitCount > 0 {
             let first = sequence.tokenStart + sequence.tokenCount - sequence.logitCount
-            (w.normed + row * c.embeddingWidth).update(from: w.x + first * c.embeddingWidth,
-                                                       count: sequence.logitCount * c.embeddingWidth)
+            (w.normed + row * c.embeddingWidth).update(
+                from: w.x + first * c.embeddingWidth,
+                count: sequence.logitCount * c.embeddingWidth)
             row += sequence.logitCount
         }
         weights.outputNorm.withUnsafeBufferPointer { norm in
-            rmsNorm(w.normed, weight: norm.baseAddress!, eps: c.rmsNormEpsilon, rows: rows,
-                    width: c.embeddingWidth, output: w.normed)
+            rmsNorm(
+                w.normed, weight: norm.baseAddress!, eps: c.rmsNormEpsilon, rows: rows,
+                width: c.embeddingWidth, output: w.normed)
         }
         matmul(weights.output, input: w.normed, tokens: rows, output: w.logits, pool: pool, scratch: scratch)
         return try body(UnsafeMutableBufferPointer(start: w.logits, count: rows * c.vocabularySize))
     }
 
-    private func runLayer(_ layer: LayerWeights, tokens n: Int, positions: UnsafePointer<Int32>,
-                          slots: UnsafePointer<Int32>, sequences: UnsafeBufferPointer<AttentionSequence>,
-                          kv: PagedKVLayer) {
+    private func runLayer(
+        _ layer: LayerWeights, tokens n: Int, positions: UnsafePointer<Int32>,
+        slots: UnsafePointer<Int32>, sequences: UnsafeBufferPointer<AttentionSequence>,
+        kv: PagedKVLayer
+    ) {
         let c = configuration
         let w = workspace
         let width = c.embeddingWidth
 
         layer.attentionNorm.withUnsafeBufferPointer { norm in
             perTokens(n) { r in
-                rmsNorm(w.x + r.lowerBound * width, weight: norm.baseAddress!, eps: c.rmsNormEpsilon, rows: r.count,
-                        width: width, output: w.normed + r.lowerBound * width)
+                rmsNorm(
+                    w.x + r.lowerBound * width, weight: norm.baseAddress!, eps: c.rmsNormEpsilon, rows: r.count,
+                    width: width, output: w.normed + r.lowerBound * width)
             }
         }
-        let qkv = layer.attentionInput.run(input: w.normed, tokens: n, outputs: [w.q, w.k, w.v], staging: w.staging,
-                                           pool: pool, scratch: scratch)
+        let qkv = layer.attentionInput.run(
+            input: w.normed, tokens: n, outputs: [w.q, w.k, w.v], staging: w.staging,
+            pool: pool, scratch: scratch)
         perTokens(n) { r in
             qkv[0].copy(r, width: c.qWidth, to: w.q)
             qkv[1].copy(r, width: c.kvWidth, to: w.k)
@@ -116,12 +128,15 @@ public final class LlamaModel: @unchecked Sendable {
             if let bias = layer.keyBias { addBias(bias, to: w.k, rows: r) }
             if let bias = layer.valueBias { addBias(bias, to: w.v, rows: r) }
             let first = r.lowerBound
-            applyRoPE(w.q + first * c.qWidth, heads: c.headCount, headDim: c.headDimension, positions: positions + first,
-                      tokens: r.count, table: rope, neox: c.ropeNeoX)
-            applyRoPE(w.k + first * c.kvWidth, heads: c.kvHeadCount, headDim: c.headDimension,
-                      positions: positions + first, tokens: r.count, table: rope, neox: c.ropeNeoX)
-            writeKV(k: w.k + first * c.kvWidth, v: w.v + first * c.kvWidth, slotMapping: slots + first,
-                    tokens: r.count, layer: kv)
+            applyRoPE(
+                w.q + first * c.qWidth, heads: c.headCount, headDim: c.headDimension, positions: positions + first,
+                tokens: r.count, table: rope, neox: c.ropeNeoX)
+            applyRoPE(
+                w.k + first * c.kvWidth, heads: c.kvHeadCount, headDim: c.headDimension,
+                positions: positions + first, tokens: r.count, table: rope, neox: c.ropeNeoX)
+            writeKV(
+                k: w.k + first * c.kvWidth, v: w.v + first * c.kvWidth, slotMapping: slots + first,
+                tokens: r.count, layer: kv)
         }
         pagedAttention(q: w.q, output: w.attention, qHeads: c.headCount, sequences: sequences, layer: kv, pool: pool)
         matmul(layer.attentionOutput, input: w.attention, tokens: n, output: w.normed, pool: pool, scratch: scratch)
@@ -133,17 +148,20 @@ public final class LlamaModel: @unchecked Sendable {
                 rmsNorm(x, weight: norm.baseAddress!, eps: c.rmsNormEpsilon, rows: r.count, width: width, output: normed)
             }
         }
-        let gateUp = layer.feedForwardInput.run(input: w.normed, tokens: n, outputs: [w.gate, w.up],
-                                                staging: w.staging, pool: pool, scratch: scratch)
+        let gateUp = layer.feedForwardInput.run(
+            input: w.normed, tokens: n, outputs: [w.gate, w.up],
+            staging: w.staging, pool: pool, scratch: scratch)
         perTokens(n) { r in
             for t in r {
-                siluMul(gate: gateUp[0].row(t), up: gateUp[1].row(t), count: c.feedForwardWidth,
-                        output: w.gate + t * c.feedForwardWidth)
+                siluMul(
+                    gate: gateUp[0].row(t), up: gateUp[1].row(t), count: c.feedForwardWidth,
+                    output: w.gate + t * c.feedForwardWidth)
             }
         }
         matmul(layer.down, input: w.gate, tokens: n, output: w.normed, pool: pool, scratch: scratch)
         perTokens(n) { r in
-            add(w.x + r.lowerBound * width, w.normed + r.lowerBound * width, count: r.count * width,
+            add(
+                w.x + r.lowerBound * width, w.normed + r.lowerBound * width, count: r.count * width,
                 output: w.x + r.lowerBound * width)
         }
     }
@@ -202,8 +220,10 @@ public final class LlamaModel: @unchecked Sendable {
 
 /// Calls `body` with the attention kernel's view of the batch's sequences (block tables copied to
 /// one stable buffer).
-private func withAttentionSequences<R>(_ sequences: [ForwardBatch.Sequence],
-                                       _ body: (UnsafeBufferPointer<AttentionSequence>) -> R) -> R {
+private func withAttentionSequences<R>(
+    _ sequences: [ForwardBatch.Sequence],
+    _ body: (UnsafeBufferPointer<AttentionSequence>) -> R
+) -> R {
     let total = sequences.reduce(0) { $0 + $1.blockTable.count }
     let flat = UnsafeMutablePointer<Int32>.allocate(capacity: max(total, 1))
     defer { flat.deallocate() }
@@ -214,8 +234,10 @@ private func withAttentionSequences<R>(_ sequences: [ForwardBatch.Sequence],
         s.blockTable.withUnsafeBufferPointer { table in
             if let base = table.baseAddress { (flat + offset).update(from: base, count: table.count) }
         }
-        views.append(AttentionSequence(firstToken: Int32(s.tokenStart), tokenCount: Int32(s.tokenCount),
-                                       positionOfFirst: Int32(s.firstPosition), blockTable: UnsafePointer(flat + offset)))
+        views.append(
+            AttentionSequence(
+                firstToken: Int32(s.tokenStart), tokenCount: Int32(s.tokenCount),
+                positionOfFirst: Int32(s.firstPosition), blockTable: UnsafePointer(flat + offset)))
         offset += s.blockTable.count
     }
     return views.withUnsafeBufferPointer(body)

@@ -107,13 +107,15 @@ public struct ModelConfiguration: Sendable, Equatable {
                 throw .invalidMetadata("\(name).attention.sliding_window", "expected a non-negative integer, got \(value)")
             }
             if window > 0 && window < contextLength {
-                throw .unsupportedFeature("sliding-window attention ('\(name).attention.sliding_window' = \(window), "
-                                          + "context length \(contextLength))")
+                throw .unsupportedFeature(
+                    "sliding-window attention ('\(name).attention.sliding_window' = \(window), "
+                        + "context length \(contextLength))")
             }
         }
         if let value = metadata["\(name).attention.value_length"], value.int != headDimension {
-            throw .unsupportedFeature("value head size '\(name).attention.value_length' = \(value) differs from the "
-                                      + "key head size \(headDimension)")
+            throw .unsupportedFeature(
+                "value head size '\(name).attention.value_length' = \(value) differs from the "
+                    + "key head size \(headDimension)")
         }
 
         guard let embedding = file.tensor(named: "token_embd.weight") else { throw .missingTensor("token_embd.weight") }

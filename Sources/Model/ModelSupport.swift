@@ -19,9 +19,10 @@ public enum ModelSupport {
     public static func check(_ file: GGUFFile) throws(ModelError) -> ModelConfiguration {
         let configuration = try ModelConfiguration(file: file)
         try checkTokenizer(file.metadata)
-        try checkAllConsumed(tensorNames: file.tensors.map(\.name),
-                             consumed: TensorManifest.consumedNames(configuration),
-                             architecture: configuration.architecture.rawValue)
+        try checkAllConsumed(
+            tensorNames: file.tensors.map(\.name),
+            consumed: TensorManifest.consumedNames(configuration),
+            architecture: configuration.architecture.rawValue)
         for tensor in file.tensors where tensor.name != ModelConfiguration.ropeFrequencyTensor {
             guard tensor.type.isSupported, WeightMatrix.supports(tensor.type) else {
                 throw .unsupportedTensorType(tensor.name, tensor.type)
@@ -49,12 +50,15 @@ public enum ModelSupport {
     }
 
     /// Refuses when any of `tensorNames` (in file order) is not in `consumed`, naming the first few.
-    public static func checkAllConsumed(tensorNames: [String], consumed: Set<String>,
-                                        architecture: String) throws(ModelError) {
+    public static func checkAllConsumed(
+        tensorNames: [String], consumed: Set<String>,
+        architecture: String
+    ) throws(ModelError) {
         let extra = tensorNames.filter { !consumed.contains($0) }
         guard extra.isEmpty else {
-            throw .unconsumedTensors(architecture: architecture, names: Array(extra.prefix(namedTensorLimit)),
-                                     count: extra.count)
+            throw .unconsumedTensors(
+                architecture: architecture, names: Array(extra.prefix(namedTensorLimit)),
+                count: extra.count)
         }
     }
 }

@@ -95,24 +95,28 @@ struct ModelWeights: @unchecked Sendable {
         var layers: [LayerWeights] = []
         for i in 0..<c.layerCount {
             let n = TensorManifest.Layer(i)
-            layers.append(LayerWeights(
-                attentionNorm: try vector(n.attentionNorm, count: width),
-                attentionInput: try projection([(n.query, c.qWidth), (n.key, c.kvWidth), (n.value, c.kvWidth)],
-                                               columns: width),
-                queryBias: try optionalVector(n.queryBias, count: c.qWidth),
-                keyBias: try optionalVector(n.keyBias, count: c.kvWidth),
-                valueBias: try optionalVector(n.valueBias, count: c.kvWidth),
-                attentionOutput: try matrix(n.attentionOutput, columns: c.qWidth, rows: width),
-                feedForwardNorm: try vector(n.feedForwardNorm, count: width),
-                feedForwardInput: try projection([(n.gate, c.feedForwardWidth), (n.up, c.feedForwardWidth)],
-                                                 columns: width),
-                down: try matrix(n.down, columns: c.feedForwardWidth, rows: width)
-            ))
+            layers.append(
+                LayerWeights(
+                    attentionNorm: try vector(n.attentionNorm, count: width),
+                    attentionInput: try projection(
+                        [(n.query, c.qWidth), (n.key, c.kvWidth), (n.value, c.kvWidth)],
+                        columns: width),
+                    queryBias: try optionalVector(n.queryBias, count: c.qWidth),
+                    keyBias: try optionalVector(n.keyBias, count: c.kvWidth),
+                    valueBias: try optionalVector(n.valueBias, count: c.kvWidth),
+                    attentionOutput: try matrix(n.attentionOutput, columns: c.qWidth, rows: width),
+                    feedForwardNorm: try vector(n.feedForwardNorm, count: width),
+                    feedForwardInput: try projection(
+                        [(n.gate, c.feedForwardWidth), (n.up, c.feedForwardWidth)],
+                        columns: width),
+                    down: try matrix(n.down, columns: c.feedForwardWidth, rows: width)
+                ))
         }
         self.layers = layers
         outputNorm = try vector(TensorManifest.outputNorm, count: width)
-        output = try matrix(c.tiedEmbedding ? TensorManifest.tokenEmbedding : TensorManifest.output,
-                            columns: width, rows: c.vocabularySize)
+        output = try matrix(
+            c.tiedEmbedding ? TensorManifest.tokenEmbedding : TensorManifest.output,
+            columns: width, rows: c.vocabularySize)
         if c.architecture == .llama, let tensor = file.tensor(named: ModelConfiguration.ropeFrequencyTensor) {
             ropeFrequencyFactors = try Self.ropeFrequencyFactors(tensor, file: file, pairs: c.ropeDimensions / 2)
             bound.insert(tensor.name)
@@ -124,8 +128,10 @@ struct ModelWeights: @unchecked Sendable {
 
     /// Reads and checks `rope_freqs.weight`: F32, exactly `pairs` values, each finite and positive
     /// (they divide the frequencies; llama.cpp's converters write them from Meta's formula).
-    static func ropeFrequencyFactors(_ tensor: GGUFTensorInfo, file: GGUFFile,
-                                     pairs: Int) throws(ModelError) -> [Float] {
+    static func ropeFrequencyFactors(
+        _ tensor: GGUFTensorInfo, file: GGUFFile,
+        pairs: Int
+    ) throws(ModelError) -> [Float] {
         guard tensor.type == .f32 else {
             throw .invalidTensorData(tensor.name, "RoPE frequency factors must be F32, found \(tensor.type)")
         }

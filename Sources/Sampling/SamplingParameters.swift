@@ -53,7 +53,7 @@ public struct SamplingParameters: Sendable, Hashable {
         ("repetition_penalty", 0.01...100),
         ("presence_penalty", -2...2),
         ("frequency_penalty", -2...2),
-        ("logit_bias", -100...100),
+        ("logit_bias", -100...100)
     ]
 
     /// Most entries in `logitBias`.
@@ -69,7 +69,8 @@ public struct SamplingParameters: Sendable, Hashable {
         try Self.check("presence_penalty", presencePenalty)
         try Self.check("frequency_penalty", frequencyPenalty)
         guard logitBias.count <= Self.maxLogitBiasEntries else {
-            throw SamplingError(field: "logit_bias", message: "logit_bias has \(logitBias.count) entries; at most \(Self.maxLogitBiasEntries) are allowed")
+            throw SamplingError(
+                field: "logit_bias", message: "logit_bias has \(logitBias.count) entries; at most \(Self.maxLogitBiasEntries) are allowed")
         }
         for (token, bias) in logitBias {
             try Self.check("logit_bias", bias)

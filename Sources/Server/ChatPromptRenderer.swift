@@ -26,20 +26,25 @@ public struct ChatPromptRenderer: Sendable {
 
     /// The prompt text for `messages`, with `variables` (a request's `chat_template_kwargs`) added to
     /// the template's context. Throws `TemplateError` (e.g. the template's `raise_exception`).
-    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool = true,
-                       variables: [(String, JSONValue)] = []) throws -> String {
+    public func render(
+        _ messages: [ChatMessage], addGenerationPrompt: Bool = true,
+        variables: [(String, JSONValue)] = []
+    ) throws -> String {
         let values: [TemplateValue] = messages.map {
             .object([("role", .string($0.role)), ("content", .string($0.content))])
         }
         var extra: [String: TemplateValue] = [:]
         for (key, value) in variables { extra[key] = Self.templateValue(value) }
-        return try template.render(messages: values, addGenerationPrompt: addGenerationPrompt,
-                                   bosToken: bosToken, eosToken: eosToken, extra: extra)
+        return try template.render(
+            messages: values, addGenerationPrompt: addGenerationPrompt,
+            bosToken: bosToken, eosToken: eosToken, extra: extra)
     }
 
     /// The prompt tokens for `messages`.
-    public func tokens(for messages: [ChatMessage], addGenerationPrompt: Bool = true,
-                       variables: [(String, JSONValue)] = []) throws -> [Int32] {
+    public func tokens(
+        for messages: [ChatMessage], addGenerationPrompt: Bool = true,
+        variables: [(String, JSONValue)] = []
+    ) throws -> [Int32] {
         let text = try render(messages, addGenerationPrompt: addGenerationPrompt, variables: variables)
         return tokenizer.encode(text, addSpecial: false, parseSpecial: true)
     }

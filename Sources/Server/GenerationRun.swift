@@ -15,8 +15,10 @@ final class GenerationRun: Sendable {
     let deadline: Double?
     private let started = DispatchTime.now().uptimeNanoseconds
 
-    init(job: GenerationJob, server: OpenAIServer, tokenizer: Tokenizer, engine: Engine, streams: [AsyncStream<GenerationEvent>],
-         deadline: Double?) {
+    init(
+        job: GenerationJob, server: OpenAIServer, tokenizer: Tokenizer, engine: Engine, streams: [AsyncStream<GenerationEvent>],
+        deadline: Double?
+    ) {
         self.job = job
         self.server = server
         self.tokenizer = tokenizer
@@ -146,7 +148,9 @@ final class GenerationRun: Sendable {
                 let delta = apply(event, to: &choices[index], index: index)
                 if !delta.text.isEmpty || !delta.logprobs.isEmpty {
                     let content: JSONValue = job.endpoint == .chat ? .object([("content", .string(delta.text))]) : .string(delta.text)
-                    let logprobs: JSONValue = !job.logprobs ? .null
+                    let logprobs: JSONValue =
+                        !job.logprobs
+                        ? .null
                         : job.endpoint == .chat ? chatLogprobs(delta.logprobs) : completionLogprobs(delta.logprobs)
                     try await send(chunk(index: index, delta: content, logprobs: logprobs), to: &writer)
                 }
@@ -156,8 +160,9 @@ final class GenerationRun: Sendable {
                 }
             }
             if job.includeUsage {
-                try await send(.object(header(object: job.endpoint.chunkObject) + [("choices", .array([])), ("usage", usage(choices))]),
-                               to: &writer)
+                try await send(
+                    .object(header(object: job.endpoint.chunkObject) + [("choices", .array([])), ("usage", usage(choices))]),
+                    to: &writer)
             }
             try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
             try await writer.finish(nil)
@@ -191,8 +196,10 @@ final class GenerationRun: Sendable {
     private func usage(_ choices: [ChoiceProgress]) -> JSONValue {
         let prompt = job.promptTokens.count
         let completion = choices.reduce(0) { $0 + ($1.usage?.completionTokens ?? 0) }
-        return .object([("prompt_tokens", .int(prompt)), ("total_tokens", .int(prompt + completion)),
-                        ("completion_tokens", .int(completion))])
+        return .object([
+            ("prompt_tokens", .int(prompt)), ("total_tokens", .int(prompt + completion)),
+            ("completion_tokens", .int(completion))
+        ])
     }
 
     private func tokenText(_ id: Int32) -> String { String(decoding: tokenizer.bytes(of: id), as: UTF8.self) }
@@ -203,22 +210,35 @@ final class GenerationRun: Sendable {
             ("text_offset", .array(items.map { .int($0.offset) })),
             ("token_logprobs", .array(items.map { .double(Double($0.0.logprob)) })),
             ("tokens", .array(items.map { .string(tokenText($0.0.token)) })),
-            ("top_logprobs", .array(items.map { item in
-                .object(item.0.top.map { (tokenText($0.token), .double(Double($0.logprob))) })
-            })),
+            (
+                "top_logprobs",
+                .array(
+                    items.map { item in
+                        .object(item.0.top.map { (tokenText($0.token), .double(Double($0.logprob))) })
+                    })
+            )
         ])
     }
 
     /// The chat form: one entry per token with its bytes and alternatives.
     private func chatLogprobs(_ items: [(TokenLogprob, offset: Int)]) -> JSONValue {
         func entry(_ token: Int32, _ logprob: Float) -> [(String, JSONValue)] {
-            [("token", .string(tokenText(token))), ("logprob", .double(Double(logprob))),
-             ("bytes", .array(tokenizer.bytes(of: token).map { .int(Int($0)) }))]
+            [
+                ("token", .string(tokenText(token))), ("logprob", .double(Double(logprob))),
+                ("bytes", .array(tokenizer.bytes(of: token).map { .int(Int($0)) }))
+            ]
         }
-        return .object([("content", .array(items.map { item in
-            .object(entry(item.0.token, item.0.logprob)
-                    + [("top_logprobs", .array(item.0.top.map { .object(entry($0.token, $0.logprob)) }))])
-        }))])
+        return .object([
+            (
+                "content",
+                .array(
+                    items.map { item in
+                        .object(
+                            entry(item.0.token, item.0.logprob)
+                                + [("top_logprobs", .array(item.0.top.map { .object(entry($0.token, $0.logprob)) }))])
+                    })
+            )
+        ])
     }
 
     /// One info line per request.
@@ -227,13 +247,15 @@ final class GenerationRun: Sendable {
         let ttft = choices.compactMap { $0.usage?.timeToFirstTokenSeconds }.min()
         let duration = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         let reasons = choices.map { ($0.finishReason ?? .abort).rawValue }
-        server.logger.info("request finished", metadata: [
-            "id": "\(job.id)",
-            "prompt_tokens": "\(job.promptTokens.count)",
-            "output_tokens": "\(output)",
-            "ttft_s": "\(ttft.map { String(format: "%.3f", $0) } ?? "-")",
-            "duration_s": "\(String(format: "%.3f", duration))",
-            "finish_reason": "\(Set(reasons).sorted().joined(separator: ","))",
-        ])
+        server.logger.info(
+            "request finished",
+            metadata: [
+                "id": "\(job.id)",
+                "prompt_tokens": "\(job.promptTokens.count)",
+                "output_tokens": "\(output)",
+                "ttft_s": "\(ttft.map { String(format: "%.3f", $0) } ?? "-")",
+                "duration_s": "\(String(format: "%.3f", duration))",
+                "finish_reason": "\(Set(reasons).sorted().joined(separator: ","))"
+            ])
     }
 }

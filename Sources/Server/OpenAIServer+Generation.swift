@@ -65,46 +65,53 @@ extension OpenAIServer {
         let model = try readyModel()
         let chat = try ChatCompletionRequest(body: bytes, limits: model.limits)
         try checkModel(chat.options.model)
-        let tokens = try Self.chatTokens(chat.messages, model: model, addGenerationPrompt: chat.addGenerationPrompt,
-                                         variables: chat.templateVariables)
+        let tokens = try Self.chatTokens(
+            chat.messages, model: model, addGenerationPrompt: chat.addGenerationPrompt,
+            variables: chat.templateVariables)
         let job = try makeJob(.chat, tokens: tokens, echo: nil, options: chat.options, model: model)
         return try await respond(job, model: model, connection: context.channel)
     }
 
     /// Checks lengths and the queue, and builds the engine requests (one per choice).
-    func makeJob(_ endpoint: Endpoint, tokens: [Int32], echo: String?, options: GenerationOptions,
-                 model: ServedModel) throws(APIError) -> GenerationJob {
+    func makeJob(
+        _ endpoint: Endpoint, tokens: [Int32], echo: String?, options: GenerationOptions,
+        model: ServedModel
+    ) throws(APIError) -> GenerationJob {
         guard !tokens.isEmpty else { throw .badRequest("the prompt is empty", param: endpoint == .chat ? "messages" : "prompt") }
         let limit = model.engine.maxSequenceLength
         let maxTokens = options.maxTokens ?? (limit - tokens.count)
         // Both are at most `limit` here (the validation layer bounds max_tokens), so nothing overflows.
         guard maxTokens >= 1, maxTokens <= limit - tokens.count else {
-            throw .badRequest("This model's maximum context length is \(limit) tokens. However, you requested "
-                              + "\(tokens.count + max(maxTokens, 1)) tokens (\(tokens.count) in the prompt, \(max(maxTokens, 1)) for the completion). "
-                              + "Please reduce the length of the prompt or the completion.",
-                              param: options.maxTokens == nil || tokens.count >= limit
-                                  ? (endpoint == .chat ? "messages" : "prompt") : options.maxTokensField,
-                              code: "context_length_exceeded")
+            throw .badRequest(
+                "This model's maximum context length is \(limit) tokens. However, you requested "
+                    + "\(tokens.count + max(maxTokens, 1)) tokens (\(tokens.count) in the prompt, \(max(maxTokens, 1)) for the completion). "
+                    + "Please reduce the length of the prompt or the completion.",
+                param: options.maxTokens == nil || tokens.count >= limit
+                    ? (endpoint == .chat ? "messages" : "prompt") : options.maxTokensField,
+                code: "context_length_exceeded")
         }
         let waiting = max(state.waitingCount, model.engine.currentStatistics.waitingRequests)
         if waiting >= configuration.maxWaiting {
-            throw APIError(status: .tooManyRequests, message: "the server is busy (\(waiting) requests waiting); retry later",
-                           type: "rate_limit_error", code: "rate_limit_exceeded", retryAfter: 1)
+            throw APIError(
+                status: .tooManyRequests, message: "the server is busy (\(waiting) requests waiting); retry later",
+                type: "rate_limit_error", code: "rate_limit_exceeded", retryAfter: 1)
         }
         let id = endpoint.idPrefix + Self.randomID()
         var requests: [GenerationRequest] = []
         for index in 0..<options.n {
             var sampling = options.sampling
             if let seed = sampling.seed { sampling.seed = seed &+ UInt64(index) }
-            requests.append(GenerationRequest(
-                id: "\(id)-\(index)", promptTokens: tokens, sampling: sampling, maxTokens: maxTokens,
-                ignoreEOS: options.ignoreEOS, stopTokenIDs: Set(options.stopTokenIDs), stopStrings: options.stop,
-                topLogprobs: options.logprobs))
+            requests.append(
+                GenerationRequest(
+                    id: "\(id)-\(index)", promptTokens: tokens, sampling: sampling, maxTokens: maxTokens,
+                    ignoreEOS: options.ignoreEOS, stopTokenIDs: Set(options.stopTokenIDs), stopStrings: options.stop,
+                    topLogprobs: options.logprobs))
         }
-        return GenerationJob(endpoint: endpoint, id: id, created: Int(Date().timeIntervalSince1970),
-                             modelName: configuration.servedModelName, promptTokens: tokens, echo: echo,
-                             stream: options.stream, includeUsage: options.includeUsage,
-                             logprobs: options.logprobs != nil, requests: requests)
+        return GenerationJob(
+            endpoint: endpoint, id: id, created: Int(Date().timeIntervalSince1970),
+            modelName: configuration.servedModelName, promptTokens: tokens, echo: echo,
+            stream: options.stream, includeUsage: options.includeUsage,
+            logprobs: options.logprobs != nil, requests: requests)
     }
 
     static func randomID() -> String {
@@ -131,15 +138,17 @@ extension OpenAIServer {
         disconnects.watch(connection, key: job.id) { [engine = model.engine] in
             for id in ids { engine.abort(id: id) }
         }
-        let run = GenerationRun(job: job, server: self, tokenizer: model.tokenizer, engine: model.engine, streams: streams,
-                                deadline: configuration.requestTimeout)
+        let run = GenerationRun(
+            job: job, server: self, tokenizer: model.tokenizer, engine: model.engine, streams: streams,
+            deadline: configuration.requestTimeout)
         if job.stream {
-            return Response(status: .ok,
-                            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                            body: ResponseBody { [disconnects] writer in
-                                defer { disconnects.unwatch(connection, key: job.id) }
-                                try await run.stream(to: &writer)
-                            })
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: ResponseBody { [disconnects] writer in
+                    defer { disconnects.unwatch(connection, key: job.id) }
+                    try await run.stream(to: &writer)
+                })
         }
         defer { disconnects.unwatch(connection, key: job.id) }
         return Self.json(await run.collect())

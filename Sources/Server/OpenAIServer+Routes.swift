@@ -11,8 +11,9 @@ extension OpenAIServer {
         router.middlewares.add(ErrorMiddleware(apiKey: configuration.apiKey))
         router.get("/health") { _, _ in self.health() }
         router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(string: self.metrics.scrape(engine: self.state.model?.engine))))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: self.metrics.scrape(engine: self.state.model?.engine))))
         }
         router.get("/v1/models") { _, _ in try self.models() }
         router.post("/v1/completions") { request, context in try await self.completions(request, context: context) }
@@ -49,7 +50,7 @@ extension OpenAIServer {
             ("owned_by", "tandem"),
             ("root", .string(configuration.servedModelName)),
             ("parent", .null),
-            ("max_model_len", .int(model.engine.maxSequenceLength)),
+            ("max_model_len", .int(model.engine.maxSequenceLength))
         ])
         return Self.json(["object": "list", "data": [entry]])
     }
@@ -69,21 +70,25 @@ extension OpenAIServer {
     /// Checks `model` against the served name (404 when it differs).
     func checkModel(_ name: String?) throws(APIError) {
         if let name, name != configuration.servedModelName {
-            throw APIError(status: .notFound, message: "the model '\(name.prefix(256))' does not exist", param: "model",
-                           code: "model_not_found")
+            throw APIError(
+                status: .notFound, message: "the model '\(name.prefix(256))' does not exist", param: "model",
+                code: "model_not_found")
         }
     }
 
     /// Renders and tokenizes a chat; a template error (e.g. `raise_exception`) is a 400 with its message,
     /// a template that could not be parsed at load a 500 that says so.
-    static func chatTokens(_ messages: [ChatMessage], model: ServedModel, addGenerationPrompt: Bool = true,
-                           variables: [(String, JSONValue)] = []) throws(APIError) -> [Int32] {
+    static func chatTokens(
+        _ messages: [ChatMessage], model: ServedModel, addGenerationPrompt: Bool = true,
+        variables: [(String, JSONValue)] = []
+    ) throws(APIError) -> [Int32] {
         let renderer: ChatPromptRenderer
         switch model.chat {
         case .success(let value): renderer = value
         case .failure(let error):
-            throw APIError(status: .internalServerError, message: "the model's chat template cannot be used: \(error)",
-                           type: "server_error", code: "chat_template_error")
+            throw APIError(
+                status: .internalServerError, message: "the model's chat template cannot be used: \(error)",
+                type: "server_error", code: "chat_template_error")
         }
         do {
             return try renderer.tokens(for: messages, addGenerationPrompt: addGenerationPrompt, variables: variables)
@@ -104,13 +109,14 @@ extension OpenAIServer {
         case .prompt(let prompt, let addSpecialTokens):
             tokens = model.tokenizer.encode(prompt, addSpecial: addSpecialTokens, parseSpecial: true)
         }
-        let strings: JSONValue = tokenize.returnTokenStrings
+        let strings: JSONValue =
+            tokenize.returnTokenStrings
             ? .array(tokens.map { .string(String(decoding: model.tokenizer.bytes(of: $0), as: UTF8.self)) }) : .null
         return Self.json([
             "count": .int(tokens.count),
             "max_model_len": .int(model.engine.maxSequenceLength),
             "tokens": .array(tokens.map { .int(Int($0)) }),
-            "token_strs": strings,
+            "token_strs": strings
         ])
     }
 
@@ -124,8 +130,9 @@ extension OpenAIServer {
 
     /// A 200 JSON response.
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"],
-                 body: .init(byteBuffer: ByteBuffer(string: value.serialized)))
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: value.serialized)))
     }
 }
 
@@ -154,7 +161,8 @@ struct ErrorMiddleware: RouterMiddleware {
             return error.response
         } catch let error as HTTPError {
             let message = error.body ?? (error.status == .notFound ? "no route for \(request.method) \(request.uri.path)" : error.status.reasonPhrase)
-            return APIError(status: error.status, message: message, type: error.status.code >= 500 ? "server_error" : "invalid_request_error").response
+            return APIError(status: error.status, message: message, type: error.status.code >= 500 ? "server_error" : "invalid_request_error")
+                .response
         } catch let error as any HTTPResponseError {
             return APIError(status: error.status, message: error.status.reasonPhrase).response
         } catch {

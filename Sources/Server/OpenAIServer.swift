@@ -2,8 +2,8 @@ import Engine
 import Foundation
 import Hummingbird
 import HummingbirdCore
-import NIOCore
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// The OpenAI-compatible HTTP server (Hummingbird 2) in front of an `Engine`.
@@ -36,8 +36,10 @@ public final class OpenAIServer: Sendable {
 
     /// A server that loads its model in the background once it runs (`/health` is 503 until then).
     /// `load` runs on its own thread.
-    public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "tandem.server"),
-                load: @escaping @Sendable () throws -> ServedModel) {
+    public init(
+        configuration: ServerConfiguration, logger: Logger = Logger(label: "tandem.server"),
+        load: @escaping @Sendable () throws -> ServedModel
+    ) {
         self.configuration = configuration
         self.logger = logger
         state = ServerState(model: nil)
@@ -56,12 +58,14 @@ public final class OpenAIServer: Sendable {
         let bodyTimeout = TimeAmount.nanoseconds(Int64(configuration.bodyTimeout * 1e9))
         return Application(
             router: makeRouter(),
-            server: .http1(configuration: .init(
-                additionalChannelHandlers: [ConnectionGuard(bodyTimeout: bodyTimeout)],
-                idleTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9)))),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port),
-                                 serverName: "tandem",
-                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [ConnectionGuard(bodyTimeout: bodyTimeout)],
+                    idleTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9)))),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port),
+                serverName: "tandem",
+                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
             services: services,
             onServerRunning: { [port] channel in port.withLock { $0 = channel.localAddress?.port } },
             logger: logger)
@@ -78,7 +82,7 @@ public final class OpenAIServer: Sendable {
         var group = ServiceGroupConfiguration(
             services: [
                 .init(service: EngineService(server: self)),
-                .init(service: HTTPService(server: self, application: makeApplication())),
+                .init(service: HTTPService(server: self, application: makeApplication()))
             ],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             cancellationSignals: [],

@@ -1,6 +1,6 @@
+import CoreMetrics
 import Engine
 import Foundation
-import CoreMetrics
 import Metrics
 import Prometheus
 
@@ -35,12 +35,18 @@ final class ServerMetrics: Sendable {
     private let lastSeen = Locked<EngineStatistics?>(nil)
     private let cacheInfoSet = Locked(false)
 
-    static let ttftBuckets: [Double] = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0,
-                                        2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0]
-    static let itlBuckets: [Double] = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
-                                       2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0]
-    static let latencyBuckets: [Double] = [0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0,
-                                           50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0]
+    static let ttftBuckets: [Double] = [
+        0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0,
+        2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0
+    ]
+    static let itlBuckets: [Double] = [
+        0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
+        2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0
+    ]
+    static let latencyBuckets: [Double] = [
+        0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0,
+        50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0
+    ]
 
     init(modelName: String) {
         self.modelName = modelName
@@ -49,7 +55,7 @@ final class ServerMetrics: Sendable {
             "vllm:time_to_first_token_seconds": Self.ttftBuckets,
             "vllm:inter_token_latency_seconds": Self.itlBuckets,
             "vllm:e2e_request_latency_seconds": Self.latencyBuckets,
-            "vllm:request_queue_time_seconds": Self.latencyBuckets,
+            "vllm:request_queue_time_seconds": Self.latencyBuckets
         ]
         self.factory = factory
         let model = [("model_name", modelName)]
@@ -66,9 +72,10 @@ final class ServerMetrics: Sendable {
         preemptions = CoreMetrics.Counter(label: "tandem:preemptions_total", dimensions: model, factory: factory)
         var success: [String: CoreMetrics.Counter] = [:]
         for reason in [FinishReason.stop, .length, .abort] {
-            success[reason.rawValue] = CoreMetrics.Counter(label: "vllm:request_success_total",
-                                               dimensions: model + [("finished_reason", reason.rawValue)],
-                                               factory: factory)
+            success[reason.rawValue] = CoreMetrics.Counter(
+                label: "vllm:request_success_total",
+                dimensions: model + [("finished_reason", reason.rawValue)],
+                factory: factory)
         }
         self.success = success
         timeToFirstToken = CoreMetrics.Recorder(label: "vllm:time_to_first_token_seconds", dimensions: model, aggregate: true, factory: factory)
@@ -79,7 +86,11 @@ final class ServerMetrics: Sendable {
 
     /// Publishes `vllm:cache_config_info` once the engine exists.
     func setCacheConfig(_ engine: Engine) {
-        guard cacheInfoSet.withLock({ let done = $0; $0 = true; return !done }) else { return }
+        guard
+            cacheInfoSet.withLock({
+                let done = $0; $0 = true; return !done
+            })
+        else { return }
         let c = engine.configuration
         let labels = [
             ("model_name", modelName),
@@ -89,7 +100,7 @@ final class ServerMetrics: Sendable {
             ("num_cpu_blocks", "0"),
             ("enable_prefix_caching", "True"),
             ("max_num_batched_tokens", String(c.maxBatchTokens)),
-            ("max_num_seqs", String(c.maxSequences)),
+            ("max_num_seqs", String(c.maxSequences))
         ]
         CoreMetrics.Gauge(label: "vllm:cache_config_info", dimensions: labels, factory: factory).record(1)
     }

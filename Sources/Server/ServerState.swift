@@ -67,7 +67,9 @@ final class ServerState: Sendable {
             return $0.inFlight.isEmpty
         }
         if empty {
-            for waiter in idle.withLock({ let w = $0; $0.removeAll(); return w }) { waiter.resume() }
+            for waiter in idle.withLock({
+                let w = $0; $0.removeAll(); return w
+            }) { waiter.resume() }
         }
     }
 

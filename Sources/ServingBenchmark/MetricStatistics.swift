@@ -26,10 +26,11 @@ public struct MetricStatistics: Sendable, Equatable {
         let sorted = sample.sorted()
         let mean = sample.reduce(0, +) / Double(sample.count)
         let variance = sample.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(sample.count)
-        self.init(mean: mean * 1000,
-                  median: Self.percentile(sorted: sorted, 50) * 1000,
-                  std: variance.squareRoot() * 1000,
-                  p99: Self.percentile(sorted: sorted, 99) * 1000)
+        self.init(
+            mean: mean * 1000,
+            median: Self.percentile(sorted: sorted, 50) * 1000,
+            std: variance.squareRoot() * 1000,
+            p99: Self.percentile(sorted: sorted, 99) * 1000)
     }
 
     /// The `p`-th percentile (0...100) of ascending `sorted`, by numpy's default ("linear")

@@ -19,8 +19,10 @@ public struct RequestRecord: Sendable, Equatable {
     public var error: String?
 
     /// Creates a record.
-    public init(success: Bool, promptTokens: Int, outputTokens: Int, timeToFirstToken: Double = 0,
-                interTokenLatencies: [Double] = [], latency: Double = 0, error: String? = nil) {
+    public init(
+        success: Bool, promptTokens: Int, outputTokens: Int, timeToFirstToken: Double = 0,
+        interTokenLatencies: [Double] = [], latency: Double = 0, error: String? = nil
+    ) {
         self.success = success
         self.promptTokens = promptTokens
         self.outputTokens = outputTokens

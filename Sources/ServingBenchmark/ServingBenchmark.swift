@@ -28,12 +28,15 @@ public struct ServingBenchmark: Sendable {
 
     /// Runs the benchmark. `progress` is called with (finished, total) as requests end;
     /// `log` receives the preamble lines vLLM prints (model, rate, burstiness, concurrency).
-    public func run(progress: (@Sendable (Int, Int) -> Void)? = nil,
-                    log: (@Sendable (String) -> Void)? = nil) async throws -> ServingBenchmarkResult {
+    public func run(
+        progress: (@Sendable (Int, Int) -> Void)? = nil,
+        log: (@Sendable (String) -> Void)? = nil
+    ) async throws -> ServingBenchmarkResult {
         let slots = min(configuration.maxConcurrency ?? configuration.numPrompts, configuration.numPrompts)
         var clientConfiguration = HTTPClient.Configuration()
-        clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60),
-                                                   concurrentHTTP1ConnectionsPerHostSoftLimit: slots + 1)
+        clientConfiguration.connectionPool = .init(
+            idleTimeout: .seconds(60),
+            concurrentHTTP1ConnectionsPerHostSoftLimit: slots + 1)
         clientConfiguration.timeout = .init(connect: .milliseconds(Int64(configuration.connectTimeout * 1000)))
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         do {
@@ -46,8 +49,10 @@ public struct ServingBenchmark: Sendable {
         }
     }
 
-    private func run(client: HTTPClient, progress: (@Sendable (Int, Int) -> Void)?,
-                     log: (@Sendable (String) -> Void)?) async throws -> ServingBenchmarkResult {
+    private func run(
+        client: HTTPClient, progress: (@Sendable (Int, Int) -> Void)?,
+        log: (@Sendable (String) -> Void)?
+    ) async throws -> ServingBenchmarkResult {
         let model = try await resolveModel(client: client)
         log?("Model: \(model)")
 
@@ -60,14 +65,16 @@ public struct ServingBenchmark: Sendable {
         }
         let calibrated = prompts.filter(\.calibrated).count
         let meanTokens = Double(prompts.reduce(0) { $0 + $1.tokens }) / Double(prompts.count)
-        log?(calibrated > 0
-             ? "Prompts: \(prompts.count), calibrated with the server's tokenizer, mean \(String(format: "%.1f", meanTokens)) tokens (target \(configuration.inputLength))"
-             : "Prompts: \(prompts.count), ~\(configuration.inputLength) tokens each (estimated: the server has no /tokenize)")
+        log?(
+            calibrated > 0
+                ? "Prompts: \(prompts.count), calibrated with the server's tokenizer, mean \(String(format: "%.1f", meanTokens)) tokens (target \(configuration.inputLength))"
+                : "Prompts: \(prompts.count), ~\(configuration.inputLength) tokens each (estimated: the server has no /tokenize)")
 
         if configuration.warmUp {
             log?("Starting initial single prompt test run...")
-            let test = await send(client: client, model: model, prompt: prompts[0],
-                                  maxTokens: min(configuration.outputLength, 16))
+            let test = await send(
+                client: client, model: model, prompt: prompts[0],
+                maxTokens: min(configuration.outputLength, 16))
             guard test.success else {
                 throw ServingBenchmarkError.serverUnusable(
                     "initial test run failed; check the URL, endpoint and model: \(test.error ?? "unknown error")")
@@ -93,8 +100,9 @@ public struct ServingBenchmark: Sendable {
                 group.addTask {
                     try? await Task.sleep(until: sendTime, clock: clock)
                     await semaphore?.acquire()
-                    let record = await send(client: client, model: model, prompt: prompt,
-                                            maxTokens: configuration.outputLength)
+                    let record = await send(
+                        client: client, model: model, prompt: prompt,
+                        maxTokens: configuration.outputLength)
                     await semaphore?.release()
                     return (index, record)
                 }
@@ -108,8 +116,9 @@ public struct ServingBenchmark: Sendable {
         }
         let duration = Self.seconds(clock.now - start)
 
-        var result = ServingMetrics.compute(records: records.compactMap { $0 }, duration: duration,
-                                            objectives: configuration.objectives)
+        var result = ServingMetrics.compute(
+            records: records.compactMap { $0 }, duration: duration,
+            objectives: configuration.objectives)
         result.requestRate = configuration.requestRate
         result.burstiness = configuration.burstiness
         result.maxConcurrency = configuration.maxConcurrency
@@ -123,7 +132,7 @@ public struct ServingBenchmark: Sendable {
             "max_tokens": maxTokens,
             "temperature": 0,
             "stream": true,
-            "stream_options": ["include_usage": true],
+            "stream_options": ["include_usage": true]
         ]
         if configuration.isChat {
             body["messages"] = [["role": "user", "content": prompt.text]]
@@ -180,9 +189,9 @@ public struct ServingBenchmark: Sendable {
             let response = try await client.execute(request, timeout: .seconds(30))
             let body = try await response.body.collect(upTo: 1 << 20)
             guard response.status == .ok,
-                  let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
-                  let data = object["data"] as? [[String: Any]],
-                  let id = data.first?["id"] as? String
+                let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
+                let data = object["data"] as? [[String: Any]],
+                let id = data.first?["id"] as? String
             else {
                 throw ServingBenchmarkError.serverUnusable("GET /v1/models listed no model; pass --model")
             }
@@ -210,9 +219,9 @@ public struct ServingBenchmark: Sendable {
                 if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
                 request.body = .bytes(ByteBuffer(bytes: data))
                 guard let response = try? await client.execute(request, timeout: .seconds(30)),
-                      let buffer = try? await response.body.collect(upTo: 1 << 22),
-                      response.status == .ok,
-                      let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any]
+                    let buffer = try? await response.body.collect(upTo: 1 << 22),
+                    response.status == .ok,
+                    let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any]
                 else { return nil }
                 if let count = object["count"] as? Int { return count }
                 return (object["tokens"] as? [Any])?.count

@@ -48,7 +48,7 @@ public struct ServingBenchmarkResult: Sendable, Equatable {
             ("total_output_tokens", String(totalOutputTokens)),
             ("request_throughput", Self.json(requestThroughput)),
             ("output_throughput", Self.json(outputThroughput)),
-            ("total_token_throughput", Self.json(totalTokenThroughput)),
+            ("total_token_throughput", Self.json(totalTokenThroughput))
         ]
         if let requestGoodput { fields.append(("request_goodput", Self.json(requestGoodput))) }
         for (name, statistics) in [("ttft", ttft), ("tpot", tpot), ("itl", itl), ("e2el", e2el)] {
@@ -73,8 +73,9 @@ public struct ServingBenchmarkResult: Sendable, Equatable {
         var lines: [String] = []
         func header(_ title: String, fill: Character) {
             let padding = max(50 - title.count, 0)
-            lines.append(String(repeating: fill, count: padding / 2) + title
-                         + String(repeating: fill, count: padding - padding / 2))
+            lines.append(
+                String(repeating: fill, count: padding / 2) + title
+                    + String(repeating: fill, count: padding - padding / 2))
         }
         func row(_ label: String, _ value: String) {
             lines.append(label.padding(toLength: max(40, label.count), withPad: " ", startingAt: 0) + " " + value)
@@ -92,10 +93,12 @@ public struct ServingBenchmarkResult: Sendable, Equatable {
         if let requestGoodput { row("Request goodput (req/s):", number(requestGoodput)) }
         row("Output token throughput (tok/s):", number(outputThroughput))
         row("Total Token throughput (tok/s):", number(totalTokenThroughput))
-        for (name, title, statistics) in [("TTFT", "Time to First Token", ttft),
-                                          ("TPOT", "Time per Output Token (excl. 1st token)", tpot),
-                                          ("ITL", "Inter-token Latency", itl),
-                                          ("E2EL", "End-to-end Latency", e2el)] {
+        for (name, title, statistics) in [
+            ("TTFT", "Time to First Token", ttft),
+            ("TPOT", "Time per Output Token (excl. 1st token)", tpot),
+            ("ITL", "Inter-token Latency", itl),
+            ("E2EL", "End-to-end Latency", e2el)
+        ] {
             header(title, fill: "-")
             row("Mean \(name) (ms):", number(statistics.mean))
             row("Median \(name) (ms):", number(statistics.median))

@@ -27,8 +27,10 @@ public enum ServingMetrics {
     }
 
     /// Computes the run's result from its records.
-    public static func compute(records: [RequestRecord], duration: Double,
-                               objectives: ServiceLevelObjectives = ServiceLevelObjectives()) -> ServingBenchmarkResult {
+    public static func compute(
+        records: [RequestRecord], duration: Double,
+        objectives: ServiceLevelObjectives = ServiceLevelObjectives()
+    ) -> ServingBenchmarkResult {
         let successful = records.filter(\.success)
         let totalInput = successful.reduce(0) { $0 + $1.promptTokens }
         let totalOutput = successful.reduce(0) { $0 + $1.outputTokens }

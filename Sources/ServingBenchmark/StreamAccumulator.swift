@@ -67,9 +67,10 @@ public struct StreamAccumulator: Sendable {
         guard finished else {
             return .failure("the stream was cut off (no [DONE] and no finish_reason)", promptTokens: prompt)
         }
-        return RequestRecord(success: true, promptTokens: prompt,
-                             outputTokens: usageCompletionTokens ?? textChunks,
-                             timeToFirstToken: firstTokenTime, interTokenLatencies: interTokenLatencies,
-                             latency: lastTokenTime)
+        return RequestRecord(
+            success: true, promptTokens: prompt,
+            outputTokens: usageCompletionTokens ?? textChunks,
+            timeToFirstToken: firstTokenTime, interTokenLatencies: interTokenLatencies,
+            latency: lastTokenTime)
     }
 }

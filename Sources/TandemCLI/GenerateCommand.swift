@@ -76,18 +76,21 @@ struct GenerateCommand: ParsableCommand {
             let report = GenerateReport(
                 text: tokenizer.decode(result.tokens), token_ids: result.tokens, prompt_token_ids: promptTokens,
                 finish_reason: result.finishReason.rawValue,
-                timings: .init(prompt_tokens: promptTokens.count, generated_tokens: result.tokens.count,
-                               prompt_seconds: result.prefillSeconds, decode_seconds: result.decodeSeconds,
-                               prompt_tokens_per_s: result.promptTokensPerSecond,
-                               decode_tokens_per_s: result.decodeTokensPerSecond))
+                timings: .init(
+                    prompt_tokens: promptTokens.count, generated_tokens: result.tokens.count,
+                    prompt_seconds: result.prefillSeconds, decode_seconds: result.decodeSeconds,
+                    prompt_tokens_per_s: result.promptTokensPerSecond,
+                    decode_tokens_per_s: result.decodeTokensPerSecond))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             output.write(try encoder.encode(report) + Data("\n".utf8))
         } else {
             output.write(Data((decoder.flush() + "\n").utf8))
-            standardError(String(format: "[%d prompt tokens: %.1f tok/s, %d generated: %.1f tok/s, finish: %@]",
-                                 promptTokens.count, result.promptTokensPerSecond, result.tokens.count,
-                                 result.decodeTokensPerSecond, result.finishReason.rawValue))
+            standardError(
+                String(
+                    format: "[%d prompt tokens: %.1f tok/s, %d generated: %.1f tok/s, finish: %@]",
+                    promptTokens.count, result.promptTokensPerSecond, result.tokens.count,
+                    result.decodeTokensPerSecond, result.finishReason.rawValue))
         }
     }
 }

@@ -42,14 +42,17 @@ struct InspectCommand: ParsableCommand {
         }
         for (type, entry) in byType.sorted(by: { $0.value.bytes > $1.value.bytes }) {
             let bits = Double(entry.bytes * 8) / Double(max(entry.elements, 1))
-            print("  \(type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) \(String(entry.count).leftPadded(4)) tensors  "
-                + "\(formatCount(entry.elements).leftPadded(8)) elements  \(formatBytes(entry.bytes).leftPadded(10))  "
-                + "\(String(format: "%.2f", bits)) bits/element" + (type.isSupported ? "" : "  (unsupported)"))
+            print(
+                "  \(type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) \(String(entry.count).leftPadded(4)) tensors  "
+                    + "\(formatCount(entry.elements).leftPadded(8)) elements  \(formatBytes(entry.bytes).leftPadded(10))  "
+                    + "\(String(format: "%.2f", bits)) bits/element" + (type.isSupported ? "" : "  (unsupported)"))
         }
         if tensors {
             for tensor in gguf.tensors {
                 let shape = tensor.dimensions.map(String.init).joined(separator: " x ")
-                print("  \(tensor.name.padding(toLength: 32, withPad: " ", startingAt: 0)) \(tensor.type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) [\(shape)]")
+                print(
+                    "  \(tensor.name.padding(toLength: 32, withPad: " ", startingAt: 0)) \(tensor.type.description.padding(toLength: 6, withPad: " ", startingAt: 0)) [\(shape)]"
+                )
             }
         }
     }
@@ -60,7 +63,8 @@ struct InspectCommand: ParsableCommand {
         do { configuration = try ModelSupport.check(gguf) } catch { return "no: \(error)" }
         var rope = configuration.ropeScaling.summary
         if configuration.ropeScaling == .none, configuration.architecture == .llama,
-           gguf.tensor(named: ModelConfiguration.ropeFrequencyTensor) != nil {
+            gguf.tensor(named: ModelConfiguration.ropeFrequencyTensor) != nil
+        {
             rope = "per-frequency factors from rope_freqs.weight"
         }
         return "yes (\(configuration.architecture.rawValue), \(configuration.layerCount) layers, RoPE scaling: \(rope))"

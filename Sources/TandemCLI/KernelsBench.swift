@@ -1,5 +1,5 @@
-import Foundation
 import ArgumentParser
+import Foundation
 import Kernels
 
 /// `tandem bench kernels`: the matrix products of the default model's shapes, in GFLOP/s and GB/s.
@@ -34,8 +34,10 @@ struct KernelsBench: ParsableCommand {
         _ = KernelBenchmark.run(pool: pool, shapes: shapes, tokenCounts: counts, minimumSeconds: seconds)
         if attention {
             let result = KernelBenchmark.attention(pool: pool, minimumSeconds: seconds)
-            print(String(format: "decode attention, %d sequences x %d positions: %.3f ms/layer, %.2f GB/s of cache",
-                         result.sequences, result.context, result.secondsPerLayer * 1e3, result.gigabytesPerSecond))
+            print(
+                String(
+                    format: "decode attention, %d sequences x %d positions: %.3f ms/layer, %.2f GB/s of cache",
+                    result.sequences, result.context, result.secondsPerLayer * 1e3, result.gigabytesPerSecond))
         }
     }
 }

@@ -8,7 +8,8 @@ import Tokenizer
 
 /// Options shared by every command that loads a model.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Path to a GGUF model. Default: SmolLM2-135M-Instruct Q4_1, fetched on first use into $TANDEM_CACHE or ~/.cache/tandem.")
+    @Option(
+        name: .long, help: "Path to a GGUF model. Default: SmolLM2-135M-Instruct Q4_1, fetched on first use into $TANDEM_CACHE or ~/.cache/tandem.")
     var model: String?
 
     @Option(name: .long, help: "Compute threads (default: all cores).")

@@ -9,12 +9,12 @@ struct ServeBench: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Benchmark a running OpenAI-compatible server (like `vllm bench serve`).",
         discussion: """
-        Sends --num-prompts streaming requests of random English words (~--input-len tokens, made \
-        exact with the server's /tokenize when it has one) with max_tokens = --output-len and \
-        temperature 0, arriving as a Poisson/gamma process of --request-rate (inf: all at once), at \
-        most --max-concurrency at a time. Reports TTFT, TPOT, ITL and E2EL (mean/median/p99 ms), \
-        throughputs and goodput, defined as vLLM defines them. Set OPENAI_API_KEY to send a bearer token.
-        """
+            Sends --num-prompts streaming requests of random English words (~--input-len tokens, made \
+            exact with the server's /tokenize when it has one) with max_tokens = --output-len and \
+            temperature 0, arriving as a Poisson/gamma process of --request-rate (inf: all at once), at \
+            most --max-concurrency at a time. Reports TTFT, TPOT, ITL and E2EL (mean/median/p99 ms), \
+            throughputs and goodput, defined as vLLM defines them. Set OPENAI_API_KEY to send a bearer token.
+            """
     )
 
     @Option(help: "Server root URL, e.g. http://127.0.0.1:8000 (without /v1).")

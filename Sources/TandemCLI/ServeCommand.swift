@@ -47,8 +47,10 @@ struct ServeCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         guard maxWaiting >= 1 else { throw ValidationError("--max-waiting must be >= 1") }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be >= 1") }
-        for (name, value) in [("--shutdown-grace", shutdownGrace), ("--idle-timeout", idleTimeout), ("--body-timeout", bodyTimeout),
-                              ("--request-timeout", requestTimeout ?? 1)] {
+        for (name, value) in [
+            ("--shutdown-grace", shutdownGrace), ("--idle-timeout", idleTimeout), ("--body-timeout", bodyTimeout),
+            ("--request-timeout", requestTimeout ?? 1)
+        ] {
             guard value.isFinite, value >= 0, value <= 86_400 else { throw ValidationError("\(name) must be in [0, 86400] seconds") }
         }
     }
@@ -59,7 +61,8 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = ServerConfiguration()
         configuration.host = host
         configuration.port = port
-        configuration.servedModelName = servedModelName
+        configuration.servedModelName =
+            servedModelName
             ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         configuration.apiKey = apiKey
         configuration.maxWaiting = maxWaiting

@@ -54,8 +54,10 @@ struct SingleStreamBench: ParsableCommand {
         let prefillMean = prefill.reduce(0, +) / Double(prefill.count)
         let decodeMean = decode.reduce(0, +) / Double(decode.count)
         if json {
-            print(String(format: #"{"threads": %d, "prompt_tokens": %d, "prefill_tokens_per_s": %.2f, "decode_tokens": %d, "decode_tokens_per_s": %.2f}"#,
-                         model.pool.threadCount, promptLength, prefillMean, generateLength, decodeMean))
+            print(
+                String(
+                    format: #"{"threads": %d, "prompt_tokens": %d, "prefill_tokens_per_s": %.2f, "decode_tokens": %d, "decode_tokens_per_s": %.2f}"#,
+                    model.pool.threadCount, promptLength, prefillMean, generateLength, decodeMean))
         } else {
             print("threads  test     tok/s")
             print(String(format: "%7d  pp%-5d %8.2f", model.pool.threadCount, promptLength, prefillMean))

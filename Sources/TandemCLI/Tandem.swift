@@ -6,6 +6,9 @@ struct Tandem: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tandem",
         abstract: "An LLM inference engine with continuous and asynchronous batching.",
-        subcommands: [GenerateCommand.self, TokenizeCommand.self, DetokenizeCommand.self, InspectCommand.self, BenchCommand.self, ServeCommand.self, ChatCommand.self]
+        subcommands: [
+            GenerateCommand.self, TokenizeCommand.self, DetokenizeCommand.self, InspectCommand.self, BenchCommand.self, ServeCommand.self,
+            ChatCommand.self
+        ]
     )
 }

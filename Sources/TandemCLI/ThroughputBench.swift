@@ -29,7 +29,10 @@ struct ThroughputBench: AsyncParsableCommand {
     @Option(help: "Top-p with --temperature above 0 (1 disables).")
     var topP: Float = 1
 
-    @Flag(help: "The costliest parameters a request may send: top_k = vocabulary - 1, all penalties, 1,024 logit biases, 20 logprobs and 16 stop strings of 1,024 bytes that never match (with --temperature, else greedy plus the rest).")
+    @Flag(
+        help:
+            "The costliest parameters a request may send: top_k = vocabulary - 1, all penalties, 1,024 logit biases, 20 logprobs and 16 stop strings of 1,024 bytes that never match (with --temperature, else greedy plus the rest)."
+    )
     var worstCaseSampling = false
 
     @Flag(help: "Run both modes in one run and compare: throughput ratio and identical outputs.")
@@ -65,12 +68,17 @@ struct ThroughputBench: AsyncParsableCommand {
         var reports: [(name: String, report: ThroughputReport, results: [GenerationResult], steps: [StepRecord])] = []
         for asynchronous in modes {
             let name = asynchronous ? "async" : "sync"
-            let engine = Engine(model: model, tokenizer: tokenizer,
-                                configuration: engineOptions.configuration(asynchronous: asynchronous,
-                                                                           recordSteps: trace != nil || svg != nil))
+            let engine = Engine(
+                model: model, tokenizer: tokenizer,
+                configuration: engineOptions.configuration(
+                    asynchronous: asynchronous,
+                    recordSteps: trace != nil || svg != nil))
             // Warm up (page in weights, grow buffers) outside the measurement.
-            _ = try await engine.generateBatch([GenerationRequest(id: "warmup", promptTokens: Array(requests[0].promptTokens.prefix(16)),
-                                                                  maxTokens: 4, ignoreEOS: true)])
+            _ = try await engine.generateBatch([
+                GenerationRequest(
+                    id: "warmup", promptTokens: Array(requests[0].promptTokens.prefix(16)),
+                    maxTokens: 4, ignoreEOS: true)
+            ])
             let before = engine.currentStatistics
             let progress = ProgressBar(label: "\(name) ", total: requests.count)
             let start = DispatchTime.now().uptimeNanoseconds
@@ -80,8 +88,11 @@ struct ThroughputBench: AsyncParsableCommand {
             let after = engine.currentStatistics
             let steps = engine.steps.filter { $0.prepareStart >= start }
             engine.shutdown()
-            reports.append((name, ThroughputReport(results: results, seconds: seconds, before: before, after: after),
-                            results, steps))
+            reports.append(
+                (
+                    name, ThroughputReport(results: results, seconds: seconds, before: before, after: after),
+                    results, steps
+                ))
         }
 
         if let trace {
@@ -99,13 +110,16 @@ struct ThroughputBench: AsyncParsableCommand {
             let identical = zip(asyncReport.results, syncReport.results).allSatisfy { $0.tokenIDs == $1.tokenIDs }
             let speedup = asyncReport.report.output_tokens_per_s / max(syncReport.report.output_tokens_per_s, 1e-9)
             if json {
-                let object = Comparison(async: asyncReport.report, sync: syncReport.report, speedup: speedup,
-                                        identical_outputs: identical)
+                let object = Comparison(
+                    async: asyncReport.report, sync: syncReport.report, speedup: speedup,
+                    identical_outputs: identical)
                 print(String(decoding: try encoder.encode(object), as: UTF8.self))
             } else {
                 printTable([("async", asyncReport.report), ("sync", syncReport.report)])
-                print(String(format: "async/sync output throughput: %.3fx; identical outputs: %@", speedup,
-                             identical ? "yes" : "NO"))
+                print(
+                    String(
+                        format: "async/sync output throughput: %.3fx; identical outputs: %@", speedup,
+                        identical ? "yes" : "NO"))
             }
         } else if let only = reports.first {
             if json {
@@ -129,18 +143,21 @@ struct ThroughputBench: AsyncParsableCommand {
             seeded.seed = UInt64(index)
             // Stop strings of 1,024 bytes that never match: every step feeds every automaton.
             let stops = worstCaseSampling ? (0..<16).map { String(repeating: "\u{1}", count: 1023) + String($0) } : []
-            return GenerationRequest(id: "bench-\(index)", promptTokens: prompt, sampling: seeded, maxTokens: outputLen,
-                                     ignoreEOS: true, stopStrings: stops, topLogprobs: worstCaseSampling ? 20 : nil)
+            return GenerationRequest(
+                id: "bench-\(index)", promptTokens: prompt, sampling: seeded, maxTokens: outputLen,
+                ignoreEOS: true, stopStrings: stops, topLogprobs: worstCaseSampling ? 20 : nil)
         }
     }
 
     private func printTable(_ rows: [(String, ThroughputReport)]) {
         print("mode    requests/s  output tok/s  total tok/s  decode tok/s  device idle  mean batch  tokens/step  steps  preemptions  wall s")
         for (name, r) in rows {
-            print(String(format: "%-6@ %11.2f %13.1f %12.1f %13.1f %11.2f%% %11.1f %12.1f %6d %12d %7.2f",
-                         name, r.requests_per_s, r.output_tokens_per_s, r.total_tokens_per_s, r.decode_tokens_per_s,
-                         r.device_idle_fraction * 100, r.mean_batch_size, r.mean_tokens_per_step, r.steps,
-                         r.preemptions, r.elapsed_s))
+            print(
+                String(
+                    format: "%-6@ %11.2f %13.1f %12.1f %13.1f %11.2f%% %11.1f %12.1f %6d %12d %7.2f",
+                    name, r.requests_per_s, r.output_tokens_per_s, r.total_tokens_per_s, r.decode_tokens_per_s,
+                    r.device_idle_fraction * 100, r.mean_batch_size, r.mean_tokens_per_step, r.steps,
+                    r.preemptions, r.elapsed_s))
         }
     }
 }
@@ -182,7 +199,8 @@ struct ThroughputReport: Encodable {
         mean_tokens_per_step = Double(after.scheduledTokens - before.scheduledTokens) / Double(max(steps, 1))
         preemptions = after.preemptions - before.preemptions
         decode_steps = after.decodeOnlySteps - before.decodeOnlySteps
-        decode_tokens_per_s = Double(after.decodeOnlyTokens - before.decodeOnlyTokens)
+        decode_tokens_per_s =
+            Double(after.decodeOnlyTokens - before.decodeOnlyTokens)
             / max(after.decodeOnlyDeviceSeconds - before.decodeOnlyDeviceSeconds, 1e-12)
     }
 }

@@ -31,13 +31,14 @@ struct BytePairEncoder: Sendable {
             // llama.cpp splits at the first space after the first character.
             let scalars = rule.unicodeScalars
             guard let first = scalars.first,
-                  let split = scalars[scalars.index(after: scalars.startIndex)...].firstIndex(of: " ")
+                let split = scalars[scalars.index(after: scalars.startIndex)...].firstIndex(of: " ")
             else { throw TokenizerError.malformedMerge(index: rank, text: rule) }
             _ = first
             let left = String(scalars[..<split])
             let right = String(scalars[scalars.index(after: split)...])
             guard let leftId = tokenIds[left], let rightId = tokenIds[right],
-                  let mergedId = tokenIds[left + right] else { continue }
+                let mergedId = tokenIds[left + right]
+            else { continue }
             let key = UInt64(UInt32(bitPattern: leftId)) << 32 | UInt64(UInt32(bitPattern: rightId))
             if merges[key] == nil {
                 merges[key] = MergeTarget(rank: Int32(clamping: rank), merged: mergedId)
@@ -99,29 +100,36 @@ struct BytePairEncoder: Sendable {
         }
         for i in 1..<n {
             if let target = mergeTarget(scratch.ids[i - 1], scratch.ids[i]) {
-                scratch.heap.push(Pair(rank: target.rank, left: Int32(i - 1), right: Int32(i),
-                                       leftId: scratch.ids[i - 1], rightId: scratch.ids[i]))
+                scratch.heap.push(
+                    Pair(
+                        rank: target.rank, left: Int32(i - 1), right: Int32(i),
+                        leftId: scratch.ids[i - 1], rightId: scratch.ids[i]))
             }
         }
         while let pair = scratch.heap.pop() {
             let l = Int(pair.left), r = Int(pair.right)
             // Skip pairs made stale by an earlier merge.
             guard scratch.next[l] == pair.right, scratch.ids[l] == pair.leftId, scratch.ids[r] == pair.rightId,
-                  let target = mergeTarget(pair.leftId, pair.rightId) else { continue }
+                let target = mergeTarget(pair.leftId, pair.rightId)
+            else { continue }
             scratch.ids[l] = target.merged
-            scratch.ids[r] = -2 // merged away
+            scratch.ids[r] = -2  // merged away
             let after = scratch.next[r]
             scratch.next[l] = after
             scratch.next[r] = -1
             if after >= 0 { scratch.prev[Int(after)] = pair.left }
             let before = scratch.prev[l]
             if before >= 0, let t = mergeTarget(scratch.ids[Int(before)], target.merged) {
-                scratch.heap.push(Pair(rank: t.rank, left: before, right: pair.left,
-                                       leftId: scratch.ids[Int(before)], rightId: target.merged))
+                scratch.heap.push(
+                    Pair(
+                        rank: t.rank, left: before, right: pair.left,
+                        leftId: scratch.ids[Int(before)], rightId: target.merged))
             }
             if after >= 0, let t = mergeTarget(target.merged, scratch.ids[Int(after)]) {
-                scratch.heap.push(Pair(rank: t.rank, left: pair.left, right: after,
-                                       leftId: target.merged, rightId: scratch.ids[Int(after)]))
+                scratch.heap.push(
+                    Pair(
+                        rank: t.rank, left: pair.left, right: after,
+                        leftId: target.merged, rightId: scratch.ids[Int(after)]))
             }
         }
         var i: Int32 = 0

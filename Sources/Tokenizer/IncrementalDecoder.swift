@@ -42,15 +42,15 @@ public struct IncrementalDecoder: Sendable {
         var back = 1
         while back <= min(3, n) {
             let b = bytes[n - back]
-            if b & 0xC0 == 0x80 { back += 1; continue } // continuation byte: keep looking for the lead
+            if b & 0xC0 == 0x80 { back += 1; continue }  // continuation byte: keep looking for the lead
             let need: Int
             switch b {
             case 0xC2...0xDF: need = 2
             case 0xE0...0xEF: need = 3
             case 0xF0...0xF4: need = 4
-            default: return 0 // ASCII or a byte that can never start a sequence
+            default: return 0  // ASCII or a byte that can never start a sequence
             }
-            guard back < need else { return 0 } // complete (or over-long run, handled by the decoder)
+            guard back < need else { return 0 }  // complete (or over-long run, handled by the decoder)
             // The continuation bytes seen so far must be allowed after this lead byte.
             if back >= 2 {
                 let second = bytes[n - back + 1]

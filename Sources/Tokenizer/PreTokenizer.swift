@@ -55,7 +55,7 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
         case "starcoder", "refact", "codeshell", "exaone", "minerva-7b":
             return Settings(preTokenizer: .smollm)
         case "gpt2", "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v1-en", "jina-v2-es",
-             "jina-v2-de", "jina-v2-code", "roberta-bpe", "mpt", "olmo", "jais":
+            "jina-v2-de", "jina-v2-code", "roberta-bpe", "mpt", "olmo", "jais":
             return Settings(preTokenizer: .gpt2)
         case "falcon":
             return Settings(preTokenizer: .falcon)
@@ -76,15 +76,19 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
     private var passes: [Pass] {
         switch self {
         case .default:
-            return [.punctuationRuns(extra: Set("$+<=>^~|".unicodeScalars.map(\.value))), .gpt2,
-                    .numberRuns, .asciiDigitTriples]
+            return [
+                .punctuationRuns(extra: Set("$+<=>^~|".unicodeScalars.map(\.value))), .gpt2,
+                .numberRuns, .asciiDigitTriples
+            ]
         case .gpt2: return [.gpt2]
         case .llama3: return [.llama3(maxDigits: 3)]
         case .qwen2: return [.llama3(maxDigits: 1)]
         case .smollm: return [.isolateNumbers, .gpt2]
         case .falcon:
-            return [.punctuationRuns(extra: Set("$+<=>^~|`".unicodeScalars.map(\.value))), .gpt2,
-                    .asciiDigitTriples]
+            return [
+                .punctuationRuns(extra: Set("$+<=>^~|`".unicodeScalars.map(\.value))), .gpt2,
+                .asciiDigitTriples
+            ]
         }
     }
 
@@ -137,12 +141,12 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
         }
         let c1 = lower(t.scalars[pos + 1])
         switch c1 {
-        case 0x73, 0x74, 0x6D, 0x64: return 2 // s t m d
+        case 0x73, 0x74, 0x6D, 0x64: return 2  // s t m d
         default: break
         }
         guard pos + 2 < piece.upperBound else { return 0 }
         let c2 = lower(t.scalars[pos + 2])
-        if (c1 == 0x72 && c2 == 0x65) || (c1 == 0x76 && c2 == 0x65) || (c1 == 0x6C && c2 == 0x6C) { return 3 } // re ve ll
+        if (c1 == 0x72 && c2 == 0x65) || (c1 == 0x76 && c2 == 0x65) || (c1 == 0x6C && c2 == 0x6C) { return 3 }  // re ve ll
         return 0
     }
 
@@ -176,11 +180,11 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
             var spaces = 0
             while t.flags(at: pos + spaces, in: piece).contains(.whitespace) { spaces += 1 }
             if spaces > 1 && pos + spaces < end {
-                pos += spaces - 1 // \s+(?!\S): leave the last space to prefix the next word
+                pos += spaces - 1  // \s+(?!\S): leave the last space to prefix the next word
             } else if spaces > 0 {
-                pos += spaces // \s+
+                pos += spaces  // \s+
             } else {
-                pos += 1 // no class (unassigned scalar): a piece of its own
+                pos += 1  // no class (unassigned scalar): a piece of its own
             }
             emit(&start, pos, &out)
         }
@@ -248,11 +252,11 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
                 spaces += 1
             }
             if lastNewlineEnd > 0 {
-                pos = lastNewlineEnd // \s*[\r\n]+
+                pos = lastNewlineEnd  // \s*[\r\n]+
             } else if spaces > 1 && pos + spaces < end {
-                pos += spaces - 1 // \s+(?!\S)
+                pos += spaces - 1  // \s+(?!\S)
             } else if spaces > 0 {
-                pos += spaces // \s+
+                pos += spaces  // \s+
             } else {
                 pos += 1
             }

@@ -83,7 +83,7 @@ struct ScalarText {
         case .decimalNumber, .letterNumber, .otherNumber:
             result.insert(.number)
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
-             .initialPunctuation, .finalPunctuation, .otherPunctuation:
+            .initialPunctuation, .finalPunctuation, .otherPunctuation:
             result.insert(.punctuation)
         case .unassigned:
             return properties.isWhitespace ? .whitespace : []

@@ -56,12 +56,14 @@ public final class Tokenizer: Sendable {
         guard !v.tokens.isEmpty else { throw TokenizerError.emptyVocabulary }
         let n = v.tokens.count
         if let types = v.tokenTypes, types.count != n {
-            throw TokenizerError.invalidValue(key: "tokenizer.ggml.token_type",
-                                              reason: "has \(types.count) entries for \(n) tokens")
+            throw TokenizerError.invalidValue(
+                key: "tokenizer.ggml.token_type",
+                reason: "has \(types.count) entries for \(n) tokens")
         }
         if let scores = v.scores, scores.count != n {
-            throw TokenizerError.invalidValue(key: "tokenizer.ggml.scores",
-                                              reason: "has \(scores.count) entries for \(n) tokens")
+            throw TokenizerError.invalidValue(
+                key: "tokenizer.ggml.scores",
+                reason: "has \(scores.count) entries for \(n) tokens")
         }
         func checked(_ id: Int?, _ key: String) throws -> Int32? {
             guard let id else { return nil }
@@ -104,8 +106,10 @@ public final class Tokenizer: Sendable {
         // End of generation, as llama.cpp detects it (by id keys and by token text).
         var eot = try checked(v.eotTokenId, "tokenizer.ggml.eot_token_id")
         let eom = try checked(v.eomTokenId, "tokenizer.ggml.eom_token_id")
-        let eotTexts = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>",
-                        "<｜end▁of▁sentence｜>"]
+        let eotTexts = [
+            "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>",
+            "<｜end▁of▁sentence｜>"
+        ]
         if eot == nil {
             for text in eotTexts { if let id = tokenIds[text] { eot = id; break } }
         }
@@ -149,13 +153,15 @@ public final class Tokenizer: Sendable {
 
         switch v.model {
         case .gpt2:
-            bpe = try BytePairEncoder(tokens: tokens, tokenIds: tokenIds, merges: v.merges,
-                                      ignoreMerges: settings.ignoreMerges)
+            bpe = try BytePairEncoder(
+                tokens: tokens, tokenIds: tokenIds, merges: v.merges,
+                ignoreMerges: settings.ignoreMerges)
             spm = nil
         case .llama:
             bpe = nil
-            spm = SentencePieceEncoder(tokenIds: tokenIds, scores: v.scores ?? [Float](repeating: 0, count: n),
-                                       unknownToken: unknown)
+            spm = SentencePieceEncoder(
+                tokenIds: tokenIds, scores: v.scores ?? [Float](repeating: 0, count: n),
+                unknownToken: unknown)
         }
     }
 

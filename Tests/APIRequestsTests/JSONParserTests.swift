@@ -1,4 +1,5 @@
 import Testing
+
 @testable import APIRequests
 
 @Suite struct JSONParserTests {
@@ -6,11 +7,13 @@ import Testing
 
     @Test func parsesEveryKindOfValue() throws {
         let value = try parse(#" {"b": [1, -2.5e3, true, false, null], "a": "x\u00e9\ud83d\ude00\n", "c": {}} "#)
-        #expect(value == .object([
-            ("a", .string("xé😀\n")),
-            ("b", .array([.int(1), .double(-2500), .bool(true), .bool(false), .null])),
-            ("c", .object([])),
-        ]))
+        #expect(
+            value
+                == .object([
+                    ("a", .string("xé😀\n")),
+                    ("b", .array([.int(1), .double(-2500), .bool(true), .bool(false), .null])),
+                    ("c", .object([]))
+                ]))
     }
 
     @Test func integersBeyondInt64BecomeDoublesAndNeverTrap() throws {
@@ -21,8 +24,10 @@ import Testing
         #expect(try parse("1e308") == .double(1e308))
     }
 
-    @Test(arguments: ["", " ", "nul", "[1,]", "{\"a\" 1}", "{\"a\":1,}", "01", "1.", "-", ".5", "1e", "\"\\x\"", "\"a",
-                      "NaN", "Infinity", "-Infinity", "1e400", "[1] 2", "\"\u{01}\"", "{1: 2}", "'a'", "[\"\\u12\"]"])
+    @Test(arguments: [
+        "", " ", "nul", "[1,]", "{\"a\" 1}", "{\"a\":1,}", "01", "1.", "-", ".5", "1e", "\"\\x\"", "\"a",
+        "NaN", "Infinity", "-Infinity", "1e400", "[1] 2", "\"\u{01}\"", "{1: 2}", "'a'", "[\"\\u12\"]"
+    ])
     func rejectsMalformedInput(_ text: String) {
         #expect(throws: JSONParseError.self) { try parse(text) }
     }
@@ -50,8 +55,10 @@ import Testing
 
     @Test func serializedValuesParseBack() throws {
         let value: JSONValue = ["s": "a\"\\\u{1}\u{7f}é", "n": [1, -0.5, 1e300, .null], "t": true]
-        #expect(try JSONValue.parse(Array(value.serialized.utf8)) == .object([
-            ("n", [1, -0.5, 1e300, .null]), ("s", "a\"\\\u{1}\u{7f}é"), ("t", true),
-        ]))
+        #expect(
+            try JSONValue.parse(Array(value.serialized.utf8))
+                == .object([
+                    ("n", [1, -0.5, 1e300, .null]), ("s", "a\"\\\u{1}\u{7f}é"), ("t", true)
+                ]))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ChatTemplate
 
 @Test func chatConvenienceMatchesTransformersVariables() throws {
@@ -8,7 +9,7 @@ import Testing
     let template = try ChatTemplate(fixture.source)
     let messages: [TemplateValue] = [
         ["role": "system", "content": "You are a helpful assistant."],
-        ["role": "user", "content": "Hello!"],
+        ["role": "user", "content": "Hello!"]
     ]
     let output = try template.render(messages: messages, addGenerationPrompt: true, bosToken: "<|im_start|>", eosToken: "<|im_end|>")
     #expect(output == fixture.cases[0].expected)
@@ -17,8 +18,10 @@ import Testing
     // `tools` and `documents` are defined (as none) like transformers passes them; `extra` overrides.
     let probe = try ChatTemplate("{{ tools is defined }} {{ tools is none }} {{ documents is none }} {{ date_string | default('-') }}")
     #expect(try probe.render(messages: [], addGenerationPrompt: false, bosToken: "", eosToken: "") == "True True True -")
-    #expect(try probe.render(messages: [], addGenerationPrompt: false, bosToken: "", eosToken: "",
-                             extra: ["tools": [["type": "function"]], "date_string": "1 Jan"]) == "True False True 1 Jan")
+    #expect(
+        try probe.render(
+            messages: [], addGenerationPrompt: false, bosToken: "", eosToken: "",
+            extra: ["tools": [["type": "function"]], "date_string": "1 Jan"]) == "True False True 1 Jan")
 }
 
 @Test func jsonValuesKeepOrderAndNumberKinds() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ChatTemplate
 
 private func syntaxError(_ source: String) -> TemplateError? {
@@ -12,7 +13,6 @@ private func syntaxError(_ source: String) -> TemplateError? {
         return nil
     }
 }
-
 
 @Test func parseErrorsCarryLocation() throws {
     let unclosed = try #require(syntaxError("line one\n{% if x %}\nbody"))
@@ -27,10 +27,12 @@ private func syntaxError(_ source: String) -> TemplateError? {
     let unclosedVariable = try #require(syntaxError("{{ name "))
     #expect(unclosedVariable.kind == .syntax && unclosedVariable.line == 1 && unclosedVariable.column == 1)
 
-    for source in ["{% endfor %}", "{% for x in %}{% endfor %}", "{% frobnicate %}", "{{ 'unterminated }}",
-                   "{# never closed", "{% if %}{% endif %}", "{{ a[ }}", "{{ {'a' 1} }}", "{% set %}",
-                   "{% macro m( %}{% endmacro %}", "{{ x | }}", "{{ 'a' is }}", "{% raw %}no end", "{{ 1 $ 2 }}",
-                   "{% for x in y %}{% else %}{% endif %}", "{{ 99999999999999999999999 }}"] {
+    for source in [
+        "{% endfor %}", "{% for x in %}{% endfor %}", "{% frobnicate %}", "{{ 'unterminated }}",
+        "{# never closed", "{% if %}{% endif %}", "{{ a[ }}", "{{ {'a' 1} }}", "{% set %}",
+        "{% macro m( %}{% endmacro %}", "{{ x | }}", "{{ 'a' is }}", "{% raw %}no end", "{{ 1 $ 2 }}",
+        "{% for x in y %}{% else %}{% endif %}", "{{ 99999999999999999999999 }}"
+    ] {
         let error = syntaxError(source)
         #expect(error?.kind == .syntax, "\(source) -> \(String(describing: error))")
     }
@@ -60,7 +62,8 @@ private func syntaxError(_ source: String) -> TemplateError? {
     #expect(renderError("{% set ns = namespace(l=[1]) %}{% for i in range(64) %}{% set ns.l = ns.l + ns.l %}{% endfor %}")?.kind == .limit)
     // Unbounded and exponential macro recursion.
     #expect(renderError("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}")?.kind == .limit)
-    #expect(renderError("{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}", limits: small)?.kind == .limit)
+    #expect(
+        renderError("{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}", limits: small)?.kind == .limit)
     // Integer overflow is an error, not a trap.
     #expect(renderError("{{ 2 ** 200 }}")?.kind == .limit)
     #expect(renderError("{{ 9223372036854775807 + 1 }}")?.kind == .limit)

@@ -1,10 +1,10 @@
 import Foundation
 import Testing
+
 @testable import ChatTemplate
 
 // Hostile templates (a GGUF file's chat template is untrusted): each must end in a TemplateError of
 // the right kind, or render as Jinja2 does, and never trap, overflow the stack or run away.
-
 
 private func render(_ source: String, _ context: [String: TemplateValue] = [:]) throws -> String {
     try ChatTemplate(source).render(context)
@@ -27,24 +27,28 @@ private let intMin = "(-9223372036854775807 - 1)"
 }
 
 @Test func overflowingIntegerArithmeticIsALimitError() throws {
-    for source in ["{{ \(intMin) // -1 }}", "{{ -\(intMin) }}", "{{ \(intMin)|abs }}", "{{ \(intMin) - 1 }}",
-                   "{{ 9223372036854775807 * 2 }}", "{{ 3 ** 9223372036854775807 }}"] {
+    for source in [
+        "{{ \(intMin) // -1 }}", "{{ -\(intMin) }}", "{{ \(intMin)|abs }}", "{{ \(intMin) - 1 }}",
+        "{{ 9223372036854775807 * 2 }}", "{{ 3 ** 9223372036854775807 }}"
+    ] {
         #expect(renderError(source)?.kind == .limit, "\(source)")
     }
     #expect(try render("{{ \(intMin) % -1 }}|{{ 1 ** 9223372036854775807 }}") == "0|1")
 }
 
 @Test func floatToIntConversionsNeverTrap() throws {
-    #expect(try render("{{ 1e300|int }}|{{ (-1e300)|int }}|{{ 'nan'|float|int }}|{{ 'inf'|float|int }}|{{ '1e300'|int }}")
-        == "0|0|0|0|0")
+    #expect(
+        try render("{{ 1e300|int }}|{{ (-1e300)|int }}|{{ 'nan'|float|int }}|{{ 'inf'|float|int }}|{{ '1e300'|int }}")
+            == "0|0|0|0|0")
     #expect(try render("{{ 2.9|int }}|{{ '-7'|int }}|{{ ' 12 '|int }}") == "2|-7|12")
 }
 
 @Test func hugeRangesAreRefusedWithoutTrapping() throws {
     #expect(renderError("{{ range(-9223372036854775807, 9223372036854775807)|length }}")?.kind == .limit)
     #expect(renderError("{{ range(\(intMin), 9223372036854775807, 9223372036854775807)|length }}")?.kind == nil)
-    #expect(try render("{{ range(0, 1, \(intMin))|list }}|{{ range(5, 9223372036854775807, 9223372036854775807)|list }}")
-        == "[]|[5]")
+    #expect(
+        try render("{{ range(0, 1, \(intMin))|list }}|{{ range(5, 9223372036854775807, 9223372036854775807)|list }}")
+            == "[]|[5]")
     #expect(try render("{{ range(9223372036854775806, 9223372036854775807)|list }}") == "[9223372036854775806]")
     #expect(try render("{{ range(10, 0, -3)|list }}|{{ range(3)|list }}") == "[10, 7, 4, 1]|[0, 1, 2]")
 }
@@ -56,7 +60,7 @@ private let intMin = "(-9223372036854775807 - 1)"
         " or ".join(repeating: "0", 100_000), " and ".join(repeating: "1", 100_000),
         "x" + String(repeating: ".a", count: 100_000), "x" + String(repeating: "[0]", count: 100_000),
         "x" + String(repeating: "()", count: 100_000), "0" + String(repeating: "|abs", count: 100_000),
-        "x" + String(repeating: " is defined", count: 100_000),
+        "x" + String(repeating: " is defined", count: 100_000)
     ]
     for chain in chains {
         let error = renderError("{{ \(chain) }}")
@@ -77,7 +81,7 @@ private let intMin = "(-9223372036854775807 - 1)"
         "{{ " + String(repeating: "-", count: 100_000) + "1 }}",
         "{{ " + String(repeating: "1 if 1 else ", count: 100_000) + "1 }}",
         String(repeating: "{% if 1 %}", count: 100_000) + String(repeating: "{% endif %}", count: 100_000),
-        String(repeating: "{% for x in [1] %}", count: 10_000) + String(repeating: "{% endfor %}", count: 10_000),
+        String(repeating: "{% for x in [1] %}", count: 10_000) + String(repeating: "{% endfor %}", count: 10_000)
     ]
     for source in cases {
         #expect(renderError(source)?.kind == .limit, "\(source.prefix(30))...")
@@ -99,17 +103,20 @@ private let intMin = "(-9223372036854775807 - 1)"
     #expect(renderError("{{ 9223372036854775807 * 'ab' }}")?.kind == .limit)
     #expect(renderError("{{ [1] * 9223372036854775807 }}")?.kind == .limit)
     // Empty operands: no billion-iteration loop, no billion empty arrays.
-    #expect(try render("{{ '' * 9223372036854775807 }}|{{ [] * 9223372036854775807 }}|{{ 'ab' * -3 }}|{{ [1, 2] * 2 }}")
-        == "|[]||[1, 2, 1, 2]")
+    #expect(
+        try render("{{ '' * 9223372036854775807 }}|{{ [] * 9223372036854775807 }}|{{ 'ab' * -3 }}|{{ [1, 2] * 2 }}")
+            == "|[]||[1, 2, 1, 2]")
 }
 
 @Test func joinsAndPrintsOfManyLargeItemsAreCheckedBeforeAllocating() throws {
     // 100,000 references to one 1 MB string: the list is cheap, its join (100 GB) must not be built.
     let big = "(['x' * 1000000] * 100000)"
-    for source in ["{{ \(big)|join }}", "{{ ''.join(\(big)) }}", "{{ \(big) }}", "{{ \(big)|tojson }}",
-                   "{{ \(big)|join(',') }}", "{{ ('{0}' * 100000).format('x' * 1000000) }}",
-                   "{{ " + "~".join(repeating: "('x' * 8000000)", 100) + " }}",
-                   "{% set ns = namespace(a=\(big)) %}{{ ns }}"] {
+    for source in [
+        "{{ \(big)|join }}", "{{ ''.join(\(big)) }}", "{{ \(big) }}", "{{ \(big)|tojson }}",
+        "{{ \(big)|join(',') }}", "{{ ('{0}' * 100000).format('x' * 1000000) }}",
+        "{{ " + "~".join(repeating: "('x' * 8000000)", 100) + " }}",
+        "{% set ns = namespace(a=\(big)) %}{{ ns }}"
+    ] {
         #expect(renderError(source)?.kind == .limit, "\(source.prefix(60))")
     }
 }
@@ -130,7 +137,7 @@ private let intMin = "(-9223372036854775807 - 1)"
         "{% set ns = namespace(l=[]) %}{% for i in range(900000) %}{% set ns.l = ns.l + [i] %}{% endfor %}",
         "{% for i in range(900000) %}{% set x = 'x' * 8000000 %}{% endfor %}",
         "{% set a = 'x' * 8000000 %}{% for i in range(900000) %}{% if 'y' in a %}{% endif %}{% endfor %}",
-        "{% set a = ['x' * 8000000] %}{% for i in range(900000) %}{% if a == a %}{% endif %}{% endfor %}",
+        "{% set a = ['x' * 8000000] %}{% for i in range(900000) %}{% if a == a %}{% endif %}{% endfor %}"
     ]
     var limits = ChatTemplate.Limits()
     limits.maxWorkBytes = 64 << 20
@@ -148,8 +155,9 @@ private let intMin = "(-9223372036854775807 - 1)"
     #expect(try render("{{ ('a' * 4000000).find('a' * 2000000 ~ 'b') }}") == "-1")
     #expect(try render("{{ ('a' * 100000).rfind('a' * 50000) }}|{{ ('ab' * 1000).count('ab') }}") == "50000|1000")
     #expect(try render("{{ 'abcabc'.rfind('bc') }}|{{ 'abc'.rfind('') }}|{{ 'abc'.find('d') }}|{{ 'aab'.find('ab') }}") == "4|3|-1|1")
-    #expect(try render("{{ 'a,b,,c'.split(',') }}|{{ 'hello'.startswith('he') }}|{{ 'hello'.endswith(('x', 'lo')) }}")
-        == "['a', 'b', '', 'c']|True|True")
+    #expect(
+        try render("{{ 'a,b,,c'.split(',') }}|{{ 'hello'.startswith('he') }}|{{ 'hello'.endswith(('x', 'lo')) }}")
+            == "['a', 'b', '', 'c']|True|True")
 }
 
 @Test func valuesCannotNestDeeperThanTheLimit() throws {

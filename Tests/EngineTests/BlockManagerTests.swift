@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Engine
 
 /// Registers the full blocks of `tokens` (held in `table`) in the prefix cache, as the scheduler does.
@@ -15,8 +16,10 @@ private func registerAll(_ manager: inout BlockManager, table: [Int32], tokens: 
 private struct PoolShort: Error {}
 
 /// `allocate`, as a throwing call for tests that need the blocks.
-private func allocate(_ manager: inout BlockManager, _ count: Int,
-                      sourceLocation: SourceLocation = #_sourceLocation) throws -> [Int32] {
+private func allocate(
+    _ manager: inout BlockManager, _ count: Int,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws -> [Int32] {
     guard let blocks = manager.allocate(count) else {
         Issue.record("allocate(\(count)) failed with \(manager.freeBlockCount) free", sourceLocation: sourceLocation)
         throw PoolShort()
@@ -152,8 +155,10 @@ private func allocate(_ manager: inout BlockManager, _ count: Int,
 
         #expect(manager.references(table[0]) == 6)
         #expect(manager.references(table[1]) == 4)
-        let queries = [first, second, exact, Array(first.prefix(9)), diverging, differentStart,
-                       Array(first[4...]), first + [1, 2, 3]].reduce(0) { $0 + $1.count }
+        let queries = [
+            first, second, exact, Array(first.prefix(9)), diverging, differentStart,
+            Array(first[4...]), first + [1, 2, 3]
+        ].reduce(0) { $0 + $1.count }
         #expect(manager.prefixQueries == queries)
         #expect(manager.prefixHits == (2 + 1 + 2 + 1 + 0 + 0 + 2) * 4)
     }

@@ -4,6 +4,7 @@ import Model
 import ModelStore
 import Testing
 import Tokenizer
+
 @testable import Engine
 
 /// The default model and its tokenizer, loaded once for all engine tests.
@@ -14,8 +15,10 @@ enum Shared {
         return (try LlamaModel(file: file), try Tokenizer(metadata: file.metadata))
     }
 
-    static func engine(asynchronous: Bool = true, kvCacheTokens: Int = 8192, maxBatchTokens: Int = 256,
-                       maxSequences: Int = 64) throws -> Engine {
+    static func engine(
+        asynchronous: Bool = true, kvCacheTokens: Int = 8192, maxBatchTokens: Int = 256,
+        maxSequences: Int = 64
+    ) throws -> Engine {
         let (model, tokenizer) = try loaded.get()
         var configuration = Engine.Configuration()
         configuration.asynchronous = asynchronous
@@ -38,7 +41,7 @@ enum Shared {
         "The planets of the solar system", "How computers store data", "The invention of the printing press",
         "Tips for a job interview", "The history of jazz", "How bees make honey", "The importance of sleep",
         "A day in the life of a farmer", "How volcanoes erupt", "The rules of football", "Climate and weather",
-        "The human heart", "How the internet works", "A fairy tale about a dragon",
+        "The human heart", "How the internet works", "A fairy tale about a dragon"
     ]
 
     /// Whether the engine's KV cache usage drops to zero within a second (statistics are
@@ -61,13 +64,17 @@ enum Shared {
     func mixedRequests() throws -> [GenerationRequest] {
         var requests: [GenerationRequest] = []
         for (index, topic) in Shared.topics.prefix(12).enumerated() {
-            let sampling = index % 3 == 0
+            let sampling =
+                index % 3 == 0
                 ? SamplingParameters.greedy
-                : SamplingParameters(temperature: 0.9, topK: 50, topP: 0.9, minP: 0.02,
-                                     repetitionPenalty: index % 2 == 0 ? 1.1 : 1, seed: UInt64(index))
+                : SamplingParameters(
+                    temperature: 0.9, topK: 50, topP: 0.9, minP: 0.02,
+                    repetitionPenalty: index % 2 == 0 ? 1.1 : 1, seed: UInt64(index))
             let text = index % 2 == 0 ? Shared.chat("Tell me about: \(topic)") : "\(topic) is"
-            requests.append(GenerationRequest(id: "r\(index)", promptTokens: try Shared.prompt(text), sampling: sampling,
-                                              maxTokens: 8 + 5 * index, stopStrings: index == 5 ? ["\n\n"] : []))
+            requests.append(
+                GenerationRequest(
+                    id: "r\(index)", promptTokens: try Shared.prompt(text), sampling: sampling,
+                    maxTokens: 8 + 5 * index, stopStrings: index == 5 ? ["\n\n"] : []))
         }
         return requests
     }
@@ -89,16 +96,19 @@ enum Shared {
     }
 
     @Test func greedyTokensDoNotDependOnTheBatch() async throws {
-        let probe = GenerationRequest(id: "probe", promptTokens: try Shared.prompt(Shared.chat("Why is the sky blue?")),
-                                      maxTokens: 40, ignoreEOS: true)
+        let probe = GenerationRequest(
+            id: "probe", promptTokens: try Shared.prompt(Shared.chat("Why is the sky blue?")),
+            maxTokens: 40, ignoreEOS: true)
         let alone = try Shared.engine()
         let aloneResult = try await alone.generateBatch([probe])[0]
         alone.shutdown()
 
         var batch = [probe]
         for (index, topic) in Shared.topics.enumerated().dropFirst() {
-            batch.append(GenerationRequest(id: "other\(index)", promptTokens: try Shared.prompt(Shared.chat(topic)),
-                                           maxTokens: 10 + index, ignoreEOS: true))
+            batch.append(
+                GenerationRequest(
+                    id: "other\(index)", promptTokens: try Shared.prompt(Shared.chat(topic)),
+                    maxTokens: 10 + index, ignoreEOS: true))
         }
         #expect(batch.count == 32)
         let crowded = try Shared.engine(maxBatchTokens: 512)
@@ -113,8 +123,10 @@ enum Shared {
     @Test func preemptionUnderATinyCacheLosesNothing() async throws {
         var requests: [GenerationRequest] = []
         for (index, topic) in Shared.topics.prefix(8).enumerated() {
-            requests.append(GenerationRequest(id: "p\(index)", promptTokens: try Shared.prompt("\(topic):"),
-                                              maxTokens: 48, ignoreEOS: true))
+            requests.append(
+                GenerationRequest(
+                    id: "p\(index)", promptTokens: try Shared.prompt("\(topic):"),
+                    maxTokens: 48, ignoreEOS: true))
         }
         let roomy = try Shared.engine()
         let expected = try await roomy.generateBatch(requests)
@@ -136,8 +148,10 @@ enum Shared {
 
     @Test func abortMidGenerationFreesItsBlocks() async throws {
         let engine = try Shared.engine()
-        let stream = try engine.submit(GenerationRequest(id: "long", promptTokens: try Shared.prompt("Once upon a time"),
-                                                         maxTokens: 2000, ignoreEOS: true))
+        let stream = try engine.submit(
+            GenerationRequest(
+                id: "long", promptTokens: try Shared.prompt("Once upon a time"),
+                maxTokens: 2000, ignoreEOS: true))
         var received = 0
         var finish: FinishReason?
         for await event in stream {
@@ -160,8 +174,10 @@ enum Shared {
     }
 
     @Test func prefixCacheHitGivesTheSameTokensAsAMiss() async throws {
-        let prompt = try Shared.prompt(Shared.chat("Write three sentences about the history of astronomy, "
-            + "from ancient Babylon to the space telescopes of today, for a curious child."))
+        let prompt = try Shared.prompt(
+            Shared.chat(
+                "Write three sentences about the history of astronomy, "
+                    + "from ancient Babylon to the space telescopes of today, for a curious child."))
         #expect(prompt.count > 32)
         let engine = try Shared.engine()
         let first = try await engine.generateBatch([GenerationRequest(id: "miss", promptTokens: prompt, maxTokens: 24)])[0]
@@ -180,8 +196,11 @@ enum Shared {
         // requests, how their prompts share steps depends on when each reaches the engine loop.)
         let engine = try Shared.engine(asynchronous: asynchronous)
         let prompt = try Shared.prompt(Shared.topics[0])
-        let result = try await engine.generateBatch([GenerationRequest(id: "d", promptTokens: prompt, maxTokens: 6,
-                                                                       ignoreEOS: true)])[0]
+        let result = try await engine.generateBatch([
+            GenerationRequest(
+                id: "d", promptTokens: prompt, maxTokens: 6,
+                ignoreEOS: true)
+        ])[0]
         // The last step is recorded just after its tokens are delivered.
         for _ in 0..<100 where engine.currentStatistics.steps < 6 { try await Task.sleep(for: .milliseconds(10)) }
         let statistics = engine.currentStatistics
@@ -197,9 +216,11 @@ enum Shared {
     @Test func maxTokensIsExact() async throws {
         let engine = try Shared.engine()
         for maxTokens in [1, 2, 7, 33] {
-            let result = try await engine.generateBatch([GenerationRequest(
-                id: "m\(maxTokens)", promptTokens: try Shared.prompt("Count: one, two, three,"), maxTokens: maxTokens,
-                ignoreEOS: true)])[0]
+            let result = try await engine.generateBatch([
+                GenerationRequest(
+                    id: "m\(maxTokens)", promptTokens: try Shared.prompt("Count: one, two, three,"), maxTokens: maxTokens,
+                    ignoreEOS: true)
+            ])[0]
             #expect(result.tokenIDs.count == maxTokens)
             #expect(result.usage.completionTokens == maxTokens)
             #expect(result.finishReason == .length)
@@ -210,9 +231,11 @@ enum Shared {
     @Test func nothingIsStreamedAfterEndOfGeneration() async throws {
         let (_, tokenizer) = try Shared.loaded.get()
         let engine = try Shared.engine()
-        let result = try await engine.generateBatch([GenerationRequest(
-            id: "eos", promptTokens: try Shared.prompt(Shared.chat("What is 2+2? Answer with one number.")),
-            maxTokens: 64)])[0]
+        let result = try await engine.generateBatch([
+            GenerationRequest(
+                id: "eos", promptTokens: try Shared.prompt(Shared.chat("What is 2+2? Answer with one number.")),
+                maxTokens: 64)
+        ])[0]
         engine.shutdown()
         #expect(result.finishReason == .stop)
         #expect(!result.tokenIDs.contains { tokenizer.endOfGenerationTokens.contains($0) })
@@ -224,16 +247,21 @@ enum Shared {
         let (_, tokenizer) = try Shared.loaded.get()
         let prompt = try Shared.prompt("The capital of France is")
         let engine = try Shared.engine()
-        let free = try await engine.generateBatch([GenerationRequest(id: "free", promptTokens: prompt, maxTokens: 30,
-                                                                     ignoreEOS: true)])[0]
+        let free = try await engine.generateBatch([
+            GenerationRequest(
+                id: "free", promptTokens: prompt, maxTokens: 30,
+                ignoreEOS: true)
+        ])[0]
         // A stop string made of the end of token 6 and the start of token 7 (both at least 2 characters).
         let pieces = free.tokenIDs.map { tokenizer.decode([$0]) }
         let index = try #require(pieces.indices.dropFirst(5).first { pieces[$0].count >= 2 && pieces[$0 + 1].count >= 2 })
         let stop = String(pieces[index].suffix(1)) + String(pieces[index + 1].prefix(1))
         let expectedText = String(free.text[..<(try #require(free.text.range(of: stop))).lowerBound])
 
-        let stream = try engine.submit(GenerationRequest(id: "stop", promptTokens: prompt, maxTokens: 30,
-                                                         ignoreEOS: true, stopStrings: [stop, "zzzzzz"]))
+        let stream = try engine.submit(
+            GenerationRequest(
+                id: "stop", promptTokens: prompt, maxTokens: 30,
+                ignoreEOS: true, stopStrings: [stop, "zzzzzz"]))
         var text = ""
         var finish: FinishReason?
         for await event in stream {

@@ -1,11 +1,14 @@
 import Foundation
 import Randomness
 import Testing
+
 @testable import Engine
 
 /// Samples once from `logits` and checks that the sampler left the row as it found it.
-private func sampleOnce(_ sampler: inout Sampler, _ logits: [Float],
-                        sourceLocation: SourceLocation = #_sourceLocation) -> Int32 {
+private func sampleOnce(
+    _ sampler: inout Sampler, _ logits: [Float],
+    sourceLocation: SourceLocation = #_sourceLocation
+) -> Int32 {
     var row = logits
     let token = row.withUnsafeMutableBufferPointer { sampler.sample($0) }
     #expect(row == logits, "the sampler must restore the logits row", sourceLocation: sourceLocation)
@@ -24,8 +27,10 @@ private func histogram(_ parameters: SamplingParameters, _ logits: [Float], coun
 }
 
 /// Checks observed frequencies against `expected` probabilities within 5 standard errors.
-private func expectFrequencies(_ counts: [Int], _ expected: [Double],
-                               sourceLocation: SourceLocation = #_sourceLocation) {
+private func expectFrequencies(
+    _ counts: [Int], _ expected: [Double],
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     let n = Double(counts.reduce(0, +))
     for (index, p) in expected.enumerated() {
         let observed = Double(counts[index]) / n
@@ -33,8 +38,9 @@ private func expectFrequencies(_ counts: [Int], _ expected: [Double],
             #expect(counts[index] == 0, "token \(index) must never be drawn", sourceLocation: sourceLocation)
         } else {
             let standardError = (p * (1 - p) / n).squareRoot()
-            #expect(abs(observed - p) < 5 * standardError,
-                    "token \(index): observed \(observed), expected \(p)", sourceLocation: sourceLocation)
+            #expect(
+                abs(observed - p) < 5 * standardError,
+                "token \(index): observed \(observed), expected \(p)", sourceLocation: sourceLocation)
         }
     }
 }
@@ -128,11 +134,9 @@ private func normalized(_ weights: [Double]) -> [Double] {
     @Test func xoshiroMatchesTheReferenceAlgorithm() {
         // xoshiro256** seeded with SplitMix64, from a direct Python transcription of the reference C.
         var zero = Xoshiro256StarStar(seed: 0)
-        #expect((0..<4).map { _ in zero.next() } ==
-                [0x99ec_5f36_cb75_f2b4, 0xbf6e_1f78_4956_452a, 0x1a5f_849d_4933_e6e0, 0x6aa5_94f1_262d_2d2c])
+        #expect((0..<4).map { _ in zero.next() } == [0x99ec_5f36_cb75_f2b4, 0xbf6e_1f78_4956_452a, 0x1a5f_849d_4933_e6e0, 0x6aa5_94f1_262d_2d2c])
         var other = Xoshiro256StarStar(seed: 42)
-        #expect((0..<4).map { _ in other.next() } ==
-                [0x1578_0b2e_0c2e_c716, 0x6104_d986_6d11_3a7e, 0xae17_5332_39e4_99a1, 0xecb8_ad47_03b3_60a1])
+        #expect((0..<4).map { _ in other.next() } == [0x1578_0b2e_0c2e_c716, 0x6104_d986_6d11_3a7e, 0xae17_5332_39e4_99a1, 0xecb8_ad47_03b3_60a1])
         var unit = Xoshiro256StarStar(seed: 7)
         for _ in 0..<1000 {
             let u = unit.nextUnitDouble()
@@ -152,35 +156,43 @@ private func normalized(_ weights: [Double]) -> [Double] {
         let probabilities = [0.1, 0.2, 0.3, 0.4]
         let logits = probabilities.map { Float(log($0)) }
         // T = 2: p^(1/2), renormalized.
-        expectFrequencies(histogram(SamplingParameters(temperature: 2, seed: 1), logits, count: 20_000),
-                          normalized(probabilities.map { $0.squareRoot() }))
+        expectFrequencies(
+            histogram(SamplingParameters(temperature: 2, seed: 1), logits, count: 20_000),
+            normalized(probabilities.map { $0.squareRoot() }))
         // T = 0.5: p^2, renormalized.
-        expectFrequencies(histogram(SamplingParameters(temperature: 0.5, seed: 2), logits, count: 20_000),
-                          normalized(probabilities.map { $0 * $0 }))
+        expectFrequencies(
+            histogram(SamplingParameters(temperature: 0.5, seed: 2), logits, count: 20_000),
+            normalized(probabilities.map { $0 * $0 }))
     }
 
     @Test func topKTopPAndMinPRenormalizeOverTheKeptTokens() {
         let probabilities = [0.1, 0.2, 0.3, 0.4]
         let logits = probabilities.map { Float(log($0)) }
         // top-k 2 keeps tokens 3 and 2.
-        expectFrequencies(histogram(SamplingParameters(topK: 2, seed: 3), logits, count: 20_000),
-                          [0, 0, 3.0 / 7, 4.0 / 7])
+        expectFrequencies(
+            histogram(SamplingParameters(topK: 2, seed: 3), logits, count: 20_000),
+            [0, 0, 3.0 / 7, 4.0 / 7])
         // top-p 0.6: 0.4 < 0.6 <= 0.4 + 0.3.
-        expectFrequencies(histogram(SamplingParameters(topP: 0.6, seed: 4), logits, count: 20_000),
-                          [0, 0, 3.0 / 7, 4.0 / 7])
+        expectFrequencies(
+            histogram(SamplingParameters(topP: 0.6, seed: 4), logits, count: 20_000),
+            [0, 0, 3.0 / 7, 4.0 / 7])
         // top-p 0.8: 0.7 < 0.8 <= 0.9.
-        expectFrequencies(histogram(SamplingParameters(topP: 0.8, seed: 5), logits, count: 20_000),
-                          [0, 2.0 / 9, 3.0 / 9, 4.0 / 9])
+        expectFrequencies(
+            histogram(SamplingParameters(topP: 0.8, seed: 5), logits, count: 20_000),
+            [0, 2.0 / 9, 3.0 / 9, 4.0 / 9])
         // min-p 0.6: keep p >= 0.24.
-        expectFrequencies(histogram(SamplingParameters(minP: 0.6, seed: 6), logits, count: 20_000),
-                          [0, 0, 3.0 / 7, 4.0 / 7])
+        expectFrequencies(
+            histogram(SamplingParameters(minP: 0.6, seed: 6), logits, count: 20_000),
+            [0, 0, 3.0 / 7, 4.0 / 7])
         // min-p 0.6 with top-k 3 (the top-k path applies min-p separately): keep p >= 0.24.
-        expectFrequencies(histogram(SamplingParameters(topK: 3, minP: 0.6, seed: 7), logits, count: 20_000),
-                          [0, 0, 3.0 / 7, 4.0 / 7])
+        expectFrequencies(
+            histogram(SamplingParameters(topK: 3, minP: 0.6, seed: 7), logits, count: 20_000),
+            [0, 0, 3.0 / 7, 4.0 / 7])
         // min-p is relative to the tempered distribution: at T = 0.5, p^2 = .01 .04 .09 .16 and
         // min-p 0.3 keeps >= 0.048, i.e. tokens 2 and 3.
-        expectFrequencies(histogram(SamplingParameters(temperature: 0.5, minP: 0.3, seed: 8), logits, count: 20_000),
-                          [0, 0, 9.0 / 25, 16.0 / 25])
+        expectFrequencies(
+            histogram(SamplingParameters(temperature: 0.5, minP: 0.3, seed: 8), logits, count: 20_000),
+            [0, 0, 9.0 / 25, 16.0 / 25])
         // top-k larger than the vocabulary is the full distribution.
         expectFrequencies(histogram(SamplingParameters(topK: 100, seed: 9), logits, count: 20_000), probabilities)
     }
@@ -228,8 +240,10 @@ private func normalized(_ weights: [Double]) -> [Double] {
 
     @Test func nanLogitsFromABrokenModelStillGiveAToken() {
         let logits: [Float] = [1, .nan, 2, -.nan, 0.5]
-        for parameters in [SamplingParameters(temperature: 1, seed: 1), SamplingParameters(topP: 0.9, seed: 2),
-                           SamplingParameters(minP: 0.1, seed: 3), SamplingParameters(topK: 3, seed: 4)] {
+        for parameters in [
+            SamplingParameters(temperature: 1, seed: 1), SamplingParameters(topP: 0.9, seed: 2),
+            SamplingParameters(minP: 0.1, seed: 3), SamplingParameters(topK: 3, seed: 4)
+        ] {
             var sampler = Sampler(parameters: parameters)
             var row = logits
             let token = row.withUnsafeMutableBufferPointer { sampler.sample($0) }
@@ -257,8 +271,9 @@ private func normalized(_ weights: [Double]) -> [Double] {
         output.accept(1)
         #expect(sampleOnce(&output, [2, 2, 1.5]) == 2)
         // Out-of-range ids in the history are ignored.
-        var outOfRange = Sampler(parameters: SamplingParameters(temperature: 0, repetitionPenalty: 2),
-                                 promptTokens: [-1, 50])
+        var outOfRange = Sampler(
+            parameters: SamplingParameters(temperature: 0, repetitionPenalty: 2),
+            promptTokens: [-1, 50])
         #expect(sampleOnce(&outOfRange, [0, 1]) == 1)
     }
 
@@ -283,8 +298,10 @@ private func normalized(_ weights: [Double]) -> [Double] {
         #expect(sampleOnce(&frequency, [2, 1.51]) == 1)
 
         // Both, with a repetition penalty first: (2 / 2) - 0.5 - 2 * 0.25 = 0.
-        var all = Sampler(parameters: SamplingParameters(temperature: 0, repetitionPenalty: 2, presencePenalty: 0.5,
-                                                         frequencyPenalty: 0.25))
+        var all = Sampler(
+            parameters: SamplingParameters(
+                temperature: 0, repetitionPenalty: 2, presencePenalty: 0.5,
+                frequencyPenalty: 0.25))
         all.accept(0)
         all.accept(0)
         #expect(sampleOnce(&all, [2, 0.01]) == 1)
@@ -298,8 +315,10 @@ private func normalized(_ weights: [Double]) -> [Double] {
 
     @Test func penaltiesShapeTheSampledDistributionAndLeaveLogitsIntact() {
         // Token 0 (p = 0.4) with presence 1 and frequency 0.5 after two occurrences: logit - 2.
-        var sampler = Sampler(parameters: SamplingParameters(temperature: 1, presencePenalty: 1, frequencyPenalty: 0.5,
-                                                             seed: 21))
+        var sampler = Sampler(
+            parameters: SamplingParameters(
+                temperature: 1, presencePenalty: 1, frequencyPenalty: 0.5,
+                seed: 21))
         sampler.accept(0)
         sampler.accept(0)
         let probabilities = [0.4, 0.3, 0.3]
@@ -314,8 +333,10 @@ private func normalized(_ weights: [Double]) -> [Double] {
     @Test func validateAcceptsTheValidRange() throws {
         try SamplingParameters().validate()
         try SamplingParameters.greedy.validate()
-        try SamplingParameters(temperature: 2, topK: -1, topP: 1, minP: 1, repetitionPenalty: 0.1,
-                               presencePenalty: 2, frequencyPenalty: -2, seed: 0).validate()
+        try SamplingParameters(
+            temperature: 2, topK: -1, topP: 1, minP: 1, repetitionPenalty: 0.1,
+            presencePenalty: 2, frequencyPenalty: -2, seed: 0
+        ).validate()
         try SamplingParameters(topP: 1e-6, minP: 0, presencePenalty: -2, frequencyPenalty: 2).validate()
     }
 
@@ -334,7 +355,7 @@ private func normalized(_ weights: [Double]) -> [Double] {
         (SamplingParameters(presencePenalty: 2.01), "presence_penalty"),
         (SamplingParameters(presencePenalty: -3), "presence_penalty"),
         (SamplingParameters(frequencyPenalty: 2.5), "frequency_penalty"),
-        (SamplingParameters(frequencyPenalty: .nan), "frequency_penalty"),
+        (SamplingParameters(frequencyPenalty: .nan), "frequency_penalty")
     ])
     func validateRejectsOutOfRangeValues(parameters: SamplingParameters, field: String) {
         do throws(SamplingError) {

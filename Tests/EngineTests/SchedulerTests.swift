@@ -1,5 +1,6 @@
 import Randomness
 import Testing
+
 @testable import Engine
 
 /// The fake model: the next token is a hash of the whole context (prompt and outputs so far).
@@ -66,8 +67,10 @@ private final class Simulation {
     private(set) var violations: [String] = []
     private(set) var observedPreemptions: [(step: Int, victim: Int)] = []
 
-    init(_ requests: [SimRequest], asynchronous: Bool, blockSize: Int, blockCount: Int,
-         maxBatchTokens: Int, maxSequences: Int, expectDecodesEveryStep: Bool = false) {
+    init(
+        _ requests: [SimRequest], asynchronous: Bool, blockSize: Int, blockCount: Int,
+        maxBatchTokens: Int, maxSequences: Int, expectDecodesEveryStep: Bool = false
+    ) {
         // Sequence ids and arrival numbers follow arrival order, as in the engine.
         self.requests = requests.enumerated().sorted { ($0.element.arrival, $0.offset) < ($1.element.arrival, $1.offset) }
             .map(\.element)
@@ -136,12 +139,15 @@ private final class Simulation {
         let runningBefore = scheduler.running
         var before: [Int: (table: [Int32], computed: Int, pending: Int, tokens: Int, preemptions: Int)] = [:]
         for sequence in live.values {
-            before[sequence.id] = (sequence.blockTable, sequence.computedTokens, sequence.pendingSamples,
-                                   sequence.tokens.count, sequence.preemptions)
+            before[sequence.id] = (
+                sequence.blockTable, sequence.computedTokens, sequence.pendingSamples,
+                sequence.tokens.count, sequence.preemptions
+            )
         }
-        let decoding = Set(runningBefore.filter {
-            $0.uncomputedTokens + $0.pendingSamples == 1 && $0.uncomputedTokens <= 1 && $0.canSample
-        }.map(\.id))
+        let decoding = Set(
+            runningBefore.filter {
+                $0.uncomputedTokens + $0.pendingSamples == 1 && $0.uncomputedTokens <= 1 && $0.canSample
+            }.map(\.id))
 
         let work = scheduler.schedule(lastSubmittedStep: lastSubmitted)
 
@@ -174,8 +180,10 @@ private final class Simulation {
         for victim in victims {
             observedPreemptions.append((nextStepID, victim.id))
             if victim.preemptions != (before[victim.id]?.preemptions ?? 0) + 1 { fail("\(victim.id) preempted twice") }
-            if !runningAfterIDs.contains(victim.id) && (!victim.blockTable.isEmpty || victim.computedTokens != 0
-                                                         || victim.status != .waiting) {
+            if !runningAfterIDs.contains(victim.id)
+                && (!victim.blockTable.isEmpty || victim.computedTokens != 0
+                    || victim.status != .waiting)
+            {
                 fail("victim \(victim.id) kept state")
             }
             if let older = survivors.first(where: { $0.arrival > victim.arrival }) {
@@ -246,9 +254,10 @@ private final class Simulation {
 
     private func submit(_ work: [Scheduler.Work]) {
         let entries = work.map { item in
-            SimEntry(sequence: item.sequence, known: Array(item.sequence.tokens[item.knownTokens]),
-                     knownRange: item.knownTokens, usesPendingSample: item.usesPendingSample,
-                     blockTable: item.sequence.blockTable, samples: item.samples)
+            SimEntry(
+                sequence: item.sequence, known: Array(item.sequence.tokens[item.knownTokens]),
+                knownRange: item.knownTokens, usesPendingSample: item.usesPendingSample,
+                blockTable: item.sequence.blockTable, samples: item.samples)
         }
         inFlight.append(SimStep(id: nextStepID, entries: entries))
         steps.append(entries)
@@ -323,7 +332,8 @@ private final class Simulation {
             for (sequence, index) in list {
                 let prefix = Array(sequence.tokens.prefix((index + 1) * blockSize))
                 if index >= sequence.registeredBlocks || prefix.count < (index + 1) * blockSize
-                    || prefix != Array(list[0].0.tokens.prefix((index + 1) * blockSize)) || index != list[0].1 {
+                    || prefix != Array(list[0].0.tokens.prefix((index + 1) * blockSize)) || index != list[0].1
+                {
                     fail("block \(block) shared by \(list.map(\.0.id)) without a common cached prefix")
                 }
             }
@@ -368,15 +378,20 @@ private final class Simulation {
 
     /// The items of each step, as (sequence, known range, uses pending sample, samples).
     var plan: [[String]] {
-        steps.map { $0.map { "\($0.sequence.id):\($0.knownRange.lowerBound)..<\($0.knownRange.upperBound)\($0.usesPendingSample ? "+p" : "")\($0.samples ? "s" : "")" } }
+        steps.map {
+            $0.map {
+                "\($0.sequence.id):\($0.knownRange.lowerBound)..<\($0.knownRange.upperBound)\($0.usesPendingSample ? "+p" : "")\($0.samples ? "s" : "")"
+            }
+        }
     }
 
     func outputs() -> [[Int32]] { sequences.sorted { $0.id < $1.id }.map { Array($0.tokens[$0.promptCount...]) } }
 }
 
 private func expectClean(_ simulation: Simulation, sourceLocation: SourceLocation = #_sourceLocation) {
-    #expect(simulation.violations.isEmpty, "\(simulation.violations.joined(separator: "\n"))",
-            sourceLocation: sourceLocation)
+    #expect(
+        simulation.violations.isEmpty, "\(simulation.violations.joined(separator: "\n"))",
+        sourceLocation: sourceLocation)
 }
 
 private func prompt(_ count: Int, base: Int32 = 0) -> [Int32] { (0..<count).map { base + Int32($0 % 50) } }
@@ -384,8 +399,9 @@ private func prompt(_ count: Int, base: Int32 = 0) -> [Int32] { (0..<count).map 
 @Suite struct SchedulerTests {
     @Test(arguments: [false, true])
     func longPromptIsChunkedWithinTheBudget(asynchronous: Bool) {
-        let simulation = Simulation([SimRequest(prompt: prompt(10), maxTokens: 3)], asynchronous: asynchronous,
-                                    blockSize: 4, blockCount: 16, maxBatchTokens: 4, maxSequences: 4)
+        let simulation = Simulation(
+            [SimRequest(prompt: prompt(10), maxTokens: 3)], asynchronous: asynchronous,
+            blockSize: 4, blockCount: 16, maxBatchTokens: 4, maxSequences: 4)
         simulation.run()
         expectClean(simulation)
         if asynchronous {
@@ -398,11 +414,12 @@ private func prompt(_ count: Int, base: Int32 = 0) -> [Int32] { (0..<count).map 
 
     @Test(arguments: [false, true])
     func decodesComeBeforePrefillChunks(asynchronous: Bool) {
-        let simulation = Simulation([
-            SimRequest(prompt: prompt(2), maxTokens: 6),
-            SimRequest(prompt: prompt(9, base: 100), maxTokens: 2, arrival: 2),
-        ], asynchronous: asynchronous, blockSize: 4, blockCount: 16, maxBatchTokens: 4, maxSequences: 4,
-           expectDecodesEveryStep: true)
+        let simulation = Simulation(
+            [
+                SimRequest(prompt: prompt(2), maxTokens: 6),
+                SimRequest(prompt: prompt(9, base: 100), maxTokens: 2, arrival: 2)
+            ], asynchronous: asynchronous, blockSize: 4, blockCount: 16, maxBatchTokens: 4, maxSequences: 4,
+            expectDecodesEveryStep: true)
         simulation.run()
         expectClean(simulation)
         let plan = simulation.plan
@@ -423,8 +440,9 @@ private func prompt(_ count: Int, base: Int32 = 0) -> [Int32] { (0..<count).map 
     @Test(arguments: [false, true])
     func sequenceCapLimitsEachStep(asynchronous: Bool) {
         let requests = (0..<5).map { SimRequest(prompt: prompt(3, base: Int32($0) * 10), maxTokens: 4) }
-        let simulation = Simulation(requests, asynchronous: asynchronous, blockSize: 4, blockCount: 32,
-                                    maxBatchTokens: 100, maxSequences: 2, expectDecodesEveryStep: true)
+        let simulation = Simulation(
+            requests, asynchronous: asynchronous, blockSize: 4, blockCount: 32,
+            maxBatchTokens: 100, maxSequences: 2, expectDecodesEveryStep: true)
         simulation.run()
         expectClean(simulation)
         #expect(simulation.plan[0] == ["0:0..<3s", "1:0..<3s"])
@@ -434,8 +452,9 @@ private func prompt(_ count: Int, base: Int32 = 0) -> [Int32] { (0..<count).map 
 
     @Test(arguments: [false, true])
     func maxTokensOneSamplesOnce(asynchronous: Bool) {
-        let simulation = Simulation([SimRequest(prompt: prompt(5), maxTokens: 1)], asynchronous: asynchronous,
-                                    blockSize: 4, blockCount: 4, maxBatchTokens: 16, maxSequences: 4)
+        let simulation = Simulation(
+            [SimRequest(prompt: prompt(5), maxTokens: 1)], asynchronous: asynchronous,
+            blockSize: 4, blockCount: 4, maxBatchTokens: 16, maxSequences: 4)
         simulation.run()
         expectClean(simulation)
         #expect(simulation.plan == [["0:0..<5s"]])
@@ -444,10 +463,11 @@ private func prompt(_ count: Int, base: Int32 = 0) -> [Int32] { (0..<count).map 
     @Test(arguments: [false, true])
     func newestSequenceIsPreemptedAndResumed(asynchronous: Bool) {
         // 6 blocks of 2 tokens; each sequence needs 5 blocks by its end.
-        let simulation = Simulation([
-            SimRequest(prompt: prompt(4), maxTokens: 6),
-            SimRequest(prompt: prompt(4, base: 60), maxTokens: 6),
-        ], asynchronous: asynchronous, blockSize: 2, blockCount: 6, maxBatchTokens: 16, maxSequences: 4)
+        let simulation = Simulation(
+            [
+                SimRequest(prompt: prompt(4), maxTokens: 6),
+                SimRequest(prompt: prompt(4, base: 60), maxTokens: 6)
+            ], asynchronous: asynchronous, blockSize: 2, blockCount: 6, maxBatchTokens: 16, maxSequences: 4)
         simulation.run()
         expectClean(simulation)
         #expect(simulation.scheduler.preemptionCount >= 1)
@@ -478,8 +498,9 @@ private func prompt(_ count: Int, base: Int32 = 0) -> [Int32] { (0..<count).map 
         let requests = (0..<5).map { i in
             SimRequest(prompt: system + prompt(1 + i, base: 200 + Int32(i)), maxTokens: 3, arrival: 3 * i)
         }
-        let simulation = Simulation(requests, asynchronous: asynchronous, blockSize: 4, blockCount: 40,
-                                    maxBatchTokens: 32, maxSequences: 8, expectDecodesEveryStep: true)
+        let simulation = Simulation(
+            requests, asynchronous: asynchronous, blockSize: 4, blockCount: 40,
+            maxBatchTokens: 32, maxSequences: 8, expectDecodesEveryStep: true)
         simulation.run()
         expectClean(simulation)
         // Every later request finds the 3 full system-prompt blocks.
@@ -515,17 +536,19 @@ private func prompt(_ count: Int, base: Int32 = 0) -> [Int32] { (0..<count).map 
             let minimumBlocks = (longest + blockSize - 1) / blockSize
             let ample = trial % 3 == 0
             let blockCount = ample ? minimumBlocks * requests.count + 1 : minimumBlocks + uniform(0...3)
-            let simulation = Simulation(requests, asynchronous: asynchronous, blockSize: blockSize,
-                                        blockCount: blockCount, maxBatchTokens: maxBatchTokens,
-                                        maxSequences: maxSequences, expectDecodesEveryStep: ample)
+            let simulation = Simulation(
+                requests, asynchronous: asynchronous, blockSize: blockSize,
+                blockCount: blockCount, maxBatchTokens: maxBatchTokens,
+                maxSequences: maxSequences, expectDecodesEveryStep: ample)
             simulation.run()
-            #expect(simulation.violations.isEmpty,
-                    """
-                    trial \(trial): \(simulation.violations.joined(separator: "\n"))
-                    blocks \(blockCount) of \(blockSize), budget \(maxBatchTokens), cap \(maxSequences)
-                    requests: \(requests.map { "\($0.prompt.count)+\($0.maxTokens)@\($0.arrival) stop \($0.stopAfter ?? -1) abort \($0.abortAt ?? -1)" })
-                    plan: \(simulation.plan.prefix(16).enumerated().map { "\($0.offset): \($0.element)" }.joined(separator: "\n"))
-                    """)
+            #expect(
+                simulation.violations.isEmpty,
+                """
+                trial \(trial): \(simulation.violations.joined(separator: "\n"))
+                blocks \(blockCount) of \(blockSize), budget \(maxBatchTokens), cap \(maxSequences)
+                requests: \(requests.map { "\($0.prompt.count)+\($0.maxTokens)@\($0.arrival) stop \($0.stopAfter ?? -1) abort \($0.abortAt ?? -1)" })
+                plan: \(simulation.plan.prefix(16).enumerated().map { "\($0.offset): \($0.element)" }.joined(separator: "\n"))
+                """)
             if !simulation.violations.isEmpty { break }
             preemptions += simulation.scheduler.preemptionCount
             hits += simulation.scheduler.blocks.prefixHits

@@ -1,5 +1,6 @@
 import Randomness
 import Testing
+
 @testable import Engine
 
 /// Feeds `deltas` one by one; returns what each call emitted, and the flushed tail.
@@ -127,7 +128,7 @@ private func expectedOutput(_ stops: [String], _ text: String) -> String {
         (["aaa"], "aaaaaa"),
         (["🙂x", "é"], "ça va 🙂🙂x fin"),
         (["终了", "了吗"], "好了吗终了"),
-        (["abcd"], "xabcabcabcdz"),
+        (["abcd"], "xabcabcabcdz")
     ])
     func everySplitEmitsTheSameText(stops: [String], text: String) {
         let characters = Array(text)

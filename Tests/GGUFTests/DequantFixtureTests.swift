@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import GGUF
 
 /// One fixture written by scripts/fixtures_dequant.py from gguf-py's `gguf.quants.dequantize`.

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import GGUF
 
 /// A header with the given counts, followed by `rest`.
@@ -47,13 +48,17 @@ func header(version: UInt32 = 3, tensors: UInt64, keyValues: UInt64) -> ByteWrit
     var one = TestGGUF()
     one.metadata = [sampleMetadata[0]]
     let valueError = parseError(Array(one.bytes()[0..<cutValue]))
-    #expect(valueError == .truncated(
-        what: "length of string value of key 'general.architecture'", offset: cutValue - 3, needed: 8, fileSize: cutValue))
+    #expect(
+        valueError
+            == .truncated(
+                what: "length of string value of key 'general.architecture'", offset: cutValue - 3, needed: 8, fileSize: cutValue))
     // Cut in the tensor data.
     let full = sampleFile(version: 3).bytes()
     let dataError = parseError(Array(full.dropLast(1)))
-    #expect(dataError == .tensorOutOfBounds(
-        tensor: "h.weight", start: UInt64(full.count - 12), end: UInt64(full.count), fileSize: full.count - 1))
+    #expect(
+        dataError
+            == .tensorOutOfBounds(
+                tensor: "h.weight", start: UInt64(full.count - 12), end: UInt64(full.count), fileSize: full.count - 1))
     #expect(dataError?.description.contains("tensor 'h.weight' data [") == true)
     #expect(dataError?.description.contains("extends past end of file (size \(full.count - 1))") == true)
 }
@@ -85,8 +90,9 @@ func unsupportedVersions(version: UInt32) {
     #expect(tensors == .countTooLarge(what: "tensor count", count: 1 << 62, offset: 8, remaining: 100))
     #expect(tensors?.description.contains("tensor count 4611686018427387904") == true)
     // Key/value count.
-    #expect(parseError(header(tensors: 0, keyValues: UInt64.max).bytes)
-        == .countTooLarge(what: "metadata key/value count", count: UInt64.max, offset: 16, remaining: 0))
+    #expect(
+        parseError(header(tensors: 0, keyValues: UInt64.max).bytes)
+            == .countTooLarge(what: "metadata key/value count", count: UInt64.max, offset: 16, remaining: 0))
     // Tensor count that fits the file only if metadata took no space.
     var spec = sampleFile(version: 3)
     spec.tensorCount = UInt64(spec.bytes().count / 24)
@@ -158,7 +164,7 @@ func unsupportedVersions(version: UInt32) {
 }
 
 @Test(arguments: [
-    (GGUFValue.uint32(0), UInt64(0)), (.uint32(48), 48), (.uint32(1 << 20), 1 << 20), (.int32(-32), UInt64(bitPattern: -32)),
+    (GGUFValue.uint32(0), UInt64(0)), (.uint32(48), 48), (.uint32(1 << 20), 1 << 20), (.int32(-32), UInt64(bitPattern: -32))
 ])
 func invalidAlignment(value: GGUFValue, raw: UInt64) {
     var spec = sampleFile(version: 3)

@@ -1,10 +1,12 @@
 import Foundation
 import Testing
+
 @testable import GGUF
 
 /// Path of the real SmolLM2 model (TANDEM_MODEL or the cache path), if it exists.
 func realModelPath() -> String? {
-    let path = ProcessInfo.processInfo.environment["TANDEM_MODEL"]
+    let path =
+        ProcessInfo.processInfo.environment["TANDEM_MODEL"]
         ?? (NSHomeDirectory() + "/.cache/tandem/SmolLM2-135M-Instruct.Q4_1.gguf")
     return FileManager.default.fileExists(atPath: path) ? path : nil
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import GGUF
 
 /// Every metadata value type, including nested arrays and an empty array.
@@ -22,7 +23,7 @@ let sampleMetadata: [(String, GGUFValue)] = [
     ("t.floats", .array([.float32(0.5), .float32(-1)])),
     ("t.nested", .array([.array([.uint16(1), .uint16(2)]), .array([.uint16(3)])])),
     ("t.nested3", .array([.array([.array([.string("deep")])])])),
-    ("t.empty", .array([])),
+    ("t.empty", .array([]))
 ]
 
 /// Q8_0 block: d = 0.5 (f16 0x3800), qs = -16...15.
@@ -40,7 +41,7 @@ func sampleFile(version: UInt32, alignment: Int? = nil) -> TestGGUF {
         TestTensor("norm.weight", [5], .f32, data: f32Bytes([1, -2, 3.5, 0, 1e-3])),
         TestTensor("blk.0.attn_q.weight", [32, 2], .q8_0, data: q8Block + q8Block),
         TestTensor("k.weight", [256], .q4_K, data: [UInt8](repeating: 0, count: 144)),
-        TestTensor("h.weight", [3, 2], .f16, data: [0x00, 0x3C, 0x00, 0x40, 0x00, 0xC2, 0, 0, 0, 0, 0, 0]),
+        TestTensor("h.weight", [3, 2], .f16, data: [0x00, 0x3C, 0x00, 0x40, 0x00, 0xC2, 0, 0, 0, 0, 0, 0])
     ]
     return file
 }

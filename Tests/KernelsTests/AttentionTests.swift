@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Kernels
 
 @Suite struct AttentionTests {
@@ -14,8 +15,9 @@ import Testing
         let keys = UnsafeMutableRawPointer.allocate(byteCount: blockCount * blockSize * kvWidth * 4, alignment: 64)
         let values = UnsafeMutableRawPointer.allocate(byteCount: blockCount * blockSize * kvWidth * 4, alignment: 64)
         defer { keys.deallocate(); values.deallocate() }
-        let layer = PagedKVLayer(keys: keys, values: values, blockSize: blockSize, kvHeads: kvHeads, headDim: headDim,
-                                 elementType: elementType)
+        let layer = PagedKVLayer(
+            keys: keys, values: values, blockSize: blockSize, kvHeads: kvHeads, headDim: headDim,
+            elementType: elementType)
         var random = SeededRandom(seed: 42)
         // Sequence lengths (total positions) and how many of their last tokens are in this batch.
         let lengths = [1, 9, 37, 70], inBatch = [1, 9, 3, 1]
@@ -32,9 +34,13 @@ import Testing
         // Write every position's K/V through writeKV with the slot mapping.
         for (s, length) in lengths.enumerated() {
             let slots = (0..<length).map { j in tables[s][j / blockSize] * Int32(blockSize) + Int32(j % blockSize) }
-            kvData[s].withUnsafeBufferPointer { k in vData[s].withUnsafeBufferPointer { v in slots.withUnsafeBufferPointer { m in
-                writeKV(k: k.baseAddress!, v: v.baseAddress!, slotMapping: m.baseAddress!, tokens: length, layer: layer)
-            } } }
+            kvData[s].withUnsafeBufferPointer { k in
+                vData[s].withUnsafeBufferPointer { v in
+                    slots.withUnsafeBufferPointer { m in
+                        writeKV(k: k.baseAddress!, v: v.baseAddress!, slotMapping: m.baseAddress!, tokens: length, layer: layer)
+                    }
+                }
+            }
         }
         let totalTokens = inBatch.reduce(0, +)
         let q = (0..<(totalTokens * qHeads * headDim)).map { _ in random.float(-1...1) }
@@ -44,18 +50,24 @@ import Testing
             p.initialize(from: table, count: table.count)
             return p
         }
-        defer { tablePointers.forEach { $0.deallocate() } }
+        defer { for pointer in tablePointers { pointer.deallocate() } }
         var sequences: [AttentionSequence] = []
         var first = 0
         for s in lengths.indices {
-            sequences.append(AttentionSequence(firstToken: Int32(first), tokenCount: Int32(inBatch[s]),
-                                               positionOfFirst: Int32(lengths[s] - inBatch[s]), blockTable: tablePointers[s]))
+            sequences.append(
+                AttentionSequence(
+                    firstToken: Int32(first), tokenCount: Int32(inBatch[s]),
+                    positionOfFirst: Int32(lengths[s] - inBatch[s]), blockTable: tablePointers[s]))
             first += inBatch[s]
         }
         let pool = WorkerPool(threads: 2)
-        q.withUnsafeBufferPointer { qp in output.withUnsafeMutableBufferPointer { op in sequences.withUnsafeBufferPointer { sp in
-            pagedAttention(q: qp.baseAddress!, output: op.baseAddress!, qHeads: qHeads, sequences: sp, layer: layer, pool: pool)
-        } } }
+        q.withUnsafeBufferPointer { qp in
+            output.withUnsafeMutableBufferPointer { op in
+                sequences.withUnsafeBufferPointer { sp in
+                    pagedAttention(q: qp.baseAddress!, output: op.baseAddress!, qHeads: qHeads, sequences: sp, layer: layer, pool: pool)
+                }
+            }
+        }
         // Stored values as the kernel sees them.
         func stored(_ x: Float) -> Double { elementType == .float16 ? Double(Float(Float16(x))) : Double(x) }
         for s in lengths.indices {
@@ -89,9 +101,14 @@ import Testing
         let single = [AttentionSequence(firstToken: 0, tokenCount: 1, positionOfFirst: Int32(lengths[1] - 1), blockTable: tablePointers[1])]
         let singleQ = Array(q[(token * qHeads * headDim)..<((token + 1) * qHeads * headDim)])
         var singleOut = [Float](repeating: .nan, count: singleQ.count)
-        singleQ.withUnsafeBufferPointer { qp in singleOut.withUnsafeMutableBufferPointer { op in single.withUnsafeBufferPointer { sp in
-            pagedAttention(q: qp.baseAddress!, output: op.baseAddress!, qHeads: qHeads, sequences: sp, layer: layer, pool: WorkerPool(threads: 1))
-        } } }
+        singleQ.withUnsafeBufferPointer { qp in
+            singleOut.withUnsafeMutableBufferPointer { op in
+                single.withUnsafeBufferPointer { sp in
+                    pagedAttention(
+                        q: qp.baseAddress!, output: op.baseAddress!, qHeads: qHeads, sequences: sp, layer: layer, pool: WorkerPool(threads: 1))
+                }
+            }
+        }
         #expect(singleOut.map(\.bitPattern) == Array(output[(token * qHeads * headDim)..<((token + 1) * qHeads * headDim)]).map(\.bitPattern))
     }
 }

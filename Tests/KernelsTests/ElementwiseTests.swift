@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import Kernels
 
 @Suite struct ElementwiseTests {
@@ -10,9 +11,13 @@ import Testing
         let x = (0..<(rows * width)).map { _ in random.float(-3...3) }
         let w = (0..<width).map { _ in random.float(0.5...1.5) }
         var y = [Float](repeating: 0, count: x.count)
-        x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in y.withUnsafeMutableBufferPointer { yp in
-            rmsNorm(xp.baseAddress!, weight: wp.baseAddress!, eps: 1e-5, rows: rows, width: width, output: yp.baseAddress!)
-        } } }
+        x.withUnsafeBufferPointer { xp in
+            w.withUnsafeBufferPointer { wp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    rmsNorm(xp.baseAddress!, weight: wp.baseAddress!, eps: 1e-5, rows: rows, width: width, output: yp.baseAddress!)
+                }
+            }
+        }
         for r in 0..<rows {
             let row = x[(r * width)..<((r + 1) * width)].map(Double.init)
             let scale = 1 / (row.map { $0 * $0 }.reduce(0, +) / Double(width) + 1e-5).squareRoot()
@@ -28,12 +33,18 @@ import Testing
         var gate: [Float] = [-3, -0.5, 0, 0.5, 4, -90, 95, 12, -12, 1e-3, 7, -7, 2, -2, 30, -30, 0.25, -0.25, 60]
         let up: [Float] = (0..<gate.count).map { Float($0 % 5) - 1.5 }
         let expected = zip(gate, up).map { g, u in Double(g) / (1 + Foundation.exp(-Double(g))) * Double(u) }
-        gate.withUnsafeMutableBufferPointer { g in up.withUnsafeBufferPointer { siluMul(gate: g.baseAddress!, up: $0.baseAddress!, count: g.count, output: g.baseAddress!) } }
+        gate.withUnsafeMutableBufferPointer { g in
+            up.withUnsafeBufferPointer { siluMul(gate: g.baseAddress!, up: $0.baseAddress!, count: g.count, output: g.baseAddress!) }
+        }
         for i in gate.indices { #expect(abs(Double(gate[i]) - expected[i]) <= 1e-6 * max(1, abs(expected[i])), "element \(i)") }
         var sum = [Float](repeating: 0, count: gate.count)
-        gate.withUnsafeBufferPointer { a in up.withUnsafeBufferPointer { b in sum.withUnsafeMutableBufferPointer {
-            add(a.baseAddress!, b.baseAddress!, count: a.count, output: $0.baseAddress!)
-        } } }
+        gate.withUnsafeBufferPointer { a in
+            up.withUnsafeBufferPointer { b in
+                sum.withUnsafeMutableBufferPointer {
+                    add(a.baseAddress!, b.baseAddress!, count: a.count, output: $0.baseAddress!)
+                }
+            }
+        }
         #expect(sum == zip(gate, up).map { $0 + $1 })
     }
 
@@ -62,15 +73,20 @@ import Testing
         var random = SeededRandom(seed: 3)
         let original = (0..<(tokens * heads * headDim)).map { _ in random.float(-1...1) }
         var x = original
-        x.withUnsafeMutableBufferPointer { xp in positions.withUnsafeBufferPointer { pp in
-            applyRoPE(xp.baseAddress!, heads: heads, headDim: headDim, positions: pp.baseAddress!, tokens: tokens,
-                      base: 10000, ropeDims: ropeDims, neox: neox)
-        } }
+        x.withUnsafeMutableBufferPointer { xp in
+            positions.withUnsafeBufferPointer { pp in
+                applyRoPE(
+                    xp.baseAddress!, heads: heads, headDim: headDim, positions: pp.baseAddress!, tokens: tokens,
+                    base: 10000, ropeDims: ropeDims, neox: neox)
+            }
+        }
         var tabled = original
         let table = RoPETable(base: 10000, ropeDims: ropeDims, maxPositions: 100)
-        tabled.withUnsafeMutableBufferPointer { xp in positions.withUnsafeBufferPointer { pp in
-            applyRoPE(xp.baseAddress!, heads: heads, headDim: headDim, positions: pp.baseAddress!, tokens: tokens, table: table, neox: neox)
-        } }
+        tabled.withUnsafeMutableBufferPointer { xp in
+            positions.withUnsafeBufferPointer { pp in
+                applyRoPE(xp.baseAddress!, heads: heads, headDim: headDim, positions: pp.baseAddress!, tokens: tokens, table: table, neox: neox)
+            }
+        }
         #expect(x.map(\.bitPattern) == tabled.map(\.bitPattern))
         for t in 0..<tokens {
             for h in 0..<heads {
@@ -100,10 +116,13 @@ import Testing
         }
         let original: [Float] = (0..<(positions.count * ropeDims)).map { Float($0 % 7) - 3 }
         var x = original
-        x.withUnsafeMutableBufferPointer { xp in positions.withUnsafeBufferPointer { pp in
-            applyRoPE(xp.baseAddress!, heads: 1, headDim: ropeDims, positions: pp.baseAddress!, tokens: positions.count,
-                      table: scaled, neox: false)
-        } }
+        x.withUnsafeMutableBufferPointer { xp in
+            positions.withUnsafeBufferPointer { pp in
+                applyRoPE(
+                    xp.baseAddress!, heads: 1, headDim: ropeDims, positions: pp.baseAddress!, tokens: positions.count,
+                    table: scaled, neox: false)
+            }
+        }
         for (t, p) in positions.enumerated() {
             for i in 0..<(ropeDims / 2) {
                 let theta = Double(p) * Foundation.pow(10000.0, -2 * Double(i) / Double(ropeDims)) / divisors[i]

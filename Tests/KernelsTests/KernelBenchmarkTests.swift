@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import Kernels
+import Testing
 
 /// Prints the kernel benchmark; runs only when TANDEM_BENCH is set (use `swift test -c release`).
 @Test(.enabled(if: ProcessInfo.processInfo.environment["TANDEM_BENCH"] != nil))

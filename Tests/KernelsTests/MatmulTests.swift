@@ -1,11 +1,14 @@
 import GGUF
 import Testing
+
 @testable import Kernels
 
 let allMatmulTypes: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K, .f16, .bf16, .f32]
 
-func runMatmul(_ w: WeightMatrix, _ input: [Float], tokens: Int, pool: WorkerPool,
-               scratch: MatmulScratch = MatmulScratch()) -> [Float] {
+func runMatmul(
+    _ w: WeightMatrix, _ input: [Float], tokens: Int, pool: WorkerPool,
+    scratch: MatmulScratch = MatmulScratch()
+) -> [Float] {
     var output = [Float](repeating: .nan, count: tokens * w.rows)
     input.withUnsafeBufferPointer { x in
         output.withUnsafeMutableBufferPointer { y in
@@ -50,8 +53,9 @@ func runMatmul(_ w: WeightMatrix, _ input: [Float], tokens: Int, pool: WorkerPoo
                     }
                     let tolerance = (quantizesActivations ? bound * 1.001 : 0) + 1e-5 * mass + 1e-6
                     let got = Double(output[t * rows + r])
-                    #expect(abs(got - exact) <= tolerance,
-                            "\(type) tokens \(tokens) t \(t) r \(r): \(got) vs \(exact) (tolerance \(tolerance))")
+                    #expect(
+                        abs(got - exact) <= tolerance,
+                        "\(type) tokens \(tokens) t \(t) r \(r): \(got) vs \(exact) (tolerance \(tolerance))")
                 }
             }
         }
@@ -71,8 +75,9 @@ func runMatmul(_ w: WeightMatrix, _ input: [Float], tokens: Int, pool: WorkerPoo
             let row = Array(input[(t * columns)..<((t + 1) * columns)])
             for pool in [Self.pool1, Self.pool2] {
                 let single = runMatmul(weights.matrix, row, tokens: 1, pool: pool)
-                #expect(single.map(\.bitPattern) == Array(batched2[(t * rows)..<((t + 1) * rows)]).map(\.bitPattern),
-                        "\(type) token \(t) differs between batch of 17 and batch of 1")
+                #expect(
+                    single.map(\.bitPattern) == Array(batched2[(t * rows)..<((t + 1) * rows)]).map(\.bitPattern),
+                    "\(type) token \(t) differs between batch of 17 and batch of 1")
             }
         }
         // A sub-batch starting at token 3 gives the same rows again.
@@ -94,11 +99,21 @@ func runMatmul(_ w: WeightMatrix, _ input: [Float], tokens: Int, pool: WorkerPoo
         portable.withUnsafeMutableBufferPointer { out in
             for rowStart in stride(from: 0, to: rows, by: 4) {
                 switch type {
-                case .q4_0: QuantizedMatmul.tilePortable(Q4_0Format.self, weights.matrix, activations, rowStart: rowStart, token: 0, count: tokens, output: out.baseAddress!)
-                case .q4_1: QuantizedMatmul.tilePortable(Q4_1Format.self, weights.matrix, activations, rowStart: rowStart, token: 0, count: tokens, output: out.baseAddress!)
-                case .q5_0: QuantizedMatmul.tilePortable(Q5_0Format.self, weights.matrix, activations, rowStart: rowStart, token: 0, count: tokens, output: out.baseAddress!)
-                case .q5_1: QuantizedMatmul.tilePortable(Q5_1Format.self, weights.matrix, activations, rowStart: rowStart, token: 0, count: tokens, output: out.baseAddress!)
-                default: QuantizedMatmul.tilePortable(Q8_0Format.self, weights.matrix, activations, rowStart: rowStart, token: 0, count: tokens, output: out.baseAddress!)
+                case .q4_0:
+                    QuantizedMatmul.tilePortable(
+                        Q4_0Format.self, weights.matrix, activations, rowStart: rowStart, token: 0, count: tokens, output: out.baseAddress!)
+                case .q4_1:
+                    QuantizedMatmul.tilePortable(
+                        Q4_1Format.self, weights.matrix, activations, rowStart: rowStart, token: 0, count: tokens, output: out.baseAddress!)
+                case .q5_0:
+                    QuantizedMatmul.tilePortable(
+                        Q5_0Format.self, weights.matrix, activations, rowStart: rowStart, token: 0, count: tokens, output: out.baseAddress!)
+                case .q5_1:
+                    QuantizedMatmul.tilePortable(
+                        Q5_1Format.self, weights.matrix, activations, rowStart: rowStart, token: 0, count: tokens, output: out.baseAddress!)
+                default:
+                    QuantizedMatmul.tilePortable(
+                        Q8_0Format.self, weights.matrix, activations, rowStart: rowStart, token: 0, count: tokens, output: out.baseAddress!)
                 }
             }
         }
@@ -108,12 +123,16 @@ func runMatmul(_ w: WeightMatrix, _ input: [Float], tokens: Int, pool: WorkerPoo
     /// The vector activation quantizer matches its portable definition bit for bit, ties included.
     @Test func activationQuantizerMatchesPortable() {
         var input = randomActivations(tokens: 1, columns: 256, seed: 11)
-        input[5] = 0; input[40] = 127.0 / 254 * 2 // values landing on .5 steps exercise rounding
+        input[5] = 0; input[40] = 127.0 / 254 * 2  // values landing on .5 steps exercise rounding
         input[0] = 2
         for count in [32, 256] {
             var fast = [Int8](repeating: 0, count: count), slow = [Int8](repeating: 0, count: count)
-            let (fs, fsum) = input.withUnsafeBufferPointer { x in fast.withUnsafeMutableBufferPointer { ActivationQuantizer.quantizeBlock(x.baseAddress!, count: count, into: $0.baseAddress!) } }
-            let (ss, ssum) = input.withUnsafeBufferPointer { x in slow.withUnsafeMutableBufferPointer { ActivationQuantizer.quantizeBlockPortable(x.baseAddress!, count: count, into: $0.baseAddress!) } }
+            let (fs, fsum) = input.withUnsafeBufferPointer { x in
+                fast.withUnsafeMutableBufferPointer { ActivationQuantizer.quantizeBlock(x.baseAddress!, count: count, into: $0.baseAddress!) }
+            }
+            let (ss, ssum) = input.withUnsafeBufferPointer { x in
+                slow.withUnsafeMutableBufferPointer { ActivationQuantizer.quantizeBlockPortable(x.baseAddress!, count: count, into: $0.baseAddress!) }
+            }
             #expect(fast == slow)
             #expect(fs.bitPattern == ss.bitPattern && fsum == ssum)
             #expect(Int(ssum) == slow.reduce(0) { $0 + Int($1) })
@@ -121,7 +140,9 @@ func runMatmul(_ w: WeightMatrix, _ input: [Float], tokens: Int, pool: WorkerPoo
         // All-zero block: scale 0, quants 0.
         let zeros = [Float](repeating: 0, count: 32)
         var q = [Int8](repeating: 1, count: 32)
-        let (scale, sum) = zeros.withUnsafeBufferPointer { x in q.withUnsafeMutableBufferPointer { ActivationQuantizer.quantizeBlock(x.baseAddress!, count: 32, into: $0.baseAddress!) } }
+        let (scale, sum) = zeros.withUnsafeBufferPointer { x in
+            q.withUnsafeMutableBufferPointer { ActivationQuantizer.quantizeBlock(x.baseAddress!, count: 32, into: $0.baseAddress!) }
+        }
         #expect(scale == 0 && sum == 0 && q.allSatisfy { $0 == 0 })
     }
 
@@ -157,8 +178,9 @@ func runMatmul(_ w: WeightMatrix, _ input: [Float], tokens: Int, pool: WorkerPoo
                 var got = [Float](repeating: .nan, count: tokens * fused.rows)
                 input.withUnsafeBufferPointer { x in
                     got.withUnsafeMutableBufferPointer { y in
-                        InterleavedMatmul.run(fused, fused.interleaved!, x.baseAddress!, tokens, y.baseAddress!, Self.pool2,
-                                              MatmulScratch(), vnni: vnni)
+                        InterleavedMatmul.run(
+                            fused, fused.interleaved!, x.baseAddress!, tokens, y.baseAddress!, Self.pool2,
+                            MatmulScratch(), vnni: vnni)
                     }
                 }
                 #expect(got.map(\.bitPattern) == expected.map(\.bitPattern), "\(type) tokens \(tokens) vnni \(vnni)")

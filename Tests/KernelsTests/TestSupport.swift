@@ -1,6 +1,7 @@
 import GGUF
-@testable import Kernels
 import Randomness
+
+@testable import Kernels
 
 /// A small deterministic random generator (SplitMix64) so failures reproduce.
 typealias SeededRandom = SplitMix64

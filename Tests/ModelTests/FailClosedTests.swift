@@ -17,45 +17,60 @@ import Testing
     }
 
     static let cases: [Case] = [
-        Case(file: "refuse-arch-gemma3", error: .unsupportedArchitecture("gemma3"),
-             message: ["unsupported model architecture 'gemma3' (supported: llama, qwen2)"]),
-        Case(file: "refuse-rope-yarn", error: .unsupportedRoPEScaling(key: "llama.rope.scaling.type", type: "yarn"),
-             message: ["'yarn'", "llama.rope.scaling.type", "supported: none, linear, llama3"]),
-        Case(file: "refuse-rope-longrope",
-             error: .unsupportedRoPEScaling(key: "llama.rope.scaling.type", type: "longrope"),
-             message: ["'longrope'"]),
-        Case(file: "refuse-rope-llama3-incomplete", error: .missingMetadata("llama.rope.scaling.low_freq_factor"),
-             message: ["llama.rope.scaling.low_freq_factor"]),
-        Case(file: "refuse-tokenizer-pre",
-             error: .unsupportedTokenizer(key: "tokenizer.ggml.pre", name: "made-up", supported: []),
-             message: ["unsupported tokenizer 'made-up' in 'tokenizer.ggml.pre'"]),
-        Case(file: "refuse-sliding-window",
-             error: .unsupportedFeature("sliding-window attention ('llama.attention.sliding_window' = 64, context length 512)"),
-             message: ["sliding-window attention"]),
-        Case(file: "refuse-tokenizer-t5",
-             error: .unsupportedTokenizer(key: "tokenizer.ggml.model", name: "t5", supported: ["gpt2", "llama"]),
-             message: ["unsupported tokenizer 't5'", "supported: gpt2, llama"]),
-        Case(file: "refuse-expert-count",
-             error: .unsupportedFeature("mixture of experts ('llama.expert_count' = 8); Tandem runs dense models only"),
-             message: ["mixture of experts", "llama.expert_count"]),
-        Case(file: "refuse-qwen3-as-qwen2",
-             error: .unconsumedTensors(architecture: "qwen2",
-                                       names: ["blk.0.attn_q_norm.weight", "blk.0.attn_k_norm.weight"], count: 2),
-             message: ["'blk.0.attn_q_norm.weight'", "qwen2 forward pass would not use"]),
-        Case(file: "refuse-extra-norm",
-             error: .unconsumedTensors(architecture: "llama", names: ["blk.0.post_attention_norm.weight"], count: 1),
-             message: ["'blk.0.post_attention_norm.weight'"]),
-        Case(file: "refuse-rope-freqs-nan",
-             error: .invalidTensorData("rope_freqs.weight", "factor 2 is nan; every factor must be finite and positive"),
-             message: ["rope_freqs.weight", "nan"]),
-        Case(file: "refuse-rope-freqs-zero",
-             error: .invalidTensorData("rope_freqs.weight", "factor 7 is 0.0; every factor must be finite and positive"),
-             message: ["rope_freqs.weight", "positive"]),
-        Case(file: "refuse-rope-freqs-length", error: .tensorShape("rope_freqs.weight", expected: [8], actual: [9]),
-             message: ["rope_freqs.weight", "[9]", "[8]"]),
-        Case(file: "refuse-rope-freqs-f16",
-             error: .invalidTensorData("rope_freqs.weight", "RoPE frequency factors must be F32, found F16"),
-             message: ["rope_freqs.weight", "F32"]),
+        Case(
+            file: "refuse-arch-gemma3", error: .unsupportedArchitecture("gemma3"),
+            message: ["unsupported model architecture 'gemma3' (supported: llama, qwen2)"]),
+        Case(
+            file: "refuse-rope-yarn", error: .unsupportedRoPEScaling(key: "llama.rope.scaling.type", type: "yarn"),
+            message: ["'yarn'", "llama.rope.scaling.type", "supported: none, linear, llama3"]),
+        Case(
+            file: "refuse-rope-longrope",
+            error: .unsupportedRoPEScaling(key: "llama.rope.scaling.type", type: "longrope"),
+            message: ["'longrope'"]),
+        Case(
+            file: "refuse-rope-llama3-incomplete", error: .missingMetadata("llama.rope.scaling.low_freq_factor"),
+            message: ["llama.rope.scaling.low_freq_factor"]),
+        Case(
+            file: "refuse-tokenizer-pre",
+            error: .unsupportedTokenizer(key: "tokenizer.ggml.pre", name: "made-up", supported: []),
+            message: ["unsupported tokenizer 'made-up' in 'tokenizer.ggml.pre'"]),
+        Case(
+            file: "refuse-sliding-window",
+            error: .unsupportedFeature("sliding-window attention ('llama.attention.sliding_window' = 64, context length 512)"),
+            message: ["sliding-window attention"]),
+        Case(
+            file: "refuse-tokenizer-t5",
+            error: .unsupportedTokenizer(key: "tokenizer.ggml.model", name: "t5", supported: ["gpt2", "llama"]),
+            message: ["unsupported tokenizer 't5'", "supported: gpt2, llama"]),
+        Case(
+            file: "refuse-expert-count",
+            error: .unsupportedFeature("mixture of experts ('llama.expert_count' = 8); Tandem runs dense models only"),
+            message: ["mixture of experts", "llama.expert_count"]),
+        Case(
+            file: "refuse-qwen3-as-qwen2",
+            error: .unconsumedTensors(
+                architecture: "qwen2",
+                names: ["blk.0.attn_q_norm.weight", "blk.0.attn_k_norm.weight"], count: 2),
+            message: ["'blk.0.attn_q_norm.weight'", "qwen2 forward pass would not use"]),
+        Case(
+            file: "refuse-extra-norm",
+            error: .unconsumedTensors(architecture: "llama", names: ["blk.0.post_attention_norm.weight"], count: 1),
+            message: ["'blk.0.post_attention_norm.weight'"]),
+        Case(
+            file: "refuse-rope-freqs-nan",
+            error: .invalidTensorData("rope_freqs.weight", "factor 2 is nan; every factor must be finite and positive"),
+            message: ["rope_freqs.weight", "nan"]),
+        Case(
+            file: "refuse-rope-freqs-zero",
+            error: .invalidTensorData("rope_freqs.weight", "factor 7 is 0.0; every factor must be finite and positive"),
+            message: ["rope_freqs.weight", "positive"]),
+        Case(
+            file: "refuse-rope-freqs-length", error: .tensorShape("rope_freqs.weight", expected: [8], actual: [9]),
+            message: ["rope_freqs.weight", "[9]", "[8]"]),
+        Case(
+            file: "refuse-rope-freqs-f16",
+            error: .invalidTensorData("rope_freqs.weight", "RoPE frequency factors must be F32, found F16"),
+            message: ["rope_freqs.weight", "F32"])
     ]
 
     @Test(arguments: cases)
@@ -69,8 +84,10 @@ import Testing
     }
 
     /// The runnable fixtures pass, and every tensor in them is one the loader binds.
-    @Test(arguments: ["tiny-llama-q8", "tiny-llama-mixed", "tiny-qwen2", "tiny-llama-f32", "tiny-llama3-rope-freqs",
-                      "tiny-llama3-rope-metadata", "tiny-llama-rope-linear"])
+    @Test(arguments: [
+        "tiny-llama-q8", "tiny-llama-mixed", "tiny-qwen2", "tiny-llama-f32", "tiny-llama3-rope-freqs",
+        "tiny-llama3-rope-metadata", "tiny-llama-rope-linear"
+    ])
     func runnableFilesPass(name: String) throws {
         let file = try Fixtures.generatedModel(name)
         let configuration = try ModelSupport.check(file)
@@ -82,8 +99,9 @@ import Testing
     @Test func manyUnconsumedTensorsAreCounted() {
         let names = (0..<10).map { "blk.\($0).ffn_gate_exps.weight" }
         #expect(throws: ModelError.unconsumedTensors(architecture: "llama", names: Array(names.prefix(4)), count: 10)) {
-            try ModelSupport.checkAllConsumed(tensorNames: ["token_embd.weight"] + names, consumed: ["token_embd.weight"],
-                                              architecture: "llama")
+            try ModelSupport.checkAllConsumed(
+                tensorNames: ["token_embd.weight"] + names, consumed: ["token_embd.weight"],
+                architecture: "llama")
         }
         let message = ModelError.unconsumedTensors(architecture: "llama", names: Array(names.prefix(4)), count: 10)
             .description

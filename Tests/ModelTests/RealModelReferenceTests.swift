@@ -54,8 +54,9 @@ import Testing
                 }
                 let argmax = row.indices.max { row[$0] < row[$1] } ?? -1
                 if prompt.greedy_margins[step] > Self.decisiveMargin {
-                    #expect(Int32(argmax) == prompt.greedy_tokens[step],
-                            "\(prompt.name) step \(step): margin \(prompt.greedy_margins[step])")
+                    #expect(
+                        Int32(argmax) == prompt.greedy_tokens[step],
+                        "\(prompt.name) step \(step): margin \(prompt.greedy_margins[step])")
                 }
             }
             print("\(prompt.name): max |Δlogit| \(worst), rms \((squared / count).squareRoot())")

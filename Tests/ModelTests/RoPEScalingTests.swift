@@ -11,8 +11,12 @@ import Testing
         let freqs = try ModelConfiguration(file: Fixtures.generatedModel("tiny-llama3-rope-freqs"))
         #expect(freqs.ropeScaling == .none)  // the real-file layout: only the tensor says llama3
         let metadata = try ModelConfiguration(file: Fixtures.generatedModel("tiny-llama3-rope-metadata"))
-        #expect(metadata.ropeScaling == .llama3(.init(factor: 32, lowFrequencyFactor: 1, highFrequencyFactor: 4,
-                                                      originalContextLength: 48)))
+        #expect(
+            metadata.ropeScaling
+                == .llama3(
+                    .init(
+                        factor: 32, lowFrequencyFactor: 1, highFrequencyFactor: 4,
+                        originalContextLength: 48)))
         let linear = try ModelConfiguration(file: Fixtures.generatedModel("tiny-llama-rope-linear"))
         #expect(linear.ropeScaling == .linear(factor: 4))
         let plain = try ModelConfiguration(file: Fixtures.generatedModel("tiny-llama-f32"))
@@ -27,9 +31,11 @@ import Testing
         let tensor = try #require(file.tensor(named: "rope_freqs.weight"))
         let bytes = file.bytes(of: tensor)
         let written = (0..<8).map { bytes.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) }
-        let computed = RoPEScaling.Llama3Parameters(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4,
-                                                    originalContextLength: 64)
-            .divisors(base: 10000, ropeDimensions: 16)
+        let computed = RoPEScaling.Llama3Parameters(
+            factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4,
+            originalContextLength: 64
+        )
+        .divisors(base: 10000, ropeDimensions: 16)
         #expect(written.first == 1 && written.last == 8)
         for (w, c) in zip(written, computed) { #expect(abs(Double(w) - c) <= 1e-6 * c, "\(w) vs \(c)") }
     }

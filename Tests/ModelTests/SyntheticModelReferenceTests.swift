@@ -30,7 +30,7 @@ import Testing
         // metadata, linear. With the scaling dropped, the worst relative error is 1.07-1.25.
         ("tiny-llama3-rope-freqs", 1e-4),
         ("tiny-llama3-rope-metadata", 1e-4),
-        ("tiny-llama-rope-linear", 1e-4),
+        ("tiny-llama-rope-linear", 1e-4)
     ]
 
     @Test(arguments: cases.map(\.name))

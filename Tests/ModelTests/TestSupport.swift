@@ -51,8 +51,9 @@ func logitsOfEveryPosition(_ model: LlamaModel, tokens: [Int32], chunk: Int = 64
     while start < tokens.count {
         let end = min(start + chunk, tokens.count)
         var batch = ForwardBatch()
-        batch.append(tokens: tokens[start..<end], firstPosition: start, blockTable: table, blockSize: blockSize,
-                     logitCount: end - start)
+        batch.append(
+            tokens: tokens[start..<end], firstPosition: start, blockTable: table, blockSize: blockSize,
+            logitCount: end - start)
         try model.forward(batch, cache: cache) { logits in
             for r in 0..<(end - start) {
                 rows.append(Array(logits[(r * vocabulary)..<((r + 1) * vocabulary)]))

@@ -4,11 +4,12 @@ import Foundation
 import GGUF
 import Hummingbird
 import HummingbirdTesting
-import Testing
 import Model
 import ModelStore
 import NIOCore
+import Testing
 import Tokenizer
+
 @testable import Server
 
 /// All server tests, one at a time (they share the CPU with the model; timing matters in some).
@@ -19,8 +20,10 @@ enum ServerTestModel {
     static let loaded: Result<(LlamaModel, Tokenizer, String?), any Error> = Result {
         let path = try ProcessInfo.processInfo.environment["TANDEM_MODEL"] ?? DefaultModel.resolve()
         let file = try GGUFFile(path: path)
-        return (try LlamaModel(file: file), try Tokenizer(metadata: file.metadata),
-                file.metadata["tokenizer.chat_template"]?.string)
+        return (
+            try LlamaModel(file: file), try Tokenizer(metadata: file.metadata),
+            file.metadata["tokenizer.chat_template"]?.string
+        )
     }
 
     static func engine(kvCacheTokens: Int = 4096, maxSequences: Int = 32) throws -> Engine {
@@ -32,15 +35,18 @@ enum ServerTestModel {
         return Engine(model: model, tokenizer: tokenizer, configuration: configuration)
     }
 
-    static func server(_ configure: (inout ServerConfiguration) -> Void = { _ in }, kvCacheTokens: Int = 4096,
-                       maxSequences: Int = 32) throws -> OpenAIServer {
+    static func server(
+        _ configure: (inout ServerConfiguration) -> Void = { _ in }, kvCacheTokens: Int = 4096,
+        maxSequences: Int = 32
+    ) throws -> OpenAIServer {
         var configuration = ServerConfiguration()
         configuration.servedModelName = "smollm"
         configuration.port = 0
         configure(&configuration)
         let engine = try engine(kvCacheTokens: kvCacheTokens, maxSequences: maxSequences)
-        return OpenAIServer(configuration: configuration,
-                            model: try ServedModel(engine: engine, chatTemplate: try loaded.get().2))
+        return OpenAIServer(
+            configuration: configuration,
+            model: try ServedModel(engine: engine, chatTemplate: try loaded.get().2))
     }
 
     static var tokenizer: Tokenizer { get throws { try loaded.get().1 } }
@@ -120,7 +126,9 @@ func eventuallyEmpty(_ engine: Engine) async throws -> Bool {
 }
 
 /// An AsyncHTTPClient POST with a JSON body.
-func post(_ client: HTTPClient, _ url: String, _ body: String, headers: [(String, String)] = []) async throws
+func post(
+    _ client: HTTPClient, _ url: String, _ body: String, headers: [(String, String)] = []
+) async throws
     -> (status: Int, retryAfter: String?, body: String)
 {
     var request = HTTPClientRequest(url: url)

@@ -53,8 +53,10 @@ final class FakeOpenAIServer: Sendable {
         serving.cancel()
     }
 
-    private static func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>,
-                              firstTokenDelay: Duration, interTokenDelay: Duration) async {
+    private static func serve(
+        _ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>,
+        firstTokenDelay: Duration, interTokenDelay: Duration
+    ) async {
         try? await connection.executeThenClose { inbound, outbound in
             var head: HTTPRequestHead?
             var body = ByteBuffer()
@@ -68,8 +70,9 @@ final class FakeOpenAIServer: Sendable {
                 case .end:
                     guard let head else { return }
                     let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
-                    let keepOpen = try await respond(head: head, request: object, outbound: outbound,
-                                                     firstTokenDelay: firstTokenDelay, interTokenDelay: interTokenDelay)
+                    let keepOpen = try await respond(
+                        head: head, request: object, outbound: outbound,
+                        firstTokenDelay: firstTokenDelay, interTokenDelay: interTokenDelay)
                     if !keepOpen { return }
                 }
             }
@@ -77,9 +80,11 @@ final class FakeOpenAIServer: Sendable {
     }
 
     /// Answers one request; returns false to close the connection.
-    private static func respond(head: HTTPRequestHead, request: [String: Any],
-                                outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
-                                firstTokenDelay: Duration, interTokenDelay: Duration) async throws -> Bool {
+    private static func respond(
+        head: HTTPRequestHead, request: [String: Any],
+        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
+        firstTokenDelay: Duration, interTokenDelay: Duration
+    ) async throws -> Bool {
         func send(_ status: HTTPResponseStatus, json: String) async throws {
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: "application/json")

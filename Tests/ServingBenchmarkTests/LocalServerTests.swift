@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ServingBenchmark
 
 /// End to end against `FakeOpenAIServer`: counts exact, timings roughly the server's delays.

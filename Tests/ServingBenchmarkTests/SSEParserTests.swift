@@ -1,8 +1,10 @@
 import Testing
+
 @testable import ServingBenchmark
 
 struct SSEParserTests {
-    static let stream = "data: {\"choices\":[{\"text\":\"héllo\"}]}\n\n"
+    static let stream =
+        "data: {\"choices\":[{\"text\":\"héllo\"}]}\n\n"
         + ": keep-alive ping\r\n\r\n"
         + "event: message\r\ndata: first line\r\ndata:second line\r\n\r\n"
         + "id: 7\rdata: cr only\r\r"

@@ -1,23 +1,29 @@
 import Testing
+
 @testable import ServingBenchmark
 
 /// Hand-made records with answers worked out by hand (and percentiles checked against numpy).
 struct ServingMetricsTests {
     let records = [
-        RequestRecord(success: true, promptTokens: 10, outputTokens: 5, timeToFirstToken: 0.1,
-                      interTokenLatencies: [0.05, 0.05, 0.05, 0.05], latency: 0.3),
-        RequestRecord(success: true, promptTokens: 20, outputTokens: 3, timeToFirstToken: 0.2,
-                      interTokenLatencies: [0.1, 0.3], latency: 0.6),
-        RequestRecord(success: true, promptTokens: 30, outputTokens: 1, timeToFirstToken: 0.5,
-                      interTokenLatencies: [], latency: 0.5),
-        .failure("HTTP 500", promptTokens: 40),
+        RequestRecord(
+            success: true, promptTokens: 10, outputTokens: 5, timeToFirstToken: 0.1,
+            interTokenLatencies: [0.05, 0.05, 0.05, 0.05], latency: 0.3),
+        RequestRecord(
+            success: true, promptTokens: 20, outputTokens: 3, timeToFirstToken: 0.2,
+            interTokenLatencies: [0.1, 0.3], latency: 0.6),
+        RequestRecord(
+            success: true, promptTokens: 30, outputTokens: 1, timeToFirstToken: 0.5,
+            interTokenLatencies: [], latency: 0.5),
+        .failure("HTTP 500", promptTokens: 40)
     ]
 
     @Test func percentileMatchesNumpyLinear() {
         // np.percentile(x, p) for these x, printed by numpy 2.4.
         let x = [0.012, 0.250, 0.031, 0.090, 0.044, 0.007, 0.180, 0.061, 0.075, 0.120, 0.033].sorted()
-        let expected: [(Double, Double)] = [(0, 0.007), (10, 0.012), (25, 0.032), (50, 0.061), (90, 0.18),
-                                            (99, 0.24300000000000002), (100, 0.25)]
+        let expected: [(Double, Double)] = [
+            (0, 0.007), (10, 0.012), (25, 0.032), (50, 0.061), (90, 0.18),
+            (99, 0.24300000000000002), (100, 0.25)
+        ]
         for (p, value) in expected {
             #expect(abs(MetricStatistics.percentile(sorted: x, p) - value) < 1e-12, "p\(p)")
         }
@@ -88,16 +94,19 @@ struct ServingMetricsTests {
     }
 
     @Test func outputUsesVLLMKeysAndLayout() {
-        var result = ServingMetrics.compute(records: records, duration: 2,
-                                            objectives: ServiceLevelObjectives(ttftMilliseconds: 250))
+        var result = ServingMetrics.compute(
+            records: records, duration: 2,
+            objectives: ServiceLevelObjectives(ttftMilliseconds: 250))
         result.maxConcurrency = 4
         let keys = result.jsonFields.map(\.0)
-        for key in ["completed", "failed", "duration", "total_input_tokens", "total_output_tokens",
-                    "request_throughput", "output_throughput", "total_token_throughput", "request_goodput",
-                    "mean_ttft_ms", "median_ttft_ms", "std_ttft_ms", "p99_ttft_ms",
-                    "mean_tpot_ms", "median_tpot_ms", "std_tpot_ms", "p99_tpot_ms",
-                    "mean_itl_ms", "median_itl_ms", "std_itl_ms", "p99_itl_ms",
-                    "mean_e2el_ms", "median_e2el_ms", "std_e2el_ms", "p99_e2el_ms"] {
+        for key in [
+            "completed", "failed", "duration", "total_input_tokens", "total_output_tokens",
+            "request_throughput", "output_throughput", "total_token_throughput", "request_goodput",
+            "mean_ttft_ms", "median_ttft_ms", "std_ttft_ms", "p99_ttft_ms",
+            "mean_tpot_ms", "median_tpot_ms", "std_tpot_ms", "p99_tpot_ms",
+            "mean_itl_ms", "median_itl_ms", "std_itl_ms", "p99_itl_ms",
+            "mean_e2el_ms", "median_e2el_ms", "std_e2el_ms", "p99_e2el_ms"
+        ] {
             #expect(keys.contains(key), "\(key)")
         }
         #expect(result.json.hasPrefix("{\"completed\": 3, \"failed\": 1, \"duration\": 2.0,"))

@@ -1,5 +1,6 @@
 import GGUF
 import Testing
+
 @testable import Tokenizer
 
 /// Model-independent checks on a hand-built byte-level vocabulary: 256 byte tokens plus a
@@ -19,8 +20,8 @@ struct ByteLevelVocabularyTests {
     let tokenizer = try! Tokenizer(vocabulary: ByteLevelVocabularyTests.vocabulary)
 
     @Test func byteMappingIsGPT2s() {
-        #expect(ByteLevel.scalarForByte[0x20] == 0x120) // 'Ġ'
-        #expect(ByteLevel.scalarForByte[0x0A] == 0x10A) // 'Ċ'
+        #expect(ByteLevel.scalarForByte[0x20] == 0x120)  // 'Ġ'
+        #expect(ByteLevel.scalarForByte[0x0A] == 0x10A)  // 'Ċ'
         #expect(ByteLevel.scalarForByte[0x41] == 0x41)
         #expect(Set(ByteLevel.scalarForByte).count == 256)
         #expect(ByteLevel.decode(ByteLevel.encode([0, 10, 32, 200, 255])) == [0, 10, 32, 200, 255])
@@ -29,7 +30,7 @@ struct ByteLevelVocabularyTests {
     @Test func mergesApplyByRank() {
         let the = Int32(258)
         #expect(tokenizer.encode(" the") == [the])
-        #expect(tokenizer.encode(" thee") == [the, 101]) // 'e' = 0x65
+        #expect(tokenizer.encode(" thee") == [the, 101])  // 'e' = 0x65
         #expect(tokenizer.encode("he") == [257])
         #expect(tokenizer.encode("x") == [0x78])
     }
@@ -58,14 +59,14 @@ struct ByteLevelVocabularyTests {
     @Test func incrementalDecoderReplacesInvalidSequences() {
         var decoder = IncrementalDecoder(tokenizer: tokenizer)
         #expect(decoder.append(0xE4) == "")
-        #expect(decoder.append(0x41) == "\u{FFFD}A") // lead byte followed by ASCII
-        #expect(decoder.append(0xFF) == "\u{FFFD}") // never valid
+        #expect(decoder.append(0x41) == "\u{FFFD}A")  // lead byte followed by ASCII
+        #expect(decoder.append(0xFF) == "\u{FFFD}")  // never valid
         #expect(decoder.append(0xF0) == "")
         #expect(decoder.append(0x9F) == "")
-        #expect(decoder.flush() == "\u{FFFD}") // truncated at the end
+        #expect(decoder.flush() == "\u{FFFD}")  // truncated at the end
         #expect(decoder.append(0xED) == "")
-        #expect(decoder.append(0xA0) == "\u{FFFD}\u{FFFD}") // surrogate range: invalid at once
-        #expect(decoder.append(-7) == "\u{FFFD}") // id outside the vocabulary
+        #expect(decoder.append(0xA0) == "\u{FFFD}\u{FFFD}")  // surrogate range: invalid at once
+        #expect(decoder.append(-7) == "\u{FFFD}")  // id outside the vocabulary
     }
 
     @Test func constructionErrors() {
@@ -101,7 +102,7 @@ struct ByteLevelVocabularyTests {
             "tokenizer.ggml.tokens": .array(Self.byteTokens.map { .string($0) }),
             "tokenizer.ggml.merges": .array([]),
             "tokenizer.ggml.bos_token_id": .uint32(5),
-            "tokenizer.ggml.add_bos_token": .bool(true),
+            "tokenizer.ggml.add_bos_token": .bool(true)
         ]
         let t = try Tokenizer(metadata: metadata)
         #expect(t.preTokenizer == .qwen2)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Tokenizer
 
 /// The SmolLM2 vocabulary re-run with other pre-tokenizer families, against `tokenizers`
@@ -11,8 +12,11 @@ struct PreTokenizerFamilyTests {
     @Test(arguments: ["gpt2", "llama3", "qwen2", "default", "falcon"])
     func exactIds(family: String) throws {
         var vocabulary = try #require(Support.smolVocabulary)
-        vocabulary.preTokenizer = ["gpt2": "gpt-2", "llama3": "llama-bpe", "qwen2": "qwen2", "default": "default",
-                                   "falcon": "falcon"][family]
+        vocabulary.preTokenizer =
+            [
+                "gpt2": "gpt-2", "llama3": "llama-bpe", "qwen2": "qwen2", "default": "default",
+                "falcon": "falcon"
+            ][family]
         let tokenizer = try Tokenizer(vocabulary: vocabulary)
         let families = try #require(Support.json("bpe_families.json")["families"] as? [String: Any])
         let cases = Support.cases(families[family])
@@ -81,8 +85,9 @@ struct SentencePieceTests {
         var checked = 0
         for entry in raw {
             guard let ids = (entry["ids"] as? [Int])?.map({ Int32($0) }),
-                  let decoded = entry["decoded"] as? String,
-                  let afterBOS = entry["decoded_bos_skip_special"] as? String else { continue }
+                let decoded = entry["decoded"] as? String,
+                let afterBOS = entry["decoded_bos_skip_special"] as? String
+            else { continue }
             #expect(tokenizer.decode(ids) == decoded)
             #expect(tokenizer.decode([1] + ids, skipSpecial: true) == afterBOS)
             checked += 1

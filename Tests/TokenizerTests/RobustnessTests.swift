@@ -1,5 +1,6 @@
 import Randomness
 import Testing
+
 @testable import Tokenizer
 
 /// Seeded random text over the whole scalar range: encoding never traps and byte-level
@@ -35,8 +36,9 @@ struct RobustnessTests {
             let ids = tokenizer.encode(text, parseSpecial: false)
             #expect(ids.allSatisfy { $0 >= 0 && Int($0) < tokenizer.vocabularySize })
             // Bytes without a byte token (SmolLM2 lacks e.g. 0xF1, 0xF2) are dropped, as in llama.cpp.
-            #expect(tokenizer.decodeBytes(ids) == Support.representableBytes(text, tokenizer),
-                    "\(pre): \(text.unicodeScalars.map { String($0.value, radix: 16) })")
+            #expect(
+                tokenizer.decodeBytes(ids) == Support.representableBytes(text, tokenizer),
+                "\(pre): \(text.unicodeScalars.map { String($0.value, radix: 16) })")
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import Tokenizer
 
 /// The real SmolLM2 tokenizer (byte-level BPE, `smollm` pre-tokenizer) against references
@@ -142,7 +143,9 @@ struct SmolLM2Tests {
         for _ in 0..<rounds { _ = tokenizer.encode(text) }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let perHundred = elapsed / Double(rounds) / Double(ids.count) * 100 * 1e6
-        print("tokenizer speed: \(ids.count) tokens in \(String(format: "%.3f", elapsed / Double(rounds) * 1e3)) ms (\(String(format: "%.1f", perHundred)) µs per 100 tokens)")
+        print(
+            "tokenizer speed: \(ids.count) tokens in \(String(format: "%.3f", elapsed / Double(rounds) * 1e3)) ms (\(String(format: "%.1f", perHundred)) µs per 100 tokens)"
+        )
         #expect(ids.count > 500)
     }
 }

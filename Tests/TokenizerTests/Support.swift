@@ -1,5 +1,6 @@
 import Foundation
 import GGUF
+
 @testable import Tokenizer
 
 /// Shared fixtures for the tokenizer tests.
