@@ -5,27 +5,50 @@ import Model
 /// Runs steps on the CPU: one compute thread takes steps in submission order and runs the model's
 /// forward pass (on all cores, through the model's worker pool), then samples.
 ///
-/// Device-side state mirrors what a GPU would keep in device memory: each sequence's sampler
-/// and the last token sampled for it, which resolves `appendsPreviousSample` inputs.
+/// Device-side state mirrors what a GPU would keep in device memory: the KV cache, and each
+/// sequence's `DecodingState`, whose last accepted token resolves `appendsPreviousSample` inputs.
+///
+/// `@unchecked Sendable`: `pending` and `stopping` are guarded by `queue`; `states` is touched
+/// only by the compute thread; the model and cache are shared with that thread alone.
 public final class CPUDevice: Device, @unchecked Sendable {
+    /// How large the KV cache is and what it stores.
+    public struct CacheConfiguration: Sendable {
+        /// Tokens per KV block.
+        public var blockSize = 16
+        /// KV cache capacity in tokens; nil sizes it from `memoryMiB`.
+        public var tokens: Int?
+        /// KV cache memory budget when `tokens` is nil.
+        public var memoryMiB = 1024
+        /// f16 by default: measured 13% more batched throughput than f32 (attention reads half the
+        /// bytes) at half the memory; see docs/benchmarks.md.
+        public var precision: KVElementType = .float16
+
+        public init() {}
+    }
+
     public let model: LlamaModel
     public let cache: KVCache
+    public let cacheLayout: KVCacheLayout
     private let queue = NSCondition()
     private var pending: [(DeviceStep, StepHandle)] = []
     private var stopping = false
-    private var thread: Thread?
 
-    // Owned by the compute thread.
-    private var samplers: [Int: Sampler] = [:]
-    private var lastSampled: [Int: Int32] = [:]
+    /// Owned by the compute thread.
+    private var states: [Int: any DecodingState] = [:]
 
-    public init(model: LlamaModel, cache: KVCache) {
+    public init(model: LlamaModel, cache configuration: CacheConfiguration = CacheConfiguration()) {
         self.model = model
-        self.cache = cache
+        let c = model.configuration
+        let blockSize = max(configuration.blockSize, 1)
+        let bytesPerToken = KVCache.bytesPerToken(layerCount: c.layerCount, kvWidth: c.kvWidth, precision: configuration.precision)
+        let tokens = configuration.tokens ?? max(configuration.memoryMiB << 20 / max(bytesPerToken, 1), blockSize)
+        let blockCount = max((tokens + blockSize - 1) / blockSize, 1)
+        cache = model.makeKVCache(blockSize: blockSize, blockCount: blockCount, precision: configuration.precision)
+        cacheLayout = KVCacheLayout(
+            blockSize: blockSize, blockCount: blockCount, elementType: configuration.precision == .float16 ? "float16" : "float32")
         let thread = Thread { self.computeLoop() }  // holds the device until shutdown()
         thread.name = "tandem-device"
         thread.stackSize = 8 << 20
-        self.thread = thread
         thread.start()
     }
 
@@ -38,6 +61,8 @@ public final class CPUDevice: Device, @unchecked Sendable {
         queue.unlock()
         return handle
     }
+
+    public func wait(for handle: StepHandle) -> StepOutput { handle.wait() }
 
     public func shutdown() {
         queue.lock()
@@ -62,23 +87,23 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     private func run(_ step: DeviceStep) -> StepOutput {
         let start = DispatchTime.now().uptimeNanoseconds
-        for id in step.releasedSequences {
-            samplers[id] = nil
-            lastSampled[id] = nil
-        }
+        for id in step.releasedSequences { states[id] = nil }
         var batch = ForwardBatch()
         var failure: String?
         for entry in step.entries {
+            if let state = entry.newState { states[entry.sequenceID] = state }
+            if let count = entry.acceptedTokens { states[entry.sequenceID]?.rollBack(toAcceptedCount: count) }
+            if entry.samples && states[entry.sequenceID] == nil {
+                failure = "sequence \(entry.sequenceID) samples without a decoding state"
+                break
+            }
             var tokens = entry.tokens
             if entry.appendsPreviousSample {
-                guard let previous = lastSampled[entry.sequenceID] else {
+                guard let previous = states[entry.sequenceID]?.lastToken else {
                     failure = "sequence \(entry.sequenceID) has no previous sample"
                     break
                 }
                 tokens.append(previous)
-            }
-            if let setup = entry.newSampler {
-                samplers[entry.sequenceID] = Sampler(parameters: setup.parameters, promptTokens: setup.history)
             }
             batch.append(
                 tokens: tokens, firstPosition: entry.firstPosition, blockTable: entry.blockTable,
@@ -95,23 +120,24 @@ public final class CPUDevice: Device, @unchecked Sendable {
             }
         }
         return StepOutput(
-            stepID: step.id, samples: samples, startNanoseconds: start,
-            endNanoseconds: DispatchTime.now().uptimeNanoseconds, failure: failure)
+            stepID: step.id, samples: samples, startNanoseconds: start, endNanoseconds: DispatchTime.now().uptimeNanoseconds,
+            failure: failure)
     }
 
-    /// Samples every sampling entry's row, the rows spread over the model's worker pool (samplers
-    /// are independent; each owns its random generator).
+    /// Chooses every sampling entry's token, the rows spread over the model's worker pool (the
+    /// states are independent; each owns its random generator).
     private func sample(_ entries: [DeviceStep.Entry], logits: UnsafeMutableBufferPointer<Float>) -> [StepOutput.Sample] {
         let vocabulary = model.configuration.vocabularySize
         let sampling = entries.filter(\.samples)
-        var batch = sampling.map { samplers[$0.sequenceID] ?? Sampler(parameters: .greedy) }
-        var samples = sampling.map { StepOutput.Sample(sequenceID: $0.sequenceID, token: 0, logprob: nil) }
+        var batch = sampling.compactMap { states[$0.sequenceID] }  // run() checked that each exists
+        var samples = sampling.map { StepOutput.Sample(sequenceID: $0.sequenceID, token: 0) }
         batch.withUnsafeMutableBufferPointer { batch in
             samples.withUnsafeMutableBufferPointer { samples in
                 model.pool.parallelFor(sampling.count) { range in
                     for i in range {
                         let row = UnsafeMutableBufferPointer(rebasing: logits[(i * vocabulary)..<((i + 1) * vocabulary)])
-                        let token = batch[i].sample(row)
+                        batch[i].mask(row)
+                        let token = batch[i].choose(from: row)
                         batch[i].accept(token)
                         samples[i].token = token
                         samples[i].logprob = sampling[i].topLogprobs.map { LogProbabilities(row).report(chosen: token, top: $0) }
@@ -119,47 +145,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
                 }
             }
         }
-        for (entry, (sampler, sample)) in zip(sampling, zip(batch, samples)) {
-            samplers[entry.sequenceID] = sampler
-            lastSampled[entry.sequenceID] = sample.token
-        }
+        for (entry, state) in zip(sampling, batch) { states[entry.sequenceID] = state }
         return samples
-    }
-}
-
-/// Log-softmax of one row of logits, for log-probability reports.
-struct LogProbabilities {
-    let logits: UnsafeMutableBufferPointer<Float>
-    let logNormalizer: Float
-
-    /// The normalizer `max + log(sum(e^(x - max)))`: exponentials eight lanes at a time, summed in
-    /// Double per block of 8 (a 128k vocabulary costs tens of microseconds, not a scalar exp each).
-    init(_ logits: UnsafeMutableBufferPointer<Float>) {
-        self.logits = logits
-        var maximum = -Float.infinity
-        for value in logits { maximum = max(maximum, value) }
-        var sum: Double = 0
-        if let base = logits.baseAddress, maximum.isFinite {
-            let top = SIMD8<Float>(repeating: maximum)
-            var j = 0
-            while j + 8 <= logits.count {
-                let x = UnsafeRawPointer(base + j).loadUnaligned(as: SIMD8<Float>.self)
-                sum += Double(SIMDKernels.exp(x - top).sum())
-                j += 8
-            }
-            while j < logits.count {
-                sum += exp(Double(base[j] - maximum))
-                j += 1
-            }
-        }
-        logNormalizer = maximum.isFinite ? maximum + Float(log(sum)) : maximum
-    }
-
-    /// The chosen token's log-probability and the `count` most likely tokens'.
-    func report(chosen token: Int32, top count: Int) -> TokenLogprob {
-        let best = TopKSelection.best(UnsafeBufferPointer(logits), k: count)
-        return TokenLogprob(
-            token: token, logprob: logits[Int(token)] - logNormalizer,
-            top: best.map { (token: $0.token, logprob: $0.logit - logNormalizer) })
     }
 }

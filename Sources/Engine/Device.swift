@@ -1,18 +1,41 @@
 import Foundation
-import Model
 
 /// The boundary the asynchronous design lives on: the engine submits steps, the device computes
-/// them in submission order, and a handle yields each step's sampled tokens when they exist.
+/// them in submission order, and the engine later waits for each step's sampled tokens.
 ///
-/// The engine never learns which device it drives. A decoding sequence's input can be a
-/// reference to the token the device sampled for it in an earlier step (`TokenInput.previous`),
-/// resolved on the device before the embedding lookup, so no host round trip is needed between
-/// steps.
+/// The engine never learns which device it drives (`CPUDevice` today; a GPU device and the tests'
+/// simulated device implement the same protocol). A device owns the KV cache and each sequence's
+/// `DecodingState`. A decoding sequence's input can be a reference to the token the device sampled
+/// for it in an earlier step (`DeviceStep.Entry.appendsPreviousSample`), resolved on the device
+/// before the embedding lookup, so no host round trip is needed between steps.
 public protocol Device: AnyObject, Sendable {
+    /// The paged KV cache the device holds: the engine's block manager hands out its blocks.
+    var cacheLayout: KVCacheLayout { get }
     /// Queues `step` behind the steps already submitted and returns at once.
     func submit(_ step: DeviceStep) -> StepHandle
+    /// Blocks until the step behind `handle` has been computed, and returns its output.
+    func wait(for handle: StepHandle) -> StepOutput
     /// Stops the device after the queued steps; no step may be submitted afterwards.
     func shutdown()
+}
+
+/// The shape of a device's paged KV cache.
+public struct KVCacheLayout: Sendable, Equatable {
+    /// Tokens per block.
+    public var blockSize: Int
+    /// Blocks in the cache.
+    public var blockCount: Int
+    /// The element type, as reported to clients (e.g. "float16").
+    public var elementType: String
+
+    public init(blockSize: Int, blockCount: Int, elementType: String) {
+        self.blockSize = blockSize
+        self.blockCount = blockCount
+        self.elementType = elementType
+    }
+
+    /// Tokens the cache holds.
+    public var capacity: Int { blockSize * blockCount }
 }
 
 /// One step of work for the device: a ragged batch plus sampling instructions.
@@ -21,24 +44,26 @@ public struct DeviceStep: Sendable {
     public struct Entry: Sendable {
         public var sequenceID: Int
         /// Known input tokens, followed (if `appendsPreviousSample`) by the token most recently
-        /// sampled for this sequence by the device.
+        /// accepted by this sequence's decoding state on the device.
         public var tokens: [Int32]
         public var appendsPreviousSample: Bool
         public var firstPosition: Int
         public var blockTable: [Int32]
         /// Whether to sample a token after the last input.
         public var samples: Bool
-        /// Set the first time a sequence samples: its sampler's parameters and the prompt (for
-        /// the repetition penalty).
-        public var newSampler: SamplerSetup?
+        /// Set the first time a sequence samples: the state the device keeps for it from then on.
+        public var newState: (any DecodingState)?
+        /// Set when a preempted sequence is readmitted: the number of output tokens the host has
+        /// collected, to which the device rolls the sequence's decoding state back.
+        public var acceptedTokens: Int?
         /// Top alternatives to report with each sampled token's log-probability (nil: none).
         public var topLogprobs: Int?
 
         public var tokenCount: Int { tokens.count + (appendsPreviousSample ? 1 : 0) }
 
         public init(
-            sequenceID: Int, tokens: [Int32], appendsPreviousSample: Bool, firstPosition: Int,
-            blockTable: [Int32], samples: Bool, newSampler: SamplerSetup?, topLogprobs: Int?
+            sequenceID: Int, tokens: [Int32], appendsPreviousSample: Bool, firstPosition: Int, blockTable: [Int32],
+            samples: Bool, newState: (any DecodingState)? = nil, acceptedTokens: Int? = nil, topLogprobs: Int? = nil
         ) {
             self.sequenceID = sequenceID
             self.tokens = tokens
@@ -46,24 +71,15 @@ public struct DeviceStep: Sendable {
             self.firstPosition = firstPosition
             self.blockTable = blockTable
             self.samples = samples
-            self.newSampler = newSampler
+            self.newState = newState
+            self.acceptedTokens = acceptedTokens
             self.topLogprobs = topLogprobs
-        }
-    }
-
-    /// How a sequence's sampler starts.
-    public struct SamplerSetup: Sendable {
-        public var parameters: SamplingParameters
-        public var history: [Int32]
-        public init(parameters: SamplingParameters, history: [Int32]) {
-            self.parameters = parameters
-            self.history = history
         }
     }
 
     public var id: Int
     public var entries: [Entry]
-    /// Sequences whose device-side state (sampler, last sampled token) can be dropped.
+    /// Sequences whose device-side state (decoding state, last token) can be dropped.
     public var releasedSequences: [Int]
 
     public init(id: Int, entries: [Entry], releasedSequences: [Int]) {
@@ -79,6 +95,12 @@ public struct StepOutput: Sendable {
         public var sequenceID: Int
         public var token: Int32
         public var logprob: TokenLogprob?
+
+        public init(sequenceID: Int, token: Int32, logprob: TokenLogprob? = nil) {
+            self.sequenceID = sequenceID
+            self.token = token
+            self.logprob = logprob
+        }
     }
 
     public var stepID: Int
@@ -88,9 +110,19 @@ public struct StepOutput: Sendable {
     public var endNanoseconds: UInt64
     /// Set if the step could not run (e.g. an invalid batch); its sequences must be aborted.
     public var failure: String?
+
+    public init(stepID: Int, samples: [Sample], startNanoseconds: UInt64, endNanoseconds: UInt64, failure: String? = nil) {
+        self.stepID = stepID
+        self.samples = samples
+        self.startNanoseconds = startNanoseconds
+        self.endNanoseconds = endNanoseconds
+        self.failure = failure
+    }
 }
 
-/// Yields a submitted step's output once the device has produced it.
+/// A submitted step's output, delivered once by the device and read by the engine.
+///
+/// `@unchecked Sendable`: `output` is only read and written with `condition` locked.
 public final class StepHandle: @unchecked Sendable {
     public let stepID: Int
     private let condition = NSCondition()

@@ -6,6 +6,31 @@ public struct GenerationResult: Sendable {
     public var logprobs: [TokenLogprob]
     public var finishReason: FinishReason
     public var usage: GenerationUsage
+
+    /// An empty result, finish reason `abort` until a finish event says otherwise.
+    public init(id: String) {
+        self.id = id
+        tokenIDs = []
+        text = ""
+        logprobs = []
+        finishReason = .abort
+        usage = GenerationUsage(
+            promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0, queueSeconds: 0, timeToFirstTokenSeconds: nil,
+            totalSeconds: 0)
+    }
+
+    /// Adds one event of the request's stream.
+    public mutating func append(_ event: GenerationEvent) {
+        switch event {
+        case .output(let output):
+            tokenIDs += output.tokenIDs
+            text += output.text
+            logprobs += output.logprobs
+        case .finished(let reason, let usage):
+            finishReason = reason
+            self.usage = usage
+        }
+    }
 }
 
 extension Engine {
@@ -28,7 +53,7 @@ extension Engine {
         return await withTaskGroup(of: (Int, GenerationResult).self) { group in
             for (index, stream) in streams.enumerated() {
                 let id = requests[index].id
-                group.addTask { (index, await Self.collect(stream, id: id)) }
+                group.addTask { (index, await Self.result(of: stream, id: id)) }
             }
             var results = [GenerationResult?](repeating: nil, count: requests.count)
             var finished = 0
@@ -42,23 +67,9 @@ extension Engine {
     }
 
     /// Drains one request's stream into its result.
-    public static func collect(_ stream: AsyncStream<GenerationEvent>, id: String) async -> GenerationResult {
-        var result = GenerationResult(
-            id: id, tokenIDs: [], text: "", logprobs: [], finishReason: .abort,
-            usage: GenerationUsage(
-                promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0, queueSeconds: 0,
-                timeToFirstTokenSeconds: nil, totalSeconds: 0))
-        for await event in stream {
-            switch event {
-            case .output(let output):
-                result.tokenIDs += output.tokenIDs
-                result.text += output.text
-                result.logprobs += output.logprobs
-            case .finished(let reason, let usage):
-                result.finishReason = reason
-                result.usage = usage
-            }
-        }
+    public static func result(of stream: AsyncStream<GenerationEvent>, id: String) async -> GenerationResult {
+        var result = GenerationResult(id: id)
+        for await event in stream { result.append(event) }
         return result
     }
 }

@@ -11,6 +11,8 @@ import Randomness
 public struct Sampler: Sendable {
     public let parameters: SamplingParameters
     private var random: Xoshiro256StarStar
+    /// Random numbers drawn so far (one per non-greedy choice).
+    public private(set) var draws = 0
     private var promptTokens: Set<Int32> = []
     private var outputCounts: [Int32: Int] = [:]
 
@@ -36,9 +38,18 @@ public struct Sampler: Sendable {
         let invTemperature = min(1 / parameters.temperature, .greatestFiniteMagnitude)  // finite for tiny T
         let row = UnsafeBufferPointer(logits)
         let topK = parameters.topK > 0 && parameters.topK < logits.count ? TopKSelection(row, k: parameters.topK) : nil
+        draws += 1
         return VocabularySampling.draw(
             row, invTemperature: invTemperature, topK: topK,
             topP: parameters.topP, minP: parameters.minP, unit: random.nextUnitDouble())
+    }
+
+    /// Advances the generator as if `count` choices had been drawn since the sampler was made.
+    mutating func skipDraws(_ count: Int) {
+        while draws < count {
+            _ = random.nextUnitDouble()
+            draws += 1
+        }
     }
 
     /// Index of the largest logit; the lowest index wins a tie. NaNs are never chosen (all NaN or

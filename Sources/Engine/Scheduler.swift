@@ -50,39 +50,28 @@ struct Scheduler {
         var budget = configuration.maxBatchTokens
         var scheduled = Set<Int>()
 
-        // 1. Running sequences: decodes (and unfinished prefills) in arrival order.
-        var index = 0
-        while index < running.count && budget > 0 {
-            let sequence = running[index]
-            guard let planned = plan(sequence, budget: budget) else {
-                index += 1
-                continue
+        // 1. Running sequences: decodes first, then unfinished prefills (a prefill chunk could
+        // otherwise take the budget a decode needs), each group in running order.
+        let decodesFirst = running.filter(\.isDecoding) + running.filter { !$0.isDecoding }
+        for sequence in decodesFirst where budget > 0 {
+            // Retry after each preemption; stop when scheduled, waiting for blocks, or preempted itself.
+            while sequence.status == .running, let planned = plan(sequence, budget: budget) {
+                if reserveBlocks(for: sequence, upTo: planned.firstPosition + planned.tokenCount) {
+                    commit(planned)
+                    work.append(planned)
+                    scheduled.insert(sequence.id)
+                    budget -= planned.tokenCount
+                    break
+                }
+                // Out of blocks. If steps in flight will return enough, wait for them; else preempt
+                // the newest running sequence not scheduled in this step.
+                let needed = blocks.blocksNeeded(forTokens: planned.firstPosition + planned.tokenCount) - sequence.blockTable.count
+                guard blocks.freeBlockCount + blocks.deferredBlockCount < needed,
+                    let victim = running.filter({ !scheduled.contains($0.id) }).max(by: { $0.arrival < $1.arrival })
+                else { break }
+                preempt(victim, lastSubmittedStep: lastSubmittedStep)
+                running.removeAll { $0 === victim }
             }
-            if reserveBlocks(for: sequence, upTo: planned.firstPosition + planned.tokenCount) {
-                commit(planned)
-                work.append(planned)
-                scheduled.insert(sequence.id)
-                budget -= planned.tokenCount
-                index += 1
-                continue
-            }
-            // Out of blocks. If steps in flight will return enough, wait for them; else preempt.
-            let needed = blocks.blocksNeeded(forTokens: planned.firstPosition + planned.tokenCount) - sequence.blockTable.count
-            if blocks.freeBlockCount + blocks.deferredBlockCount >= needed {
-                index += 1
-                continue
-            }
-            guard
-                let victim = running.indices.filter({ !scheduled.contains(running[$0].id) })
-                    .max(by: { running[$0].arrival < running[$1].arrival })
-            else {
-                index += 1
-                continue
-            }
-            let preempted = running[victim]
-            preempt(preempted, lastSubmittedStep: lastSubmittedStep)
-            running.remove(at: victim)
-            if victim < index { index -= 1 }
         }
 
         // 2. Admit waiting sequences in arrival order while budget, sequence cap and blocks allow.
@@ -111,6 +100,7 @@ struct Scheduler {
             }
             waiting.removeFirst()
             sequence.status = .running
+            sequence.readmitted = sequence.preemptions > 0
             running.append(sequence)
             // Committing now registers the chunk's full blocks, so a later admission in this same
             // step (e.g. another choice of the same prompt) shares them: each layer writes every
@@ -181,7 +171,7 @@ struct Scheduler {
     }
 
     /// Removes a finished or aborted sequence; its blocks are freed once `lastSubmittedStep` completes.
-    mutating func finish(_ sequence: SequenceState, lastSubmittedStep: Int?) {
+    mutating func remove(_ sequence: SequenceState, lastSubmittedStep: Int?) {
         blocks.release(sequence.blockTable, afterStep: lastSubmittedStep)
         sequence.blockTable = []
         sequence.status = .finished

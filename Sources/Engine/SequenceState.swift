@@ -20,8 +20,10 @@ final class SequenceState {
     /// Full blocks registered in the prefix cache, and the hash of the last of them.
     var registeredBlocks = 0
     var lastBlockHash: UInt64?
-    /// Whether the device has this sequence's sampler.
-    var samplerCreated = false
+    /// Whether the device holds this sequence's `DecodingState`.
+    var hasDecodingState = false
+    /// Set when a preempted sequence is admitted again, until its next step is dispatched.
+    var readmitted = false
     /// Prompt tokens served from the prefix cache at first admission.
     var cachedPromptTokens = 0
     var preemptions = 0
@@ -41,6 +43,9 @@ final class SequenceState {
 
     /// Whether one more token may be sampled without exceeding `maxTokens`.
     var canSample: Bool { generatedIncludingPending < maxTokens }
+
+    /// Whether the sequence's next work is a decode: one token to compute, known or pending.
+    var isDecoding: Bool { uncomputedTokens + pendingSamples == 1 && uncomputedTokens <= 1 }
 
     /// Known tokens whose keys and values are not computed yet.
     var uncomputedTokens: Int { tokens.count - computedTokens }

@@ -94,9 +94,9 @@ final class ServerMetrics: Sendable {
         let c = engine.configuration
         let labels = [
             ("model_name", modelName),
-            ("block_size", String(c.blockSize)),
-            ("cache_dtype", c.kvPrecision == .float16 ? "float16" : "float32"),
-            ("num_gpu_blocks", String(engine.cache.blockCount)),
+            ("block_size", String(engine.cacheLayout.blockSize)),
+            ("cache_dtype", engine.cacheLayout.elementType),
+            ("num_gpu_blocks", String(engine.cacheLayout.blockCount)),
             ("num_cpu_blocks", "0"),
             ("enable_prefix_caching", "True"),
             ("max_num_batched_tokens", String(c.maxBatchTokens)),

@@ -36,12 +36,18 @@ struct EngineOptions: ParsableArguments {
         var c = Engine.Configuration()
         c.maxBatchTokens = maxBatchTokens
         c.maxSequences = maxSeqs
-        c.blockSize = blockSize
-        c.kvCacheTokens = kvCacheTokens
-        c.kvCacheMiB = kvCacheMib
-        c.kvPrecision = kvType == "f16" ? .float16 : .float32
         c.asynchronous = asynchronous ?? !sync
         c.recordSteps = recordSteps
+        return c
+    }
+
+    /// The CPU device's KV cache.
+    var cache: CPUDevice.CacheConfiguration {
+        var c = CPUDevice.CacheConfiguration()
+        c.blockSize = blockSize
+        c.tokens = kvCacheTokens
+        c.memoryMiB = kvCacheMib
+        c.precision = kvType == "f16" ? .float16 : .float32
         return c
     }
 }

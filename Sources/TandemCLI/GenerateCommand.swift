@@ -4,7 +4,7 @@ import Foundation
 import Tokenizer
 
 /// `tandem generate`: a raw completion of a prompt (no chat template), streamed to stdout.
-struct GenerateCommand: ParsableCommand {
+struct GenerateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
         abstract: "Complete a prompt (no chat template) and stream the text to stdout."
@@ -15,7 +15,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "The prompt. Special-token text such as <|im_start|> becomes its special token.")
     var prompt: String
 
-    @Option(help: "Maximum number of tokens to generate.")
+    @Option(help: "Maximum number of tokens to generate (fewer if the context ends first).")
     var maxTokens = 128
 
     @Option(help: "Sampling temperature; 0 is greedy.")
@@ -42,13 +42,17 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Random seed; the same seed gives the same output.")
     var seed: UInt64?
 
+    @Option(name: .customLong("stop"), help: "A string that ends generation (repeatable); it is not printed.")
+    var stopStrings: [String] = []
+
     @Flag(help: "Keep generating through end-of-generation tokens until --max-tokens.")
     var ignoreEOS = false
 
     @Flag(help: "Print one JSON object (text, token ids, finish reason, timings) instead of streaming.")
     var json = false
 
-    func run() throws {
+    func run() async throws {
+        guard maxTokens >= 1 else { throw CLIError("--max-tokens must be >= 1") }
         let file = try modelOptions.openFile()
         let tokenizer = try modelOptions.loadTokenizer(file)
         let model = try modelOptions.loadModel(file)
@@ -56,42 +60,66 @@ struct GenerateCommand: ParsableCommand {
             temperature: temperature, topK: topK, topP: topP, minP: minP, repetitionPenalty: repetitionPenalty,
             presencePenalty: presencePenalty, frequencyPenalty: frequencyPenalty, seed: seed)
         do { try sampling.validate() } catch { throw CLIError("\(error)") }
-        guard maxTokens >= 0 else { throw CLIError("--max-tokens must be >= 0") }
 
         let promptTokens = tokenizer.encode(prompt, addSpecial: true, parseSpecial: true)
-        let generator = Generator(model: model, endOfGeneration: tokenizer.endOfGenerationTokens)
-        var decoder = IncrementalDecoder(tokenizer: tokenizer)
-        let output = FileHandle.standardOutput
-        let options = Generator.Options(maxTokens: maxTokens, sampling: sampling, ignoreEOS: ignoreEOS)
-        let result: Generator.Result
-        do {
-            result = try generator.generate(prompt: promptTokens, options: options) { token in
-                if !json { output.write(Data(decoder.append(token).utf8)) }
-                return true
-            }
-        } catch {
-            throw CLIError("\(error)")
+        let context = model.configuration.contextLength
+        guard promptTokens.count < context else {
+            throw CLIError("the prompt has \(promptTokens.count) tokens, but the model's context holds \(context)")
         }
+        let budget = min(maxTokens, context - promptTokens.count)
+        // One request: a KV cache of exactly its length.
+        var cache = CPUDevice.CacheConfiguration()
+        cache.tokens = promptTokens.count + budget
+        let engine = Engine(model: model, tokenizer: tokenizer, cache: cache)
+        defer { engine.shutdown() }
+        let request = GenerationRequest(
+            id: "generate", promptTokens: promptTokens, sampling: sampling, maxTokens: budget, ignoreEOS: ignoreEOS,
+            stopStrings: stopStrings)
+        let stream: AsyncStream<GenerationEvent>
+        do { stream = try engine.submit(request) } catch { throw CLIError("\(error)") }
+
+        let output = FileHandle.standardOutput
+        var result = GenerationResult(id: request.id)
+        for await event in stream {
+            result.append(event)
+            if !json, case .output(let piece) = event { output.write(Data(piece.text.utf8)) }
+        }
+        let timings = SingleRequestTimings(result.usage)
         if json {
             let report = GenerateReport(
-                text: tokenizer.decode(result.tokens), token_ids: result.tokens, prompt_token_ids: promptTokens,
+                text: result.text, token_ids: result.tokenIDs, prompt_token_ids: promptTokens,
                 finish_reason: result.finishReason.rawValue,
                 timings: .init(
-                    prompt_tokens: promptTokens.count, generated_tokens: result.tokens.count,
-                    prompt_seconds: result.prefillSeconds, decode_seconds: result.decodeSeconds,
-                    prompt_tokens_per_s: result.promptTokensPerSecond,
-                    decode_tokens_per_s: result.decodeTokensPerSecond))
+                    prompt_tokens: promptTokens.count, generated_tokens: result.usage.completionTokens,
+                    prompt_seconds: timings.prefillSeconds, decode_seconds: timings.decodeSeconds,
+                    prompt_tokens_per_s: timings.prefillTokensPerSecond, decode_tokens_per_s: timings.decodeTokensPerSecond))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             output.write(try encoder.encode(report) + Data("\n".utf8))
         } else {
-            output.write(Data((decoder.flush() + "\n").utf8))
+            output.write(Data("\n".utf8))
             standardError(
                 String(
                     format: "[%d prompt tokens: %.1f tok/s, %d generated: %.1f tok/s, finish: %@]",
-                    promptTokens.count, result.promptTokensPerSecond, result.tokens.count,
-                    result.decodeTokensPerSecond, result.finishReason.rawValue))
+                    promptTokens.count, timings.prefillTokensPerSecond, result.usage.completionTokens,
+                    timings.decodeTokensPerSecond, result.finishReason.rawValue))
         }
+    }
+}
+
+/// Prefill and decode rates of one request, from its usage: the prefill ends with the first
+/// token; the decode rate counts the tokens after it.
+struct SingleRequestTimings {
+    var prefillSeconds: Double
+    var decodeSeconds: Double
+    var prefillTokensPerSecond: Double
+    var decodeTokensPerSecond: Double
+
+    init(_ usage: GenerationUsage) {
+        prefillSeconds = usage.timeToFirstTokenSeconds ?? usage.totalSeconds
+        decodeSeconds = max(usage.totalSeconds - prefillSeconds, 0)
+        prefillTokensPerSecond = Double(usage.promptTokens) / max(prefillSeconds, 1e-9)
+        decodeTokensPerSecond = Double(max(usage.completionTokens - 1, 0)) / max(decodeSeconds, 1e-9)
     }
 }
 

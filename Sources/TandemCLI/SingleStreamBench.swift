@@ -4,7 +4,7 @@ import Foundation
 import Model
 
 /// `tandem bench single`: prefill and single-stream decode speed, like llama-bench's pp/tg.
-struct SingleStreamBench: ParsableCommand {
+struct SingleStreamBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "single",
         abstract: "Prefill tok/s for one long prompt and decode tok/s for one stream (like llama-bench pp512/tg128)."
@@ -24,31 +24,43 @@ struct SingleStreamBench: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
-    func run() throws {
+    func run() async throws {
         guard promptLength > 0, generateLength > 0, repetitions > 0 else {
             throw CLIError("lengths and repetitions must be positive")
         }
         let file = try modelOptions.openFile()
         let model = try modelOptions.loadModel(file)
+        let tokenizer = try modelOptions.loadTokenizer(file)
         let vocabulary = model.configuration.vocabularySize
-        // Deterministic pseudo-random prompt, like llama-bench's random tokens.
-        var state: UInt64 = 42
-        let prompt = (0..<promptLength).map { _ -> Int32 in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Int32((state >> 33) % UInt64(min(vocabulary, 32000)))
+        // Deterministic pseudo-random prompts, like llama-bench's random tokens: one per run, so
+        // that no run finds an earlier one's blocks in the prefix cache.
+        func prompt(run: Int) -> [Int32] {
+            var state = UInt64(42 + run)
+            return (0..<promptLength).map { _ -> Int32 in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Int32((state >> 33) % UInt64(min(vocabulary, 32000)))
+            }
         }
-        let generator = Generator(model: model, endOfGeneration: [])
+        // Through the engine, as every generation: a KV cache for the longer of the two requests.
+        var cache = CPUDevice.CacheConfiguration()
+        cache.tokens = max(promptLength + 1, 8 + generateLength + 1)
+        let engine = Engine(model: model, tokenizer: tokenizer, cache: cache)
+        defer { engine.shutdown() }
+        func generate(_ prompt: [Int32], maxTokens: Int) async throws -> SingleRequestTimings {
+            let request = GenerationRequest(id: "bench", promptTokens: prompt, maxTokens: maxTokens, ignoreEOS: true)
+            let stream: AsyncStream<GenerationEvent>
+            do { stream = try engine.submit(request) } catch { throw CLIError("\(error)") }
+            return SingleRequestTimings(await Engine.result(of: stream, id: request.id).usage)
+        }
 
         var prefill: [Double] = []
         var decode: [Double] = []
         for run in 0...repetitions {
-            let prefillResult = try generator.generate(
-                prompt: prompt, options: .init(maxTokens: 1, ignoreEOS: true))
-            let decodeResult = try generator.generate(
-                prompt: Array(prompt.prefix(8)), options: .init(maxTokens: generateLength + 1, ignoreEOS: true))
+            let prefillRun = try await generate(prompt(run: run), maxTokens: 1)
+            let decodeRun = try await generate(Array(prompt(run: run).prefix(8)), maxTokens: generateLength + 1)
             if run > 0 {  // run 0 warms up
-                prefill.append(prefillResult.promptTokensPerSecond)
-                decode.append(decodeResult.decodeTokensPerSecond)
+                prefill.append(prefillRun.prefillTokensPerSecond)
+                decode.append(decodeRun.decodeTokensPerSecond)
             }
         }
         let prefillMean = prefill.reduce(0, +) / Double(prefill.count)

@@ -72,7 +72,8 @@ struct ThroughputBench: AsyncParsableCommand {
                 model: model, tokenizer: tokenizer,
                 configuration: engineOptions.configuration(
                     asynchronous: asynchronous,
-                    recordSteps: trace != nil || svg != nil))
+                    recordSteps: trace != nil || svg != nil),
+                cache: engineOptions.cache)
             // Warm up (page in weights, grow buffers) outside the measurement.
             _ = try await engine.generateBatch([
                 GenerationRequest(

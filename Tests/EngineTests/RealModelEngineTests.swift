@@ -22,10 +22,11 @@ enum Shared {
         let (model, tokenizer) = try loaded.get()
         var configuration = Engine.Configuration()
         configuration.asynchronous = asynchronous
-        configuration.kvCacheTokens = kvCacheTokens
         configuration.maxBatchTokens = maxBatchTokens
         configuration.maxSequences = maxSequences
-        return Engine(model: model, tokenizer: tokenizer, configuration: configuration)
+        var cache = CPUDevice.CacheConfiguration()
+        cache.tokens = kvCacheTokens
+        return Engine(model: model, tokenizer: tokenizer, configuration: configuration, cache: cache)
     }
 
     static func prompt(_ text: String) throws -> [Int32] {

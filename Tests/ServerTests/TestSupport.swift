@@ -29,10 +29,11 @@ enum ServerTestModel {
     static func engine(kvCacheTokens: Int = 4096, maxSequences: Int = 32) throws -> Engine {
         let (model, tokenizer, _) = try loaded.get()
         var configuration = Engine.Configuration()
-        configuration.kvCacheTokens = kvCacheTokens
         configuration.maxBatchTokens = 256
         configuration.maxSequences = maxSequences
-        return Engine(model: model, tokenizer: tokenizer, configuration: configuration)
+        var cache = CPUDevice.CacheConfiguration()
+        cache.tokens = kvCacheTokens
+        return Engine(model: model, tokenizer: tokenizer, configuration: configuration, cache: cache)
     }
 
     static func server(

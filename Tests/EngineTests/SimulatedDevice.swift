@@ -1,0 +1,245 @@
+import Foundation
+import Randomness
+import Tokenizer
+
+@testable import Engine
+
+/// A fake model whose next-token logits are a hash of the whole context (prompt and outputs so
+/// far), read back through the block tables from a paged token store. Anything that corrupts the
+/// simulated KV cache (a wrong shared block, a block reused too early, a wrong position, a stale
+/// decoding state) changes the tokens.
+enum FakeModel {
+    static let vocabularySize = 1000
+    static let endOfText: Int32 = 999
+
+    /// Deterministic pseudo-random logits in [0, 8) for the token after `context`.
+    static func logits<C: Collection>(after context: C) -> [Float] where C.Element == Int32 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for token in context { hash = (hash ^ UInt64(UInt32(bitPattern: token))) &* 0x0000_0100_0000_01b3 }
+        var random = SplitMix64(seed: hash)
+        return (0..<vocabularySize).map { _ in Float(random.next() >> 40) / Float(1 << 24) * 8 }
+    }
+
+    /// What the engine must produce for `request`: the request run alone, token by token, with a
+    /// fresh decoding state.
+    static func reference(_ request: GenerationRequest) -> (tokens: [Int32], reason: FinishReason) {
+        var state = SamplingState(parameters: request.sampling, promptTokens: request.promptTokens)
+        var context = request.promptTokens
+        var output: [Int32] = []
+        while output.count < request.maxTokens {
+            var row = logits(after: context)
+            let token = row.withUnsafeMutableBufferPointer { row in
+                state.mask(row)
+                return state.choose(from: row)
+            }
+            state.accept(token)
+            if request.stopTokenIDs.contains(token) || (!request.ignoreEOS && token == endOfText) { return (output, .stop) }
+            output.append(token)
+            context.append(token)
+        }
+        return (output, .length)
+    }
+
+    /// A SentencePiece vocabulary of `vocabularySize` tokens whose end of text is `endOfText`.
+    static let tokenizer: Tokenizer = {
+        var tokens = (0..<vocabularySize).map { "▁t\($0)" }
+        tokens[0] = "<unk>"
+        tokens[1] = "<s>"
+        tokens[Int(endOfText)] = "</s>"
+        var types = [TokenType](repeating: .normal, count: vocabularySize)
+        types[0] = .unknown
+        types[1] = .control
+        types[Int(endOfText)] = .control
+        let vocabulary = TokenizerVocabulary(
+            model: .llama, tokens: tokens, tokenTypes: types, scores: [Float](repeating: 0, count: vocabularySize),
+            bosTokenId: 1, eosTokenId: Int(endOfText), unknownTokenId: 0)
+        do { return try Tokenizer(vocabulary: vocabulary) } catch { fatalError("the test vocabulary is valid: \(error)") }
+    }()
+
+    static let limits = ModelLimits(contextLength: 4096, vocabularySize: vocabularySize)
+}
+
+/// A device that computes each step when it is submitted (in submission order, as a real device
+/// would), against `FakeModel` and a paged token store, and checks at every step the invariants
+/// a device can see: budgets, positions, the device-resolved decode inputs, and that no block is
+/// written while a step still in flight (submitted, not yet waited for) uses it.
+final class SimulatedDevice: Device, @unchecked Sendable {
+    /// One entry as the device saw it, for the plan tests.
+    struct Seen: Sendable {
+        let sequenceID: Int
+        let range: Range<Int>
+        let usesPreviousSample: Bool
+        let samples: Bool
+        var description: String { "\(sequenceID):\(range.lowerBound)..<\(range.upperBound)\(usesPreviousSample ? "+p" : "")\(samples ? "s" : "")" }
+    }
+
+    let cacheLayout: KVCacheLayout
+    let asynchronous: Bool
+    let maxBatchTokens: Int
+    let maxSequences: Int
+    /// Called with every step before it computes (on the engine's thread).
+    var inspect: (DeviceStep) -> Void = { _ in }
+
+    // `@unchecked Sendable`: everything below is guarded by `lock` (the engine thread writes it,
+    // the test reads it after the run).
+    private let lock = NSLock()
+    private var kv: [Int32]
+    private var states: [Int: any DecodingState] = [:]
+    private var written: [Int: Int] = [:]
+    private var released: Set<Int> = []
+    private var lastSamplingStep: [Int: Int] = [:]
+    private var unwaited: [Int: DeviceStep] = [:]
+    private var outputs: [Int: StepOutput] = [:]
+    private var lastSubmitted = -1
+    private var _violations: [String] = []
+    private var _steps: [[Seen]] = []
+    private var _samples: [Int: Int] = [:]
+    private var _waits: [(step: Int, successorSubmitted: Bool)] = []
+
+    init(blockSize: Int, blockCount: Int, asynchronous: Bool, maxBatchTokens: Int, maxSequences: Int) {
+        cacheLayout = KVCacheLayout(blockSize: blockSize, blockCount: blockCount, elementType: "token")
+        self.asynchronous = asynchronous
+        self.maxBatchTokens = maxBatchTokens
+        self.maxSequences = maxSequences
+        kv = Array(repeating: -1, count: blockSize * blockCount)
+    }
+
+    var violations: [String] { lock.withLock { _violations } }
+    /// Every step's entries, in order.
+    var steps: [[Seen]] { lock.withLock { _steps } }
+    var plan: [[String]] { steps.map { $0.map(\.description) } }
+    /// Tokens sampled per sequence id.
+    var samples: [Int: Int] { lock.withLock { _samples } }
+    /// Each wait, and whether the next step had been submitted before it.
+    var waits: [(step: Int, successorSubmitted: Bool)] { lock.withLock { _waits } }
+
+    private func fail(_ message: String) {
+        if _violations.count < 20 { _violations.append("step \(lastSubmitted): \(message)") }
+    }
+
+    func submit(_ step: DeviceStep) -> StepHandle {
+        inspect(step)
+        lock.lock()
+        defer { lock.unlock() }
+        if step.id != lastSubmitted + 1 { fail("step \(step.id) submitted after \(lastSubmitted)") }
+        lastSubmitted = step.id
+        check(step)
+        outputs[step.id] = compute(step)
+        unwaited[step.id] = step
+        return StepHandle(stepID: step.id)
+    }
+
+    func wait(for handle: StepHandle) -> StepOutput {
+        lock.lock()
+        defer { lock.unlock() }
+        _waits.append((handle.stepID, lastSubmitted > handle.stepID))
+        if unwaited.keys.contains(where: { $0 < handle.stepID }) { fail("step \(handle.stepID) waited before an earlier one") }
+        unwaited[handle.stepID] = nil
+        guard let output = outputs.removeValue(forKey: handle.stepID) else {
+            fail("waited for unknown step \(handle.stepID)")
+            return StepOutput(stepID: handle.stepID, samples: [], startNanoseconds: 0, endNanoseconds: 0, failure: "unknown")
+        }
+        return output
+    }
+
+    func shutdown() {}
+
+    private func slot(_ position: Int, _ table: [Int32]) -> Int? {
+        let index = position / cacheLayout.blockSize
+        guard index < table.count, table[index] >= 0, Int(table[index]) < cacheLayout.blockCount else { return nil }
+        return Int(table[index]) * cacheLayout.blockSize + position % cacheLayout.blockSize
+    }
+
+    /// The invariants a device can check before computing a step.
+    private func check(_ step: DeviceStep) {
+        let blockSize = cacheLayout.blockSize
+        let tokens = step.entries.reduce(0) { $0 + $1.tokenCount }
+        if tokens > maxBatchTokens { fail("\(tokens) tokens exceed the budget \(maxBatchTokens)") }
+        if step.entries.count > maxSequences { fail("\(step.entries.count) sequences exceed the cap") }
+        if Set(step.entries.map(\.sequenceID)).count != step.entries.count { fail("a sequence appears twice") }
+        released.formUnion(step.releasedSequences)
+        // Blocks that steps in flight use, by sequence.
+        var inFlightBlocks: [Int32: Set<Int>] = [:]
+        for earlier in unwaited.values {
+            for entry in earlier.entries {
+                for block in entry.blockTable { inFlightBlocks[block, default: []].insert(entry.sequenceID) }
+            }
+        }
+        for entry in step.entries {
+            let id = entry.sequenceID
+            if released.contains(id) { fail("sequence \(id) scheduled after its release") }
+            if entry.tokenCount < 1 { fail("empty entry for \(id)") }
+            let computed = written[id] ?? 0
+            if entry.firstPosition != computed && entry.firstPosition % blockSize != 0 {
+                fail("sequence \(id) starts at \(entry.firstPosition), not at \(computed) or a block boundary")
+            }
+            if entry.appendsPreviousSample {
+                // Invariant "no host round trip": the input is the sample of the step in flight.
+                if !asynchronous { fail("a previous sample used in synchronous mode") }
+                if lastSamplingStep[id] != step.id - 1 || unwaited[step.id - 1] == nil {
+                    fail("sequence \(id) appends a sample that is not in flight")
+                }
+            }
+            // Invariant "memory freed late": no block written now is used by another sequence in flight.
+            let end = entry.firstPosition + entry.tokenCount
+            for position in entry.firstPosition..<end {
+                let index = position / blockSize
+                guard index < entry.blockTable.count else {
+                    fail("sequence \(id) lacks a block for position \(position)")
+                    break
+                }
+                let block = entry.blockTable[index]
+                if let users = inFlightBlocks[block], !users.subtracting([id]).isEmpty {
+                    fail("block \(block) written by \(id) while sequences \(users.sorted()) in flight use it")
+                }
+            }
+        }
+        _steps.append(
+            step.entries.map {
+                Seen(
+                    sequenceID: $0.sequenceID, range: $0.firstPosition..<$0.firstPosition + $0.tokens.count,
+                    usesPreviousSample: $0.appendsPreviousSample, samples: $0.samples)
+            })
+    }
+
+    private func compute(_ step: DeviceStep) -> StepOutput {
+        for id in step.releasedSequences { states[id] = nil }
+        var samples: [StepOutput.Sample] = []
+        for entry in step.entries {
+            let id = entry.sequenceID
+            if let state = entry.newState { states[id] = state }
+            if let count = entry.acceptedTokens { states[id]?.rollBack(toAcceptedCount: count) }
+            var inputs = entry.tokens
+            if entry.appendsPreviousSample {
+                guard let previous = states[id]?.lastToken else {
+                    fail("no previous sample for \(id)")
+                    continue
+                }
+                inputs.append(previous)
+            }
+            for (offset, token) in inputs.enumerated() {
+                guard let s = slot(entry.firstPosition + offset, entry.blockTable) else { continue }
+                kv[s] = token
+            }
+            written[id] = entry.firstPosition + inputs.count
+            guard entry.samples else { continue }
+            guard var state = states[id] else {
+                fail("sequence \(id) samples without a decoding state")
+                continue
+            }
+            let end = entry.firstPosition + inputs.count
+            let context = (0..<end).map { slot($0, entry.blockTable).map { kv[$0] } ?? -2 }
+            var row = FakeModel.logits(after: context)
+            let token = row.withUnsafeMutableBufferPointer { row in
+                state.mask(row)
+                return state.choose(from: row)
+            }
+            state.accept(token)
+            states[id] = state
+            lastSamplingStep[id] = step.id
+            _samples[id, default: 0] += 1
+            samples.append(StepOutput.Sample(sequenceID: id, token: token))
+        }
+        return StepOutput(stepID: step.id, samples: samples, startNanoseconds: 0, endNanoseconds: 0)
+    }
+}
