@@ -127,6 +127,7 @@ public struct BlockManager: Sendable {
 
     /// Drops one reference on each block. Blocks left unreferenced become free only after step
     /// `afterStep` has completed (see `stepCompleted`); pass nil when no submitted step reads them.
+    /// Invariant "memory freed late": blocks return to the pool only once `afterStep` completed.
     public mutating func release(_ blocks: [Int32], afterStep: Int?) {
         var unreferenced: [Int32] = []
         for block in blocks {

@@ -98,6 +98,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
                 break
             }
             var tokens = entry.tokens
+            // Invariant "no host round trip": the device resolves the reference to its own last sample.
             if entry.appendsPreviousSample {
                 guard let previous = states[entry.sequenceID]?.lastToken else {
                     failure = "sequence \(entry.sequenceID) has no previous sample"

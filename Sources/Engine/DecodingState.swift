@@ -12,6 +12,7 @@
 /// gets today. Structured output wraps it with a grammar whose `mask` forbids tokens the grammar
 /// cannot accept and whose `accept` advances the grammar; speculative decoding accepts several
 /// tokens per step and rolls back the rejected ones.
+/// Invariant "per-sequence device state travels with the sampler".
 public protocol DecodingState: Sendable {
     /// The token accepted most recently: the input of the sequence's next decode.
     var lastToken: Int32? { get }

@@ -127,6 +127,7 @@ struct Scheduler {
                 samples: samples)
         }
         // Every known token is computed: decode the pending sample if one more token is allowed.
+        // Invariant "no host round trip": the input is a reference to a sample still in flight.
         guard configuration.asynchronous, sequence.pendingSamples == 1, sequence.canSample else { return nil }
         return Work(sequence: sequence, knownTokens: start..<start, usesPendingSample: true, samples: true)
     }

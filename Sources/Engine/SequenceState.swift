@@ -42,6 +42,7 @@ final class SequenceState {
     var generatedIncludingPending: Int { outputCount + pendingSamples }
 
     /// Whether one more token may be sampled without exceeding `maxTokens`.
+    /// Invariant "finish one step late": samples in flight count, so nothing runs past `maxTokens`.
     var canSample: Bool { generatedIncludingPending < maxTokens }
 
     /// Whether the sequence's next work is a decode: one token to compute, known or pending.

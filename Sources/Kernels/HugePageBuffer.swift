@@ -9,6 +9,9 @@ import Darwin
 /// for transparent huge pages (fewer TLB misses on every pass; pages become resident when first
 /// touched). Smaller buffers use ordinary pages: a huge page would make even a small matrix resident
 /// as 2 MiB.
+///
+/// `@unchecked Sendable`: it only owns the mapping; who writes its bytes when is its owner's contract
+/// (weights: once at load; scratch: one serialized forward).
 public final class HugePageBuffer: @unchecked Sendable {
     /// The first byte (2 MiB aligned for a mapped buffer, else 64-byte aligned).
     public let base: UnsafeMutableRawPointer

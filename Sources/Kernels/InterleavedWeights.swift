@@ -20,6 +20,8 @@ import GGUF
 /// Scales are the file's own values and quants the same integers, only moved: the matrix product over
 /// this layout is bit-identical to the one over the file layout. Rows past the end (padding of the
 /// last group) are zero.
+///
+/// `@unchecked Sendable`: the packed bytes are written once, in `init`, and only read afterwards.
 public final class InterleavedWeights: @unchecked Sendable {
     /// The file's type: Q4_1 (kept as nibbles), Q8_0, Q4_0, Q5_0 (as signed bytes), or a K format.
     let type: GGMLType

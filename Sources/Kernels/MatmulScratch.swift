@@ -2,6 +2,8 @@
 ///
 /// One scratch belongs to one caller at a time (it is not thread-safe); it grows to the largest call
 /// it has seen and then never allocates again.
+///
+/// `@unchecked Sendable`: used by one caller at a time (above); the worker pool's jobs fill disjoint tokens.
 public final class MatmulScratch: @unchecked Sendable {
     private var buffer: UnsafeMutableRawPointer?
     private var capacity = 0
@@ -49,6 +51,8 @@ public final class MatmulScratch: @unchecked Sendable {
 /// For token `t`, quants start at `t * columns`; block scales, block sums (`scale * Σ quant`) and the
 /// exact Int32 block sums `Σ quant` at `t * blocksPerToken`; the exact sums of each sub-block of 32
 /// quants (K formats only; at most 32 * 127 in magnitude, so Int16) at `t * columns / 32`.
+///
+/// `@unchecked Sendable`: a view of `MatmulScratch` memory, shared read-only with the pool's jobs once filled.
 struct QuantizedActivations: @unchecked Sendable {
     let quants: UnsafeMutablePointer<Int8>
     let scales: UnsafeMutablePointer<Float>

@@ -17,6 +17,8 @@ public enum KVElementType: Sendable {
 /// `kvHeads * headDim` key values (in `keys`) and as many value values (in `values`).
 /// Within a block the rows of one head are contiguous (`rowIndex`), so attention streams each head's
 /// keys and values sequentially. The memory is owned by the caller.
+///
+/// `@unchecked Sendable`: a view of the caller's memory; attention jobs write disjoint slots and heads.
 public struct PagedKVLayer: @unchecked Sendable {
     /// Key storage, `slots * kvWidth` elements.
     public let keys: UnsafeMutableRawPointer
@@ -60,6 +62,8 @@ public struct PagedKVLayer: @unchecked Sendable {
 }
 
 /// One sequence's part of a ragged attention batch.
+///
+/// `@unchecked Sendable`: points at a block table that nobody writes while attention runs.
 public struct AttentionSequence: @unchecked Sendable {
     /// Index in the batch of the sequence's first token.
     public var firstToken: Int32

@@ -6,6 +6,8 @@ import Foundation
 /// (RoPE scaling: linear, Llama 3's per-frequency factors), `p * base^(-2i / ropeDims) / divisor[i]`.
 /// Angles are computed in Double and rounded to Float once, so a token's rotation never depends on
 /// the batch it is in. Without divisors the arithmetic is exactly the unscaled formula.
+///
+/// `@unchecked Sendable`: the table is computed in `init` and only read afterwards.
 public final class RoPETable: @unchecked Sendable {
     /// Number of rotated dimensions (pairs = ropeDims / 2).
     public let ropeDims: Int

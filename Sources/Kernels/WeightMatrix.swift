@@ -6,6 +6,8 @@ import GGUF
 /// The matrix does not own `data`; the caller (usually a memory-mapped model file) keeps it alive.
 /// A matrix made by `interleaving(_:)` instead holds its rows in the `InterleavedWeights` layout, which
 /// it owns; `data` then points at those packed bytes.
+///
+/// `@unchecked Sendable`: a read-only view; the bytes it points at are never written after load.
 public struct WeightMatrix: @unchecked Sendable {
     /// The element type of the stored rows.
     public let type: GGMLType

@@ -12,6 +12,9 @@ import Darwin
 /// `threadCount - 1` background workers; concurrent callers are serialized. Workers spin briefly after each job (so back-to-back kernel
 /// calls do not pay a wake-up), then park on a condition variable. A call allocates nothing.
 /// `run` must not be called re-entrantly from inside a body (that would deadlock).
+///
+/// `@unchecked Sendable`: its job slot and counters are published through its lock and atomics; callers
+/// are serialized by `runLock`.
 public final class WorkerPool: @unchecked Sendable {
     /// Number of threads that execute a job, including the caller.
     public let threadCount: Int

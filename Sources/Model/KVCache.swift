@@ -5,6 +5,9 @@ import Kernels
 /// The cache is a pool of `blockCount` blocks of `blockSize` token slots. A slot holds one token's
 /// keys (kvWidth values) in the key pool and its values in the value pool of each layer. Which
 /// blocks belong to which sequence is decided outside (block tables); the cache only stores.
+///
+/// `@unchecked Sendable`: its pools are written only inside `LlamaModel.forward`, which is serialized, and
+/// the worker pool's jobs write disjoint slots.
 public final class KVCache: @unchecked Sendable {
     public let layerCount: Int
     public let kvWidth: Int

@@ -7,6 +7,9 @@ import Kernels
 ///
 /// Calls to `forward` are serialized (its work buffers are reused between calls); compute within
 /// a call is spread over the cores by the worker pool.
+///
+/// `@unchecked Sendable`: weights are immutable after load; the work buffers are touched only by the
+/// serialized `forward` (one device thread) and its worker-pool jobs, on disjoint ranges.
 public final class LlamaModel: @unchecked Sendable {
     public let configuration: ModelConfiguration
     public let file: GGUFFile

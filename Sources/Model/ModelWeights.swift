@@ -2,6 +2,8 @@ import GGUF
 import Kernels
 
 /// The tensors of one transformer block.
+///
+/// `@unchecked Sendable`: pointers to weights that are never written after load.
 struct LayerWeights: @unchecked Sendable {
     var attentionNorm: [Float]
     /// Query, key and value.
@@ -21,6 +23,8 @@ struct LayerWeights: @unchecked Sendable {
 /// that layout (the same values, moved; the file's pages are then released). Query/key/value and
 /// gate/up become one matrix each when their types match. Only the small norm and bias vectors become
 /// `Float`.
+///
+/// `@unchecked Sendable`: pointers to weights that are never written after load.
 struct ModelWeights: @unchecked Sendable {
     var tokenEmbedding: GGUFTensorInfo
     var embeddingBytes: UnsafeRawBufferPointer

@@ -3,6 +3,8 @@ import Kernels
 /// Weight matrices applied to the same input (query/key/value, gate/up). When they share the
 /// interleaved layout they are packed into one matrix, so the input is quantized once and the product
 /// is one job for the worker pool; the outputs are then the same bits as separate products.
+///
+/// `@unchecked Sendable`: its matrices and offsets are never written after the model is loaded.
 struct Projection: @unchecked Sendable {
     /// The matrices, in output order.
     let parts: [WeightMatrix]

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import ServiceLifecycle
 
@@ -22,7 +23,7 @@ public final class OpenAIServer: Sendable {
     let metrics: ServerMetrics
     let loader: (@Sendable () throws -> ServedModel)?
     let disconnects = DisconnectWatcher()
-    private let port = Locked<Int?>(nil)
+    private let port = NIOLockedValueBox<Int?>(nil)
 
     /// A server for a model that is already loaded.
     public init(configuration: ServerConfiguration, model: ServedModel, logger: Logger = Logger(label: "tandem.server")) {
@@ -48,7 +49,7 @@ public final class OpenAIServer: Sendable {
     }
 
     /// The port the server listens on, once it does.
-    public var boundPort: Int? { port.withLock { $0 } }
+    public var boundPort: Int? { port.withLockedValue { $0 } }
 
     /// Whether the model is loaded.
     public var isReady: Bool { state.model != nil }
@@ -67,7 +68,7 @@ public final class OpenAIServer: Sendable {
                 serverName: "tandem",
                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
             services: services,
-            onServerRunning: { [port] channel in port.withLock { $0 = channel.localAddress?.port } },
+            onServerRunning: { [port] channel in port.withLockedValue { $0 = channel.localAddress?.port } },
             logger: logger)
     }
 

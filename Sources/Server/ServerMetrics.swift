@@ -2,6 +2,7 @@ import CoreMetrics
 import Engine
 import Foundation
 import Metrics
+import NIOConcurrencyHelpers
 import Prometheus
 
 /// The Prometheus metrics of one server, under vLLM's names (so that routers that read vLLM's
@@ -32,8 +33,8 @@ final class ServerMetrics: Sendable {
     private let endToEndLatency: CoreMetrics.Recorder
     private let queueTime: CoreMetrics.Recorder
     /// Engine statistics as of the last scrape (counters are advanced by the difference).
-    private let lastSeen = Locked<EngineStatistics?>(nil)
-    private let cacheInfoSet = Locked(false)
+    private let lastSeen = NIOLockedValueBox<EngineStatistics?>(nil)
+    private let cacheInfoSet = NIOLockedValueBox(false)
 
     static let ttftBuckets: [Double] = [
         0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0,
@@ -87,7 +88,7 @@ final class ServerMetrics: Sendable {
     /// Publishes `vllm:cache_config_info` once the engine exists.
     func setCacheConfig(_ engine: Engine) {
         guard
-            cacheInfoSet.withLock({
+            cacheInfoSet.withLockedValue({
                 let done = $0; $0 = true; return !done
             })
         else { return }
@@ -121,7 +122,7 @@ final class ServerMetrics: Sendable {
         if let engine {
             setCacheConfig(engine)
             let now = engine.currentStatistics
-            lastSeen.withLock { last in
+            lastSeen.withLockedValue { last in
                 running.record(now.runningRequests)
                 waiting.record(now.waitingRequests)
                 kvCacheUsage.record(now.kvCacheUsage)

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import NIOConcurrencyHelpers
 
 /// What the HTTP handlers share: whether the model is loaded, whether the server is draining,
 /// and the engine requests in flight (so that shutdown can abort them).
@@ -19,36 +20,36 @@ final class ServerState: Sendable {
         var notStarted: Set<String> = []
     }
 
-    private let inner: Locked<Inner>
-    private let idle = Locked<[CheckedContinuation<Void, Never>]>([])
+    private let inner: NIOLockedValueBox<Inner>
+    private let idle = NIOLockedValueBox<[CheckedContinuation<Void, Never>]>([])
 
     init(model: ServedModel?) {
         var inner = Inner()
         if let model { inner.phase = .ready(model) }
-        self.inner = Locked(inner)
+        self.inner = NIOLockedValueBox(inner)
     }
 
-    var phase: Phase { inner.withLock { $0.phase } }
+    var phase: Phase { inner.withLockedValue { $0.phase } }
 
     var model: ServedModel? {
         if case .ready(let model) = phase { return model }
         return nil
     }
 
-    func setPhase(_ phase: Phase) { inner.withLock { $0.phase = phase } }
+    func setPhase(_ phase: Phase) { inner.withLockedValue { $0.phase = phase } }
 
-    var isDraining: Bool { inner.withLock { $0.draining } }
+    var isDraining: Bool { inner.withLockedValue { $0.draining } }
 
     /// Refuses new generation requests from now on.
-    func beginDraining() { inner.withLock { $0.draining = true } }
+    func beginDraining() { inner.withLockedValue { $0.draining = true } }
 
-    var waitingCount: Int { inner.withLock { $0.notStarted.count } }
+    var waitingCount: Int { inner.withLockedValue { $0.notStarted.count } }
 
-    var inFlightIDs: [String] { inner.withLock { Array($0.inFlight) } }
+    var inFlightIDs: [String] { inner.withLockedValue { Array($0.inFlight) } }
 
     /// Registers engine requests about to be submitted; false when the server is draining.
     func register(_ ids: [String]) -> Bool {
-        inner.withLock {
+        inner.withLockedValue {
             guard !$0.draining else { return false }
             $0.inFlight.formUnion(ids)
             $0.notStarted.formUnion(ids)
@@ -56,10 +57,10 @@ final class ServerState: Sendable {
         }
     }
 
-    func started(_ id: String) { _ = inner.withLock { $0.notStarted.remove(id) } }
+    func started(_ id: String) { _ = inner.withLockedValue { $0.notStarted.remove(id) } }
 
     func finished(_ ids: [String]) {
-        let empty = inner.withLock {
+        let empty = inner.withLockedValue {
             for id in ids {
                 $0.inFlight.remove(id)
                 $0.notStarted.remove(id)
@@ -67,7 +68,7 @@ final class ServerState: Sendable {
             return $0.inFlight.isEmpty
         }
         if empty {
-            for waiter in idle.withLock({
+            for waiter in idle.withLockedValue({
                 let w = $0; $0.removeAll(); return w
             }) { waiter.resume() }
         }
@@ -76,8 +77,8 @@ final class ServerState: Sendable {
     /// Returns once no engine request is in flight.
     func waitUntilIdle() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let resumeNow = idle.withLock { waiters in
-                if inner.withLock({ $0.inFlight.isEmpty }) { return true }
+            let resumeNow = idle.withLockedValue { waiters in
+                if inner.withLockedValue({ $0.inFlight.isEmpty }) { return true }
                 waiters.append(continuation)
                 return false
             }

@@ -70,6 +70,7 @@ struct GenerateCommand: AsyncParsableCommand {
         // One request: a KV cache of exactly its length.
         var cache = CPUDevice.CacheConfiguration()
         cache.tokens = promptTokens.count + budget
+        cache.precision = .float32  // single requests keep the f32 cache (docs/benchmarks.md)
         let engine = Engine(model: model, tokenizer: tokenizer, cache: cache)
         defer { engine.shutdown() }
         let request = GenerationRequest(

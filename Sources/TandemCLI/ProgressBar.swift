@@ -1,6 +1,8 @@
 import Foundation
 
 /// A one-line progress bar on standard error, drawn only when standard error is a terminal.
+///
+/// `@unchecked Sendable`: the only mutable field, `lastDraw`, is read and written with `lock` held.
 final class ProgressBar: @unchecked Sendable {
     enum Unit { case bytes, items }
 

@@ -44,6 +44,7 @@ struct SingleStreamBench: AsyncParsableCommand {
         // Through the engine, as every generation: a KV cache for the longer of the two requests.
         var cache = CPUDevice.CacheConfiguration()
         cache.tokens = max(promptLength + 1, 8 + generateLength + 1)
+        cache.precision = .float32  // single requests keep the f32 cache (docs/benchmarks.md)
         let engine = Engine(model: model, tokenizer: tokenizer, cache: cache)
         defer { engine.shutdown() }
         func generate(_ prompt: [Int32], maxTokens: Int) async throws -> SingleRequestTimings {
