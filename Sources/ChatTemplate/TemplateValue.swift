@@ -40,40 +40,8 @@ extension TemplateValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral
     public init(nilLiteral: ()) { self = .none }
 }
 
-/// An insertion-ordered string-keyed dictionary (Python `dict` semantics).
-public struct TemplateDictionary: Sendable, Equatable {
-    /// Keys in insertion order.
-    public private(set) var keys: [String] = []
-    private var storage: [String: TemplateValue] = [:]
-
-    /// Creates an empty dictionary.
-    public init() {}
-
-    /// Number of entries.
-    public var count: Int { keys.count }
-
-    /// Reads or writes a value; writing `nil` removes the key. Updating keeps the original position.
-    public subscript(key: String) -> TemplateValue? {
-        get { storage[key] }
-        set {
-            if let newValue {
-                if storage.updateValue(newValue, forKey: key) == nil { keys.append(key) }
-            } else if storage.removeValue(forKey: key) != nil {
-                keys.removeAll { $0 == key }
-            }
-        }
-    }
-
-    /// Entries in insertion order.
-    public var entries: [(key: String, value: TemplateValue)] {
-        keys.compactMap { key in storage[key].map { (key, $0) } }
-    }
-
-    /// Python dict equality: same keys and values, order ignored.
-    public static func == (lhs: TemplateDictionary, rhs: TemplateDictionary) -> Bool {
-        lhs.storage == rhs.storage
-    }
-}
+/// The dictionary of template values: string keys in insertion order (Python `dict` semantics).
+public typealias TemplateDictionary = InsertionOrderedDictionary<TemplateValue>
 
 /// A small JSON reader that keeps key order and the int/float distinction.
 struct JSONParser {

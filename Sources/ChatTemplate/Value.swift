@@ -99,25 +99,7 @@ enum Value {
 }
 
 /// Insertion-ordered dictionary of runtime values.
-struct ValueDict {
-    private(set) var keys: [String] = []
-    private var storage: [String: Value] = [:]
-
-    var count: Int { keys.count }
-
-    subscript(key: String) -> Value? {
-        get { storage[key] }
-        set {
-            if let newValue {
-                if storage.updateValue(newValue, forKey: key) == nil { keys.append(key) }
-            } else if storage.removeValue(forKey: key) != nil {
-                keys.removeAll { $0 == key }
-            }
-        }
-    }
-
-    var entries: [(String, Value)] { keys.compactMap { key in storage[key].map { (key, $0) } } }
-}
+typealias ValueDict = InsertionOrderedDictionary<Value>
 
 // MARK: - Strings as Python sees them (sequences of code points)
 

@@ -1,9 +1,5 @@
 #if !GGUF_FUZZING
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Foundation
 import GGUF
 
 /// Outside fuzzing builds (where libFuzzer supplies `main`), this executable is a reproducer:
@@ -24,7 +20,7 @@ enum Reproducer {
         }
         paths.removeAll { $0.isEmpty }
         for path in paths {
-            guard let data = readFile(path) else {
+            guard let data = FileManager.default.contents(atPath: path).map(Array.init) else {
                 print("\(path): cannot read")
                 continue
             }
@@ -54,20 +50,6 @@ enum Reproducer {
             best = min(best, clock.now - start)
         }
         print("\(path): best parse time over 10 runs: \(best)")
-    }
-
-    /// Reads a whole file into memory.
-    static func readFile(_ path: String) -> [UInt8]? {
-        guard let handle = fopen(path, "rb") else { return nil }
-        defer { fclose(handle) }
-        var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let read = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, handle) }
-            if read <= 0 { break }
-            data.append(contentsOf: chunk[0..<read])
-        }
-        return data
     }
 }
 #endif

@@ -1,9 +1,5 @@
 #if !TEMPLATE_FUZZING
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Foundation
 
 /// Outside fuzzing builds (where libFuzzer supplies `main`), this executable is a reproducer:
 /// it runs the fuzz target over each file named on the command line and prints the outcome.
@@ -25,7 +21,7 @@ enum Reproducer {
         }
         let clock = ContinuousClock()
         for path in paths where !path.isEmpty {
-            guard var data = readFile(path) else {
+            guard var data = FileManager.default.contents(atPath: path).map(Array.init) else {
                 print("\(path): cannot read")
                 continue
             }
@@ -38,20 +34,6 @@ enum Reproducer {
             case .failed(let error): print("\(path): \(error) (after \(elapsed))")
             }
         }
-    }
-
-    /// Reads a whole file into memory.
-    static func readFile(_ path: String) -> [UInt8]? {
-        guard let handle = fopen(path, "rb") else { return nil }
-        defer { fclose(handle) }
-        var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let read = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, handle) }
-            if read <= 0 { break }
-            data.append(contentsOf: chunk[0..<read])
-        }
-        return data
     }
 }
 #endif

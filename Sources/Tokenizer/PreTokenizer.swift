@@ -127,6 +127,20 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
         start = end
     }
 
+    /// Both regexes begin with the contractions ('s, 't, 're, 've, 'm, 'll, 'd): one at `pos` is a
+    /// piece of its own. Returns whether one was taken.
+    @inline(__always)
+    private static func takeContraction(
+        _ t: ScalarText, _ pos: inout Int, _ start: inout Int, _ piece: Range<Int>, caseInsensitive: Bool,
+        into out: inout [Range<Int>]
+    ) -> Bool {
+        let length = contractionLength(t, pos, piece, caseInsensitive: caseInsensitive)
+        guard length > 0 else { return false }
+        pos += length
+        emit(&start, pos, &out)
+        return true
+    }
+
     private static let apostrophe = UInt32(UInt8(ascii: "'"))
     private static let space = UInt32(UInt8(ascii: " "))
     private static let cr = UInt32(UInt8(ascii: "\r"))
@@ -155,14 +169,9 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
         var start = pos
         let end = piece.upperBound
         while pos < end {
+            if takeContraction(t, &pos, &start, piece, caseInsensitive: false, into: &out) { continue }
             let c = t.scalars[pos]
             let f = t.flags[pos]
-            let contraction = contractionLength(t, pos, piece, caseInsensitive: false)
-            if contraction > 0 {
-                pos += contraction
-                emit(&start, pos, &out)
-                continue
-            }
             let f2 = c == space ? t.flags(at: pos + 1, in: piece) : f
             if f2.contains(.letter) || f2.contains(.number) {
                 let kind: ScalarText.Flags = f2.contains(.letter) ? .letter : .number
@@ -201,14 +210,9 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
         var start = pos
         let end = piece.upperBound
         while pos < end {
+            if takeContraction(t, &pos, &start, piece, caseInsensitive: true, into: &out) { continue }
             let c = t.scalars[pos]
             let f = t.flags[pos]
-            let contraction = contractionLength(t, pos, piece, caseInsensitive: true)
-            if contraction > 0 {
-                pos += contraction
-                emit(&start, pos, &out)
-                continue
-            }
             // [^\r\n\p{L}\p{N}]?\p{L}+
             if !(c == cr || c == lf || f.contains(.number)) {
                 if f.contains(.letter) || t.flags(at: pos + 1, in: piece).contains(.letter) {
