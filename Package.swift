@@ -54,12 +54,17 @@ let package = Package(
         // Sampling parameters and their valid ranges: the one place that checks them.
         .target(name: "Sampling"),
         // 5-6. Engine: sampler, block manager, scheduler, device, engine loop.
-        .target(name: "Engine", dependencies: ["Model", "Tokenizer", "Kernels", "Randomness", "Sampling"], swiftSettings: kernelSettings),
+        .target(name: "Engine", dependencies: ["Model", "Tokenizer", "Kernels", "Randomness", "Sampling", "Grammar"], swiftSettings: kernelSettings),
+        // JSON values and a strict parser with a depth limit (request bodies, schemas).
+        .target(name: "JSON"),
+        // Constrained decoding: JSON Schema, regular expressions and GBNF compiled to one grammar
+        // over bytes, matched incrementally, with token masks over a vocabulary trie.
+        .target(name: "Grammar", dependencies: ["JSON"]),
         // The validation layer: request bodies (JSON with a depth limit) to checked requests, every
         // field typed and ranged, OpenAI-style errors. No HTTP server, so its fuzzer builds quickly.
         .target(
             name: "APIRequests",
-            dependencies: ["Sampling", .product(name: "HTTPTypes", package: "swift-http-types")]
+            dependencies: ["Sampling", "JSON", "Grammar", .product(name: "HTTPTypes", package: "swift-http-types")]
         ),
         // 7. The OpenAI-compatible HTTP server: routes, SSE, errors, Prometheus metrics.
         .target(
@@ -91,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "TandemCLI",
             dependencies: [
-                "Engine", "Model", "Tokenizer", "GGUF", "ModelStore", "Server", "ServingBenchmark", "ChatTemplate", "APIRequests",
+                "Engine", "Model", "Tokenizer", "GGUF", "ModelStore", "Server", "ServingBenchmark", "ChatTemplate", "APIRequests", "JSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
             ],
             swiftSettings: kernelSettings
@@ -110,7 +115,8 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF", "Randomness"], swiftSettings: kernelSettings),
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tokenizer", "GGUF", "Kernels", "ModelStore"]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"]),
-        .testTarget(name: "APIRequestsTests", dependencies: ["APIRequests", "Sampling"]),
+        .testTarget(name: "APIRequestsTests", dependencies: ["APIRequests", "Sampling", "JSON"]),
+        .testTarget(name: "GrammarTests", dependencies: ["Grammar", "JSON"]),
         .testTarget(
             name: "ServerTests",
             dependencies: [

@@ -811,17 +811,28 @@ def generation_cases(ctx, endpoint):
         Case(g, "min_tokens 'x'", endpoint, with_field(endpoint, "min_tokens", "x"), "err", param="min_tokens"),
     ]
 
+    # structured output: every form compiles; what cannot be honoured is refused by name -----------
+    g = f"{endpoint}.structured"
+    schema = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 4}}, "required": ["a"]}
+    for key, value in [("response_format", {"type": "json_object"}),
+                       ("response_format", {"type": "json_schema", "json_schema": {"name": "x", "schema": schema, "strict": True}}),
+                       ("response_format", {"type": "json_object", "schema": schema}),
+                       ("guided_json", schema), ("guided_json", json.dumps(schema)), ("guided_regex", "[a-z]+"),
+                       ("guided_choice", ["a", "b"]), ("guided_grammar", 'root ::= "a"'), ("structured_outputs", {"json": schema}),
+                       ("structured_outputs", {"choice": ["x"]}), ("grammar", 'root ::= "a"'), ("json_schema", schema)]:
+        cases.append(Case(g, f"{key}={json.dumps(value)[:40]}", endpoint, with_field(endpoint, key, value), "ok"))
+    for key, value in [("response_format", {"type": "json_schema", "json_schema": {"name": "x", "schema": {"not": {}}}}),
+                       ("response_format", {"type": "json_schema"}), ("guided_json", {"type": "number", "multipleOf": 2}),
+                       ("guided_json", "{"), ("guided_regex", "(a"), ("guided_regex", "a{99999}"), ("guided_choice", []),
+                       ("guided_choice", [1]), ("guided_grammar", "root ::= root 'a'"), ("grammar", "x ::= 'a'"),
+                       ("json_schema", {"$ref": "#/nowhere"}), ("json_schema", {"type": "object", "minProperties": 1})]:
+        cases.append(Case(g, f"{key}={json.dumps(value)[:40]}", endpoint, with_field(endpoint, key, value), "err", param=key))
+    cases.append(Case(g, "two constraints", endpoint,
+                      with_field(endpoint, "json_schema", schema, base={**BASE[endpoint], "guided_regex": "a"}), "err", param="json_schema"))
     # not implemented -> unsupported_parameter -----------------------------------------------------
     g = f"{endpoint}.unsupported"
-    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
-    for key, value in [("response_format", {"type": "json_object"}),
-                       ("response_format", {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}),
-                       ("tools", [{"type": "function", "function": {"name": "f", "parameters": schema}}]),
-                       ("guided_json", schema), ("guided_regex", "[a-z]+"), ("guided_choice", ["a", "b"]),
-                       ("guided_grammar", "root ::= 'a'"), ("structured_outputs", {"json": schema}),
-                       ("grammar", "root ::= 'a'"), ("json_schema", schema)]:
-        cases.append(Case(g, f"{key}={json.dumps(value)[:40]}", endpoint, with_field(endpoint, key, value), "err",
-                          param=key, code="unsupported_parameter"))
+    cases.append(Case(g, "tools", endpoint, with_field(endpoint, "tools", [{"type": "function", "function": {"name": "f", "parameters": schema}}]),
+                      "err", param="tools", code="unsupported_parameter"))
     # accepted no-ops ------------------------------------------------------------------------------
     g = f"{endpoint}.noop"
     for key, value in [("user", "u-1"), ("store", True), ("store", False), ("metadata", {"a": "b"}), ("metadata", {}),

@@ -1,3 +1,4 @@
+import Grammar
 import Sampling
 
 /// The generation parameters shared by `/v1/completions` and `/v1/chat/completions`, checked.
@@ -21,6 +22,9 @@ public struct GenerationOptions: Sendable {
     /// Alternatives per token to report (nil: no log-probabilities).
     public var logprobs: Int?
     public var echo = false
+    /// What the output must match, and the field that said so.
+    public var constraint: OutputConstraint?
+    public var constraintField: String?
 
     /// The fields both endpoints read.
     static let commonFields: Set<String> = [
@@ -94,6 +98,10 @@ public struct GenerationOptions: Sendable {
             logprobs = try fields.integer("logprobs", in: range)
             echo = try fields.bool("echo") ?? false
         }
+        if let (constraint, field) = try ConstraintFields.read(fields, limits: limits) {
+            self.constraint = constraint
+            constraintField = field
+        }
         try Self.checkNoOpFields(fields, limits: limits)
     }
 
@@ -165,22 +173,12 @@ public struct GenerationOptions: Sendable {
         if try fields.bool("skip_special_tokens") == false { throw unsupported("skip_special_tokens", "special tokens are always skipped") }
         if try fields.bool("include_stop_str_in_output") == true { throw unsupported("include_stop_str_in_output") }
         if let minTokens = try fields.integer("min_tokens"), minTokens != 0 { throw unsupported("min_tokens") }
-        if let format = try fields.fields("response_format") {
-            let type = try format.string("type")
-            guard type == "text" else {
-                throw unsupported("response_format", "only {\"type\": \"text\"} until structured output lands")
-            }
-        }
         for key in ["tools", "functions"] {
             if let items = try fields.array(key, maxCount: 1024), !items.isEmpty { throw unsupported(key, "tool calling is not implemented yet") }
         }
         for key in ["tool_choice", "function_call"] {
             guard let choice = fields.value(key) else { continue }
             guard choice == "none" || choice == "auto" else { throw unsupported(key, "tool calling is not implemented yet") }
-        }
-        for key in ["guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs", "grammar", "json_schema"]
-        where fields.value(key) != nil {
-            throw unsupported(key, "structured output is not implemented yet")
         }
         _ = try fields.string("guided_decoding_backend", maxBytes: 64)
     }

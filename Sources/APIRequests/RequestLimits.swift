@@ -17,6 +17,10 @@ public struct RequestLimits: Sendable {
     public var maxMessages = 4096
     /// Most keys in `chat_template_kwargs` and `metadata`.
     public var maxObjectKeys = 64
+    /// Longest regular expression, grammar or choice text (schemas are bounded by the body size).
+    public var maxConstraintBytes = 65_536
+    /// Most `guided_choice` options.
+    public var maxChoiceOptions = 1024
 
     public init(vocabularySize: Int, maxModelLength: Int) {
         self.vocabularySize = vocabularySize

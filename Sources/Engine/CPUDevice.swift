@@ -130,7 +130,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
     private func sample(_ entries: [DeviceStep.Entry], logits: UnsafeMutableBufferPointer<Float>) -> [StepOutput.Sample] {
         let vocabulary = model.configuration.vocabularySize
         let sampling = entries.filter(\.samples)
-        var batch = sampling.compactMap { states[$0.sequenceID] }  // run() checked that each exists
+        // Taken out of the dictionary while they change, so no copy of a state is made; run()
+        // checked that each exists.
+        var batch = sampling.compactMap { states.removeValue(forKey: $0.sequenceID) }
         var samples = sampling.map { StepOutput.Sample(sequenceID: $0.sequenceID, token: 0) }
         batch.withUnsafeMutableBufferPointer { batch in
             samples.withUnsafeMutableBufferPointer { samples in

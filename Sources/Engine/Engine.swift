@@ -1,4 +1,5 @@
 import Foundation
+import Grammar
 import Tokenizer
 
 /// Continuous batching over a paged KV cache, with asynchronous batching.
@@ -40,6 +41,7 @@ public final class Engine: @unchecked Sendable {
     public let cacheLayout: KVCacheLayout
     private let core: EngineCore
     private let inbox = NSCondition()
+    private let constraints: ConstraintCache
 
     // Shared with submitters, guarded by `inbox`.
     private var arrivals: [Arrival] = []
@@ -55,6 +57,7 @@ public final class Engine: @unchecked Sendable {
         self.limits = limits
         self.configuration = configuration
         cacheLayout = device.cacheLayout
+        constraints = ConstraintCache(tokenizer: tokenizer)
         core = EngineCore(
             device: device, tokenizer: tokenizer,
             configuration: .init(
@@ -73,6 +76,12 @@ public final class Engine: @unchecked Sendable {
         let thread = Thread { self.run() }  // holds the engine until shutdown() ends the loop
         thread.name = "tandem-engine"
         thread.start()
+    }
+
+    /// `constraint` compiled for this engine's vocabulary (cached by its key), for
+    /// `GenerationRequest.constraint`. Throws for a schema, expression or grammar it cannot honour.
+    public func constraint(_ constraint: OutputConstraint) throws(GrammarError) -> ConstraintRuntime {
+        try constraints.runtime(for: constraint)
     }
 
     /// Largest prompt + max_tokens a request may ask for.

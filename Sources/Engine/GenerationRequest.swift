@@ -1,3 +1,5 @@
+import Grammar
+
 /// One request to the engine: a prompt, how to sample, and when to stop.
 public struct GenerationRequest: Sendable {
     /// Caller-chosen identifier, used to abort the request.
@@ -15,11 +17,13 @@ public struct GenerationRequest: Sendable {
     /// Number of most likely alternatives to report with each token's log-probability
     /// (nil: no log-probabilities).
     public var topLogprobs: Int?
+    /// What the output must match (compiled by `Engine.constraint(_:)`); nil: anything.
+    public var constraint: ConstraintRuntime?
 
     public init(
         id: String, promptTokens: [Int32], sampling: SamplingParameters = .greedy, maxTokens: Int = 16,
         ignoreEOS: Bool = false, stopTokenIDs: Set<Int32> = [], stopStrings: [String] = [],
-        topLogprobs: Int? = nil
+        topLogprobs: Int? = nil, constraint: ConstraintRuntime? = nil
     ) {
         self.id = id
         self.promptTokens = promptTokens
@@ -29,6 +33,7 @@ public struct GenerationRequest: Sendable {
         self.stopTokenIDs = stopTokenIDs
         self.stopStrings = stopStrings
         self.topLogprobs = topLogprobs
+        self.constraint = constraint
     }
 }
 

@@ -15,6 +15,8 @@ final class RequestState {
     private var decoder: IncrementalDecoder
     private var stopMatcher: StopStringMatcher
     private let endOfGeneration: Set<Int32>
+    /// Tokens that end a constrained output where its grammar is complete.
+    private let endOfText: Set<Int32>
     let submitted: UInt64
     var firstScheduled: UInt64?
     private var firstToken: UInt64?
@@ -31,11 +33,17 @@ final class RequestState {
         decoder = IncrementalDecoder(tokenizer: tokenizer)
         stopMatcher = StopStringMatcher(stopStrings: request.stopStrings)
         endOfGeneration = request.ignoreEOS ? [] : tokenizer.endOfGenerationTokens
+        endOfText = tokenizer.endOfGenerationTokens.union(request.stopTokenIDs)
     }
 
     /// The decoding state the device starts this request's sequence with.
     func makeDecodingState() -> any DecodingState {
-        SamplingState(parameters: request.sampling, promptTokens: request.promptTokens)
+        guard let runtime = request.constraint else {
+            return SamplingState(parameters: request.sampling, promptTokens: request.promptTokens)
+        }
+        return ConstrainedState(
+            parameters: request.sampling, promptTokens: request.promptTokens, runtime: runtime,
+            endOfText: endOfText)
     }
 
     /// Appends a token collected from the device (already appended to `sequence`): streams its

@@ -96,6 +96,15 @@ extension OpenAIServer {
                 status: .tooManyRequests, message: "the server is busy (\(waiting) requests waiting); retry later",
                 type: "rate_limit_error", code: "rate_limit_exceeded", retryAfter: 1)
         }
+        var constraint: ConstraintRuntime?
+        if let output = options.constraint {
+            do {
+                constraint = try model.engine.constraint(output)
+            } catch {
+                let field = options.constraintField ?? "response_format"
+                throw .badRequest("'\(field)': \(error.description)", param: field, code: "invalid_constraint")
+            }
+        }
         let id = endpoint.idPrefix + Self.randomID()
         var requests: [GenerationRequest] = []
         for index in 0..<options.n {
@@ -105,7 +114,7 @@ extension OpenAIServer {
                 GenerationRequest(
                     id: "\(id)-\(index)", promptTokens: tokens, sampling: sampling, maxTokens: maxTokens,
                     ignoreEOS: options.ignoreEOS, stopTokenIDs: Set(options.stopTokenIDs), stopStrings: options.stop,
-                    topLogprobs: options.logprobs))
+                    topLogprobs: options.logprobs, constraint: constraint))
         }
         return GenerationJob(
             endpoint: endpoint, id: id, created: Int(Date().timeIntervalSince1970),

@@ -8,7 +8,7 @@ struct Tandem: AsyncParsableCommand {
         abstract: "An LLM inference engine with continuous and asynchronous batching.",
         subcommands: [
             GenerateCommand.self, TokenizeCommand.self, DetokenizeCommand.self, InspectCommand.self, BenchCommand.self, ServeCommand.self,
-            ChatCommand.self
+            ChatCommand.self, GrammarCommand.self
         ]
     )
 }

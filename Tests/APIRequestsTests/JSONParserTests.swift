@@ -1,6 +1,7 @@
 import Testing
 
 @testable import APIRequests
+@testable import JSON
 
 @Suite struct JSONParserTests {
     private func parse(_ text: String) throws -> JSONValue { try JSONValue.parse(Array(text.utf8)) }
@@ -10,8 +11,8 @@ import Testing
         #expect(
             value
                 == .object([
-                    ("a", .string("xé😀\n")),
                     ("b", .array([.int(1), .double(-2500), .bool(true), .bool(false), .null])),
+                    ("a", .string("xé😀\n")),
                     ("c", .object([]))
                 ]))
     }
@@ -58,7 +59,7 @@ import Testing
         #expect(
             try JSONValue.parse(Array(value.serialized.utf8))
                 == .object([
-                    ("n", [1, -0.5, 1e300, .null]), ("s", "a\"\\\u{1}\u{7f}é"), ("t", true)
+                    ("s", "a\"\\\u{1}\u{7f}é"), ("n", [1, -0.5, 1e300, .null]), ("t", true)
                 ]))
     }
 }

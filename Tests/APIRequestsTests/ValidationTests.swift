@@ -50,8 +50,16 @@ private func rejected(_ make: () throws -> Void) -> String? {
             (#""stream_options":{"include_usage":true}"#, "stream_options"), (#""stream":true,"stream_options":{"include_usage":true}"#, nil),
             (#""stream":true,"stream_options":{"x":1}"#, "stream_options.x"), (#""echo":true"#, nil), (#""suffix":"x""#, "suffix"),
             (#""best_of":2"#, "best_of"), (#""best_of":1"#, nil), (#""user":"me","store":true,"metadata":{"a":"b"}"#, nil),
-            (#""metadata":{"a":1}"#, "metadata"), (#""response_format":{"type":"json_object"}"#, "response_format"),
-            (#""guided_regex":"a+""#, "guided_regex"), (#""tools":[{}]"#, "tools"), (#""unknown_field":1"#, "unknown_field"),
+            (#""metadata":{"a":1}"#, "metadata"), (#""response_format":{"type":"json_object"}"#, nil),
+            (#""response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"integer"}}}"#, nil),
+            (#""response_format":{"type":"json_schema","json_schema":{"schema":{"not":{}}}}"#, "response_format"),
+            (#""response_format":{"type":"json_schema"}"#, "response_format"), (#""response_format":{"type":"xml"}"#, "response_format"),
+            (#""guided_regex":"a+""#, nil), (#""guided_regex":"(a""#, "guided_regex"), (#""guided_choice":["a","b"]"#, nil),
+            (#""guided_choice":[1]"#, "guided_choice"), (#""guided_json":"{\"type\":\"string\"}""#, nil), (#""guided_json":"{""#, "guided_json"),
+            (#""guided_grammar":"root ::= \"a\"""#, nil), (#""grammar":"root ::= root \"a\"""#, "grammar"),
+            (#""structured_outputs":{"regex":"[0-9]+"}"#, nil), (#""structured_outputs":{"xml":1}"#, "structured_outputs.xml"),
+            (#""json_schema":{"type":"boolean"}"#, nil), (#""guided_regex":"a","json_schema":{}"#, "json_schema"), (#""tools":[{}]"#, "tools"),
+            (#""unknown_field":1"#, "unknown_field"),
             (#""model":5"#, "model"), (#""ignore_eos":"yes""#, "ignore_eos"), (#""min_tokens":0"#, nil), (#""min_tokens":1"#, "min_tokens")
         ] as [(String, String?)])
     func completionFields(fields: String, named: String?) {

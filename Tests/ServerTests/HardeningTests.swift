@@ -82,10 +82,13 @@ extension AllServerTests {
             let chat = #""messages":[{"role":"user","content":"Hi"}],"max_tokens":1"#
             try await server.withRouter { client in
                 for (extra, param) in [
-                    (#""response_format":{"type":"json_object"}"#, "response_format"),
+                    (
+                        #""response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","minProperties":1}}}"#,
+                        "response_format"
+                    ),
                     (#""tools":[{"type":"function","function":{"name":"f"}}]"#, "tools"),
-                    (#""tool_choice":"required""#, "tool_choice"), (#""guided_json":{}"#, "guided_json"),
-                    (#""grammar":"root ::= \"a\"""#, "grammar"), (#""min_tokens":3"#, "min_tokens"),
+                    (#""tool_choice":"required""#, "tool_choice"), (#""guided_json":{"type":"number","multipleOf":2}"#, "guided_json"),
+                    (#""grammar":"root ::= \"a\" undefined""#, "grammar"), (#""min_tokens":3"#, "min_tokens"),
                     (#""frobnicate":1"#, "frobnicate")
                 ] {
                     let response = try await send(client, "/v1/chat/completions", "{\(chat),\(extra)}")
@@ -94,7 +97,8 @@ extension AllServerTests {
                 }
                 for extra in [
                     #""response_format":{"type":"text"}"#, #""tools":[]"#, #""user":"u1""#, #""store":false"#,
-                    #""metadata":{"k":"v"}"#, #""tool_choice":"none""#, #""chat_template_kwargs":{"enable_thinking":false}"#
+                    #""metadata":{"k":"v"}"#, #""tool_choice":"none""#, #""chat_template_kwargs":{"enable_thinking":false}"#,
+                    #""response_format":{"type":"json_object"}"#, #""guided_json":{}"#, #""grammar":"root ::= \"a\"""#
                 ] {
                     #expect(try await send(client, "/v1/chat/completions", "{\(chat),\(extra)}").status == 200, "\(extra)")
                 }

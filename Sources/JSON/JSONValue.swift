@@ -10,7 +10,7 @@ public enum JSONValue: Sendable, Equatable {
     case double(Double)
     case string(String)
     case array([JSONValue])
-    /// Keys keep the order they were given in (decoded objects are sorted by key).
+    /// Keys keep the order they were given in (a decoded object's, their first appearance).
     case object([(String, JSONValue)])
 
     public static func == (a: JSONValue, b: JSONValue) -> Bool {

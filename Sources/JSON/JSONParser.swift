@@ -2,7 +2,7 @@
 ///
 /// It never traps: nesting is limited to `maxDepth` before recursing, numbers that do not fit an
 /// `Int` become `Double`s (non-finite ones are an error), and invalid UTF-8 in strings is replaced
-/// (U+FFFD), as are lone surrogate escapes. Objects keep the last of duplicate keys, sorted by key.
+/// (U+FFFD), as are lone surrogate escapes. Objects keep their keys in the order of first appearance (a duplicate key's last value wins).
 public struct JSONParser {
     /// Deepest nesting of arrays and objects accepted by default.
     public static let defaultMaxDepth = 64
@@ -61,6 +61,7 @@ public struct JSONParser {
         guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth) levels") }
         index += 1
         var fields: [String: JSONValue] = [:]
+        var order: [String] = []
         skipWhitespace()
         if current == UInt8(ascii: "}") {
             index += 1
@@ -73,13 +74,14 @@ public struct JSONParser {
             skipWhitespace()
             guard current == UInt8(ascii: ":") else { throw error("expected ':'") }
             index += 1
-            fields[key] = try parseValue(depth: depth)
+            let value = try parseValue(depth: depth)
+            if fields.updateValue(value, forKey: key) == nil { order.append(key) }
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): index += 1
             case UInt8(ascii: "}"):
                 index += 1
-                return .object(fields.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+                return .object(order.compactMap { key in fields[key].map { (key, $0) } })
             default: throw error("expected ',' or '}'")
             }
         }

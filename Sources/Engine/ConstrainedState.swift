@@ -1,0 +1,59 @@
+import Grammar
+
+/// The decoding state of a request whose output must match a grammar: a `SamplingState` whose
+/// choices are limited, token by token, to those the grammar accepts next.
+///
+/// `mask` sets every other token's logit to -infinity, so greedy, temperature, top-k/p/min-p and
+/// the reported log-probabilities all see the masked distribution. End of text is allowed only
+/// where the grammar accepts a complete document. The grammar's state advances here, on the
+/// device side, with the sampled token: the host never waits for it.
+public struct ConstrainedState: DecodingState {
+    private var sampling: SamplingState
+    private let runtime: ConstraintRuntime
+    private let matcher: GrammarMatcher
+    private let endOfText: Set<Int32>
+
+    /// A state for a request sampled with `parameters` after `promptTokens`, whose output must
+    /// match `runtime`'s grammar and then end with one of `endOfText`.
+    public init(parameters: SamplingParameters, promptTokens: [Int32], runtime: ConstraintRuntime, endOfText: Set<Int32>) {
+        sampling = SamplingState(parameters: parameters, promptTokens: promptTokens)
+        self.runtime = runtime
+        matcher = runtime.makeMatcher()
+        self.endOfText = endOfText
+    }
+
+    public var lastToken: Int32? { sampling.lastToken }
+    public var acceptedCount: Int { sampling.acceptedCount }
+
+    public func mask(_ logits: UnsafeMutableBufferPointer<Float>) {
+        let allowed = runtime.mask(for: matcher)
+        let accepting = matcher.isAccepting
+        // A dead end (nothing allowed, document incomplete) cannot come from a valid grammar; end
+        // the text there rather than choose a forbidden token.
+        let ending = accepting || allowed.population == 0
+        allowed.words.withUnsafeBufferPointer { words in
+            for index in logits.indices {
+                let word = index >> 6
+                if word < words.count && words[word] & (1 << UInt64(index & 63)) != 0 { continue }
+                if ending && endOfText.contains(Int32(index)) { continue }
+                logits[index] = -.infinity
+            }
+        }
+    }
+
+    public mutating func choose(from logits: UnsafeMutableBufferPointer<Float>) -> Int32 {
+        sampling.choose(from: logits)
+    }
+
+    public mutating func accept(_ token: Int32) {
+        sampling.accept(token)
+        let index = Int(token)
+        let bytes = index >= 0 && index < runtime.trie.tokenBytes.count && !endOfText.contains(token) ? runtime.trie.tokenBytes[index] : []
+        matcher.accept(bytes)
+    }
+
+    public mutating func rollBack(toAcceptedCount count: Int) {
+        sampling.rollBack(toAcceptedCount: count)
+        matcher.rollBack(toAcceptedCount: count)
+    }
+}
