@@ -338,6 +338,40 @@ private func request(
         #expect(outputs[0] == requests.map { FakeModel.reference($0.request).tokens })
     }
 
+    /// Constrained requests mixed with free ones, through preemption: the grammar state lives on
+    /// the device, is rolled back on readmission, and gives the same tokens in both modes as each
+    /// request run alone; every constrained output matches its grammar.
+    @Test func constrainedOutputsAreTheSameInBothModes() async throws {
+        // Tokens " t1" ... " t49" (SentencePiece "▁t1"…), then end of text.
+        let words = try FakeModel.runtime(.regex("( t[1-4][0-9]?){2,6}"))
+        let choice = try FakeModel.runtime(.choice([" t7 t8", " t70"]))
+        let sampling = SamplingParameters(temperature: 1, topK: 30, repetitionPenalty: 1.2, seed: 5)
+        var requests: [TimedRequest] = []
+        for i in 0..<8 {
+            var timed = request(i, prompt(3 + i, base: 2 + Int32(i)), maxTokens: 7, arrival: i / 3, sampling: sampling, ignoreEOS: false)
+            timed.request.constraint = i % 3 == 2 ? nil : (i % 3 == 0 ? words : choice)
+            requests.append(timed)
+        }
+        var outputs: [[[Int32]]] = []
+        for asynchronous in [false, true] {
+            let harness = LoopHarness(
+                requests, asynchronous: asynchronous, blockSize: 2, blockCount: 14, maxBatchTokens: 12, maxSequences: 5)
+            harness.run()
+            await harness.checkResults()
+            expectClean(harness)
+            #expect(harness.core.scheduler.preemptionCount > 0)
+            let results = await harness.results()
+            outputs.append(results.map(\.tokenIDs))
+            for (timed, result) in zip(requests, results) where timed.request.constraint != nil && result.finishReason == .stop {
+                let text = FakeModel.tokenizer.decode(result.tokenIDs)
+                let grammar = try #require(timed.request.constraint).grammar
+                #expect(GrammarSampler.accepts(grammar, Array(" \(text)".utf8)) || GrammarSampler.accepts(grammar, Array(text.utf8)), "\(text)")
+            }
+        }
+        #expect(outputs[0] == outputs[1])
+        #expect(outputs[0] == requests.map { FakeModel.reference($0.request).tokens })
+    }
+
     /// Random workloads: arrivals over time, shared prefixes, sampling with penalties, stop tokens
     /// and end of text, aborts, and pools from ample to barely enough; every invariant is checked
     /// at every step, and every output equals its request run alone.

@@ -23,7 +23,12 @@ enum FakeModel {
     /// What the engine must produce for `request`: the request run alone, token by token, with a
     /// fresh decoding state.
     static func reference(_ request: GenerationRequest) -> (tokens: [Int32], reason: FinishReason) {
-        var state = SamplingState(parameters: request.sampling, promptTokens: request.promptTokens)
+        var state: any DecodingState = SamplingState(parameters: request.sampling, promptTokens: request.promptTokens)
+        if let runtime = request.constraint {
+            state = ConstrainedState(
+                parameters: request.sampling, promptTokens: request.promptTokens, runtime: runtime,
+                endOfText: Set([endOfText]).union(request.stopTokenIDs))
+        }
         var context = request.promptTokens
         var output: [Int32] = []
         while output.count < request.maxTokens {
@@ -57,6 +62,12 @@ enum FakeModel {
     }()
 
     static let limits = ModelLimits(contextLength: 4096, vocabularySize: vocabularySize)
+
+    /// `constraint` compiled over the fake vocabulary, as `Engine.constraint(_:)` does.
+    static func runtime(_ constraint: OutputConstraint) throws -> ConstraintRuntime {
+        let bytes = (0..<Int32(vocabularySize)).map { tokenizer.pieceBytes(of: $0, skipSpecial: true) }
+        return ConstraintRuntime(grammar: try constraint.compile(), trie: TokenTrie(tokenBytes: bytes))
+    }
 }
 
 /// A device that computes each step when it is submitted (in submission order, as a real device
