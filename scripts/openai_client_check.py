@@ -3,12 +3,13 @@
 
 Usage: scripts/openai_client_check.py [BASE_URL] [--api-key KEY]
 BASE_URL defaults to http://127.0.0.1:8080/v1. Exits non-zero on the first failed check.
-Requires `pip install openai`.
+Requires `pip install openai pydantic`.
 """
 import argparse
 import sys
 
 import openai
+import pydantic
 
 
 def check(condition, message):
@@ -108,6 +109,33 @@ def main():
         check(False, "unknown model is rejected")
     except openai.NotFoundError as error:
         check(error.status_code == 404, "unknown model -> 404")
+
+    # Structured output: the client's own parse() with a Pydantic model, and a schema it refuses.
+    class Person(pydantic.BaseModel):
+        name: str
+        age: int
+        languages: list[str]
+
+    completions = client.chat.completions if hasattr(client.chat.completions, "parse") else client.beta.chat.completions
+    parsed = completions.parse(
+        model=model, messages=[{"role": "user", "content": "Describe a programmer as JSON."}],
+        response_format=Person, max_tokens=200, temperature=0.7, seed=1)
+    message = parsed.choices[0].message
+    check(parsed.choices[0].finish_reason == "stop" and isinstance(message.parsed, Person),
+          f"chat.completions.parse with a Pydantic model -> {message.parsed!r}")
+    streamed = "".join(
+        chunk.choices[0].delta.content or ""
+        for chunk in client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "Pick a color."}], max_tokens=8, stream=True,
+            extra_body={"guided_choice": ["red", "green", "blue"]}) if chunk.choices)
+    check(streamed in ("red", "green", "blue"), f"streamed guided_choice -> {streamed!r}")
+    try:
+        client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "x"}], max_tokens=4,
+            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object", "minProperties": 1}}})
+        check(False, "an unsupported schema keyword is rejected")
+    except openai.BadRequestError as error:
+        check(error.status_code == 400 and "minProperties" in str(error), "unsupported schema keyword -> 400 naming it")
 
     print("all checks passed")
 

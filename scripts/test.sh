@@ -50,6 +50,9 @@ flags=(-c release -Xswiftc -enable-testing)
 stage "swift build (release, with tests)"
 swift build "${flags[@]}" --build-tests
 
+stage "structured-output grammars against jsonschema and re (scripts/check_grammar.py)"
+"$venv/bin/python" scripts/check_grammar.py --tandem "$(swift build "${flags[@]}" --show-bin-path)/tandem"
+
 stage "tandem serve + the official openai client"
 tandem=$(swift build "${flags[@]}" --show-bin-path)/tandem
 port=${TANDEM_TEST_PORT:-18080}
@@ -69,6 +72,8 @@ for _ in range(600):
 sys.exit("tandem serve did not become healthy")
 PY
 "$venv/bin/python" scripts/openai_client_check.py "http://127.0.0.1:$port/v1"
+stage "structured output through the server: 204 schemas, every finished document validated (scripts/check_structured.py)"
+"$venv/bin/python" scripts/check_structured.py "http://127.0.0.1:$port/v1" --concurrency 16
 kill -TERM $server
 wait $server || { echo "tandem serve did not exit cleanly"; cat .build/serve-test.log; exit 1; }
 trap - EXIT

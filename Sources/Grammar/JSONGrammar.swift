@@ -98,4 +98,42 @@ extension GrammarBuilder {
         }
         return Self.literal(open) + [ws] + body + Self.literal(close)
     }
+
+    /// A JSON string key that is none of `names`, written without escapes (an escape could spell
+    /// a declared name another way): the complement of the names' trie, one rule per trie node.
+    mutating func jsonKey(excluding names: [String]) -> [Symbol] {
+        let quote = Symbol.bytes(ByteSet(byte: 0x22))
+        let plainRanges: [ClosedRange<UInt32>] = [0...0x1F, 0x22...0x22, 0x5C...0x5C]
+        let anyRest = repeated([characterClass(plainRanges, negated: true)], minimum: 0, maximum: nil) + [quote]
+        // The trie of the names, over scalars.
+        var children: [[UInt32: Int]] = [[:]]
+        var terminal: [Bool] = [false]
+        for name in names {
+            var node = 0
+            for scalar in name.unicodeScalars {
+                if let next = children[node][scalar.value] {
+                    node = next
+                } else {
+                    children.append([:])
+                    terminal.append(false)
+                    children[node][scalar.value] = children.count - 1
+                    node = children.count - 1
+                }
+            }
+            terminal[node] = true
+        }
+        let base = self.rules.count
+        let nodeRules = children.indices.map { rule(named: "key-\(base)-\($0)") }
+        for node in children.indices {
+            var alternatives: Alternatives = []
+            if !terminal[node] { alternatives.append([quote]) }
+            for (scalar, child) in children[node] where !plainRanges.contains(where: { $0.contains(scalar) }) {
+                alternatives.append([characterClass([scalar...scalar], negated: false), .rule(nodeRules[child])])
+            }
+            let other = characterClass(plainRanges + children[node].keys.map { $0...$0 }, negated: true)
+            alternatives.append([other] + anyRest)
+            define(nodeRules[node], alternatives)
+        }
+        return [quote, .rule(nodeRules[0])]
+    }
 }

@@ -277,7 +277,8 @@ public struct JSONSchemaCompiler {
         var tail: [Bool: [GrammarBuilder.Symbol]] = [:]
         for emitted in [false, true] {
             if let additional {
-                let entry = builder.jsonString() + [ws] + GrammarBuilder.literal(":") + [ws] + additional + [ws]
+                let key = builder.jsonKey(excluding: properties.map(\.0))
+                let entry = key + [ws] + GrammarBuilder.literal(":") + [ws] + additional + [ws]
                 let more = builder.repeated(comma + entry, minimum: 0, maximum: nil)
                 tail[emitted] = emitted ? more : [.rule(builder.add([[], entry + more], name: "extra"))]
             } else {

@@ -165,6 +165,21 @@ private func regex(_ pattern: String) throws -> Grammar { try OutputConstraint.r
         #expect(runtime.cacheStatistics.misses > 0)
     }
 
+    /// Found by scripts/check_structured.py: an additional property named like a declared one
+    /// ("value": 0 where "value" must be a boolean) let an invalid document through.
+    @Test func additionalPropertyKeysNeverSpellADeclaredName() throws {
+        let grammar = try JSONSchemaCompiler.compile([
+            "type": "object", "properties": ["value": ["type": "boolean"], "va": ["type": "null"]], "required": [],
+            "additionalProperties": ["type": "integer"],
+        ])
+        for (text, expected) in [
+            (#"{"value":0}"#, false), (#"{"va":3}"#, false), (#"{"v\u0061":3}"#, false), (#"{"valu":0}"#, true),
+            (#"{"values":1}"#, true), (#"{"":3}"#, true), (#"{"value":true,"x":2}"#, true),
+        ] {
+            #expect(accepts(grammar, text) == expected, "\(text)")
+        }
+    }
+
     @Test func schemaKeywordsItCannotHonourAreNamed() {
         let cases: [(JSONValue, String)] = [
             (["type": "object", "patternProperties": [:]], "patternProperties"), (["type": "number", "multipleOf": 2], "multipleOf"),
