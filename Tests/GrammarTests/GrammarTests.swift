@@ -170,11 +170,11 @@ private func regex(_ pattern: String) throws -> Grammar { try OutputConstraint.r
     @Test func additionalPropertyKeysNeverSpellADeclaredName() throws {
         let grammar = try JSONSchemaCompiler.compile([
             "type": "object", "properties": ["value": ["type": "boolean"], "va": ["type": "null"]], "required": [],
-            "additionalProperties": ["type": "integer"],
+            "additionalProperties": ["type": "integer"]
         ])
         for (text, expected) in [
             (#"{"value":0}"#, false), (#"{"va":3}"#, false), (#"{"v\u0061":3}"#, false), (#"{"valu":0}"#, true),
-            (#"{"values":1}"#, true), (#"{"":3}"#, true), (#"{"value":true,"x":2}"#, true),
+            (#"{"values":1}"#, true), (#"{"":3}"#, true), (#"{"value":true,"x":2}"#, true)
         ] {
             #expect(accepts(grammar, text) == expected, "\(text)")
         }
