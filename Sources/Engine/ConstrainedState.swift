@@ -32,11 +32,22 @@ public struct ConstrainedState: DecodingState {
         // the text there rather than choose a forbidden token.
         let ending = accepting || allowed.population == 0
         allowed.words.withUnsafeBufferPointer { words in
-            for index in logits.indices {
+            // A word at a time: most words of a mask are all allowed or all forbidden.
+            var index = 0
+            while index < logits.count {
                 let word = index >> 6
-                if word < words.count && words[word] & (1 << UInt64(index & 63)) != 0 { continue }
-                if ending && endOfText.contains(Int32(index)) { continue }
-                logits[index] = -.infinity
+                let bits = word < words.count ? words[word] : 0
+                let end = min(index + 64, logits.count)
+                if bits == ~0 && end - index == 64 {
+                    index = end
+                    continue
+                }
+                while index < end {
+                    if bits & (1 << UInt64(index & 63)) == 0 && !(ending && endOfText.contains(Int32(index))) {
+                        logits[index] = -.infinity
+                    }
+                    index += 1
+                }
             }
         }
     }

@@ -47,20 +47,7 @@ public final class ConstraintRuntime: @unchecked Sendable {
     /// Walks the trie from the root, advancing the grammar over each edge's byte and pruning the
     /// branches it refuses; every token at a node reached is allowed.
     private func compute(_ matcher: GrammarMatcher) -> TokenMask {
-        var mask = TokenMask(count: trie.vocabularySize)
-        let saved = matcher.nodeCount
-        defer { matcher.truncate(to: saved) }
-        var pending: [(node: Int32, stacks: [Int32])] = [(0, matcher.stacks)]
-        while let (node, stacks) = pending.popLast() {
-            let n = Int(node)
-            for edge in Int(trie.childStart[n])..<Int(trie.childStart[n + 1]) {
-                let next = matcher.advance(stacks, byte: trie.edgeByte[edge])
-                guard !next.isEmpty else { continue }
-                let child = Int(trie.edgeChild[edge])
-                for t in Int(trie.tokenStart[child])..<Int(trie.tokenStart[child + 1]) { mask.insert(Int(trie.tokens[t])) }
-                if trie.childStart[child] < trie.childStart[child + 1] { pending.append((Int32(child), next)) }
-            }
-        }
-        return mask
+        var walker = MaskWalker(grammar: grammar, nodes: matcher.nodes)
+        return walker.mask(from: matcher.stacks, trie: trie)
     }
 }

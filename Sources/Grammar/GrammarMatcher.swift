@@ -13,13 +13,13 @@ public final class GrammarMatcher: @unchecked Sendable {
     /// The empty stack: the grammar's root is complete.
     static let accepted: Int32 = -1
 
-    private struct Node: Hashable {
+    struct Node: Hashable {
         let operation: Int32
         let parent: Int32
     }
 
     public let grammar: Grammar
-    private var nodes: [Node] = []
+    private(set) var nodes: [Node] = []
     private var index: [Node: Int32] = [:]
     /// The open stacks (top node ids, or `accepted`), sorted.
     public private(set) var stacks: [Int32]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import JSON
 import Model
 import Tokenizer
 
@@ -34,6 +35,9 @@ struct ThroughputBench: AsyncParsableCommand {
             "The costliest parameters a request may send: top_k = vocabulary - 1, all penalties, 1,024 logit biases, 20 logprobs and 16 stop strings of 1,024 bytes that never match (with --temperature, else greedy plus the rest)."
     )
     var worstCaseSampling = false
+
+    @Option(help: "Constrain every request to this JSON Schema file ('default': the schema of `bench grammar`).")
+    var jsonSchema: String?
 
     @Flag(help: "Run both modes in one run and compare: throughput ratio and identical outputs.")
     var compareSync = false
@@ -74,6 +78,21 @@ struct ThroughputBench: AsyncParsableCommand {
                     asynchronous: asynchronous,
                     recordSteps: trace != nil || svg != nil),
                 cache: engineOptions.cache)
+            var requests = requests
+            if let jsonSchema {
+                let schema: JSONValue
+                if jsonSchema == "default" {
+                    schema = GrammarBench.defaultSchema
+                } else {
+                    guard let parsed = try? JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: jsonSchema)))) else {
+                        throw CLIError("\(jsonSchema) is not JSON")
+                    }
+                    schema = parsed
+                }
+                let runtime: ConstraintRuntime
+                do { runtime = try engine.constraint(.jsonSchema(schema)) } catch { throw CLIError("\(error)") }
+                for index in requests.indices { requests[index].constraint = runtime }
+            }
             // Warm up (page in weights, grow buffers) outside the measurement.
             _ = try await engine.generateBatch([
                 GenerationRequest(
