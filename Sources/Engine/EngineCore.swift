@@ -189,9 +189,11 @@ final class EngineCore {
         requests[sequence.id] = nil
         requestIDs[state.request.id] = nil
         releasedSequences.append(sequence.id)
+        // The id is free again before the stream ends, so a client that reuses it on receiving
+        // the end is not refused as a duplicate.
+        requestEnded(state.request.id)
         state.finish(reason, at: now())
         statistics.finishedRequests[reason.rawValue, default: 0] += 1
-        requestEnded(state.request.id)
     }
 
     private func publishGauges() {

@@ -492,6 +492,18 @@ private func request(
         #expect(statistics.kvCacheUsage == 0)
     }
 
+    /// Found by `bench single` after the engine split: an id became free only after its stream
+    /// ended, so resubmitting it at once was refused as a duplicate.
+    @Test func anIdIsFreeOnceItsStreamEnds() async throws {
+        let device = SimulatedDevice(blockSize: 4, blockCount: 16, asynchronous: true, maxBatchTokens: 16, maxSequences: 4)
+        let engine = Engine(device: device, tokenizer: FakeModel.tokenizer, limits: FakeModel.limits)
+        defer { engine.shutdown() }
+        for round in 0..<50 {
+            let stream = try engine.submit(GenerationRequest(id: "same", promptTokens: [2, 3, Int32(round % 7 + 2)], maxTokens: 1 + round % 3))
+            _ = await Engine.result(of: stream, id: "same")
+        }
+    }
+
     @Test func aStepFailureEndsItsRequestsNotTheEngine() async throws {
         let device = FailingDevice()
         let engine = Engine(device: device, tokenizer: FakeModel.tokenizer, limits: FakeModel.limits)
