@@ -47,12 +47,12 @@ def main() -> None:
                 report = run(binary, bench, extra)
                 for figure_bench, key, _ in FIGURES:
                     if figure_bench == bench:
-                        results.setdefault((name, key), []).append(report[key])
+                        results.setdefault((name, bench, key), []).append(report[key])
 
     print(f"| figure | old (best of {args.rounds}) | new (best of {args.rounds}) | new / old | rounds old | rounds new |")
     print("|---|---:|---:|---:|---|---|")
     for bench, key, label in FIGURES:
-        old, new = results[("old", key)], results[("new", key)]
+        old, new = results[("old", bench, key)], results[("new", bench, key)]
         rounds = lambda values: ", ".join(f"{v:.1f}" for v in values)
         print(f"| {label} | {max(old):.1f} | {max(new):.1f} | {max(new) / max(old):.3f} | {rounds(old)} | {rounds(new)} |")
 

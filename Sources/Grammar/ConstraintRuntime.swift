@@ -4,12 +4,15 @@ import Foundation
 /// cache of token masks by grammar state. States recur (inside a JSON string, between array
 /// items…), so after the first few tokens most masks come from the cache.
 ///
-/// `@unchecked Sendable`: the cache is read and written only with `lock` held; the rest is immutable.
+/// `@unchecked Sendable`: the cache and its counters are read and written only with `condition`
+/// locked; the rest is immutable.
 public final class ConstraintRuntime: @unchecked Sendable {
     public let grammar: Grammar
     public let trie: TokenTrie
-    private let lock = NSLock()
+    private let condition = NSCondition()
     private var cache: [[Int32]: TokenMask] = [:]
+    /// States being computed right now.
+    private var computing: Set<[Int32]> = []
     private var hits = 0
     private var misses = 0
     /// Masks kept at most (each is vocabulary / 8 bytes).
@@ -24,23 +27,35 @@ public final class ConstraintRuntime: @unchecked Sendable {
     public func makeMatcher() -> GrammarMatcher { GrammarMatcher(grammar: grammar) }
 
     /// Cache hits and misses so far.
-    public var cacheStatistics: (hits: Int, misses: Int) { lock.withLock { (hits, misses) } }
+    public var cacheStatistics: (hits: Int, misses: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return (hits, misses)
+    }
 
-    /// The tokens whose bytes the matcher's grammar accepts next (end of text not included).
+    /// The tokens whose bytes the matcher's grammar accepts next (end of text not included). A
+    /// state another thread is computing is waited for, not computed twice.
     public func mask(for matcher: GrammarMatcher) -> TokenMask {
         let key = matcher.key(of: matcher.stacks)
-        if let cached = lock.withLock({ () -> TokenMask? in
-            let mask = cache[key]
-            if mask != nil { hits += 1 }
-            return mask
-        }) {
-            return cached
+        condition.lock()
+        while true {
+            if let cached = cache[key] {
+                hits += 1
+                condition.unlock()
+                return cached
+            }
+            guard computing.contains(key) else { break }
+            condition.wait()
         }
+        computing.insert(key)
+        condition.unlock()
         let mask = compute(matcher)
-        lock.withLock {
-            misses += 1
-            if cache.count < Self.cacheLimit { cache[key] = mask }
-        }
+        condition.lock()
+        misses += 1
+        computing.remove(key)
+        if cache.count < Self.cacheLimit { cache[key] = mask }
+        condition.broadcast()
+        condition.unlock()
         return mask
     }
 

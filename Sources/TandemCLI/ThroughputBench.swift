@@ -39,6 +39,9 @@ struct ThroughputBench: AsyncParsableCommand {
     @Option(help: "Constrain every request to this JSON Schema file ('default': the schema of `bench grammar`).")
     var jsonSchema: String?
 
+    @Flag(help: "With --json-schema: warm up with one constrained request of --output-len tokens first (the mask cache a server keeps per schema).")
+    var warmConstraint = false
+
     @Flag(help: "Run both modes in one run and compare: throughput ratio and identical outputs.")
     var compareSync = false
 
@@ -94,11 +97,13 @@ struct ThroughputBench: AsyncParsableCommand {
                 for index in requests.indices { requests[index].constraint = runtime }
             }
             // Warm up (page in weights, grow buffers) outside the measurement.
-            _ = try await engine.generateBatch([
-                GenerationRequest(
-                    id: "warmup", promptTokens: Array(requests[0].promptTokens.prefix(16)),
-                    maxTokens: 4, ignoreEOS: true)
-            ])
+            var warmup = GenerationRequest(
+                id: "warmup", promptTokens: Array(requests[0].promptTokens.prefix(16)), maxTokens: 4, ignoreEOS: true)
+            if warmConstraint, let constraint = requests[0].constraint {
+                warmup.constraint = constraint
+                warmup.maxTokens = outputLen
+            }
+            _ = try await engine.generateBatch([warmup])
             let before = engine.currentStatistics
             let progress = ProgressBar(label: "\(name) ", total: requests.count)
             let start = DispatchTime.now().uptimeNanoseconds
