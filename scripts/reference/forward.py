@@ -121,10 +121,30 @@ def _field(reader: GGUFReader, key: str, default=None):
     return f.contents()
 
 
-class ReferenceModel:
-    """Loads a GGUF file and runs the float64 forward pass."""
+K_QUANT_TYPES = {"Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K"}
 
-    def __init__(self, path: str | Path):
+
+def quantize_activations(x: np.ndarray, block: int) -> np.ndarray:
+    """x rounded as llama.cpp's Q8_0 / Q8_K activations (and Tandem's): per block of `block` values,
+    q = round_half_even(x * 127 / max|x|) in float32, value = q * max|x| / 127."""
+    shape = x.shape
+    b = x.reshape(-1, shape[-1] // block, block).astype(np.float32)
+    m = np.abs(b).max(axis=-1, keepdims=True)
+    safe = np.where(m > 0, m, np.float32(1))
+    q = np.rint(b * np.float32(127) / safe)
+    return (q.astype(np.float64) * (safe.astype(np.float64) / 127.0)).reshape(shape)
+
+
+class ReferenceModel:
+    """Loads a GGUF file and runs the float64 forward pass.
+
+    With `activation_quantization`, the input of every product with a quantized weight (and of
+    the output head) is first rounded to 8 bits per block, as llama.cpp's CPU backend and Tandem
+    compute (blocks of 32 for the 32-element formats, 256 for K-quants): the reference for what
+    a faithful 8-bit-activation implementation computes, as opposed to the exact float64 result."""
+
+    def __init__(self, path: str | Path, activation_quantization: bool = False):
+        self.activation_quantization = activation_quantization
         self.path = Path(path)
         r = GGUFReader(str(path))
         self.reader = r
@@ -272,7 +292,14 @@ class ReferenceModel:
             out[..., 1:n_rot:2] = a * sin + b * cos
         return out
 
+    def _quantized_input(self, weight: str, x: np.ndarray) -> np.ndarray:
+        kind = self.tensor_types[weight]
+        if not self.activation_quantization or kind in ("F32", "F16", "BF16"):
+            return x
+        return quantize_activations(x, 256 if kind in K_QUANT_TYPES else 32)
+
     def _linear(self, name: str, x: np.ndarray) -> np.ndarray:
+        x = self._quantized_input(name + ".weight", x)
         y = x @ self.tensors[name + ".weight"].T
         b = self.tensors.get(name + ".bias")
         if b is not None:
@@ -345,7 +372,8 @@ class ReferenceModel:
         h = self.hidden_states(tokens)
         if last_only:
             h = h[-1:]
-        logits = h @ self.output_matrix().T
+        head = "output.weight" if "output.weight" in self.tensors else "token_embd.weight"
+        logits = self._quantized_input(head, h) @ self.output_matrix().T
         cap = self.cfg.final_logit_softcap
         return cap * np.tanh(logits / cap) if cap else logits
 
