@@ -50,7 +50,7 @@ import Testing
         let model = try LlamaModel(file: Fixtures.generatedModel(name))
         let reference = try Fixtures.json("generated/\(name).json", as: Reference.self)
         var worst = 0.0
-        var checkedSteps = 0
+        var checkedSteps = 0, equalSteps = 0
         for prompt in reference.prompts {
             let logits = try logitsOfEveryPosition(model, tokens: prompt.tokens + prompt.greedy_tokens, chunk: 7)
             for (position, expected) in prompt.logits.enumerated() {
@@ -68,9 +68,10 @@ import Testing
                 let argmax = row.indices.max { row[$0] < row[$1] } ?? -1
                 #expect(Int32(argmax) == prompt.greedy_tokens[step], "\(name) step \(step)")
                 checkedSteps += 1
+                if Int32(argmax) == prompt.greedy_tokens[step] { equalSteps += 1 }
             }
         }
-        print("\(name): worst relative |Δlogit| \(worst), greedy tokens equal at \(checkedSteps) clear steps")
+        print("\(name): worst relative |Δlogit| \(worst), greedy tokens equal at \(equalSteps) of \(checkedSteps) clear steps")
         #expect(checkedSteps > 0)
         #expect(worst < tolerance)
     }
