@@ -5,6 +5,7 @@
     python3 scripts/long/gemma3_270m.py reference  # Tests/Fixtures/model/gemma3-270m-reference.json
     python3 scripts/long/gemma3_270m.py reference-long  # adds a prompt longer than the window to it
     python3 scripts/long/gemma3_270m.py reference-aq    # adds the 8-bit-activation reference logits
+    python3 scripts/long/gemma3_270m.py llamacpp   # the same measures for llama.cpp (llama-cpp-python)
     python3 scripts/long/gemma3_270m.py serve --tandem .build/release/tandem
 
 Needs: numpy, gguf (the reference), transformers + tokenizers (reference tokenization, through
@@ -244,6 +245,43 @@ def make_quantized_activation_reference(args) -> None:
     FIXTURE.write_text(json.dumps(doc, separators=(",", ":"), ensure_ascii=False))
 
 
+def llamacpp_check(args) -> None:
+    """The same measures for llama.cpp (llama-cpp-python) as Gemma3RealModelTests makes for Tandem:
+    tokenization of the texts, |Δlogit| at the stored ids, argmax agreement at the greedy steps and
+    past the window of the long prompt."""
+    from llama_cpp import Llama
+
+    path = model_path(args.model)
+    doc = json.loads(FIXTURE.read_text())
+    vocab = Llama(str(path), vocab_only=True, verbose=False)
+    same = sum(vocab.tokenize(t["text"].encode(), add_bos=False, special=True) == t["ids"] for t in doc["tokenizer_texts"])
+    print(f"tokenizer: llama.cpp == reference on {same} of {len(doc['tokenizer_texts'])} texts")
+    llm = Llama(str(path), logits_all=True, n_ctx=1024, n_threads=2, n_threads_batch=2, verbose=False)
+    agreed = steps = 0
+    for prompt in doc["prompts"] + doc["long_prompts"]:
+        toks = prompt["tokens"] + prompt["greedy_tokens"]
+        llm.reset()
+        llm.eval(toks)
+        logits = np.array(llm.scores[: len(toks)], dtype=np.float64)
+        first = prompt.get("first_stored_position", 0)
+        n = len(prompt["tokens"])
+        diffs = [np.abs(logits[first + i][ids] - np.array(v)) for i, (ids, v) in
+                 enumerate(zip(prompt["top_ids"], prompt["top_logits"]))]
+        diffs += [np.abs(logits[n - 1 + k][ids] - np.array(v)) for k, (ids, v) in
+                  enumerate(zip(prompt["greedy_top_ids"], prompt["greedy_top_logits"]))]
+        d = np.concatenate(diffs)
+        for k, token in enumerate(prompt["greedy_tokens"]):
+            steps += 1
+            agreed += int(logits[n - 1 + k].argmax() == token)
+        line = f"{prompt['name']} ({n} tokens): max |Δlogit| {d.max():.3f} rms {np.sqrt(np.mean(d ** 2)):.3f}"
+        if "first_stored_position" in prompt:
+            past = range(max(first, 512), n)
+            same = sum(int(logits[i].argmax() == prompt["top_ids"][i - first][0]) for i in past)
+            line += f"; argmax equal at {same} of {len(past)} positions past the window"
+        print("llama.cpp " + line)
+    print(f"llama.cpp: greedy argmax equal to the reference's at {agreed} of {steps} teacher-forced steps")
+
+
 def post(url: str, body: dict) -> dict:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=600) as response:
@@ -317,13 +355,15 @@ def main() -> int:
     lr.add_argument("--model")
     aq = sub.add_parser("reference-aq")
     aq.add_argument("--model")
+    lc = sub.add_parser("llamacpp")
+    lc.add_argument("--model")
     s = sub.add_parser("serve")
     s.add_argument("--model")
     s.add_argument("--tandem", default=str(REPO / ".build/release/tandem"))
     s.add_argument("--port", type=int, default=18190)
     args = ap.parse_args()
     {"fetch": fetch, "reference": make_reference, "reference-long": make_long_reference,
-     "reference-aq": make_quantized_activation_reference, "serve": serve}[args.command](args)
+     "reference-aq": make_quantized_activation_reference, "llamacpp": llamacpp_check, "serve": serve}[args.command](args)
     return 0
 
 
