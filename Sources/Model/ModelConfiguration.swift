@@ -59,9 +59,11 @@ public struct ModelConfiguration: Sendable, Equatable {
     /// Whether the output head reuses the token embedding.
     public var tiedEmbedding: Bool
     /// Per-head RMSNorm of queries and keys before RoPE (`attn_q_norm`, `attn_k_norm`; qwen3, gemma3).
+    /// (Gemma's norm weights need no `1 +`: llama.cpp's converter stores `w + 1` for every
+    /// `*norm.weight`, so every family multiplies by the stored weight.)
     public var queryKeyNorm: Bool = false
     /// RMSNorm of the attention and feed-forward outputs before the residual add
-    /// (`post_attention_norm`, `post_ffw_norm`; gemma3).
+    /// (`post_attention_norm`, `post_ffw_norm`; gemma2, gemma3).
     public var postNorms: Bool = false
     /// The feed-forward gate's activation.
     public var activation: FeedForwardActivation = .silu
@@ -116,8 +118,8 @@ public struct ModelConfiguration: Sendable, Equatable {
     /// Reads the configuration from `file`, naming any missing or invalid key, and refusing
     /// (with ``ModelError``) metadata that asks for something the forward pass does not do: an
     /// unknown architecture or RoPE scaling type, experts, a sliding attention window outside
-    /// gemma3 (whose interleaved local layers are computed), attention soft-capping, separate key
-    /// and value head sizes.
+    /// gemma2/gemma3 (whose interleaved local layers are computed), attention soft-capping in a
+    /// gemma3 file, separate key and value head sizes.
     public init(file: GGUFFile) throws(ModelError) {
         guard let name = file.architecture else { throw .missingMetadata("general.architecture") }
         guard let architecture = Architecture(rawValue: name) else { throw .unsupportedArchitecture(name) }
