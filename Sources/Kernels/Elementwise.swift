@@ -1,4 +1,4 @@
-/// Element-wise kernels on float32 rows: RMS normalization, residual add, SwiGLU.
+/// Element-wise kernels on float32 rows: RMS normalization, residual add, SwiGLU, GeGLU, soft-capping.
 /// Every row is computed on its own with a fixed operation order, so results are batch invariant.
 public enum Elementwise {}
 
@@ -63,4 +63,59 @@ public func siluMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count:
         }
         i += 8
     }
+}
+
+/// GeGLU with the tanh approximation of GELU (gemma's `gelu_pytorch_tanh`):
+/// `output[i] = gelu(gate[i]) * up[i]`, `gelu(x) = 0.5 x (1 + tanh(z))`, `z = sqrt(2/π) (x + 0.044715 x³)`,
+/// computed as the identical `x / (1 + e^(-2z))` with the 8-lane `SIMDKernels.exp` (no cancellation
+/// near 0; the tail goes through the same function). `output` may equal `gate`.
+public func geluTanhMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int, output: UnsafeMutablePointer<Float>) {
+    let c = SIMD8<Float>(repeating: 2 * 0.797_884_560_802_865_4)  // 2 sqrt(2/π)
+    var i = 0
+    while i < count {
+        let n = min(8, count - i)
+        var x = SIMD8<Float>.zero, u = SIMD8<Float>.zero
+        if n == 8 {
+            x = UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD8<Float>.self)
+            u = UnsafeRawPointer(up + i).loadUnaligned(as: SIMD8<Float>.self)
+        } else {
+            for lane in 0..<n { x[lane] = gate[i + lane]; u[lane] = up[i + lane] }
+        }
+        let twiceZ = c * x.addingProduct(x * x * x, SIMD8(repeating: 0.044_715))
+        let y = x / (1 + SIMDKernels.exp(-twiceZ)) * u
+        if n == 8 {
+            UnsafeMutableRawPointer(output + i).storeBytes(of: y, as: SIMD8<Float>.self)
+        } else {
+            for lane in 0..<n { output[i + lane] = y[lane] }
+        }
+        i += 8
+    }
+}
+
+/// Soft-capping in place: `x[i] = cap * tanh(x[i] / cap)` for `count` values (gemma's final logits),
+/// with `tanh(v) = 2 / (1 + e^(-2v)) - 1` on the 8-lane `SIMDKernels.exp` (absolute error ~1e-7 × cap).
+public func softCap(_ x: UnsafeMutablePointer<Float>, count: Int, cap: Float) {
+    let inverse = SIMD8<Float>(repeating: -2 / cap), capped = SIMD8<Float>(repeating: cap)
+    var i = 0
+    while i < count {
+        let n = min(8, count - i)
+        var v = SIMD8<Float>.zero
+        if n == 8 {
+            v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        } else {
+            for lane in 0..<n { v[lane] = x[i + lane] }
+        }
+        let y = capped * (2 / (1 + SIMDKernels.exp(v * inverse)) - 1)
+        if n == 8 {
+            UnsafeMutableRawPointer(x + i).storeBytes(of: y, as: SIMD8<Float>.self)
+        } else {
+            for lane in 0..<n { x[i + lane] = y[lane] }
+        }
+        i += 8
+    }
+}
+
+/// Multiplies `count` values of `x` by `factor` in place (gemma's embedding scale).
+public func multiplyInPlace(_ x: UnsafeMutablePointer<Float>, count: Int, by factor: Float) {
+    for i in 0..<count { x[i] *= factor }
 }

@@ -118,8 +118,15 @@ public func writeKV(
 /// positions `0...p` of that sequence, whose K/V live in slot
 /// `blockTable[j / blockSize] * blockSize + j % blockSize` (the caller has already written this
 /// step's K/V with `writeKV`). Grouped-query: q head h reads kv head `h / (qHeads / kvHeads)`.
-/// Scores are scaled by `1/sqrt(headDim)`; the softmax is computed online in chunks of 32 positions
-/// aligned to absolute position, so every (token, head) result is independent of the batch.
+/// Scores are scaled by `scale` (`1/sqrt(headDim)` when nil); the softmax is computed online in
+/// chunks of 32 positions starting at the first attended position, so every (token, head) result is
+/// independent of the batch.
+///
+/// With `window > 0` (a sliding-window layer) token i attends only to positions
+/// `max(0, p - window + 1)...p`: itself and the `window - 1` before it (transformers'
+/// `kv_idx > q_idx - sliding_window`, llama.cpp's `p1 - p0 < n_swa`); older positions are never read.
+/// With `softCap > 0` (Gemma 2) each scaled score `s` becomes `softCap * tanh(s / softCap)` before the
+/// softmax.
 ///
 /// Work items are (token, kv head) pairs, dealt to the threads round-robin: a prompt's later tokens
 /// attend to more positions, and dealing keeps the threads' shares of that work close. With enough
@@ -127,10 +134,12 @@ public func writeKV(
 /// K/V row whole); with few, single heads are.
 public func pagedAttention(
     q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
-    sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer, pool: WorkerPool
+    sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer, pool: WorkerPool,
+    scale: Float? = nil, window: Int = 0, softCap: Float = 0
 ) {
     let kvHeads = layer.kvHeads
-    precondition(qHeads % kvHeads == 0)
+    precondition(qHeads % kvHeads == 0 && window >= 0 && softCap >= 0)
+    let scale = scale ?? 1 / Float(layer.headDim).squareRoot()
     var tokens = 0
     for s in sequences { tokens += Int(s.tokenCount) }
     let total = tokens * kvHeads
@@ -141,7 +150,8 @@ public func pagedAttention(
         guard index < threads else { return }
         AttentionWorker.run(
             items: DealtItems(part: index, parts: threads, total: total, perDeal: perDeal),
-            q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer)
+            q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer, scale: scale, window: window,
+            softCap: softCap)
     }
 }
 
@@ -207,23 +217,36 @@ enum AttentionWorker {
 
     static func run(
         items: DealtItems, q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
-        sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer
+        sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer, scale: Float, window: Int,
+        softCap: Float
     ) {
         switch layer.elementType {
-        case .float32: run(F32Loader.self, items: items, q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer)
-        case .float16: run(F16Loader.self, items: items, q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer)
+        case .float32:
+            run(
+                F32Loader.self, items: items, q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer,
+                scale: scale, window: window, softCap: softCap)
+        case .float16:
+            run(
+                F16Loader.self, items: items, q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer,
+                scale: scale, window: window, softCap: softCap)
         }
+    }
+
+    /// The first position a token at `position` attends to (`window` 0: no window).
+    @inline(__always)
+    static func firstAttended(position: Int, window: Int) -> Int {
+        window > 0 ? Swift.max(0, position - window + 1) : 0
     }
 
     static func run<L: FloatLoader>(
         _ loader: L.Type, items: DealtItems, q: UnsafePointer<Float>,
         output: UnsafeMutablePointer<Float>, qHeads: Int,
-        sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer
+        sequences: UnsafeBufferPointer<AttentionSequence>, layer: PagedKVLayer, scale: Float, window: Int,
+        softCap: Float
     ) {
         let kvHeads = layer.kvHeads
         let headDim = layer.headDim
         let group = qHeads / kvHeads
-        let scale = 1 / Float(headDim).squareRoot()
         let floats = group * chunk + group * headDim + 2 * group + chunk + prefetchDistance
         withUnsafeTemporaryAllocation(of: Float.self, capacity: floats) { buffer in
             let scores = buffer.baseAddress.unsafelyUnwrapped
@@ -241,15 +264,18 @@ enum AttentionWorker {
                 next = iterator.next()
                 if let following = next {
                     let (nextSequence, _, nextPosition, nextHead) = upcoming.locate(following)
+                    let nextFirst = firstAttended(position: nextPosition, window: window)
                     prefetchRows(
-                        L.self, positions: 0..<min(prefetchDistance, nextPosition + 1), kvHead: nextHead,
+                        L.self, positions: nextFirst..<min(nextFirst + prefetchDistance, nextPosition + 1), kvHead: nextHead,
                         blockTable: nextSequence.blockTable, layer: layer)
                 }
                 attend(
                     L.self, q: q + (token * qHeads + kvHead * group) * headDim,
                     output: output + (token * qHeads + kvHead * group) * headDim,
-                    group: group, kvHead: kvHead, position: position, blockTable: sequence.blockTable,
-                    layer: layer, scale: scale, scores: scores, acc: acc, maxima: maxima, sums: sums, slots: slots)
+                    group: group, kvHead: kvHead, position: position,
+                    firstPosition: firstAttended(position: position, window: window), blockTable: sequence.blockTable,
+                    layer: layer, scale: scale, softCap: softCap, scores: scores, acc: acc, maxima: maxima, sums: sums,
+                    slots: slots)
             }
         }
     }
@@ -297,7 +323,8 @@ enum AttentionWorker {
         }
     }
 
-    /// Attention of `group` consecutive q heads (sharing `kvHead`) of one token at `position`.
+    /// Attention of `group` consecutive q heads (sharing `kvHead`) of one token at `position`, over
+    /// positions `firstPosition...position`.
     ///
     /// Per head and lane the arithmetic is fixed: a score is the in-order FMA sum over the head's
     /// 8-wide slices, reduced by `SIMDKernels.horizontalSum`; the value accumulator is rescaled once
@@ -305,7 +332,8 @@ enum AttentionWorker {
     @inline(__always)
     static func attend<L: FloatLoader>(
         _ loader: L.Type, q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, group: Int, kvHead: Int,
-        position: Int, blockTable: UnsafePointer<Int32>, layer: PagedKVLayer, scale: Float,
+        position: Int, firstPosition: Int, blockTable: UnsafePointer<Int32>, layer: PagedKVLayer, scale: Float,
+        softCap: Float,
         scores: UnsafeMutablePointer<Float>, acc: UnsafeMutablePointer<Float>,
         maxima: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>,
         slots: UnsafeMutablePointer<Int32>
@@ -315,7 +343,7 @@ enum AttentionWorker {
         acc.update(repeating: 0, count: group * headDim)
         maxima.update(repeating: -Float.infinity, count: group)
         sums.update(repeating: 0, count: group)
-        var start = 0
+        var start = firstPosition
         while start <= position {
             let end = min(start + chunk, position + 1)
             let length = end - start
@@ -343,6 +371,9 @@ enum AttentionWorker {
                     )
                 }
                 first += heads
+            }
+            if softCap > 0 {
+                for h in 0..<group { Kernels.softCap(scores + h * chunk, count: length, cap: softCap) }
             }
             for h in 0..<group {
                 let s = scores + h * chunk

@@ -2,8 +2,10 @@ import Foundation
 import GGUF
 import Kernels
 
-/// A Llama-family transformer (llama, qwen2) bound to a GGUF file, with one `forward` over a
-/// ragged batch.
+/// A decoder-only transformer of the families Tandem runs (llama, qwen2, qwen3, gemma2, gemma3) bound to
+/// a GGUF file, with one `forward` over a ragged batch. The families differ only in switches of
+/// ``ModelConfiguration`` (biases, query/key norms, post-norms, activation, embedding scale,
+/// sliding-window layers, soft-capping), applied at their place in the layer.
 ///
 /// Calls to `forward` are serialized (its work buffers are reused between calls); compute within
 /// a call is spread over the cores by the worker pool.
@@ -18,6 +20,8 @@ public final class LlamaModel: @unchecked Sendable {
     private var workspace = Workspace()
     private let scratch = MatmulScratch()
     private let rope: RoPETable
+    /// The sliding-window layers' RoPE (gemma3: its own base, no scaling), or nil.
+    private let localRope: RoPETable?
     private let lock = NSLock()
 
     /// Binds `file`'s tensors, checking every name, shape and type.
@@ -34,12 +38,15 @@ public final class LlamaModel: @unchecked Sendable {
             tensorNames: file.tensors.map(\.name), consumed: weights.boundNames,
             architecture: configuration.architecture.rawValue)
         let base = Double(configuration.ropeBase)
+        let maxPositions = min(configuration.contextLength, 8192)
         rope = RoPETable(
-            base: base, ropeDims: configuration.ropeDimensions,
-            maxPositions: min(configuration.contextLength, 8192),
+            base: base, ropeDims: configuration.ropeDimensions, maxPositions: maxPositions,
             frequencyDivisors: try configuration.ropeScaling.frequencyDivisors(
                 base: base, ropeDimensions: configuration.ropeDimensions,
                 fileFactors: weights.ropeFrequencyFactors))
+        localRope = configuration.localRopeBase.map {
+            RoPETable(base: Double($0), ropeDims: configuration.ropeDimensions, maxPositions: maxPositions)
+        }
         pool = WorkerPool(threads: threads)
     }
 
@@ -72,6 +79,7 @@ public final class LlamaModel: @unchecked Sendable {
         // Embedding.
         for (i, token) in batch.tokens.enumerated() {
             weights.embed(token, width: c.embeddingWidth, into: w.x + i * c.embeddingWidth)
+            if c.embeddingScale != 1 { multiplyInPlace(w.x + i * c.embeddingWidth, count: c.embeddingWidth, by: c.embeddingScale) }
         }
 
         batch.positions.withUnsafeBufferPointer { positions in
@@ -79,7 +87,7 @@ public final class LlamaModel: @unchecked Sendable {
                 withAttentionSequences(batch.sequences) { sequences in
                     for (index, layer) in weights.layers.enumerated() {
                         runLayer(
-                            layer, tokens: n, positions: positions.baseAddress!, slots: slots.baseAddress!,
+                            layer, index: index, tokens: n, positions: positions.baseAddress!, slots: slots.baseAddress!,
                             sequences: sequences, kv: cache.layer(index))
                     }
                 }
@@ -101,17 +109,20 @@ public final class LlamaModel: @unchecked Sendable {
                 width: c.embeddingWidth, output: w.normed)
         }
         matmul(weights.output, input: w.normed, tokens: rows, output: w.logits, pool: pool, scratch: scratch)
+        if let cap = c.finalLogitSoftCap { softCap(w.logits, count: rows * c.vocabularySize, cap: cap) }
         return try body(UnsafeMutableBufferPointer(start: w.logits, count: rows * c.vocabularySize))
     }
 
     private func runLayer(
-        _ layer: LayerWeights, tokens n: Int, positions: UnsafePointer<Int32>,
+        _ layer: LayerWeights, index: Int, tokens n: Int, positions: UnsafePointer<Int32>,
         slots: UnsafePointer<Int32>, sequences: UnsafeBufferPointer<AttentionSequence>,
         kv: PagedKVLayer
     ) {
         let c = configuration
         let w = workspace
         let width = c.embeddingWidth
+        let local = c.isSlidingWindowLayer(index)
+        let table = local ? (localRope ?? rope) : rope
 
         layer.attentionNorm.withUnsafeBufferPointer { norm in
             perTokens(n) { r in
@@ -131,22 +142,27 @@ public final class LlamaModel: @unchecked Sendable {
             if let bias = layer.keyBias { addBias(bias, to: w.k, rows: r) }
             if let bias = layer.valueBias { addBias(bias, to: w.v, rows: r) }
             let first = r.lowerBound
+            if let norm = layer.queryNorm { headNorm(norm, w.q + first * c.qWidth, rows: r.count * c.headCount) }
+            if let norm = layer.keyNorm { headNorm(norm, w.k + first * c.kvWidth, rows: r.count * c.kvHeadCount) }
             applyRoPE(
                 w.q + first * c.qWidth, heads: c.headCount, headDim: c.headDimension, positions: positions + first,
-                tokens: r.count, table: rope, neox: c.ropeNeoX)
+                tokens: r.count, table: table, neox: c.ropeNeoX)
             applyRoPE(
                 w.k + first * c.kvWidth, heads: c.kvHeadCount, headDim: c.headDimension,
-                positions: positions + first, tokens: r.count, table: rope, neox: c.ropeNeoX)
+                positions: positions + first, tokens: r.count, table: table, neox: c.ropeNeoX)
             writeKV(
                 k: w.k + first * c.kvWidth, v: w.v + first * c.kvWidth, slotMapping: slots + first,
                 tokens: r.count, layer: kv)
         }
-        pagedAttention(q: w.q, output: w.attention, qHeads: c.headCount, sequences: sequences, layer: kv, pool: pool)
+        pagedAttention(
+            q: w.q, output: w.attention, qHeads: c.headCount, sequences: sequences, layer: kv, pool: pool,
+            scale: c.attentionScale, window: local ? c.slidingWindow : 0, softCap: c.attentionSoftCap ?? 0)
         matmul(layer.attentionOutput, input: w.attention, tokens: n, output: w.normed, pool: pool, scratch: scratch)
 
         layer.feedForwardNorm.withUnsafeBufferPointer { norm in
             perTokens(n) { r in
                 let x = w.x + r.lowerBound * width, normed = w.normed + r.lowerBound * width
+                if let post = layer.postAttentionNorm { widthNorm(post, normed, rows: r.count) }
                 add(x, normed, count: r.count * width, output: x)
                 rmsNorm(x, weight: norm.baseAddress!, eps: c.rmsNormEpsilon, rows: r.count, width: width, output: normed)
             }
@@ -156,13 +172,21 @@ public final class LlamaModel: @unchecked Sendable {
             staging: w.staging, pool: pool, scratch: scratch)
         perTokens(n) { r in
             for t in r {
-                siluMul(
-                    gate: gateUp[0].row(t), up: gateUp[1].row(t), count: c.feedForwardWidth,
-                    output: w.gate + t * c.feedForwardWidth)
+                switch c.activation {
+                case .silu:
+                    siluMul(
+                        gate: gateUp[0].row(t), up: gateUp[1].row(t), count: c.feedForwardWidth,
+                        output: w.gate + t * c.feedForwardWidth)
+                case .geluTanh:
+                    geluTanhMul(
+                        gate: gateUp[0].row(t), up: gateUp[1].row(t), count: c.feedForwardWidth,
+                        output: w.gate + t * c.feedForwardWidth)
+                }
             }
         }
         matmul(layer.down, input: w.gate, tokens: n, output: w.normed, pool: pool, scratch: scratch)
         perTokens(n) { r in
+            if let post = layer.postFeedForwardNorm { widthNorm(post, w.normed + r.lowerBound * width, rows: r.count) }
             add(
                 w.x + r.lowerBound * width, w.normed + r.lowerBound * width, count: r.count * width,
                 output: w.x + r.lowerBound * width)
@@ -174,6 +198,24 @@ public final class LlamaModel: @unchecked Sendable {
     /// computed alone, so the split changes no result.
     private func perTokens(_ n: Int, _ body: (Range<Int>) -> Void) {
         if n < 4 { body(0..<n) } else { pool.parallelFor(n, body) }
+    }
+
+    /// RMS-normalizes `rows` head vectors (`headDimension` values each) in place with `weight`.
+    private func headNorm(_ weight: [Float], _ x: UnsafeMutablePointer<Float>, rows: Int) {
+        let c = configuration
+        weight.withUnsafeBufferPointer { w in
+            guard let base = w.baseAddress else { return }
+            rmsNorm(x, weight: base, eps: c.rmsNormEpsilon, rows: rows, width: c.headDimension, output: x)
+        }
+    }
+
+    /// RMS-normalizes `rows` rows of `embeddingWidth` values in place with `weight`.
+    private func widthNorm(_ weight: [Float], _ x: UnsafeMutablePointer<Float>, rows: Int) {
+        let c = configuration
+        weight.withUnsafeBufferPointer { w in
+            guard let base = w.baseAddress else { return }
+            rmsNorm(x, weight: base, eps: c.rmsNormEpsilon, rows: rows, width: c.embeddingWidth, output: x)
+        }
     }
 
     private func addBias(_ bias: [Float], to x: UnsafeMutablePointer<Float>, rows: Range<Int>) {

@@ -8,7 +8,35 @@ public struct ModelConfiguration: Sendable, Equatable {
         case llama
         /// Qwen2/2.5: NeoX RoPE layout and biases on the Q/K/V projections.
         case qwen2
+        /// Qwen3 (dense): NeoX RoPE, no biases, a per-head RMSNorm of queries and keys before RoPE.
+        case qwen3
+        /// Gemma 2: as Gemma 3 without query/key norms, with every other layer sliding-window (one
+        /// RoPE base for all) and soft-capped attention scores and final logits.
+        case gemma2
+        /// Gemma 3 (text): embedding scaled by sqrt(width), norms before and after attention and
+        /// feed-forward, GELU (tanh) gate, per-head query/key norms, interleaved sliding-window layers.
+        case gemma3
     }
+
+    /// The gate's activation in the feed-forward block: `down(act(gate x) * up x)`.
+    public enum FeedForwardActivation: String, Sendable {
+        /// SwiGLU: `silu(x) = x / (1 + e^-x)` (llama, qwen).
+        case silu
+        /// GeGLU with the tanh approximation of GELU (gemma's `gelu_pytorch_tanh`).
+        case geluTanh
+    }
+
+    /// Gemma 3's local/global layer pattern: every sixth layer (5, 11, …) attends to the whole
+    /// context, the others only to the sliding window. GGUF does not store it; this is
+    /// transformers' `sliding_window_pattern` default and llama.cpp's `set_swa_pattern(6)`.
+    public static let gemma3SlidingWindowPattern = 6
+    /// Gemma 3's RoPE base for its sliding-window layers (transformers' `rope_local_base_freq`,
+    /// llama.cpp's `rope_freq_base_train_swa`); not in GGUF. The global layers use
+    /// `rope.freq_base` and the file's RoPE scaling, the local layers neither.
+    public static let gemma3LocalRoPEBase: Float = 10000
+    /// Gemma 2's pattern: even layers (0, 2, …) are sliding-window layers, odd ones global
+    /// (transformers' `layer_types`, llama.cpp's `set_swa_pattern(2)`).
+    public static let gemma2SlidingWindowPattern = 2
 
     public var architecture: Architecture
     public var contextLength: Int
@@ -30,6 +58,56 @@ public struct ModelConfiguration: Sendable, Equatable {
     public var vocabularySize: Int
     /// Whether the output head reuses the token embedding.
     public var tiedEmbedding: Bool
+    /// Per-head RMSNorm of queries and keys before RoPE (`attn_q_norm`, `attn_k_norm`; qwen3, gemma3).
+    /// (Gemma's norm weights need no `1 +`: llama.cpp's converter stores `w + 1` for every
+    /// `*norm.weight`, so every family multiplies by the stored weight.)
+    public var queryKeyNorm: Bool = false
+    /// RMSNorm of the attention and feed-forward outputs before the residual add
+    /// (`post_attention_norm`, `post_ffw_norm`; gemma2, gemma3).
+    public var postNorms: Bool = false
+    /// The feed-forward gate's activation.
+    public var activation: FeedForwardActivation = .silu
+    /// Factor the token embedding is multiplied by before the first layer (gemma: sqrt(width)).
+    public var embeddingScale: Float = 1
+    /// Factor of the attention scores `q·k` (`1/sqrt(headDimension)` unless the family defines it
+    /// otherwise).
+    public var attentionScale: Float = 1
+    /// Positions a sliding-window layer attends to (its own and the `slidingWindow - 1` before);
+    /// 0 when no layer has a window.
+    public var slidingWindow: Int = 0
+    /// Per layer, whether it is a sliding-window ("local") layer; empty when none is.
+    public var slidingWindowLayers: [Bool] = []
+    /// RoPE base of the sliding-window layers (gemma3), which also run without RoPE scaling.
+    public var localRopeBase: Float?
+    /// Final logits become `cap * tanh(logits / cap)` (`{arch}.final_logit_softcapping`), or nil.
+    public var finalLogitSoftCap: Float?
+    /// Scaled attention scores become `cap * tanh(score / cap)` (gemma2's `attn_logit_softcapping`), or nil.
+    public var attentionSoftCap: Float?
+
+    /// What the family adds to the plain llama layer, for `tandem inspect` (e.g. "q/k norms,
+    /// post-norms, GELU (tanh) gate, sliding window 512 on 15 of 18 layers (RoPE base 10000)"); empty
+    /// for a plain llama.
+    public var featureSummary: String {
+        var parts: [String] = []
+        if queryKeyNorm { parts.append("q/k norms") }
+        if postNorms { parts.append("post-norms") }
+        if activation == .geluTanh { parts.append("GELU (tanh) gate") }
+        if embeddingScale != 1 { parts.append("embedding × \(embeddingScale)") }
+        if headDimension * headCount != embeddingWidth { parts.append("head size \(headDimension)") }
+        let local = slidingWindowLayers.filter { $0 }.count
+        if local > 0 {
+            let base = localRopeBase.map { " (RoPE base \(Int($0)))" } ?? ""
+            parts.append("sliding window \(slidingWindow) on \(local) of \(layerCount) layers\(base)")
+        }
+        if let cap = attentionSoftCap { parts.append("attention soft-cap \(cap)") }
+        if let cap = finalLogitSoftCap { parts.append("final logit soft-cap \(cap)") }
+        return parts.joined(separator: ", ")
+    }
+
+    /// Whether layer `index` is a sliding-window layer.
+    public func isSlidingWindowLayer(_ index: Int) -> Bool {
+        index < slidingWindowLayers.count && slidingWindowLayers[index]
+    }
 
     public var qWidth: Int { headCount * headDimension }
     public var kvWidth: Int { kvHeadCount * headDimension }
@@ -39,8 +117,9 @@ public struct ModelConfiguration: Sendable, Equatable {
 
     /// Reads the configuration from `file`, naming any missing or invalid key, and refusing
     /// (with ``ModelError``) metadata that asks for something the forward pass does not do: an
-    /// unknown architecture or RoPE scaling type, experts, a sliding attention window, separate
-    /// key and value head sizes.
+    /// unknown architecture or RoPE scaling type, experts, a sliding attention window outside
+    /// gemma2/gemma3 (whose interleaved local layers are computed), attention soft-capping in a
+    /// gemma3 file, separate key and value head sizes.
     public init(file: GGUFFile) throws(ModelError) {
         guard let name = file.architecture else { throw .missingMetadata("general.architecture") }
         guard let architecture = Architecture(rawValue: name) else { throw .unsupportedArchitecture(name) }
@@ -89,7 +168,7 @@ public struct ModelConfiguration: Sendable, Equatable {
         guard ropeDimensions <= headDimension, ropeDimensions % 2 == 0 else {
             throw .invalidMetadata("\(name).rope.dimension_count", "\(ropeDimensions) must be even and at most the head dimension \(headDimension)")
         }
-        ropeNeoX = architecture == .qwen2
+        ropeNeoX = architecture != .llama
         ropeScaling = try RoPEScaling(
             file: file, architecture: name,
             ropeFrequencyTensorPresent: architecture == .llama && file.tensor(named: Self.ropeFrequencyTensor) != nil)
@@ -102,7 +181,46 @@ public struct ModelConfiguration: Sendable, Equatable {
                 throw .unsupportedFeature("mixture of experts ('\(name).expert_count' = \(experts)); Tandem runs dense models only")
             }
         }
-        if let value = metadata["\(name).attention.sliding_window"] {
+        attentionScale = 1 / Float(headDimension).squareRoot()
+        switch architecture {
+        case .llama, .qwen2: break
+        case .qwen3: queryKeyNorm = true
+        case .gemma2:
+            postNorms = true
+            activation = .geluTanh
+            embeddingScale = Float(embeddingWidth).squareRoot()
+            // query_pre_attn_scalar: head_dim (256) for 2B and 9B, n_embd / n_head (144) for 27B
+            // (46 layers), as transformers' configs and llama.cpp's layer-count rule.
+            let scalar = layerCount == 46 ? embeddingWidth / headCount : headDimension
+            attentionScale = 1 / Float(scalar).squareRoot()
+            slidingWindow = try integer("attention.sliding_window")
+            slidingWindowLayers = (0..<layerCount).map { ($0 + 1) % Self.gemma2SlidingWindowPattern != 0 }
+            // Defaults as transformers' Gemma2Config and llama.cpp when a file leaves them out.
+            attentionSoftCap = try real("attn_logit_softcapping", default: 50)
+            finalLogitSoftCap = try real("final_logit_softcapping", default: 30)
+        case .gemma3:
+            queryKeyNorm = true
+            postNorms = true
+            activation = .geluTanh
+            // llama.cpp scales by sqrtf(n_embd) in float32 (transformers rounds the factor to the
+            // weights' dtype).
+            embeddingScale = Float(embeddingWidth).squareRoot()
+            // query_pre_attn_scalar is not in GGUF: transformers' Gemma 3 configs give head_dim for
+            // every size but 27B (62 layers), whose value is n_embd / n_head; llama.cpp decides by
+            // the layer count the same way.
+            let scalar = layerCount == 62 ? embeddingWidth / headCount : headDimension
+            attentionScale = 1 / Float(scalar).squareRoot()
+            slidingWindow = try integer("attention.sliding_window")
+            slidingWindowLayers = (0..<layerCount).map { ($0 + 1) % Self.gemma3SlidingWindowPattern != 0 }
+            localRopeBase = Self.gemma3LocalRoPEBase
+            if metadata["\(name).final_logit_softcapping"] != nil {
+                finalLogitSoftCap = try real("final_logit_softcapping", default: 0)
+            }
+            if metadata["\(name).attn_logit_softcapping"] != nil {
+                throw .unsupportedFeature("attention logit soft-capping ('\(name).attn_logit_softcapping')")
+            }
+        }
+        if architecture != .gemma3, architecture != .gemma2, let value = metadata["\(name).attention.sliding_window"] {
             guard let window = value.int, window >= 0 else {
                 throw .invalidMetadata("\(name).attention.sliding_window", "expected a non-negative integer, got \(value)")
             }

@@ -6,7 +6,7 @@ import Tokenizer
 ///
 /// Tandem fails closed: a file it would run subtly wrong is refused with a ``ModelError`` that
 /// names the reason. ``check(_:)`` refuses an unknown architecture, RoPE scaling type or
-/// tokenizer, experts and sliding windows (through ``ModelConfiguration/init(file:)``), any tensor
+/// tokenizer, experts and sliding windows outside gemma3 (through ``ModelConfiguration/init(file:)``), any tensor
 /// the forward pass would not consume (an extra norm, expert weights, an output bias: the mark of a
 /// variant of the architecture), and tensor types the kernels cannot compute with. `LlamaModel`
 /// runs it on every load and `tandem inspect` reports it.

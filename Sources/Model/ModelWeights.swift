@@ -16,6 +16,12 @@ struct LayerWeights: @unchecked Sendable {
     /// Gate and up.
     var feedForwardInput: Projection
     var down: WeightMatrix
+    /// Per-head query and key norm weights (`headDimension` values; qwen3, gemma3).
+    var queryNorm: [Float]?
+    var keyNorm: [Float]?
+    /// Norms of the attention and feed-forward outputs (gemma3).
+    var postAttentionNorm: [Float]?
+    var postFeedForwardNorm: [Float]?
 }
 
 /// All weights of a Llama-family model. Matrices stay quantized: in the memory map, or, for the types
@@ -97,6 +103,7 @@ struct ModelWeights: @unchecked Sendable {
         tokenEmbedding = try info(TensorManifest.tokenEmbedding)
         embeddingBytes = file.bytes(of: tokenEmbedding)
         var layers: [LayerWeights] = []
+        let biases = c.architecture == .llama || c.architecture == .qwen2
         for i in 0..<c.layerCount {
             let n = TensorManifest.Layer(i)
             layers.append(
@@ -105,15 +112,19 @@ struct ModelWeights: @unchecked Sendable {
                     attentionInput: try projection(
                         [(n.query, c.qWidth), (n.key, c.kvWidth), (n.value, c.kvWidth)],
                         columns: width),
-                    queryBias: try optionalVector(n.queryBias, count: c.qWidth),
-                    keyBias: try optionalVector(n.keyBias, count: c.kvWidth),
-                    valueBias: try optionalVector(n.valueBias, count: c.kvWidth),
+                    queryBias: biases ? try optionalVector(n.queryBias, count: c.qWidth) : nil,
+                    keyBias: biases ? try optionalVector(n.keyBias, count: c.kvWidth) : nil,
+                    valueBias: biases ? try optionalVector(n.valueBias, count: c.kvWidth) : nil,
                     attentionOutput: try matrix(n.attentionOutput, columns: c.qWidth, rows: width),
                     feedForwardNorm: try vector(n.feedForwardNorm, count: width),
                     feedForwardInput: try projection(
                         [(n.gate, c.feedForwardWidth), (n.up, c.feedForwardWidth)],
                         columns: width),
-                    down: try matrix(n.down, columns: c.feedForwardWidth, rows: width)
+                    down: try matrix(n.down, columns: c.feedForwardWidth, rows: width),
+                    queryNorm: c.queryKeyNorm ? try vector(n.queryNorm, count: c.headDimension) : nil,
+                    keyNorm: c.queryKeyNorm ? try vector(n.keyNorm, count: c.headDimension) : nil,
+                    postAttentionNorm: c.postNorms ? try vector(n.postAttentionNorm, count: width) : nil,
+                    postFeedForwardNorm: c.postNorms ? try vector(n.postFeedForwardNorm, count: width) : nil
                 ))
         }
         self.layers = layers

@@ -24,6 +24,12 @@ public enum TensorManifest {
         public let gate: String
         public let up: String
         public let down: String
+        /// Per-head query and key norms (qwen3, gemma3).
+        public let queryNorm: String
+        public let keyNorm: String
+        /// Norms of the attention and feed-forward outputs (gemma3).
+        public let postAttentionNorm: String
+        public let postFeedForwardNorm: String
 
         /// The names of block `index` (`blk.{index}.…`).
         public init(_ index: Int) {
@@ -40,14 +46,24 @@ public enum TensorManifest {
             gate = p + "ffn_gate.weight"
             up = p + "ffn_up.weight"
             down = p + "ffn_down.weight"
+            queryNorm = p + "attn_q_norm.weight"
+            keyNorm = p + "attn_k_norm.weight"
+            postAttentionNorm = p + "post_attention_norm.weight"
+            postFeedForwardNorm = p + "post_ffw_norm.weight"
         }
 
-        /// Every name of the block, required and optional.
-        public var all: [String] {
-            [
-                attentionNorm, query, key, value, queryBias, keyBias, valueBias, attentionOutput, feedForwardNorm,
-                gate, up, down
-            ]
+        /// Every name of the block that the forward pass of `configuration` binds, required and
+        /// optional: Q/K/V biases only for llama and qwen2 (as llama.cpp loads them), query/key
+        /// norms and post-norms only where the family has them.
+        public func all(_ configuration: ModelConfiguration) -> [String] {
+            var names = [attentionNorm, query, key, value, attentionOutput, feedForwardNorm, gate, up, down]
+            switch configuration.architecture {
+            case .llama, .qwen2: names += [queryBias, keyBias, valueBias]
+            case .qwen3, .gemma2, .gemma3: break
+            }
+            if configuration.queryKeyNorm { names += [queryNorm, keyNorm] }
+            if configuration.postNorms { names += [postAttentionNorm, postFeedForwardNorm] }
+            return names
         }
     }
 
@@ -55,7 +71,7 @@ public enum TensorManifest {
     public static func consumedNames(_ configuration: ModelConfiguration) -> Set<String> {
         var names: Set<String> = [tokenEmbedding, outputNorm, output]
         if configuration.architecture == .llama { names.insert(ModelConfiguration.ropeFrequencyTensor) }
-        for index in 0..<configuration.layerCount { names.formUnion(Layer(index).all) }
+        for index in 0..<configuration.layerCount { names.formUnion(Layer(index).all(configuration)) }
         return names
     }
 }

@@ -67,7 +67,8 @@ struct InspectCommand: ParsableCommand {
         {
             rope = "per-frequency factors from rope_freqs.weight"
         }
-        return "yes (\(configuration.architecture.rawValue), \(configuration.layerCount) layers, RoPE scaling: \(rope))"
+        let features = configuration.featureSummary.isEmpty ? "" : ", \(configuration.featureSummary)"
+        return "yes (\(configuration.architecture.rawValue), \(configuration.layerCount) layers, RoPE scaling: \(rope)\(features))"
     }
 
     private func render(_ value: GGUFValue) -> String {

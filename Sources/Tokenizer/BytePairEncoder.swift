@@ -15,10 +15,10 @@ struct BytePairEncoder: Sendable {
     /// (left id << 32 | right id) -> rank and merged id.
     private let merges: [UInt64: MergeTarget]
     /// Whole-word lookup used when `ignoreMerges` is set (Llama 3).
-    private let tokenIds: [String: Int32]
+    private let tokenIds: TokenIdTable
     private let ignoreMerges: Bool
 
-    init(tokens: [String], tokenIds: [String: Int32], merges rules: [String], ignoreMerges: Bool) throws {
+    init(tokens: [String], tokenIds: TokenIdTable, merges rules: [String], ignoreMerges: Bool) throws {
         var byteTokens = [Int32](repeating: -1, count: 256)
         for b in 0..<256 {
             if let scalar = Unicode.Scalar(ByteLevel.scalarForByte[b]), let id = tokenIds[String(scalar)] {

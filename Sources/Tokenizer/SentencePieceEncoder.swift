@@ -5,12 +5,12 @@
 /// ties) is merged until no pair forms a token. A final symbol that is not a token is emitted as
 /// `<0xXX>` byte tokens (falling back to a single-character token, then the unknown token).
 struct SentencePieceEncoder: Sendable {
-    private let tokenIds: [String: Int32]
+    private let tokenIds: TokenIdTable
     private let scores: [Float]
     private let byteTokens: [Int32]
     private let unknownToken: Int32?
 
-    init(tokenIds: [String: Int32], scores: [Float], unknownToken: Int32?) {
+    init(tokenIds: TokenIdTable, scores: [Float], unknownToken: Int32?) {
         self.tokenIds = tokenIds
         self.scores = scores
         self.unknownToken = unknownToken
@@ -40,7 +40,7 @@ struct SentencePieceEncoder: Sendable {
     }
 
     private func token(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ length: Int) -> Int32? {
-        tokenIds[String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<(start + length)]), as: UTF8.self)]
+        tokenIds[bytes: UnsafeBufferPointer(rebasing: bytes[start..<(start + length)])]
     }
 
     /// Encodes `text` (already space-escaped) and appends the token ids to `output`.

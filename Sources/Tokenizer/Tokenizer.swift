@@ -33,7 +33,7 @@ public final class Tokenizer: Sendable {
 
     private let tokens: [String]
     private let types: [TokenType]
-    private let tokenIds: [String: Int32]
+    private let tokenIds: TokenIdTable
     /// Rendered bytes per token with specials shown (what `bytes(of:)` returns).
     private let pieces: [[UInt8]]
     /// Tokens matched in raw text before tokenization, longest text first.
@@ -74,7 +74,7 @@ public final class Tokenizer: Sendable {
         // Token texts: llama.cpp renames empty tokens so they can never match.
         var tokens = v.tokens
         for i in tokens.indices where tokens[i].isEmpty { tokens[i] = "[EMPTY_\(i)]" }
-        var tokenIds: [String: Int32] = [:]
+        var tokenIds = TokenIdTable()
         tokenIds.reserveCapacity(n)
         for (i, text) in tokens.enumerated() { tokenIds[text] = Int32(i) }
         var types = v.tokenTypes ?? [TokenType](repeating: .normal, count: n)

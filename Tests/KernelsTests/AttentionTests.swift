@@ -8,9 +8,21 @@ import Testing
     /// cache for F16, so only the kernel's arithmetic is compared), several sequences, shuffled blocks, GQA.
     /// The shapes take every pass width: groups of 3 (the default model's), 4 (a pass of 3 and one of 1)
     /// and 2 heads; head sizes that take only single slices (16), four-slice runs (64) and both (40).
-    @Test(arguments: [KVElementType.float32, .float16], [(group: 3, headDim: 16), (group: 4, headDim: 40), (group: 2, headDim: 64)])
-    func matchesNaiveAttention(elementType: KVElementType, shape: (group: Int, headDim: Int)) {
+    /// With a sliding window (5: inside one chunk; 33: across chunks, shorter than the longest sequence;
+    /// 100: longer than every sequence) only the window's positions count, and a score scale other
+    /// than 1/sqrt(headDim) is passed.
+    @Test(
+        arguments: [KVElementType.float32, .float16],
+        [
+            (group: 3, headDim: 16, window: 0), (group: 4, headDim: 40, window: 0), (group: 2, headDim: 64, window: 0),
+            (group: 3, headDim: 16, window: 5), (group: 4, headDim: 40, window: 33), (group: 2, headDim: 64, window: 100)
+        ])
+    func matchesNaiveAttention(elementType: KVElementType, shape: (group: Int, headDim: Int, window: Int)) {
         let kvHeads = 2, group = shape.group, qHeads = kvHeads * group, headDim = shape.headDim, blockSize = 4, blockCount = 40
+        let window = shape.window
+        let scale: Float? = window == 0 ? nil : 0.7 / Float(headDim).squareRoot()
+        let expectedScale = Double(scale ?? 1 / Float(headDim).squareRoot())
+        func attended(_ position: Int) -> ClosedRange<Int> { (window == 0 ? 0 : max(0, position - window + 1))...position }
         let kvWidth = kvHeads * headDim
         let keys = UnsafeMutableRawPointer.allocate(byteCount: blockCount * blockSize * kvWidth * 4, alignment: 64)
         let values = UnsafeMutableRawPointer.allocate(byteCount: blockCount * blockSize * kvWidth * 4, alignment: 64)
@@ -64,7 +76,9 @@ import Testing
         q.withUnsafeBufferPointer { qp in
             output.withUnsafeMutableBufferPointer { op in
                 sequences.withUnsafeBufferPointer { sp in
-                    pagedAttention(q: qp.baseAddress!, output: op.baseAddress!, qHeads: qHeads, sequences: sp, layer: layer, pool: pool)
+                    pagedAttention(
+                        q: qp.baseAddress!, output: op.baseAddress!, qHeads: qHeads, sequences: sp, layer: layer, pool: pool,
+                        scale: scale, window: window)
                 }
             }
         }
@@ -77,19 +91,21 @@ import Testing
                 for h in 0..<qHeads {
                     let kvh = h / group
                     var scores = [Double]()
-                    for j in 0...position {
+                    for j in attended(position) {
                         var dot = 0.0
                         for d in 0..<headDim {
                             dot += Double(q[(token * qHeads + h) * headDim + d]) * stored(kvData[s][j * kvWidth + kvh * headDim + d])
                         }
-                        scores.append(dot / Double(headDim).squareRoot())
+                        scores.append(dot * expectedScale)
                     }
                     let m = scores.max()!
                     let weights = scores.map { Foundation.exp($0 - m) }
                     let total = weights.reduce(0, +)
                     for d in 0..<headDim {
                         var expected = 0.0
-                        for j in 0...position { expected += weights[j] / total * stored(vData[s][j * kvWidth + kvh * headDim + d]) }
+                        for (w, j) in attended(position).enumerated() {
+                            expected += weights[w] / total * stored(vData[s][j * kvWidth + kvh * headDim + d])
+                        }
                         let got = Double(output[(token * qHeads + h) * headDim + d])
                         #expect(abs(got - expected) < 1e-5, "seq \(s) token \(i) head \(h) dim \(d): \(got) vs \(expected)")
                     }
@@ -105,7 +121,8 @@ import Testing
             singleOut.withUnsafeMutableBufferPointer { op in
                 single.withUnsafeBufferPointer { sp in
                     pagedAttention(
-                        q: qp.baseAddress!, output: op.baseAddress!, qHeads: qHeads, sequences: sp, layer: layer, pool: WorkerPool(threads: 1))
+                        q: qp.baseAddress!, output: op.baseAddress!, qHeads: qHeads, sequences: sp, layer: layer, pool: WorkerPool(threads: 1),
+                        scale: scale, window: window)
                 }
             }
         }

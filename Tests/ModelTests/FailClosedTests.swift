@@ -18,8 +18,20 @@ import Testing
 
     static let cases: [Case] = [
         Case(
-            file: "refuse-arch-gemma3", error: .unsupportedArchitecture("gemma3"),
-            message: ["unsupported model architecture 'gemma3' (supported: llama, qwen2)"]),
+            file: "refuse-arch-phi3", error: .unsupportedArchitecture("phi3"),
+            message: ["unsupported model architecture 'phi3' (supported: llama, qwen2, qwen3, gemma2, gemma3)"]),
+        Case(
+            file: "refuse-gemma3-no-window", error: .missingMetadata("gemma3.attention.sliding_window"),
+            message: ["gemma3.attention.sliding_window"]),
+        Case(
+            file: "refuse-gemma3-attn-softcap",
+            error: .unsupportedFeature("attention logit soft-capping ('gemma3.attn_logit_softcapping')"),
+            message: ["soft-capping", "gemma3.attn_logit_softcapping"]),
+        Case(
+            file: "refuse-qwen3-bias",
+            error: .unconsumedTensors(
+                architecture: "qwen3", names: ["blk.0.attn_q.bias", "blk.0.attn_k.bias", "blk.0.attn_v.bias"], count: 3),
+            message: ["'blk.0.attn_q.bias'", "qwen3 forward pass would not use"]),
         Case(
             file: "refuse-rope-yarn", error: .unsupportedRoPEScaling(key: "llama.rope.scaling.type", type: "yarn"),
             message: ["'yarn'", "llama.rope.scaling.type", "supported: none, linear, llama3"]),
@@ -86,7 +98,8 @@ import Testing
     /// The runnable fixtures pass, and every tensor in them is one the loader binds.
     @Test(arguments: [
         "tiny-llama-q8", "tiny-llama-mixed", "tiny-qwen2", "tiny-llama-f32", "tiny-llama3-rope-freqs",
-        "tiny-llama3-rope-metadata", "tiny-llama-rope-linear"
+        "tiny-llama3-rope-metadata", "tiny-llama-rope-linear", "tiny-qwen3", "tiny-qwen3-q8", "tiny-gemma3",
+        "tiny-gemma3-q8", "tiny-gemma2"
     ])
     func runnableFilesPass(name: String) throws {
         let file = try Fixtures.generatedModel(name)

@@ -5,7 +5,7 @@ implementation of the GGML block formats) and then promoted to float64; all arit
 float64, so the result is the "exact" output of the quantized weights with unquantized
 activations.
 
-Architecture (llama, qwen2), per layer::
+Architecture (llama, qwen2, qwen3, gemma3), per layer::
 
     h   = RMSNorm(x) * attn_norm
     q,k,v = Wq h (+bq), Wk h (+bk), Wv h (+bv)     # biases: qwen2 only
@@ -21,6 +21,36 @@ Architecture (llama, qwen2), per layer::
     h   = RMSNorm(x) * ffn_norm
     x   = x + Wdown (silu(Wgate h) * Wup h)
     logits = Wout (RMSNorm(x) * output_norm)        # Wout = output.weight, else token_embd.weight (tied)
+
+gemma2 (transformers' Gemma2Model): the gemma3 layer below without q/k norms; layer i is local when i
+is even (pattern 2), local and global layers share rope.freq_base; scores are soft-capped,
+s = cap * tanh(s / cap) with cap = attn_logit_softcapping (50), and so are the final logits
+(final_logit_softcapping, 30); query_pre_attn_scalar = head_dim except 27B (46 layers): n_embd / n_head.
+
+qwen3 (transformers' Qwen3Attention): as qwen2 without biases, plus a per-head RMSNorm of q and k
+(weights attn_q_norm/attn_k_norm, head_dim values) before RoPE; head_dim from attention.key_length.
+
+gemma3 (transformers' Gemma3TextModel / Gemma3DecoderLayer), per layer::
+
+    x   = embedding * sqrt(n_embd)                  # once, before the first layer (float32 sqrt, as llama.cpp)
+    h   = RMSNorm1p(x, input_layernorm)             # RMSNorm1p(x, w) = x / rms(x) * (1 + w)
+    q,k,v = Wq h, Wk h, Wv h;  q,k = RMSNorm1p per head (q_norm, k_norm);  q,k = RoPE NEOX
+    a   = softmax(q k^T * query_pre_attn_scalar^-0.5 + mask) v
+    x   = x + RMSNorm1p(Wo a, post_attention_layernorm)
+    h   = RMSNorm1p(x, pre_feedforward_layernorm)
+    x   = x + RMSNorm1p(Wdown (gelu_tanh(Wgate h) * Wup h), post_feedforward_layernorm)
+    logits = Wemb RMSNorm1p(x, norm)                # tied head; final soft-capping if the file gives one
+
+  * Layer i is a sliding-window ("local") layer unless (i + 1) % 6 == 0 (transformers'
+    sliding_window_pattern = 6, llama.cpp's set_swa_pattern(6)). A local layer's query at position p
+    sees positions p - window + 1 .. p (transformers: kv_idx > q_idx - sliding_window), with
+    window = gemma3.attention.sliding_window, and rotates with RoPE base rope_local_base_freq =
+    10000 and no scaling; global layers use rope.freq_base and the linear rope scaling factor if any.
+  * query_pre_attn_scalar is not in GGUF: transformers' configs give head_dim (256) for every size
+    but 27B, whose value is n_embd / n_head (168); llama.cpp picks the same by layer count (62 = 27B).
+  * GGUF stores Gemma's norm weights already shifted: llama.cpp's converter writes w + 1 for every
+    tensor whose name ends in norm.weight (Gemma3Model.norm_shift = 1). The reference undoes the
+    shift (w_hf = w_gguf - 1) and computes transformers' (1 + w_hf).
 
 GGUF llama Q/K weights were permuted by convert_hf_to_gguf.py so that ggml's NORMAL rope
 (adjacent pairs) reproduces the HF rotate_half rope; we therefore rotate adjacent pairs for
@@ -38,8 +68,11 @@ from gguf import GGUFReader
 from gguf.quants import dequantize
 
 # ggml rope modes per architecture (llama.cpp: LLAMA_ROPE_TYPE_NORM / LLAMA_ROPE_TYPE_NEOX)
-ROPE_NEOX_ARCHS = {"qwen2", "qwen2moe", "qwen3", "phi3", "gemma", "gemma2", "stablelm", "gptneox", "falcon"}
-SUPPORTED_ARCHS = {"llama", "qwen2"}
+ROPE_NEOX_ARCHS = {"qwen2", "qwen2moe", "qwen3", "phi3", "gemma", "gemma2", "gemma3", "stablelm", "gptneox", "falcon"}
+SUPPORTED_ARCHS = {"llama", "qwen2", "qwen3", "gemma2", "gemma3"}
+GEMMA2_SLIDING_WINDOW_PATTERN = 2  # transformers' Gemma2 layer_types (even layers slide); llama.cpp set_swa_pattern(2)
+GEMMA3_SLIDING_WINDOW_PATTERN = 6  # transformers' Gemma3TextConfig default; llama.cpp set_swa_pattern(6)
+GEMMA3_LOCAL_ROPE_BASE = 10000.0  # transformers' rope_local_base_freq; llama.cpp rope_freq_base_train_swa
 
 
 @dataclass
@@ -64,6 +97,16 @@ class ModelConfig:
     rope_high_freq_factor: float = 0.0
     rope_original_context: float = 0.0
     rope_freqs_tensor: bool = False
+    qk_norm: bool = False  # qwen3, gemma3: per-head RMSNorm of q and k before RoPE
+    gemma: bool = False  # gemma3: scaled embedding, (1 + w) norms, post-norms, GeGLU
+    sliding_window: int = 0  # gemma3: window of the local layers (0: none)
+    local_layers: list = None  # gemma3: per layer, whether it is a sliding-window layer
+    local_rope_base: float = 0.0
+    query_scale: float = 0.0  # 1/sqrt(query_pre_attn_scalar)
+    final_logit_softcap: float = 0.0
+    attn_logit_softcap: float = 0.0  # gemma2: scores = cap * tanh(scores / cap) before the mask
+    embedding_scale: float = 1.0  # gemma3: sqrt(n_embd)
+    activation: str = "silu"  # silu | gelu_tanh
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -78,10 +121,30 @@ def _field(reader: GGUFReader, key: str, default=None):
     return f.contents()
 
 
-class ReferenceModel:
-    """Loads a GGUF file and runs the float64 forward pass."""
+K_QUANT_TYPES = {"Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K"}
 
-    def __init__(self, path: str | Path):
+
+def quantize_activations(x: np.ndarray, block: int) -> np.ndarray:
+    """x rounded as llama.cpp's Q8_0 / Q8_K activations (and Tandem's): per block of `block` values,
+    q = round_half_even(x * 127 / max|x|) in float32, value = q * max|x| / 127."""
+    shape = x.shape
+    b = x.reshape(-1, shape[-1] // block, block).astype(np.float32)
+    m = np.abs(b).max(axis=-1, keepdims=True)
+    safe = np.where(m > 0, m, np.float32(1))
+    q = np.rint(b * np.float32(127) / safe)
+    return (q.astype(np.float64) * (safe.astype(np.float64) / 127.0)).reshape(shape)
+
+
+class ReferenceModel:
+    """Loads a GGUF file and runs the float64 forward pass.
+
+    With `activation_quantization`, the input of every product with a quantized weight (and of
+    the output head) is first rounded to 8 bits per block, as llama.cpp's CPU backend and Tandem
+    compute (blocks of 32 for the 32-element formats, 256 for K-quants): the reference for what
+    a faithful 8-bit-activation implementation computes, as opposed to the exact float64 result."""
+
+    def __init__(self, path: str | Path, activation_quantization: bool = False):
+        self.activation_quantization = activation_quantization
         self.path = Path(path)
         r = GGUFReader(str(path))
         self.reader = r
@@ -117,6 +180,33 @@ class ReferenceModel:
             tied_embedding=tied,
         )
         self._read_rope_scaling(r, arch)
+        c = self.cfg
+        c.query_scale = 1.0 / math.sqrt(c.head_dim)
+        c.qk_norm = arch in ("qwen3", "gemma3")
+        if arch == "gemma2":
+            # Gemma 2: as Gemma 3 without q/k norms; every other layer local (same RoPE base);
+            # attention and final-logit soft-capping from metadata.
+            c.gemma = True
+            c.qk_norm = False
+            c.embedding_scale = float(np.sqrt(np.float32(n_embd)))
+            c.activation = "gelu_tanh"
+            c.sliding_window = int(_field(r, f"{arch}.attention.sliding_window"))
+            c.local_layers = [(i + 1) % GEMMA2_SLIDING_WINDOW_PATTERN != 0 for i in range(c.n_layer)]
+            c.local_rope_base = c.rope_freq_base
+            scalar = n_embd // n_head if c.n_layer == 46 else head_dim  # 27B: query_pre_attn_scalar 144
+            c.query_scale = 1.0 / math.sqrt(scalar)
+            c.attn_logit_softcap = float(_field(r, f"{arch}.attn_logit_softcapping", 0.0))
+            c.final_logit_softcap = float(_field(r, f"{arch}.final_logit_softcapping", 0.0))
+        if arch == "gemma3":
+            c.gemma = True
+            c.embedding_scale = float(np.sqrt(np.float32(n_embd)))
+            c.activation = "gelu_tanh"
+            c.sliding_window = int(_field(r, f"{arch}.attention.sliding_window"))
+            c.local_layers = [(i + 1) % GEMMA3_SLIDING_WINDOW_PATTERN != 0 for i in range(c.n_layer)]
+            c.local_rope_base = GEMMA3_LOCAL_ROPE_BASE
+            scalar = n_embd // n_head if c.n_layer == 62 else head_dim
+            c.query_scale = 1.0 / math.sqrt(scalar)
+            c.final_logit_softcap = float(_field(r, f"{arch}.final_logit_softcapping", 0.0))
         # rms eps is stored as float32 in the file; ggml uses that float32 value.
         self.cfg.rms_eps = float(np.float32(self.cfg.rms_eps))
 
@@ -139,11 +229,13 @@ class ReferenceModel:
             c.rope_high_freq_factor = float(_field(r, key + "high_freq_factor"))
             c.rope_original_context = float(_field(r, key + "original_context_length"))
 
-    def _inv_freq(self) -> np.ndarray:
+    def _inv_freq(self, local: bool = False) -> np.ndarray:
         """Angle per position of each rotated pair, after RoPE scaling (except linear's, which
-        divides the positions)."""
+        divides the positions). `local`: a gemma3 sliding-window layer (own base, no scaling)."""
         c = self.cfg
         half = c.rope_dim // 2
+        if local:
+            return c.local_rope_base ** (-np.arange(half, dtype=np.float64) * 2.0 / c.rope_dim)  # unscaled
         inv_freq = c.rope_freq_base ** (-np.arange(half, dtype=np.float64) * 2.0 / c.rope_dim)
         if c.rope_freqs_tensor:
             return inv_freq / self.tensors["rope_freqs.weight"]
@@ -166,13 +258,23 @@ class ReferenceModel:
         ms = np.mean(x * x, axis=-1, keepdims=True)
         return x / np.sqrt(ms + self.cfg.rms_eps) * w
 
-    def _rope(self, x: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    def _rms_norm_1p(self, x: np.ndarray, w_gguf: np.ndarray) -> np.ndarray:
+        """Gemma3RMSNorm: x / rms(x) * (1 + w), where w = w_gguf - 1 (the converter added 1)."""
+        w_hf = w_gguf - 1.0
+        ms = np.mean(x * x, axis=-1, keepdims=True)
+        return x / np.sqrt(ms + self.cfg.rms_eps) * (1.0 + w_hf)
+
+    def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
+        w = self.tensors[name]
+        return self._rms_norm_1p(x, w) if self.cfg.gemma else self._rms_norm(x, w)
+
+    def _rope(self, x: np.ndarray, pos: np.ndarray, local: bool = False) -> np.ndarray:
         """x: (n_tokens, n_heads, head_dim); rotates the first rope_dim dims of each head."""
         n_rot = self.cfg.rope_dim
         half = n_rot // 2
-        inv_freq = self._inv_freq()
+        inv_freq = self._inv_freq(local)
         pos = pos.astype(np.float64)
-        if self.cfg.rope_scaling_type == "linear":
+        if self.cfg.rope_scaling_type == "linear" and not local:
             pos = pos / self.cfg.rope_scaling_factor
         theta = pos[:, None] * inv_freq[None, :]  # (n, half)
         cos = np.cos(theta)[:, None, :]
@@ -190,7 +292,14 @@ class ReferenceModel:
             out[..., 1:n_rot:2] = a * sin + b * cos
         return out
 
+    def _quantized_input(self, weight: str, x: np.ndarray) -> np.ndarray:
+        kind = self.tensor_types[weight]
+        if not self.activation_quantization or kind in ("F32", "F16", "BF16"):
+            return x
+        return quantize_activations(x, 256 if kind in K_QUANT_TYPES else 32)
+
     def _linear(self, name: str, x: np.ndarray) -> np.ndarray:
+        x = self._quantized_input(name + ".weight", x)
         y = x @ self.tensors[name + ".weight"].T
         b = self.tensors.get(name + ".bias")
         if b is not None:
@@ -209,31 +318,52 @@ class ReferenceModel:
         n = len(tokens)
         pos = np.arange(n)
         x = self.tensors["token_embd.weight"][tokens]
+        x = x * c.embedding_scale
         group = c.n_head // c.n_head_kv
-        scale = 1.0 / math.sqrt(c.head_dim)
+        scale = c.query_scale
         mask = np.triu(np.full((n, n), -np.inf), k=1)
+        # local layers: position i sees j only if i - j < window
+        local_mask = mask + np.where(pos[:, None] - pos[None, :] >= max(c.sliding_window, 1), -np.inf, 0.0)
         for layer in range(c.n_layer):
             p = f"blk.{layer}."
-            h = self._rms_norm(x, self.tensors[p + "attn_norm.weight"])
+            local = bool(c.local_layers and c.local_layers[layer])
+            h = self._norm(x, p + "attn_norm.weight")
             q = self._linear(p + "attn_q", h).reshape(n, c.n_head, c.head_dim)
             k = self._linear(p + "attn_k", h).reshape(n, c.n_head_kv, c.head_dim)
             v = self._linear(p + "attn_v", h).reshape(n, c.n_head_kv, c.head_dim)
-            q = self._rope(q, pos)
-            k = self._rope(k, pos)
+            if c.qk_norm:
+                q = self._norm(q, p + "attn_q_norm.weight")
+                k = self._norm(k, p + "attn_k_norm.weight")
+            q = self._rope(q, pos, local)
+            k = self._rope(k, pos, local)
+            layer_mask = local_mask if local else mask
             att = np.empty((n, c.n_head, c.head_dim))
             for hd in range(c.n_head):
                 kv = hd // group
-                s = (q[:, hd, :] @ k[:, kv, :].T) * scale + mask
+                s = (q[:, hd, :] @ k[:, kv, :].T) * scale
+                if c.attn_logit_softcap:
+                    s = c.attn_logit_softcap * np.tanh(s / c.attn_logit_softcap)
+                s = s + layer_mask
                 s = s - s.max(axis=-1, keepdims=True)
                 pr = np.exp(s)
                 pr /= pr.sum(axis=-1, keepdims=True)
                 att[:, hd, :] = pr @ v[:, kv, :]
-            x = x + self._linear(p + "attn_output", att.reshape(n, c.n_head * c.head_dim))
-            h = self._rms_norm(x, self.tensors[p + "ffn_norm.weight"])
+            o = self._linear(p + "attn_output", att.reshape(n, c.n_head * c.head_dim))
+            if c.gemma:
+                o = self._norm(o, p + "post_attention_norm.weight")
+            x = x + o
+            h = self._norm(x, p + "ffn_norm.weight")
             g = self._linear(p + "ffn_gate", h)
             u = self._linear(p + "ffn_up", h)
-            x = x + self._linear(p + "ffn_down", g / (1.0 + np.exp(-g)) * u)
-        return self._rms_norm(x, self.tensors["output_norm.weight"])
+            if c.activation == "gelu_tanh":  # gelu_pytorch_tanh
+                act = 0.5 * g * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (g + 0.044715 * g ** 3)))
+            else:
+                act = g / (1.0 + np.exp(-g))
+            f = self._linear(p + "ffn_down", act * u)
+            if c.gemma:
+                f = self._norm(f, p + "post_ffw_norm.weight")
+            x = x + f
+        return self._norm(x, "output_norm.weight")
 
     def output_matrix(self) -> np.ndarray:
         return self.tensors.get("output.weight", self.tensors["token_embd.weight"])
@@ -242,7 +372,10 @@ class ReferenceModel:
         h = self.hidden_states(tokens)
         if last_only:
             h = h[-1:]
-        return h @ self.output_matrix().T
+        head = "output.weight" if "output.weight" in self.tensors else "token_embd.weight"
+        logits = self._quantized_input(head, h) @ self.output_matrix().T
+        cap = self.cfg.final_logit_softcap
+        return cap * np.tanh(logits / cap) if cap else logits
 
     def greedy(self, tokens, n_new: int):
         """Greedy continuation by re-running the full forward on the growing sequence.

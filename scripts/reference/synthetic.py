@@ -156,6 +156,10 @@ class SyntheticSpec:
     # further metadata (full key -> value; str/int/float) and tensors (name -> array)
     extra_metadata: dict = field(default_factory=dict)
     extra_tensors: dict = field(default_factory=dict)
+    # attention.key_length/value_length (0: n_embd // n_head, and no key written)
+    head_dim: int = 0
+    # gemma3: attention.sliding_window
+    sliding_window: int = 0
 
 
 OUTPUT_GAIN = 3.0
@@ -201,6 +205,30 @@ def default_specs() -> list[SyntheticSpec]:
         SyntheticSpec("tiny-llama-rope-linear", "llama", 64, 2, 4, 2, 128, 10000.0,
                       [_all(T.F32), _all(T.F32)], T.F32, T.F32, seed=7, file_type=0, tokenizer_pre="gpt-2",
                       rope_scaling=dict(type="linear", factor=4.0)),
+        # Qwen3: per-head q/k RMSNorm, no biases, NeoX RoPE, head size (key_length 32) unrelated to
+        # n_embd / n_head (16), as in real Qwen3 files.
+        SyntheticSpec("tiny-qwen3", "qwen3", 64, 2, 4, 2, 128, 1000000.0,
+                      [_all(T.F32), _all(T.F32)], T.F32, None, norm_eps=1e-6, seed=10, file_type=0,
+                      tokenizer_pre="qwen2", head_dim=32),
+        SyntheticSpec("tiny-qwen3-q8", "qwen3", 128, 2, 4, 2, 256, 1000000.0,
+                      [_all(T.Q8_0), _all(T.Q8_0)], T.Q8_0, T.Q8_0, norm_eps=1e-6, seed=11, file_type=7,
+                      tokenizer_pre="qwen2", head_dim=64),
+        # Gemma 3: six layers (0-4 local, 5 global), a window of 8 positions (the prompts run to 41),
+        # key_length 32 with n_embd / n_head = 16, global linear RoPE scaling (not applied to the
+        # local layers, which use base 10000), tied head.
+        SyntheticSpec("tiny-gemma3", "gemma3", 64, 6, 4, 2, 128, 1000000.0,
+                      [_all(T.F32)] * 6, T.F32, None, norm_eps=1e-6, seed=12, file_type=0,
+                      tokenizer_pre="default", head_dim=32, sliding_window=8,
+                      rope_scaling=dict(type="linear", factor=8.0)),
+        # Gemma 2: even layers local (window 8, same RoPE base), attention soft-capping at 5 and
+        # final at 15 (real files: 50 and 30), low enough to bend this random model's scores and logits.
+        SyntheticSpec("tiny-gemma2", "gemma2", 64, 4, 4, 2, 128, 10000.0,
+                      [_all(T.F32)] * 4, T.F32, None, norm_eps=1e-6, seed=14, file_type=0,
+                      tokenizer_pre="default", head_dim=32, sliding_window=8,
+                      extra_metadata={"gemma2.attn_logit_softcapping": 5.0, "gemma2.final_logit_softcapping": 15.0}),
+        SyntheticSpec("tiny-gemma3-q8", "gemma3", 128, 7, 4, 1, 256, 1000000.0,
+                      [_all(T.Q8_0)] * 7, T.Q8_0, None, norm_eps=1e-6, seed=13, file_type=7,
+                      tokenizer_pre="default", head_dim=64, sliding_window=12),
     ]
 
 
@@ -214,7 +242,14 @@ def refused_specs() -> list[SyntheticSpec]:
 
     half = 64 // 4 // 2
     return [
-        tiny("refuse-arch-gemma3", arch="gemma3"),
+        tiny("refuse-arch-phi3", arch="phi3"),
+        tiny("refuse-gemma3-no-window", arch="gemma3", tokenizer_pre="default"),
+        tiny("refuse-gemma3-attn-softcap", arch="gemma3", tokenizer_pre="default", sliding_window=8,
+             extra_metadata={"gemma3.attn_logit_softcapping": 50.0}),
+        # Qwen3 has no projection biases (llama.cpp loads none): a file with them is another variant.
+        tiny("refuse-qwen3-bias", arch="qwen3", tokenizer_pre="qwen2", head_dim=16,
+             extra_tensors={f"blk.0.{t}.bias": np.zeros(n, dtype=np.float32)
+                            for t, n in (("attn_q", 64), ("attn_k", 32), ("attn_v", 32))}),
         tiny("refuse-rope-yarn", rope_scaling=dict(type="yarn", factor=4.0, original_context_length=64)),
         tiny("refuse-rope-longrope", rope_scaling=dict(type="longrope", factor=4.0)),
         tiny("refuse-rope-llama3-incomplete", rope_scaling=dict(type="llama3", factor=8.0)),
@@ -272,7 +307,7 @@ def write_model(spec: SyntheticSpec, path: Path) -> None:
     rng = np.random.default_rng(spec.seed)
     tokens, types, merges = build_vocab()
     n_vocab = len(tokens)
-    head_dim = spec.n_embd // spec.n_head
+    head_dim = spec.head_dim or spec.n_embd // spec.n_head
     a = spec.arch
     w = GGUFWriter(str(path), a)
     w.add_type("model")
@@ -285,7 +320,13 @@ def write_model(spec: SyntheticSpec, path: Path) -> None:
     w.add_head_count_kv(spec.n_head_kv)
     w.add_rope_freq_base(spec.rope_base)
     w.add_layer_norm_rms_eps(spec.norm_eps)
-    w.add_rope_dimension_count(head_dim)
+    if a not in ("gemma2", "gemma3"):  # llama.cpp's Gemma converters write none (rope covers the whole head)
+        w.add_rope_dimension_count(head_dim)
+    if spec.head_dim:
+        w.add_key_length(head_dim)
+        w.add_value_length(head_dim)
+    if spec.sliding_window:
+        w.add_sliding_window(spec.sliding_window)
     w.add_vocab_size(n_vocab)
     w.add_file_type(spec.file_type)
     w.add_quantization_version(2)
@@ -305,7 +346,8 @@ def write_model(spec: SyntheticSpec, path: Path) -> None:
         else:
             w.add_float32(key, float(value))
     w.add_tokenizer_model(spec.tokenizer_model)
-    w.add_tokenizer_pre(spec.tokenizer_pre)
+    if spec.tokenizer_pre:
+        w.add_tokenizer_pre(spec.tokenizer_pre)
     w.add_token_list(tokens)
     w.add_token_types(types)
     w.add_token_merges(merges)
@@ -334,6 +376,12 @@ def write_model(spec: SyntheticSpec, path: Path) -> None:
         if a == "qwen2":
             for t, n in (("attn_q", n_q), ("attn_k", n_kv), ("attn_v", n_kv)):
                 w.add_tensor(p + t + ".bias", (0.2 * rng.standard_normal(n)).astype(np.float32))
+        if a in ("qwen3", "gemma3"):  # per-head norms (gemma: 1 + w, as the converter writes them)
+            for t in ("attn_q_norm", "attn_k_norm"):
+                w.add_tensor(p + t + ".weight", (1.0 + 0.2 * rng.standard_normal(head_dim)).astype(np.float32))
+        if a in ("gemma2", "gemma3"):
+            w.add_tensor(p + "post_attention_norm.weight", (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32))
+            w.add_tensor(p + "post_ffw_norm.weight", (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32))
         w.add_tensor(p + "ffn_norm.weight", (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32))
     w.add_tensor("output_norm.weight", (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32))
     if spec.output_type is not None:
