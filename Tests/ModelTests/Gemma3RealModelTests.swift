@@ -11,7 +11,7 @@ import Tokenizer
 /// pass with 8-bit activations emulated; greedy tokens where the reference's margin is decisive.
 ///
 /// Runs only when `TANDEM_GEMMA3_MODEL` names the file (`scripts/long/gemma3_270m.py fetch` puts it in
-/// the cache); the test suite does not fetch it.
+/// the cache; scripts/test.sh does).
 /// With `CI=true` it always runs (scripts/test.sh fetches the file), so a missing file fails.
 @Suite(.enabled(if: ProcessInfo.processInfo.environment["TANDEM_GEMMA3_MODEL"] != nil || ProcessInfo.processInfo.environment["CI"] == "true"))
 struct Gemma3RealModelTests {
