@@ -39,6 +39,10 @@ done <<'SEEDS'
 {"messages":[{"role":"developer","content":"\ud83d\ude00 \u00e9 \\ \" \/ \b\f\n\r\t"}],"temperature":1e-3,"top_k":-1}
 {"prompt":"a","max_tokens":9223372036854775807,"seed":-9223372036854775808,"temperature":1e308,"repetition_penalty":1e-40}
 {"prompt":"a","response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{}}},"guided_regex":"a+","best_of":3,"suffix":"z"}
+{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"p","schema":{"type":"object","properties":{"a":{"type":"integer","minimum":-5,"maximum":300},"b":{"type":"array","items":{"enum":["x",1,null]},"maxItems":3},"c":{"$ref":"#/$defs/c"}},"required":["a"],"$defs":{"c":{"anyOf":[{"type":"string","pattern":"^[a-z]{2,4}$"},{"type":"null"}]}}}}}}
+{"prompt":"a","guided_regex":"(ab|[^c-e]){2,5}\\d+\\.?\\w*"}
+{"prompt":"a","guided_grammar":"root ::= item (\",\" item)*\nitem ::= [a-z]+ | \"\\\"\" [^\"]* \"\\\"\""}
+{"prompt":"a","structured_outputs":{"choice":["yes","no"]},"guided_json":"{\"type\":\"string\",\"format\":\"date\"}"}
 {"tokens":[0,1,2,999]}
 {"prompt":"x","add_special_tokens":false,"return_token_strs":true}
 [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]

@@ -27,6 +27,8 @@ public final class GrammarMatcher: @unchecked Sendable {
     private var history: [[Int32]] = []
     /// Stacks at most; beyond it a byte is refused (a grammar that ambiguous is not served).
     public static let maximumStacks = 512
+    /// Rule references followed in one expansion at most (a deeper chain is not matched).
+    static let maximumExpansionDepth = 1000
 
     public init(grammar: Grammar) {
         self.grammar = grammar
@@ -123,7 +125,9 @@ public final class GrammarMatcher: @unchecked Sendable {
 
     /// Adds to `out` every stack that results from continuing at `operation` above `parent`, with a
     /// byte set on top (or `accepted`). The grammar has no left recursion, so this terminates.
-    private func expand(_ operation: Int32, parent: Int32, into out: inout [Int32]) {
+    private func expand(_ operation: Int32, parent: Int32, into out: inout [Int32], depth: Int = 0) {
+        // A chain of rules nested deeper than this is dropped rather than risk the thread's stack.
+        guard depth < GrammarMatcher.maximumExpansionDepth else { return }
         switch grammar.operations[Int(operation)] {
         case .bytes:
             out.append(node(operation, parent: parent))
@@ -132,12 +136,12 @@ public final class GrammarMatcher: @unchecked Sendable {
                 out.append(Self.accepted)
             } else {
                 let up = nodes[Int(parent)]
-                expand(up.operation, parent: up.parent, into: &out)
+                expand(up.operation, parent: up.parent, into: &out, depth: depth + 1)
             }
         case .rule(let rule):
             let continuation = operation + 1
             let below = grammar.operations[Int(continuation)] == .end ? parent : node(continuation, parent: parent)
-            for start in grammar.alternatives[Int(rule)] { expand(start, parent: below, into: &out) }
+            for start in grammar.alternatives[Int(rule)] { expand(start, parent: below, into: &out, depth: depth + 1) }
         }
     }
 

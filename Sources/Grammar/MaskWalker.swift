@@ -68,7 +68,8 @@ struct MaskWalker {
 
     /// Appends to `out` (deduplicated from `from` on) the stacks that continue at `operation`
     /// above `parent`, as `GrammarMatcher.expand` does.
-    private mutating func expand(_ operation: Int32, parent: Int32, into out: inout [Int32], from: Int) {
+    private mutating func expand(_ operation: Int32, parent: Int32, into out: inout [Int32], from: Int, depth: Int = 0) {
+        guard depth < GrammarMatcher.maximumExpansionDepth else { return }
         switch grammar.operations[Int(operation)] {
         case .bytes:
             for index in from..<out.count where out[index] != GrammarMatcher.accepted {
@@ -82,7 +83,7 @@ struct MaskWalker {
                 if !out[from...].contains(GrammarMatcher.accepted) { out.append(GrammarMatcher.accepted) }
             } else {
                 let up = node(parent)
-                expand(up.operation, parent: up.parent, into: &out, from: from)
+                expand(up.operation, parent: up.parent, into: &out, from: from, depth: depth + 1)
             }
         case .rule(let rule):
             let continuation = operation + 1
@@ -91,7 +92,7 @@ struct MaskWalker {
                 scratch.append(GrammarMatcher.Node(operation: continuation, parent: parent))
                 below = baseCount + Int32(scratch.count - 1)
             }
-            for start in grammar.alternatives[Int(rule)] { expand(start, parent: below, into: &out, from: from) }
+            for start in grammar.alternatives[Int(rule)] { expand(start, parent: below, into: &out, from: from, depth: depth + 1) }
         }
     }
 }

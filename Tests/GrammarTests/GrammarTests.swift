@@ -205,5 +205,13 @@ private func regex(_ pattern: String) throws -> Grammar { try OutputConstraint.r
         for _ in 0..<100 { schema = ["type": "array", "items": schema] }
         #expect(throws: GrammarError.self) { try JSONSchemaCompiler.compile(schema) }
         #expect(throws: GrammarError.self) { try regex(String(repeating: "(", count: 100) + String(repeating: ")", count: 100)) }
+        // A chain of 5,000 rules is matched to a bounded depth, not through the thread's stack.
+        var source = "root ::= r0\n"
+        for i in 0..<5000 { source += "r\(i) ::= r\(i + 1)\n" }
+        source += "r5000 ::= \"x\"\n"
+        let chain = try GBNFParser.parse(source)
+        #expect(!GrammarSampler.accepts(chain, Array("x".utf8)))
+        let runtime = ConstraintRuntime(grammar: chain, trie: TokenTrie(tokenBytes: [Array("x".utf8)]))
+        #expect(runtime.mask(for: runtime.makeMatcher()).population == 0)
     }
 }
