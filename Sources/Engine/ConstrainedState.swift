@@ -12,20 +12,30 @@ public struct ConstrainedState: DecodingState {
     private let runtime: ConstraintRuntime
     private let matcher: GrammarMatcher
     private let endOfText: Set<Int32>
+    private let startsAfter: Int32?
+    /// Tokens accepted before the grammar started (nil while a thinking model still thinks).
+    private var grammarStart: Int?
 
     /// A state for a request sampled with `parameters` after `promptTokens`, whose output must
-    /// match `runtime`'s grammar and then end with one of `endOfText`.
-    public init(parameters: SamplingParameters, promptTokens: [Int32], runtime: ConstraintRuntime, endOfText: Set<Int32>) {
+    /// match `runtime`'s grammar and then end with one of `endOfText`. With `startsAfter` (a
+    /// thinking model's `</think>`), the output is free until that token and constrained after it.
+    public init(
+        parameters: SamplingParameters, promptTokens: [Int32], runtime: ConstraintRuntime, endOfText: Set<Int32>,
+        startsAfter: Int32? = nil
+    ) {
         sampling = SamplingState(parameters: parameters, promptTokens: promptTokens)
         self.runtime = runtime
         matcher = runtime.makeMatcher()
         self.endOfText = endOfText
+        self.startsAfter = startsAfter
+        grammarStart = startsAfter == nil ? 0 : nil
     }
 
     public var lastToken: Int32? { sampling.lastToken }
     public var acceptedCount: Int { sampling.acceptedCount }
 
     public func mask(_ logits: UnsafeMutableBufferPointer<Float>) {
+        guard grammarStart != nil else { return }  // still thinking
         let allowed = runtime.mask(for: matcher)
         let accepting = matcher.isAccepting
         // A dead end (nothing allowed, document incomplete) cannot come from a valid grammar; end
@@ -58,6 +68,10 @@ public struct ConstrainedState: DecodingState {
 
     public mutating func accept(_ token: Int32) {
         sampling.accept(token)
+        guard grammarStart != nil else {
+            if token == startsAfter { grammarStart = sampling.acceptedCount }
+            return
+        }
         let index = Int(token)
         let bytes = index >= 0 && index < runtime.trie.tokenBytes.count && !endOfText.contains(token) ? runtime.trie.tokenBytes[index] : []
         matcher.accept(bytes)
@@ -65,6 +79,12 @@ public struct ConstrainedState: DecodingState {
 
     public mutating func rollBack(toAcceptedCount count: Int) {
         sampling.rollBack(toAcceptedCount: count)
-        matcher.rollBack(toAcceptedCount: count)
+        guard let start = grammarStart else { return }
+        if count < start && startsAfter != nil {
+            grammarStart = nil
+            matcher.rollBack(toAcceptedCount: 0)
+        } else {
+            matcher.rollBack(toAcceptedCount: count - start)
+        }
     }
 }

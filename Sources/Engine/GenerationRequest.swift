@@ -19,6 +19,8 @@ public struct GenerationRequest: Sendable {
     public var topLogprobs: Int?
     /// What the output must match (compiled by `Engine.constraint(_:)`); nil: anything.
     public var constraint: ConstraintRuntime?
+    /// A thinking model's end-of-thinking token: the constraint applies only once it was generated.
+    public var constraintStartsAfter: Int32?
 
     public init(
         id: String, promptTokens: [Int32], sampling: SamplingParameters = .greedy, maxTokens: Int = 16,

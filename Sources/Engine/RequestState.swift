@@ -43,7 +43,7 @@ final class RequestState {
         }
         return ConstrainedState(
             parameters: request.sampling, promptTokens: request.promptTokens, runtime: runtime,
-            endOfText: endOfText)
+            endOfText: endOfText, startsAfter: request.constraintStartsAfter)
     }
 
     /// Appends a token collected from the device (already appended to `sequence`): streams its

@@ -12,6 +12,9 @@ public struct ChatPromptRenderer: Sendable {
 
     public let template: ChatTemplate
     public let tokenizer: Tokenizer
+    /// Whether the template is a thinking model's (it writes `<think>` sections): a structured-output
+    /// constraint then starts after the model's `</think>`.
+    public let thinks: Bool
     private let bosToken: String
     private let eosToken: String
 
@@ -20,6 +23,7 @@ public struct ChatPromptRenderer: Sendable {
     public init(templateSource: String?, tokenizer: Tokenizer) throws {
         template = try ChatTemplate(templateSource ?? Self.chatML)
         self.tokenizer = tokenizer
+        thinks = templateSource?.contains("<think>") ?? false
         bosToken = tokenizer.bos.flatMap { tokenizer.text(of: $0) } ?? ""
         eosToken = tokenizer.eos.flatMap { tokenizer.text(of: $0) } ?? ""
     }

@@ -68,14 +68,22 @@ extension OpenAIServer {
         let tokens = try Self.chatTokens(
             chat.messages, model: model, addGenerationPrompt: chat.addGenerationPrompt,
             variables: chat.templateVariables)
-        let job = try makeJob(.chat, tokens: tokens, echo: nil, options: chat.options, model: model)
+        // A thinking model's constraint starts after its `</think>`, unless the prompt already closed
+        // the thinking section (Qwen3 with enable_thinking false).
+        var thinkingEnd: Int32?
+        if case .success(let renderer) = model.chat, renderer.thinks, chat.options.constraint != nil,
+            let end = model.tokenizer.token(for: "</think>"), !tokens.suffix(8).contains(end)
+        {
+            thinkingEnd = end
+        }
+        let job = try makeJob(.chat, tokens: tokens, echo: nil, options: chat.options, model: model, constraintStartsAfter: thinkingEnd)
         return try await respond(job, model: model, connection: context.channel)
     }
 
     /// Checks lengths and the queue, and builds the engine requests (one per choice).
     func makeJob(
         _ endpoint: Endpoint, tokens: [Int32], echo: String?, options: GenerationOptions,
-        model: ServedModel
+        model: ServedModel, constraintStartsAfter: Int32? = nil
     ) throws(APIError) -> GenerationJob {
         guard !tokens.isEmpty else { throw .badRequest("the prompt is empty", param: endpoint == .chat ? "messages" : "prompt") }
         let limit = model.engine.maxSequenceLength
@@ -115,6 +123,7 @@ extension OpenAIServer {
                     id: "\(id)-\(index)", promptTokens: tokens, sampling: sampling, maxTokens: maxTokens,
                     ignoreEOS: options.ignoreEOS, stopTokenIDs: Set(options.stopTokenIDs), stopStrings: options.stop,
                     topLogprobs: options.logprobs, constraint: constraint))
+            requests[requests.count - 1].constraintStartsAfter = constraintStartsAfter
         }
         return GenerationJob(
             endpoint: endpoint, id: id, created: Int(Date().timeIntervalSince1970),

@@ -1,3 +1,4 @@
+import Grammar
 import Randomness
 import Testing
 
@@ -45,5 +46,43 @@ import Testing
         state.rollBack(toAcceptedCount: -1)
         #expect(state.acceptedCount == 4)
         #expect(state.lastToken == tokens.last)
+    }
+}
+
+@Suite struct ConstrainedStateTests {
+    /// Tokens: 0 "a", 1 "b", 2 "</think>" (end of thinking), 3 end of text.
+    private func runtime() throws -> ConstraintRuntime {
+        ConstraintRuntime(
+            grammar: try OutputConstraint.regex("a+").compile(), trie: TokenTrie(tokenBytes: [Array("a".utf8), Array("b".utf8), [], []]))
+    }
+
+    private func allowed(_ state: ConstrainedState) -> [Bool] {
+        var logits = [Float](repeating: 0, count: 4)
+        logits.withUnsafeMutableBufferPointer { state.mask($0) }
+        return logits.map { $0 > -.infinity }
+    }
+
+    @Test func theConstraintStartsAfterTheThinkingModelsEndOfThinking() throws {
+        var state = ConstrainedState(
+            parameters: .greedy, promptTokens: [], runtime: try runtime(), endOfText: [3], startsAfter: 2)
+        #expect(allowed(state) == [true, true, true, true])  // thinking: anything
+        state.accept(1)
+        state.accept(2)
+        #expect(allowed(state) == [true, false, false, false])  // "a+" from here, not yet complete
+        state.accept(0)
+        #expect(allowed(state) == [true, false, false, true])  // complete: end of text allowed
+        state.rollBack(toAcceptedCount: 1)  // back into the thinking section
+        #expect(allowed(state) == [true, true, true, true])
+        state.accept(2)
+        #expect(allowed(state) == [true, false, false, false])
+    }
+
+    @Test func withoutThinkingTheConstraintStartsAtOnce() throws {
+        var state = ConstrainedState(parameters: .greedy, promptTokens: [], runtime: try runtime(), endOfText: [3])
+        #expect(allowed(state) == [true, false, false, false])
+        state.accept(0)
+        state.accept(0)
+        state.rollBack(toAcceptedCount: 1)
+        #expect(allowed(state) == [true, false, false, true])
     }
 }
