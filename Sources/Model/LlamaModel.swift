@@ -26,7 +26,8 @@ public final class LlamaModel: @unchecked Sendable {
         self.file = file
         let configuration = try ModelSupport.check(file)
         self.configuration = configuration
-        weights = try ModelWeights(file: file, configuration: configuration)
+        let pool = WorkerPool(threads: threads)
+        weights = try ModelWeights(file: file, configuration: configuration, pool: pool)
         try ModelSupport.checkAllConsumed(
             tensorNames: file.tensors.map(\.name), consumed: weights.boundNames,
             architecture: configuration.architecture.rawValue)
@@ -37,7 +38,7 @@ public final class LlamaModel: @unchecked Sendable {
             frequencyDivisors: try configuration.ropeScaling.frequencyDivisors(
                 base: base, ropeDimensions: configuration.ropeDimensions,
                 fileFactors: weights.ropeFrequencyFactors))
-        pool = WorkerPool(threads: threads)
+        self.pool = pool
     }
 
     deinit { workspace.deallocate() }

@@ -32,10 +32,18 @@ void tandem_k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const 
                         const float *scales, const int16_t *subBlockSums, int tokens, float *out, int rows,
                         int valid);
 
-/// The interleaved Q4_1 tile (`InterleavedMatmul.tileQ4_1`) with `vpdpbusd`, over `groups` (1 or 2) row
-/// groups `groupStride` bytes apart; activation sums (scaled) at `sums`. The second group's rows go 8 floats
-/// after the first's (`valid0`, `valid1` rows of each).
-void tandem_q4_1_tile_vnni(const void *group, long groupStride, int groups, int blocks, int bytesPerBlock,
-                           const int8_t *quants, int columns, const float *scales, const float *sums, int tokens,
-                           float *out, int rows, int valid0, int valid1);
+/// The interleaved Q4_K tile in its nibble layout (`InterleavedMatmul.tileQ4K`) with `vpdpbusd`; arguments
+/// as `tandem_k_tile_vnni`.
+void tandem_q4k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
+                          const float *scales, const int16_t *subBlockSums, int tokens, float *out, int rows,
+                          int valid);
+
+/// The interleaved Q4_1 or Q4_0 nibble tile (`InterleavedMatmul.tileQ4_1`) with `vpdpbusd`, over `groups`
+/// (1 or 2) row groups `groupStride` bytes apart. `offset` 0: Q4_1, activation sums (scaled) at `sums`;
+/// `offset` 8: Q4_0 (nibble `q + 8`), integer block sums at `integerSums`. The second group's rows go 8
+/// floats after the first's (`valid0`, `valid1` rows of each).
+void tandem_nibble_tile_vnni(const void *group, long groupStride, int groups, int blocks, int bytesPerBlock,
+                             const int8_t *quants, int columns, const float *scales, const float *sums,
+                             const int32_t *integerSums, int32_t offset, int tokens, float *out, int rows, int valid0,
+                             int valid1);
 #endif
