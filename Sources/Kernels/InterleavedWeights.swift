@@ -53,6 +53,16 @@ public final class InterleavedWeights: @unchecked Sendable {
         static let d = 0, dmin = 16, scales = 32, minimums = 96, quants = 160, bytes = 1184
     }
 
+    /// Layout offsets of a Q6_K group block (6 bits a weight, the file's 210 bytes per row and block): the
+    /// eight rows' f16 `d`, their 16 group scales as `[group][row]` bytes, then the stored values
+    /// `u = q + 32` (0...63) in two planes. Nibble chunk `4g + k` (g < 8, k < 4) holds, per row, 4 bytes:
+    /// byte `b` has the low 4 bits of column `16g + 4k + b` in its low nibble and of column
+    /// `128 + 16g + 4k + b` in its high nibble. Bit chunk `G` (G < 16) holds, per row, 4 bytes: byte `b`
+    /// has in bits `2k, 2k + 1` the top 2 bits of column `16G + 4k + b`.
+    enum Q6KLayout {
+        static let d = 0, scales = 16, nibbles = 144, bits = 1168, bytes = 1680
+    }
+
     /// Whether `type` can be interleaved (and the vector kernels are compiled in).
     static func supports(_ type: GGMLType) -> Bool {
         #if TANDEM_AVX2
@@ -99,7 +109,8 @@ public final class InterleavedWeights: @unchecked Sendable {
         case .q4_1: bytesPerGroupBlock = 32 + 8 * 16
         case .q4_0: bytesPerGroupBlock = 16 + 8 * 16
         case .q4_K: bytesPerGroupBlock = Q4KLayout.bytes
-        case .q5_K, .q6_K: bytesPerGroupBlock = KLayout.bytes
+        case .q6_K: bytesPerGroupBlock = Q6KLayout.bytes
+        case .q5_K: bytesPerGroupBlock = KLayout.bytes
         default: bytesPerGroupBlock = 16 + 8 * 32
         }
         byteCount = max(groups * blocksPerRow * bytesPerGroupBlock, 64)
@@ -163,7 +174,33 @@ public final class InterleavedWeights: @unchecked Sendable {
                     UnsafeMutableRawPointer(quants).copyMemory(from: source + 16, byteCount: 128)
                     quantStart = L.quants
                     quantBytes = 128
-                case .q5_K, .q6_K:
+                case .q6_K:
+                    typealias L = Q6KLayout
+                    scales.update(repeating: 0, count: 16 + 8)
+                    _ = KQuantMatmul.unpack(type, source, q: quants, scales: scales, minimums: scales + 16)
+                    (target + L.d + 2 * lane).copyMemory(from: source + 208, byteCount: 2)
+                    for g in 0..<16 {
+                        target.storeBytes(of: Int8(truncatingIfNeeded: scales[g]), toByteOffset: L.scales + 8 * g + lane, as: Int8.self)
+                    }
+                    @inline(__always) func stored(_ column: Int) -> UInt8 { UInt8(bitPattern: quants[column] &+ 32) }
+                    for g in 0..<8 {
+                        for k in 0..<4 {
+                            for b in 0..<4 {
+                                let column = 16 * g + 4 * k + b
+                                let byte = (stored(column) & 0x0F) | ((stored(128 + column) & 0x0F) << 4)
+                                target.storeBytes(of: byte, toByteOffset: L.nibbles + 32 * (4 * g + k) + 4 * lane + b, as: UInt8.self)
+                            }
+                        }
+                    }
+                    for group in 0..<16 {
+                        for b in 0..<4 {
+                            var byte: UInt8 = 0
+                            for k in 0..<4 { byte |= (stored(16 * group + 4 * k + b) >> 4) << UInt8(2 * k) }
+                            target.storeBytes(of: byte, toByteOffset: L.bits + 32 * group + 4 * lane + b, as: UInt8.self)
+                        }
+                    }
+                    quantBytes = 0
+                case .q5_K:
                     scales.update(repeating: 0, count: 16 + 8)
                     let (d, dmin) = KQuantMatmul.unpack(type, source, q: quants, scales: scales, minimums: scales + 16)
                     target.storeBytes(of: d, toByteOffset: KLayout.d + 4 * lane, as: Float.self)
