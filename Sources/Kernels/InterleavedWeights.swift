@@ -99,7 +99,14 @@ public final class InterleavedWeights: @unchecked Sendable {
     /// Packs the rows of `parts` (all of one supported type and one column count), one after the other,
     /// row groups split over `pool`'s threads when there is one (each group is written by one thread
     /// from its own rows, so the bytes do not depend on the split).
-    init(concatenating parts: [WeightMatrix], pool: WorkerPool? = nil) {
+    ///
+    /// `release`, when given, is called with source rows already packed (a few MiB at a time, from
+    /// every thread), so that a loader can drop those pages of a memory-mapped file at once: then only
+    /// a few MiB of a matrix are resident twice, not the whole matrix.
+    init(
+        concatenating parts: [WeightMatrix], pool: WorkerPool? = nil,
+        release: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
+    ) {
         let first = parts[0]
         type = first.type
         blocksPerRow = first.columns / type.blockSize
@@ -125,7 +132,27 @@ public final class InterleavedWeights: @unchecked Sendable {
         }
         let packGroups = { [self] (range: Range<Int>) in
             starts.withUnsafeBufferPointer { starts in
-                pack(parts, starts: starts, rows: (range.lowerBound * Self.groupRows)..<min(range.upperBound * Self.groupRows, rows))
+                let all = (range.lowerBound * Self.groupRows)..<min(range.upperBound * Self.groupRows, rows)
+                guard let release else {
+                    pack(parts, starts: starts, rows: all)
+                    return
+                }
+                // Rows in slices of about 4 MiB of source, each released once packed.
+                let rowBytes = max(parts[0].rowBytes, 1)
+                let step = max(Self.groupRows, (4 << 20) / rowBytes / Self.groupRows * Self.groupRows)
+                var first = all.lowerBound
+                while first < all.upperBound {
+                    let slice = first..<min(first + step, all.upperBound)
+                    pack(parts, starts: starts, rows: slice)
+                    for (index, part) in parts.enumerated() {
+                        let lower = max(slice.lowerBound - starts[index], 0)
+                        let upper = min(slice.upperBound - starts[index], part.rows)
+                        if upper > lower {
+                            release(UnsafeRawBufferPointer(start: part.data + lower * part.rowBytes, count: (upper - lower) * part.rowBytes))
+                        }
+                    }
+                    first = slice.upperBound
+                }
             }
         }
         // One job per ~4 MiB of packed bytes keeps both threads busy on the large matrices and leaves
@@ -239,11 +266,16 @@ extension WeightMatrix {
     /// `InterleavedWeights`, or nil when that layout does not apply (type, shapes, or a build without
     /// the vector kernels). The result owns its memory; `parts`' storage is no longer read.
     /// With a `pool`, large matrices are packed on all its threads.
-    public static func interleaving(_ parts: [WeightMatrix], pool: WorkerPool? = nil) -> WeightMatrix? {
+    /// `release` is called with source rows as soon as they are packed (see `InterleavedWeights`); only
+    /// for memory the caller may drop, such as a memory-mapped file's pages.
+    public static func interleaving(
+        _ parts: [WeightMatrix], pool: WorkerPool? = nil,
+        release: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil
+    ) -> WeightMatrix? {
         guard let first = parts.first, InterleavedWeights.supports(first.type),
             parts.allSatisfy({ $0.type == first.type && $0.columns == first.columns })
         else { return nil }
-        let packed = InterleavedWeights(concatenating: parts, pool: pool)
+        let packed = InterleavedWeights(concatenating: parts, pool: pool, release: release)
         return WeightMatrix(
             type: first.type, rows: parts.reduce(0) { $0 + $1.rows }, columns: first.columns,
             interleaved: packed)

@@ -60,7 +60,7 @@ struct ModelWeights: @unchecked Sendable {
         }
         /// The matrices as one interleaved matrix when possible (releasing the file's pages), else nil.
         func interleaved(_ names: [String], _ parts: [WeightMatrix]) -> WeightMatrix? {
-            guard let packed = WeightMatrix.interleaving(parts, pool: pool) else { return nil }
+            guard let packed = WeightMatrix.interleaving(parts, pool: pool, release: { file.releasePages($0) }) else { return nil }
             for name in names { if let tensor = file.tensor(named: name) { file.releasePages(of: tensor) } }
             return packed
         }

@@ -35,7 +35,7 @@ struct MemoryBench: ParsableCommand {
         let sysbench = noSysbench ? nil : Self.sysbench(threads: threadCount)
         if json {
             var fields = [
-                String(format: #""threads": %d"#, threadCount), String(format: #""bytes": %d"#, result.bytes),
+                String(format: #""threads": %d"#, threadCount), String(format: #""bytes": %ld"#, result.bytes),
                 String(format: #""read_gb_per_s": %.2f"#, result.gigabytesPerSecond),
                 String(format: #""median_read_gb_per_s": %.2f"#, result.medianGigabytesPerSecond)
             ]

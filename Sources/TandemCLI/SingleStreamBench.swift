@@ -70,7 +70,7 @@ struct SingleStreamBench: ParsableCommand {
                 String(
                     format: #""decode_tokens": %d, "decode_tokens_per_s": %.2f, "decode_best_tokens_per_s": %.2f"#, generateLength, decodeMean,
                     decodeBest),
-                String(format: #""weight_bytes_per_token": %d, "matrix_flops_per_token": %d"#, bytes, model.matrixFlopsPerToken)
+                String(format: #""weight_bytes_per_token": %ld, "matrix_flops_per_token": %ld"#, bytes, model.matrixFlopsPerToken)
             ]
             if let bandwidth, let limit {
                 fields.append(
