@@ -18,8 +18,13 @@ public final class HugePageBuffer: @unchecked Sendable {
     private let mappingLength: Int
 
     static let hugePage = 2 << 20
-    /// The smallest buffer that gets huge pages.
-    static let hugePageThreshold = 16 << 20
+    /// The smallest buffer that gets huge pages (`TANDEM_HUGEPAGE_MIB=<n>` overrides it, for tuning).
+    static let hugePageThreshold: Int = {
+        if let text = getenv("TANDEM_HUGEPAGE_MIB"), let mebibytes = Int(String(cString: text)), (1...1024).contains(mebibytes) {
+            return mebibytes << 20
+        }
+        return 16 << 20
+    }()
 
     /// Reserves `byteCount` zeroed bytes.
     public init(byteCount: Int) {
