@@ -194,6 +194,8 @@ def main() -> int:
     ap.add_argument("--batch-sizes", default="1,8,32,64")
     ap.add_argument("--prefill-tokens", type=int, default=512)
     ap.add_argument("--decode-tokens", type=int, default=128)
+    ap.add_argument("--batch-input-len", type=int, default=128, help="prompt tokens per sequence in batched runs")
+    ap.add_argument("--batch-output-len", type=int, default=None, help="tokens per sequence in batched runs (default --decode-tokens)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = ap.parse_args()
     model = Path(os.path.expanduser(args.model))
@@ -215,7 +217,7 @@ def main() -> int:
     progress(f"decode {result['single_decode']['tok_per_s']:.1f} tok/s")
     result["batched_decode"] = []
     for s in sizes:
-        r = b.batched_decode(s, 128, args.decode_tokens)
+        r = b.batched_decode(s, args.batch_input_len, args.batch_output_len or args.decode_tokens)
         progress(f"batch {s}: decode {r['decode_tok_per_s']:.1f} tok/s, total {r['total_tok_per_s']:.1f} tok/s")
         result["batched_decode"].append(r)
     if args.json:

@@ -79,6 +79,16 @@ public final class GGUFFile: Sendable {
         return UnsafeRawBufferPointer(start: storage.base + start, count: count)
     }
 
+    /// Drops the resident pages wholly inside `bytes` (a range of this file's tensor data, as `bytes(of:)`
+    /// gives; anything outside the file is ignored), as `releasePages(of:)` does for a whole tensor: for
+    /// a loader that releases a tensor's rows as it copies them.
+    public func releasePages(_ bytes: UnsafeRawBufferPointer) {
+        guard let start = bytes.baseAddress else { return }
+        let offset = start - storage.base
+        guard offset >= 0, offset < storage.count else { return }
+        storage.releasePages(offset..<(offset + min(bytes.count, storage.count - offset)))
+    }
+
     /// Drops the resident pages of `tensor`'s data from memory (for a tensor that was copied into
     /// another layout); reading the tensor again stays valid and faults the pages back in.
     public func releasePages(of tensor: GGUFTensorInfo) {

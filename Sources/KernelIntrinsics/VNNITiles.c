@@ -1,10 +1,13 @@
-// Interleaved Q4_1, Q8_0, Q4_0, Q5_0, Q4_K and Q5_K tiles with AVX-512 VNNI (`vpdpbusd` on 256-bit vectors), chosen at run
+// Interleaved Q4_1, Q4_0 (nibbles), Q8_0, Q5_0, Q4_K and Q5_K tiles with AVX-512 VNNI (`vpdpbusd` on 256-bit vectors), chosen at run
 // time on CPUs that have it. Swift compiles the kernels for one target (x86-64-v3) and has no
 // per-function target attribute or run-time dispatch of instruction sets, so these few functions are C.
 //
 // They compute the same integers as the AVX2 tiles in `InterleavedMatmul` and then the same float
 // operations in the same order, so results are bit-identical (tested against the AVX2 path).
 #include "KernelIntrinsics.h"
+
+int tandem_weight_prefetch = 0;
+void tandem_set_weight_prefetch(int bytes) { tandem_weight_prefetch = bytes; }
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -46,6 +49,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void byte_tile(const ui
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = group + (long)b * bytesPerBlock;
+        tandem_prefetch_block(block, bytesPerBlock);
         __m256i even[4], odd[4];
         for (int t = 0; t < tokens; t++) { even[t] = _mm256_setzero_si256(); odd[t] = _mm256_setzero_si256(); }
         for (int k = 0; k < 8; k += 2) {
@@ -83,25 +87,30 @@ VNNI_TARGET void tandem_byte_tile_vnni(const void *group, int blocks, int bytesP
     }
 }
 
-/// Q4_1 over `groups` (1 or 2) adjacent row groups: nibbles (0...15) go to `vpdpbusd` as they are;
-/// low and high nibbles accumulate apart (shorter dependency chains) and are added per block.
-VNNI_TARGET static inline __attribute__((always_inline)) void q4_1_tile(const uint8_t *group, long groupStride, const int groups, int blocks,
+/// Q4_1 or Q4_0 nibbles over `groups` (1 or 2) adjacent row groups: nibbles (0...15) go to `vpdpbusd`
+/// as they are; low and high nibbles accumulate apart (shorter dependency chains) and are added per
+/// block. Q4_1 (`offset` 0) adds its minimum term; Q4_0 (nibble `q + 8`, `offset` 8) subtracts
+/// `8 * Σ a` from the integer dot, as the AVX2 tile does.
+VNNI_TARGET static inline __attribute__((always_inline)) void nibble_tile(const uint8_t *group, long groupStride, const int groups, int blocks,
                                          int bytesPerBlock, const int8_t *quants, int columns,
-                                         const float *scales, const float *sums, const int tokens, float *out,
+                                         const float *scales, const float *sums, const int32_t *integerSums,
+                                         const int32_t offset, const int tokens, float *out,
                                          int rows, int valid0, int valid1) {
     const __m256i mask = _mm256_set1_epi8(0x0F);
+    const int quantStart = offset == 0 ? 32 : 16;
     __m256 acc[2][4];
     for (int g = 0; g < 2; g++)
         for (int t = 0; t < 4; t++) acc[g][t] = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = group + (long)b * bytesPerBlock;
+        for (int g = 0; g < groups; g++) tandem_prefetch_block(block + g * groupStride, bytesPerBlock);
         __m256i low[2][4], high[2][4];
         for (int g = 0; g < groups; g++)
             for (int t = 0; t < tokens; t++) { low[g][t] = _mm256_setzero_si256(); high[g][t] = _mm256_setzero_si256(); }
         for (int k = 0; k < 4; k++) {
             __m256i lows[2], highs[2];
             for (int g = 0; g < groups; g++) {
-                __m256i raw = _mm256_loadu_si256((const __m256i *)(block + g * groupStride + 32 + 32 * k));
+                __m256i raw = _mm256_loadu_si256((const __m256i *)(block + g * groupStride + quantStart + 32 * k));
                 lows[g] = _mm256_and_si256(raw, mask);
                 highs[g] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
             }
@@ -117,13 +126,23 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q4_1_tile(const ui
         for (int g = 0; g < groups; g++) {
             const uint8_t *groupBlock = block + g * groupStride;
             __m256 weightScales = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)groupBlock));
-            __m256 minimums = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(groupBlock + 16)));
-            for (int t = 0; t < tokens; t++) {
-                int index = t * blocks + b;
-                __m256 dots = _mm256_cvtepi32_ps(_mm256_add_epi32(low[g][t], high[g][t]));
-                __m256 scale = _mm256_mul_ps(weightScales, _mm256_set1_ps(scales[index]));
-                acc[g][t] = _mm256_fmadd_ps(minimums, _mm256_set1_ps(sums[index]),
-                                            _mm256_fmadd_ps(scale, dots, acc[g][t]));
+            if (offset == 0) {
+                __m256 minimums = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(groupBlock + 16)));
+                for (int t = 0; t < tokens; t++) {
+                    int index = t * blocks + b;
+                    __m256 dots = _mm256_cvtepi32_ps(_mm256_add_epi32(low[g][t], high[g][t]));
+                    __m256 scale = _mm256_mul_ps(weightScales, _mm256_set1_ps(scales[index]));
+                    acc[g][t] = _mm256_fmadd_ps(minimums, _mm256_set1_ps(sums[index]),
+                                                _mm256_fmadd_ps(scale, dots, acc[g][t]));
+                }
+            } else {
+                for (int t = 0; t < tokens; t++) {
+                    int index = t * blocks + b;
+                    __m256i exact = _mm256_sub_epi32(_mm256_add_epi32(low[g][t], high[g][t]),
+                                                     _mm256_set1_epi32(offset * integerSums[index]));
+                    __m256 scale = _mm256_mul_ps(weightScales, _mm256_set1_ps(scales[index]));
+                    acc[g][t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(exact), acc[g][t]);
+                }
             }
         }
     }
@@ -133,26 +152,24 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q4_1_tile(const ui
     }
 }
 
-#define Q4_1_CASE(G, T) q4_1_tile(group, groupStride, G, blocks, bytesPerBlock, quants, columns, scales, sums, T, \
-                                  out, rows, valid0, valid1)
+#define NIBBLE_CASE(G, T, O) nibble_tile(group, groupStride, G, blocks, bytesPerBlock, quants, columns, scales, sums, \
+                                         integerSums, O, T, out, rows, valid0, valid1)
+#define NIBBLE_TOKENS(G, O)                    \
+    switch (tokens) {                          \
+    case 1: NIBBLE_CASE(G, 1, O); break;       \
+    case 2: NIBBLE_CASE(G, 2, O); break;       \
+    case 3: NIBBLE_CASE(G, 3, O); break;       \
+    default: NIBBLE_CASE(G, 4, O); break;      \
+    }
 
-VNNI_TARGET void tandem_q4_1_tile_vnni(const void *group, long groupStride, int groups, int blocks, int bytesPerBlock,
-                           const int8_t *quants, int columns, const float *scales, const float *sums, int tokens,
+VNNI_TARGET void tandem_nibble_tile_vnni(const void *group, long groupStride, int groups, int blocks, int bytesPerBlock,
+                           const int8_t *quants, int columns, const float *scales, const float *sums,
+                           const int32_t *integerSums, int32_t offset, int tokens,
                            float *out, int rows, int valid0, int valid1) {
-    if (groups == 2) {
-        switch (tokens) {
-        case 1: Q4_1_CASE(2, 1); break;
-        case 2: Q4_1_CASE(2, 2); break;
-        case 3: Q4_1_CASE(2, 3); break;
-        default: Q4_1_CASE(2, 4); break;
-        }
+    if (offset == 0) {
+        if (groups == 2) { NIBBLE_TOKENS(2, 0) } else { NIBBLE_TOKENS(1, 0) }
     } else {
-        switch (tokens) {
-        case 1: Q4_1_CASE(1, 1); break;
-        case 2: Q4_1_CASE(1, 2); break;
-        case 3: Q4_1_CASE(1, 3); break;
-        default: Q4_1_CASE(1, 4); break;
-        }
+        if (groups == 2) { NIBBLE_TOKENS(2, 8) } else { NIBBLE_TOKENS(1, 8) }
     }
 }
 
@@ -168,6 +185,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void k_tile(const uint8
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = group + (long)b * bytesPerBlock;
+        tandem_prefetch_block(block, bytesPerBlock);
         __m256i scaled[4];
         for (int t = 0; t < tokens; t++) scaled[t] = _mm256_setzero_si256();
         for (int g = 0; g < 16; g++) {
@@ -225,15 +243,95 @@ VNNI_TARGET void tandem_k_tile_vnni(const void *group, int blocks, int bytesPerB
     }
 }
 
+/// Q4_K in its nibble layout (`InterleavedWeights.Q4KLayout`): per 64-column chunk, `vpdpbusd` sums the
+/// low nibbles (sub-block 2j) and the high nibbles (2j + 1) apart in 32 bits and one `vpmulld` each
+/// weighs them by the rows' sub-block scales: the integers `InterleavedMatmul.tileQ4K` computes, and
+/// then its float work, operation for operation.
+VNNI_TARGET static inline __attribute__((always_inline)) void q4k_tile(const uint8_t *group, int blocks, int bytesPerBlock,
+                                         const int8_t *quants, int columns, const float *scales,
+                                         const int16_t *subBlockSums, const int tokens, float *out, int rows,
+                                         int valid) {
+    enum { D = 0, DMIN = 16, SCALES = 32, MINIMUMS = 96, QUANTS = 160 };
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int b = 0; b < blocks; b++) {
+        const uint8_t *block = group + (long)b * bytesPerBlock;
+        tandem_prefetch_block(block, bytesPerBlock);
+        __m256i scaled[4];
+        for (int t = 0; t < tokens; t++) scaled[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            __m256i low[4], high[4];
+            for (int t = 0; t < tokens; t++) { low[t] = _mm256_setzero_si256(); high[t] = _mm256_setzero_si256(); }
+            for (int k = 0; k < 8; k++) {
+                __m256i raw = _mm256_loadu_si256((const __m256i *)(block + QUANTS + 32 * (8 * j + k)));
+                __m256i lo = _mm256_and_si256(raw, mask);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+                for (int t = 0; t < tokens; t++) {
+                    const int8_t *x = quants + (long)t * columns + b * 256 + 64 * j + 4 * k;
+                    low[t] = _mm256_dpbusd_epi32(low[t], lo, broadcast4(x));
+                    high[t] = _mm256_dpbusd_epi32(high[t], hi, broadcast4(x + 32));
+                }
+            }
+            __m256i scaleLow = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + SCALES + 16 * j)));
+            __m256i scaleHigh = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + SCALES + 16 * j + 8)));
+            for (int t = 0; t < tokens; t++)
+                scaled[t] = _mm256_add_epi32(scaled[t], _mm256_add_epi32(_mm256_mullo_epi32(low[t], scaleLow),
+                                                                         _mm256_mullo_epi32(high[t], scaleHigh)));
+        }
+        __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(block + D)));
+        __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(block + DMIN)));
+        __m256i m[4];
+        for (int i = 0; i < 4; i++) {
+            const uint8_t *first = block + MINIMUMS + 16 * i;
+            m[i] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)first),
+                                                          _mm_loadl_epi64((const __m128i *)(first + 8))));
+        }
+        for (int t = 0; t < tokens; t++) {
+            __m256 da = _mm256_set1_ps(scales[t * blocks + b]);
+            __m256 result = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(scaled[t]), acc[t]);
+            const int16_t *sums = subBlockSums + (long)t * (columns / 32) + b * 8;
+            __m256i pair[4];
+            for (int j = 0; j < 4; j++) {
+                int32_t two;
+                __builtin_memcpy(&two, sums + 2 * j, 4);
+                pair[j] = _mm256_set1_epi32(two);
+            }
+            __m256i minimumSum = _mm256_add_epi32(
+                _mm256_add_epi32(_mm256_madd_epi16(m[0], pair[0]), _mm256_madd_epi16(m[1], pair[1])),
+                _mm256_add_epi32(_mm256_madd_epi16(m[2], pair[2]), _mm256_madd_epi16(m[3], pair[3])));
+            __m256 negated = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(dmin, da));
+            acc[t] = _mm256_fmadd_ps(negated, _mm256_cvtepi32_ps(minimumSum), result);
+        }
+    }
+    for (int t = 0; t < tokens; t++) store_rows(out + (long)t * rows, acc[t], valid);
+}
+
+#define Q4K_CASE(T) q4k_tile(group, blocks, bytesPerBlock, quants, columns, scales, subBlockSums, T, out, rows, valid)
+
+VNNI_TARGET void tandem_q4k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
+                                      const float *scales, const int16_t *subBlockSums, int tokens, float *out, int rows,
+                                      int valid) {
+    switch (tokens) {
+    case 1: Q4K_CASE(1); break;
+    case 2: Q4K_CASE(2); break;
+    case 3: Q4K_CASE(3); break;
+    default: Q4K_CASE(4); break;
+    }
+}
+
 #else
 int tandem_has_vnni(void) { return 0; }
+void tandem_q4k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
+                          const float *scales, const int16_t *subBlockSums, int tokens, float *out, int rows,
+                          int valid) {}
 void tandem_byte_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
                            const float *scales, const int32_t *integerSums, int32_t offset, int tokens, float *out,
                            int rows, int valid) {}
 void tandem_k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
                         const float *scales, const int16_t *subBlockSums, int tokens, float *out, int rows,
                         int valid) {}
-void tandem_q4_1_tile_vnni(const void *group, long groupStride, int groups, int blocks, int bytesPerBlock,
-                           const int8_t *quants, int columns, const float *scales, const float *sums, int tokens,
-                           float *out, int rows, int valid0, int valid1) {}
+void tandem_nibble_tile_vnni(const void *group, long groupStride, int groups, int blocks, int bytesPerBlock,
+                             const int8_t *quants, int columns, const float *scales, const float *sums,
+                             const int32_t *integerSums, int32_t offset, int tokens, float *out, int rows, int valid0,
+                             int valid1) {}
 #endif

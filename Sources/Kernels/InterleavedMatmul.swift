@@ -5,8 +5,8 @@ import KernelIntrinsics
 import Glibc
 #endif
 
-/// The matrix product over `InterleavedWeights` (Q4_1 nibbles; Q4_0, Q5_0 as unsigned and Q8_0 and the
-/// K formats as signed bytes).
+/// The matrix product over `InterleavedWeights` (Q4_1 and Q4_0 nibbles; Q5_0 as unsigned and Q8_0 and
+/// the K formats as signed bytes).
 ///
 /// Work unit: one group of 8 rows (two groups for Q4_1 batches) x up to 4 tokens. For chunk `k` of a
 /// block, one load gives 4 quant bytes of each of the 8 rows; the token's 4 matching activation bytes
@@ -25,13 +25,14 @@ enum InterleavedMatmul {
         _ output: UnsafeMutablePointer<Float>, _ pool: WorkerPool, _ scratch: MatmulScratch,
         vnni: Bool = hasVNNI
     ) {
+        _ = prefetchBytes
         let activations = quantizeActivations(
             input, tokens: tokens, columns: w.columns,
             blockSize: packed.isKFormat ? 256 : 32, pool: pool, scratch: scratch)
         let groupBytes = packed.blocksPerRow * packed.bytesPerGroupBlock
         let groupsPerChunk = max(1, chunkBytes / groupBytes)
         let rows = w.rows
-        if tokens > 1 && packed.type == .q4_1 {
+        if tokens > 1 && packed.isNibbles {
             // Two row groups per tile: each activation broadcast feeds both (measured +20-40% on Q4_1;
             // nothing on Q8_0, whose sign fix-up and `madd` per chunk dominate).
             let pairs = (packed.groups + 1) / 2
@@ -80,8 +81,21 @@ enum InterleavedMatmul {
         group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>,
         vnni: Bool
     ) {
-        if p.isKFormat {
-            if vnni && p.type != .q6_K {
+        if p.type == .q4_K {
+            if vnni {
+                tandem_q4k_tile_vnni(
+                    p.groupData(group), Int32(p.blocksPerRow), Int32(p.bytesPerGroupBlock),
+                    a.quants + token * a.columns, Int32(a.columns), a.scales + token * p.blocksPerRow,
+                    a.subBlockSums + token * (a.columns / 32), Int32(Tokens.count),
+                    firstOutput(group: group, token: token, rows: rows, output: output), Int32(rows),
+                    Int32(validRows(group: group, rows: rows)))
+            } else {
+                tileQ4K(p, a, tokens, group: group, token: token, rows: rows, output: output)
+            }
+        } else if p.type == .q6_K {
+            tileQ6K(p, a, tokens, group: group, token: token, rows: rows, output: output)
+        } else if p.isKFormat {
+            if vnni {
                 tandem_k_tile_vnni(
                     p.groupData(group), Int32(p.blocksPerRow), Int32(p.bytesPerGroupBlock),
                     a.quants + token * a.columns, Int32(a.columns), a.scales + token * p.blocksPerRow,
@@ -91,11 +105,13 @@ enum InterleavedMatmul {
             } else {
                 tileK(p, a, tokens, group: group, token: token, rows: rows, output: output)
             }
-        } else if p.type == .q4_1 {
+        } else if p.isNibbles {
             if vnni {
                 q4_1VNNI(p, a, groups: 1, group: group, token: token, count: Tokens.count, rows: rows, output: output)
+            } else if p.type == .q4_1 {
+                tileQ4_1(p, a, tokens, OneGroup.self, WithMinimum.self, group: group, token: token, rows: rows, output: output)
             } else {
-                tileQ4_1(p, a, tokens, OneGroup.self, group: group, token: token, rows: rows, output: output)
+                tileQ4_1(p, a, tokens, OneGroup.self, WithOffset.self, group: group, token: token, rows: rows, output: output)
             }
         } else if vnni {
             tandem_byte_tile_vnni(
@@ -116,16 +132,28 @@ enum InterleavedMatmul {
     /// `TANDEM_NO_VNNI=1` keeps the AVX2 tiles, for comparison.
     static let hasVNNI = tandem_has_vnni() != 0 && getenv("TANDEM_NO_VNNI") == nil
 
-    /// The Q4_1 tile over `groups` (1 or 2) row groups from `group`, with `vpdpbusd`.
+    /// How far ahead of the block being multiplied the tiles prefetch weights (into L2), in bytes;
+    /// `TANDEM_WEIGHT_PREFETCH=<bytes>` overrides it for tuning (0 turns it off). Set by the first product.
+    static let prefetchBytes: Int32 = {
+        var bytes: Int32 = 0
+        if let text = getenv("TANDEM_WEIGHT_PREFETCH"), let value = Int32(String(cString: text)), (0...65536).contains(value) {
+            bytes = value
+        }
+        tandem_set_weight_prefetch(bytes)
+        return bytes
+    }()
+
+    /// The Q4_1 or Q4_0 tile over `groups` (1 or 2) row groups from `group`, with `vpdpbusd`.
     @inline(__always)
     static func q4_1VNNI(
         _ p: InterleavedWeights, _ a: QuantizedActivations, groups: Int, group: Int, token: Int,
         count: Int, rows: Int, output: UnsafeMutablePointer<Float>
     ) {
-        tandem_q4_1_tile_vnni(
+        tandem_nibble_tile_vnni(
             p.groupData(group), p.blocksPerRow * p.bytesPerGroupBlock, Int32(groups),
             Int32(p.blocksPerRow), Int32(p.bytesPerGroupBlock), a.quants + token * a.columns,
             Int32(a.columns), a.scales + token * p.blocksPerRow, a.sums + token * p.blocksPerRow,
+            a.integerSums + token * p.blocksPerRow, p.type == .q4_0 ? 8 : 0,
             Int32(count), firstOutput(group: group, token: token, rows: rows, output: output),
             Int32(rows), Int32(validRows(group: group, rows: rows)),
             Int32(validRows(group: group + 1, rows: rows)))
@@ -153,11 +181,23 @@ enum InterleavedMatmul {
             q4_1VNNI(p, a, groups: 2, group: group, token: token, count: count, rows: rows, output: output)
             return
         }
+        if p.type == .q4_1 {
+            pairTile(p, a, WithMinimum.self, group: group, token: token, count: count, rows: rows, output: output)
+        } else {
+            pairTile(p, a, WithOffset.self, group: group, token: token, count: count, rows: rows, output: output)
+        }
+    }
+
+    @inline(__always)
+    static func pairTile<Form: NibbleForm>(
+        _ p: InterleavedWeights, _ a: QuantizedActivations, _ form: Form.Type, group: Int, token: Int, count: Int,
+        rows: Int, output: UnsafeMutablePointer<Float>
+    ) {
         switch count {
-        case 1: tileQ4_1(p, a, TileOf1.self, TwoGroups.self, group: group, token: token, rows: rows, output: output)
-        case 2: tileQ4_1(p, a, TileOf2.self, TwoGroups.self, group: group, token: token, rows: rows, output: output)
-        case 3: tileQ4_1(p, a, TileOf3.self, TwoGroups.self, group: group, token: token, rows: rows, output: output)
-        default: tileQ4_1(p, a, TileOf4.self, TwoGroups.self, group: group, token: token, rows: rows, output: output)
+        case 1: tileQ4_1(p, a, TileOf1.self, TwoGroups.self, form, group: group, token: token, rows: rows, output: output)
+        case 2: tileQ4_1(p, a, TileOf2.self, TwoGroups.self, form, group: group, token: token, rows: rows, output: output)
+        case 3: tileQ4_1(p, a, TileOf3.self, TwoGroups.self, form, group: group, token: token, rows: rows, output: output)
+        default: tileQ4_1(p, a, TileOf4.self, TwoGroups.self, form, group: group, token: token, rows: rows, output: output)
         }
     }
 
@@ -167,16 +207,19 @@ enum InterleavedMatmul {
         _mm256_set1_epi32(UnsafeRawPointer(p).loadUnaligned(as: Int32.self))
     }
 
-    /// Q4_1 over one or two adjacent row groups (`Groups`): nibbles are 0...15 and activation quants
-    /// -127...127, so the 16 products that reach one Int16 lane over a block stay below 32767 and the
-    /// block is summed in Int16 before one `madd`. With two groups each activation broadcast feeds four
-    /// `maddubs` instead of two; the arithmetic per row is the same either way.
+    /// Q4_1 or Q4_0 nibbles over one or two adjacent row groups (`Groups`): nibbles are 0...15 and
+    /// activation quants -127...127, so the 16 products that reach one Int16 lane over a block stay
+    /// below 32767 and the block is summed in Int16 before one `madd`. With two groups each activation
+    /// broadcast feeds four `maddubs` instead of two; the arithmetic per row is the same either way.
+    /// Q4_1 then adds its minimum term; Q4_0 (nibble `q + 8`) subtracts `8 * Σ a` from the integer dot,
+    /// as `tileUnsignedBytes` does.
     @inline(__always)
-    static func tileQ4_1<Tokens: TileTokens, Groups: TileGroups>(
-        _ p: InterleavedWeights, _ a: QuantizedActivations, _: Tokens.Type, _: Groups.Type,
+    static func tileQ4_1<Tokens: TileTokens, Groups: TileGroups, Form: NibbleForm>(
+        _ p: InterleavedWeights, _ a: QuantizedActivations, _: Tokens.Type, _: Groups.Type, _: Form.Type,
         group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>
     ) {
         let two = Groups.count == 2
+        let quantStart = Form.hasMinimum ? 32 : 16
         let blocks = p.blocksPerRow, columns = a.columns
         let mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1)
         let q0 = a.quants + token * columns
@@ -184,10 +227,13 @@ enum InterleavedMatmul {
         var block = UnsafeRawPointer(p.groupData(group))
         var accA = TileLanes<Tokens, __m256>(_mm256_setzero_ps()), accB = accA
         for b in 0..<blocks {
+            tandem_prefetch_block(block, Int32(p.bytesPerGroupBlock))
+            if two { tandem_prefetch_block(block + next, Int32(p.bytesPerGroupBlock)) }
             var sumsA = TileLanes<Tokens, __m256i>(_mm256_setzero_si256()), sumsB = sumsA
             for k in 0..<4 {
-                let rawA = _mm256_loadu_si256((block + 32 + 32 * k).assumingMemoryBound(to: __m256i.self))
-                let rawB = two ? _mm256_loadu_si256((block + next + 32 + 32 * k).assumingMemoryBound(to: __m256i.self)) : rawA
+                let rawA = _mm256_loadu_si256((block + quantStart + 32 * k).assumingMemoryBound(to: __m256i.self))
+                let rawB =
+                    two ? _mm256_loadu_si256((block + next + quantStart + 32 * k).assumingMemoryBound(to: __m256i.self)) : rawA
                 let lowA = _mm256_and_si256(rawA, mask), highA = _mm256_and_si256(_mm256_srli_epi16(rawA, 4), mask)
                 let lowB = _mm256_and_si256(rawB, mask), highB = _mm256_and_si256(_mm256_srli_epi16(rawB, 4), mask)
                 sumsA.update { t, s in
@@ -213,12 +259,21 @@ enum InterleavedMatmul {
                 _ acc: inout TileLanes<Tokens, __m256>
             ) {
                 let scales = _mm256_cvtph_ps(_mm_loadu_si128(groupBlock.assumingMemoryBound(to: __m128i.self)))
-                let minimums = _mm256_cvtph_ps(_mm_loadu_si128((groupBlock + 16).assumingMemoryBound(to: __m128i.self)))
-                acc.update { t, acc in
-                    let index = (token + t) * blocks + b
-                    let dots = _mm256_cvtepi32_ps(_mm256_madd_epi16(sums[t], ones))
-                    let scale = _mm256_mul_ps(scales, _mm256_set1_ps(a.scales[index]))
-                    return _mm256_fmadd_ps(minimums, _mm256_set1_ps(a.sums[index]), _mm256_fmadd_ps(scale, dots, acc))
+                if Form.hasMinimum {
+                    let minimums = _mm256_cvtph_ps(_mm_loadu_si128((groupBlock + 16).assumingMemoryBound(to: __m128i.self)))
+                    acc.update { t, acc in
+                        let index = (token + t) * blocks + b
+                        let dots = _mm256_cvtepi32_ps(_mm256_madd_epi16(sums[t], ones))
+                        let scale = _mm256_mul_ps(scales, _mm256_set1_ps(a.scales[index]))
+                        return _mm256_fmadd_ps(minimums, _mm256_set1_ps(a.sums[index]), _mm256_fmadd_ps(scale, dots, acc))
+                    }
+                } else {
+                    acc.update { t, acc in
+                        let index = (token + t) * blocks + b
+                        let exact = _mm256_sub_epi32(_mm256_madd_epi16(sums[t], ones), _mm256_set1_epi32(8 &* a.integerSums[index]))
+                        let scale = _mm256_mul_ps(scales, _mm256_set1_ps(a.scales[index]))
+                        return _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(exact), acc)
+                    }
                 }
             }
             accumulate(block, sumsA, &accA)
@@ -368,6 +423,119 @@ enum InterleavedMatmul {
         }
     }
 
+    /// Q4_K in its nibble layout (`InterleavedWeights.Q4KLayout`): per 64-column chunk, the low nibbles
+    /// (sub-block `2j`) and high nibbles (`2j + 1`) are summed in Int16 apart (8 chunks x 2 products of at
+    /// most 15 * 127 per lane), and one `madd` each with the rows' sub-block scales (in both halves of
+    /// each lane) weighs and widens them. The weighted sum is the integer `tileK` computes over 16-column
+    /// groups (a Q4_K sub-block's two groups share its scale), and the float work after it is the same.
+    @inline(__always)
+    static func tileQ4K<Tokens: TileTokens>(
+        _ p: InterleavedWeights, _ a: QuantizedActivations, _: Tokens.Type,
+        group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>
+    ) {
+        typealias L = InterleavedWeights.Q4KLayout
+        let blocks = p.blocksPerRow, columns = a.columns
+        let q0 = a.quants + token * columns
+        let mask = _mm256_set1_epi8(0x0F)
+        /// Eight rows' Int8 values at `first` and at `second`, as Int16 pairs: lane `r` holds row `r`'s two.
+        @inline(__always)
+        func pairs(_ first: UnsafeRawPointer, _ second: UnsafeRawPointer) -> __m256i {
+            _mm256_cvtepi8_epi16(
+                _mm_unpacklo_epi8(
+                    _mm_loadl_epi64(first.assumingMemoryBound(to: __m128i.self)),
+                    _mm_loadl_epi64(second.assumingMemoryBound(to: __m128i.self))))
+        }
+        sweep(p, Tokens.self, group: group, token: token, rows: rows, output: output) { block, b, acc in
+            var scaled = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
+            for j in 0..<4 {
+                var low = TileLanes<Tokens, __m256i>(_mm256_setzero_si256()), high = low
+                for k in 0..<8 {
+                    let raw = _mm256_loadu_si256((block + L.quants + 32 * (8 * j + k)).assumingMemoryBound(to: __m256i.self))
+                    let lo = _mm256_and_si256(raw, mask), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask)
+                    low.update { t, s in
+                        _mm256_add_epi16(s, _mm256_maddubs_epi16(lo, broadcast4(q0 + t * columns + b * 256 + 64 * j + 4 * k)))
+                    }
+                    high.update { t, s in
+                        _mm256_add_epi16(s, _mm256_maddubs_epi16(hi, broadcast4(q0 + t * columns + b * 256 + 64 * j + 32 + 4 * k)))
+                    }
+                }
+                let scaleLow = pairs(block + L.scales + 16 * j, block + L.scales + 16 * j)
+                let scaleHigh = pairs(block + L.scales + 16 * j + 8, block + L.scales + 16 * j + 8)
+                scaled.update { t, sum in
+                    _mm256_add_epi32(sum, _mm256_add_epi32(_mm256_madd_epi16(low[t], scaleLow), _mm256_madd_epi16(high[t], scaleHigh)))
+                }
+            }
+            let d = _mm256_cvtph_ps(_mm_loadu_si128((block + L.d).assumingMemoryBound(to: __m128i.self)))
+            let dmin = _mm256_cvtph_ps(_mm_loadu_si128((block + L.dmin).assumingMemoryBound(to: __m128i.self)))
+            let m0 = pairs(block + L.minimums, block + L.minimums + 8)
+            let m1 = pairs(block + L.minimums + 16, block + L.minimums + 24)
+            let m2 = pairs(block + L.minimums + 32, block + L.minimums + 40)
+            let m3 = pairs(block + L.minimums + 48, block + L.minimums + 56)
+            @inline(__always)
+            func accumulate(_ t: Int, _ acc: __m256) -> __m256 {
+                let da = _mm256_set1_ps(a.scales[(token + t) * blocks + b])
+                let result = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(scaled[t]), acc)
+                // Sub-block sums 2j and 2j+1 in the two Int16 halves of every lane.
+                let sums = UnsafeRawPointer(a.subBlockSums + (token + t) * (columns / 32) + b * 8)
+                @inline(__always)
+                func sumPair(_ j: Int) -> __m256i { _mm256_set1_epi32(sums.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
+                let minimumSum = _mm256_add_epi32(
+                    _mm256_add_epi32(_mm256_madd_epi16(m0, sumPair(0)), _mm256_madd_epi16(m1, sumPair(1))),
+                    _mm256_add_epi32(_mm256_madd_epi16(m2, sumPair(2)), _mm256_madd_epi16(m3, sumPair(3))))
+                let negated = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(dmin, da))
+                return _mm256_fmadd_ps(negated, _mm256_cvtepi32_ps(minimumSum), result)
+            }
+            acc.update(accumulate)
+        }
+    }
+
+    /// Q6_K in its 6-bit layout (`InterleavedWeights.Q6KLayout`): per 16-column group, each chunk's
+    /// stored values `u = q + 32` are put back together from a nibble and two bits, `q = u - 32` goes
+    /// through the sign fix-up, and the group is summed in Int16 and weighed by one `madd` with the
+    /// rows' group scales: the bytes, integers and float work of `tileK` for Q6_K, from 210 bytes per
+    /// row and block instead of 288.
+    @inline(__always)
+    static func tileQ6K<Tokens: TileTokens>(
+        _ p: InterleavedWeights, _ a: QuantizedActivations, _: Tokens.Type,
+        group: Int, token: Int, rows: Int, output: UnsafeMutablePointer<Float>
+    ) {
+        typealias L = InterleavedWeights.Q6KLayout
+        let blocks = p.blocksPerRow, columns = a.columns
+        let q0 = a.quants + token * columns
+        let mask = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3), bias = _mm256_set1_epi8(32)
+        sweep(p, Tokens.self, group: group, token: token, rows: rows, output: output) { block, b, acc in
+            var scaled = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
+            for g in 0..<16 {
+                var bits = _mm256_loadu_si256((block + L.bits + 32 * g).assumingMemoryBound(to: __m256i.self))
+                var sums = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
+                for k in 0..<4 {
+                    let raw = _mm256_loadu_si256((block + L.nibbles + 32 * (4 * (g % 8) + k)).assumingMemoryBound(to: __m256i.self))
+                    let nibble = g < 8 ? _mm256_and_si256(raw, mask) : _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask)
+                    let stored = _mm256_or_si256(nibble, _mm256_slli_epi16(_mm256_and_si256(bits, three), 4))
+                    bits = _mm256_srli_epi16(bits, 2)
+                    let weights = _mm256_sub_epi8(stored, bias)
+                    let magnitude = _mm256_sign_epi8(weights, weights)
+                    @inline(__always)
+                    func dot(_ t: Int, _ s: __m256i) -> __m256i {
+                        let x = broadcast4(q0 + t * columns + b * 256 + 16 * g + 4 * k)
+                        return _mm256_add_epi16(s, _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(x, weights)))
+                    }
+                    sums.update(dot)
+                }
+                let scale = _mm256_cvtepi8_epi16(
+                    _mm_unpacklo_epi8(
+                        _mm_loadl_epi64((block + L.scales + 8 * g).assumingMemoryBound(to: __m128i.self)),
+                        _mm_loadl_epi64((block + L.scales + 8 * g).assumingMemoryBound(to: __m128i.self))))
+                scaled.update { t, sum in _mm256_add_epi32(sum, _mm256_madd_epi16(sums[t], scale)) }
+            }
+            let d = _mm256_cvtph_ps(_mm_loadu_si128((block + L.d).assumingMemoryBound(to: __m128i.self)))
+            acc.update { t, acc in
+                let da = _mm256_set1_ps(a.scales[(token + t) * blocks + b])
+                return _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(scaled[t]), acc)
+            }
+        }
+    }
+
     /// Runs `body(block, b, &acc)` for each block `b` of the group (`block` points at its packed bytes),
     /// with one float accumulator per token, then stores the accumulators.
     @inline(__always)
@@ -378,7 +546,9 @@ enum InterleavedMatmul {
     ) {
         var block = UnsafeRawPointer(p.groupData(group))
         var acc = TileLanes<Tokens, __m256>(_mm256_setzero_ps())
+        let bytes = Int32(p.bytesPerGroupBlock)
         for b in 0..<p.blocksPerRow {
+            tandem_prefetch_block(block, bytes)
             body(block, b, &acc)
             block += p.bytesPerGroupBlock
         }
@@ -411,6 +581,12 @@ protocol TileTokens { static var count: Int { get } }
 /// The number of 8-row groups a tile covers, as a type (see `TileTokens`).
 protocol TileGroups { static var count: Int { get } }
 enum OneGroup: TileGroups { static var count: Int { 1 } }
+
+/// How a nibble tile turns a block's integer dot into the product: Q4_1's minimum term, or Q4_0's
+/// offset (the stored nibble is `q + 8`).
+protocol NibbleForm { static var hasMinimum: Bool { get } }
+enum WithMinimum: NibbleForm { static var hasMinimum: Bool { true } }
+enum WithOffset: NibbleForm { static var hasMinimum: Bool { false } }
 enum TwoGroups: TileGroups { static var count: Int { 2 } }
 
 /// One value per token of a tile (up to four, kept in registers); lanes past `Tokens.count` are unused.

@@ -58,4 +58,10 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Total bytes of weight data.
     public var byteCount: Int { rows * rowBytes }
+
+    /// Whether the rows were repacked (and the matrix owns them).
+    public var isRepacked: Bool { interleaved != nil }
+
+    /// Bytes a product with one token reads: the repacked bytes when interleaved, else the file's.
+    public var streamedBytes: Int { interleaved?.byteCount ?? byteCount }
 }

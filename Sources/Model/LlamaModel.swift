@@ -33,7 +33,8 @@ public final class LlamaModel: @unchecked Sendable {
         self.file = file
         let configuration = try ModelSupport.check(file)
         self.configuration = configuration
-        weights = try ModelWeights(file: file, configuration: configuration)
+        let pool = WorkerPool(threads: threads)
+        weights = try ModelWeights(file: file, configuration: configuration, pool: pool)
         try ModelSupport.checkAllConsumed(
             tensorNames: file.tensors.map(\.name), consumed: weights.boundNames,
             architecture: configuration.architecture.rawValue)
@@ -47,7 +48,7 @@ public final class LlamaModel: @unchecked Sendable {
         localRope = configuration.localRopeBase.map {
             RoPETable(base: Double($0), ropeDims: configuration.ropeDimensions, maxPositions: maxPositions)
         }
-        pool = WorkerPool(threads: threads)
+        self.pool = pool
     }
 
     deinit { workspace.deallocate() }

@@ -44,7 +44,9 @@ struct ModelWeights: @unchecked Sendable {
     var boundNames: Set<String>
 
     /// Binds the tensors named by ``TensorManifest`` for `c`, checking every name, shape and type.
-    init(file: GGUFFile, configuration c: ModelConfiguration) throws(ModelError) {
+    /// Large matrices are repacked on `pool`'s threads, and each tensor's file pages are released as
+    /// soon as it is repacked, so that the file and its repacked copy are never both resident.
+    init(file: GGUFFile, configuration c: ModelConfiguration, pool: WorkerPool? = nil) throws(ModelError) {
         var bound: Set<String> = []
         func info(_ name: String) throws(ModelError) -> GGUFTensorInfo {
             guard let tensor = file.tensor(named: name) else { throw .missingTensor(name) }
@@ -68,7 +70,7 @@ struct ModelWeights: @unchecked Sendable {
         }
         /// The matrices as one interleaved matrix when possible (releasing the file's pages), else nil.
         func interleaved(_ names: [String], _ parts: [WeightMatrix]) -> WeightMatrix? {
-            guard let packed = WeightMatrix.interleaving(parts) else { return nil }
+            guard let packed = WeightMatrix.interleaving(parts, pool: pool, release: { file.releasePages($0) }) else { return nil }
             for name in names { if let tensor = file.tensor(named: name) { file.releasePages(of: tensor) } }
             return packed
         }

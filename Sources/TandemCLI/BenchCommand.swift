@@ -5,6 +5,8 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure performance.",
-        subcommands: [SingleStreamBench.self, ThroughputBench.self, KernelsBench.self, ServeBench.self, GrammarBench.self]
+        subcommands: [
+            SingleStreamBench.self, ThroughputBench.self, KernelsBench.self, ServeBench.self, MemoryBench.self, GrammarBench.self
+        ]
     )
 }

@@ -35,20 +35,29 @@ struct ModelOptions: ParsableArguments {
         do { return try Tokenizer(metadata: file.metadata) } catch { throw CLIError("tokenizer: \(error)") }
     }
 
-    /// Binds the model's weights and pages them in, with a progress bar on a terminal.
+    /// Binds the model's weights (repacking them on all threads) and pages in the matrices that stay in
+    /// the memory map, with a progress bar on a terminal; logs the time to ready on standard error.
     func loadModel(_ file: GGUFFile) throws -> LlamaModel {
         let threadCount = threads ?? WorkerPool.processorCount
         guard threadCount >= 1, threadCount <= 1024 else { throw CLIError("--threads must be between 1 and 1024") }
+        let start = Date()
         let model: LlamaModel
         do { model = try LlamaModel(file: file, threads: threadCount) } catch { throw CLIError("\(error)") }
-        let progress = ProgressBar(label: "Loading model", total: file.tensors.reduce(0) { $0 + $1.byteCount }, unit: .bytes)
+        // Repacked matrices are in memory and their file pages released: touching them again would read
+        // the file a second time and keep both copies resident.
+        let mapped = model.fileBackedWeights
+        let progress = ProgressBar(label: "Loading model", total: mapped.reduce(0) { $0 + $1.count }, unit: .bytes)
         var done = 0
-        for tensor in file.tensors {
-            pageIn(file.bytes(of: tensor))
-            done += tensor.byteCount
+        for bytes in mapped {
+            pageIn(bytes)
+            done += bytes.count
             progress.update(done)
         }
         progress.finish()
+        standardError(
+            String(
+                format: "model ready in %.2f s (%.2f GB of weights per token, %d threads)", Date().timeIntervalSince(start),
+                Double(model.weightBytesPerToken) / 1e9, threadCount))
         return model
     }
 

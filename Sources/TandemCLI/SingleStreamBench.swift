@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Kernels
 import Model
 
 /// `tandem bench single`: prefill and single-stream decode speed, like llama-bench's pp/tg.
@@ -20,6 +21,9 @@ struct SingleStreamBench: AsyncParsableCommand {
 
     @Option(help: "Measured repetitions (after one warm-up); the mean is reported.")
     var repetitions = 3
+
+    @Flag(help: "Skip the memory bandwidth measurement (decode as a fraction of the read limit).")
+    var noBandwidth = false
 
     @Flag(help: "Print one JSON object.")
     var json = false
@@ -66,15 +70,38 @@ struct SingleStreamBench: AsyncParsableCommand {
         }
         let prefillMean = prefill.reduce(0, +) / Double(prefill.count)
         let decodeMean = decode.reduce(0, +) / Double(decode.count)
+        let decodeBest = decode.max() ?? 0
+        // The limit of a single stream: every weight read once per token at the machine's read bandwidth,
+        // measured in the same run (after the model's runs, on the same threads).
+        let bytes = model.weightBytesPerToken
+        let bandwidth = noBandwidth ? nil : MemoryBandwidth.measure(pool: model.pool).gigabytesPerSecond
+        let limit = bandwidth.map { $0 * 1e9 / Double(bytes) }
         if json {
-            print(
+            var fields = [
                 String(
-                    format: #"{"threads": %d, "prompt_tokens": %d, "prefill_tokens_per_s": %.2f, "decode_tokens": %d, "decode_tokens_per_s": %.2f}"#,
-                    model.pool.threadCount, promptLength, prefillMean, generateLength, decodeMean))
+                    format: #""threads": %d, "prompt_tokens": %d, "prefill_tokens_per_s": %.2f"#, model.pool.threadCount, promptLength, prefillMean),
+                String(
+                    format: #""decode_tokens": %d, "decode_tokens_per_s": %.2f, "decode_best_tokens_per_s": %.2f"#, generateLength, decodeMean,
+                    decodeBest),
+                String(format: #""weight_bytes_per_token": %ld, "matrix_flops_per_token": %ld"#, bytes, model.matrixFlopsPerToken)
+            ]
+            if let bandwidth, let limit {
+                fields.append(
+                    String(
+                        format: #""read_gb_per_s": %.2f, "decode_limit_tokens_per_s": %.2f, "decode_fraction_of_limit": %.3f"#, bandwidth, limit,
+                        decodeMean / limit))
+            }
+            print("{" + fields.joined(separator: ", ") + "}")
         } else {
             print("threads  test     tok/s")
             print(String(format: "%7d  pp%-5d %8.2f", model.pool.threadCount, promptLength, prefillMean))
             print(String(format: "%7d  tg%-5d %8.2f", model.pool.threadCount, generateLength, decodeMean))
+            if let bandwidth, let limit {
+                print(
+                    String(
+                        format: "decode reads %.3f GB per token; memory read %.1f GB/s: limit %.2f tok/s, decode at %.0f%%",
+                        Double(bytes) / 1e9, bandwidth, limit, 100 * decodeMean / limit))
+            }
         }
     }
 }

@@ -14,6 +14,19 @@
 static inline __attribute__((always_inline)) void tandem_prefetch_l2(const void *address) {
     __builtin_prefetch(address, 0, 2);
 }
+/// Bytes ahead of the block being multiplied that the weight tiles prefetch (0: none), set once at start
+/// (`InterleavedMatmul.prefetchBytes`). Hints only: results do not depend on it.
+extern int tandem_weight_prefetch;
+/// Sets `tandem_weight_prefetch` (before any product runs).
+void tandem_set_weight_prefetch(int bytes);
+
+/// Prefetches the `bytes` bytes at `block + tandem_weight_prefetch` into the second-level cache.
+static inline __attribute__((always_inline)) void tandem_prefetch_block(const void *block, int bytes) {
+    if (tandem_weight_prefetch <= 0) return;
+    const char *p = (const char *)block + tandem_weight_prefetch;
+    for (int offset = 0; offset < bytes; offset += 64) __builtin_prefetch(p + offset, 0, 2);
+}
+
 /// 1 when the CPU runs AVX-512 VNNI on 256-bit vectors (then the `_vnni` tiles below may be called).
 int tandem_has_vnni(void);
 
@@ -32,10 +45,18 @@ void tandem_k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const 
                         const float *scales, const int16_t *subBlockSums, int tokens, float *out, int rows,
                         int valid);
 
-/// The interleaved Q4_1 tile (`InterleavedMatmul.tileQ4_1`) with `vpdpbusd`, over `groups` (1 or 2) row
-/// groups `groupStride` bytes apart; activation sums (scaled) at `sums`. The second group's rows go 8 floats
-/// after the first's (`valid0`, `valid1` rows of each).
-void tandem_q4_1_tile_vnni(const void *group, long groupStride, int groups, int blocks, int bytesPerBlock,
-                           const int8_t *quants, int columns, const float *scales, const float *sums, int tokens,
-                           float *out, int rows, int valid0, int valid1);
+/// The interleaved Q4_K tile in its nibble layout (`InterleavedMatmul.tileQ4K`) with `vpdpbusd`; arguments
+/// as `tandem_k_tile_vnni`.
+void tandem_q4k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
+                          const float *scales, const int16_t *subBlockSums, int tokens, float *out, int rows,
+                          int valid);
+
+/// The interleaved Q4_1 or Q4_0 nibble tile (`InterleavedMatmul.tileQ4_1`) with `vpdpbusd`, over `groups`
+/// (1 or 2) row groups `groupStride` bytes apart. `offset` 0: Q4_1, activation sums (scaled) at `sums`;
+/// `offset` 8: Q4_0 (nibble `q + 8`), integer block sums at `integerSums`. The second group's rows go 8
+/// floats after the first's (`valid0`, `valid1` rows of each).
+void tandem_nibble_tile_vnni(const void *group, long groupStride, int groups, int blocks, int bytesPerBlock,
+                             const int8_t *quants, int columns, const float *scales, const float *sums,
+                             const int32_t *integerSums, int32_t offset, int tokens, float *out, int rows, int valid0,
+                             int valid1);
 #endif
