@@ -13,6 +13,14 @@ void tandem_set_weight_prefetch(int bytes) { tandem_weight_prefetch = bytes; }
 #include <immintrin.h>
 
 #define VNNI_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+/// Calls CASE(n) with the token count as a constant (1 to 4), so each count gets its own unrolled tile.
+#define FOR_TOKENS(CASE)                                                                                                      \
+    switch (tokens) {                                                                                                         \
+    case 1: CASE(1); break;                                                                                                   \
+    case 2: CASE(2); break;                                                                                                   \
+    case 3: CASE(3); break;                                                                                                   \
+    default: CASE(4); break;                                                                                                  \
+    }
 
 int tandem_has_vnni(void) {
     __builtin_cpu_init();
@@ -79,12 +87,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void byte_tile(const ui
 VNNI_TARGET void tandem_byte_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants,
                                        int columns, const float *scales, const int32_t *integerSums, int32_t offset,
                                        int tokens, float *out, int rows, int valid) {
-    switch (tokens) {
-    case 1: BYTE_CASE(1); break;
-    case 2: BYTE_CASE(2); break;
-    case 3: BYTE_CASE(3); break;
-    default: BYTE_CASE(4); break;
-    }
+    FOR_TOKENS(BYTE_CASE);
 }
 
 /// Q4_1 or Q4_0 nibbles over `groups` (1 or 2) adjacent row groups: nibbles (0...15) go to `vpdpbusd`
@@ -173,6 +176,37 @@ VNNI_TARGET void tandem_nibble_tile_vnni(const void *group, long groupStride, in
     }
 }
 
+/// The end of one K-format block for every token: d x da x (the scaled integer dots) minus
+/// dmin x da x (the 8 sub-block minimums x the activation's sub-block sums), added to `acc`.
+VNNI_TARGET static inline __attribute__((always_inline)) void k_block_finish(const uint8_t *minimums, __m256 d, __m256 dmin,
+                                                                           const __m256i *scaled, const float *scales,
+                                                                           int blocks, int b, const int16_t *subBlockSums,
+                                                                           int columns, int tokens, __m256 *acc) {
+    __m256i m[4];
+    for (int i = 0; i < 4; i++) {
+        const uint8_t *first = minimums + 16 * i;
+        m[i] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)first),
+                                                      _mm_loadl_epi64((const __m128i *)(first + 8))));
+    }
+    for (int t = 0; t < tokens; t++) {
+        __m256 da = _mm256_set1_ps(scales[t * blocks + b]);
+        __m256 result = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(scaled[t]), acc[t]);
+        // Sub-block sums 2j and 2j+1 in the two 16-bit halves of every lane.
+        const int16_t *sums = subBlockSums + (long)t * (columns / 32) + b * 8;
+        __m256i pair[4];
+        for (int j = 0; j < 4; j++) {
+            int32_t two;
+            __builtin_memcpy(&two, sums + 2 * j, 4);
+            pair[j] = _mm256_set1_epi32(two);
+        }
+        __m256i minimumSum = _mm256_add_epi32(
+            _mm256_add_epi32(_mm256_madd_epi16(m[0], pair[0]), _mm256_madd_epi16(m[1], pair[1])),
+            _mm256_add_epi32(_mm256_madd_epi16(m[2], pair[2]), _mm256_madd_epi16(m[3], pair[3])));
+        __m256 negated = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(dmin, da));
+        acc[t] = _mm256_fmadd_ps(negated, _mm256_cvtepi32_ps(minimumSum), result);
+    }
+}
+
 /// Q4_K / Q5_K (quants 0...31, unpacked to bytes; see `InterleavedWeights`): per 16-column group,
 /// `vpdpbusd` gives each row's exact dot in 32 bits and one `vpmulld` weighs it by the row's group
 /// scale — the integers `InterleavedMatmul.tileK` gets from 16-bit sums and `madd`. The minimum term
@@ -203,29 +237,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void k_tile(const uint8
         }
         __m256 d = _mm256_loadu_ps((const float *)(block + D));
         __m256 dmin = _mm256_loadu_ps((const float *)(block + DMIN));
-        __m256i m[4];
-        for (int i = 0; i < 4; i++) {
-            const uint8_t *first = block + MINIMUMS + 16 * i;
-            m[i] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)first),
-                                                          _mm_loadl_epi64((const __m128i *)(first + 8))));
-        }
-        for (int t = 0; t < tokens; t++) {
-            __m256 da = _mm256_set1_ps(scales[t * blocks + b]);
-            __m256 result = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(scaled[t]), acc[t]);
-            // Sub-block sums 2j and 2j+1 in the two 16-bit halves of every lane.
-            const int16_t *sums = subBlockSums + (long)t * (columns / 32) + b * 8;
-            __m256i pair[4];
-            for (int j = 0; j < 4; j++) {
-                int32_t two;
-                __builtin_memcpy(&two, sums + 2 * j, 4);
-                pair[j] = _mm256_set1_epi32(two);
-            }
-            __m256i minimumSum = _mm256_add_epi32(
-                _mm256_add_epi32(_mm256_madd_epi16(m[0], pair[0]), _mm256_madd_epi16(m[1], pair[1])),
-                _mm256_add_epi32(_mm256_madd_epi16(m[2], pair[2]), _mm256_madd_epi16(m[3], pair[3])));
-            __m256 negated = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(dmin, da));
-            acc[t] = _mm256_fmadd_ps(negated, _mm256_cvtepi32_ps(minimumSum), result);
-        }
+        k_block_finish(block + MINIMUMS, d, dmin, scaled, scales, blocks, b, subBlockSums, columns, tokens, acc);
     }
     for (int t = 0; t < tokens; t++) store_rows(out + (long)t * rows, acc[t], valid);
 }
@@ -235,12 +247,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void k_tile(const uint8
 VNNI_TARGET void tandem_k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
                                     const float *scales, const int16_t *subBlockSums, int tokens, float *out, int rows,
                                     int valid) {
-    switch (tokens) {
-    case 1: K_CASE(1); break;
-    case 2: K_CASE(2); break;
-    case 3: K_CASE(3); break;
-    default: K_CASE(4); break;
-    }
+    FOR_TOKENS(K_CASE);
 }
 
 /// Q4_K in its nibble layout (`InterleavedWeights.Q4KLayout`): per 64-column chunk, `vpdpbusd` sums the
@@ -280,28 +287,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q4k_tile(const uin
         }
         __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(block + D)));
         __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(block + DMIN)));
-        __m256i m[4];
-        for (int i = 0; i < 4; i++) {
-            const uint8_t *first = block + MINIMUMS + 16 * i;
-            m[i] = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)first),
-                                                          _mm_loadl_epi64((const __m128i *)(first + 8))));
-        }
-        for (int t = 0; t < tokens; t++) {
-            __m256 da = _mm256_set1_ps(scales[t * blocks + b]);
-            __m256 result = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(scaled[t]), acc[t]);
-            const int16_t *sums = subBlockSums + (long)t * (columns / 32) + b * 8;
-            __m256i pair[4];
-            for (int j = 0; j < 4; j++) {
-                int32_t two;
-                __builtin_memcpy(&two, sums + 2 * j, 4);
-                pair[j] = _mm256_set1_epi32(two);
-            }
-            __m256i minimumSum = _mm256_add_epi32(
-                _mm256_add_epi32(_mm256_madd_epi16(m[0], pair[0]), _mm256_madd_epi16(m[1], pair[1])),
-                _mm256_add_epi32(_mm256_madd_epi16(m[2], pair[2]), _mm256_madd_epi16(m[3], pair[3])));
-            __m256 negated = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(dmin, da));
-            acc[t] = _mm256_fmadd_ps(negated, _mm256_cvtepi32_ps(minimumSum), result);
-        }
+        k_block_finish(block + MINIMUMS, d, dmin, scaled, scales, blocks, b, subBlockSums, columns, tokens, acc);
     }
     for (int t = 0; t < tokens; t++) store_rows(out + (long)t * rows, acc[t], valid);
 }
@@ -311,12 +297,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q4k_tile(const uin
 VNNI_TARGET void tandem_q4k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
                                       const float *scales, const int16_t *subBlockSums, int tokens, float *out, int rows,
                                       int valid) {
-    switch (tokens) {
-    case 1: Q4K_CASE(1); break;
-    case 2: Q4K_CASE(2); break;
-    case 3: Q4K_CASE(3); break;
-    default: Q4K_CASE(4); break;
-    }
+    FOR_TOKENS(Q4K_CASE);
 }
 
 #else

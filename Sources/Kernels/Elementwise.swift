@@ -45,24 +45,7 @@ public func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int
 /// `SIMDKernels.exp` (the tail goes through the same function, so every element gets the same
 /// arithmetic wherever it sits). `output` may equal `gate`.
 public func siluMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int, output: UnsafeMutablePointer<Float>) {
-    var i = 0
-    while i < count {
-        let n = min(8, count - i)
-        var x = SIMD8<Float>.zero, u = SIMD8<Float>.zero
-        if n == 8 {
-            x = UnsafeRawPointer(gate + i).loadUnaligned(as: SIMD8<Float>.self)
-            u = UnsafeRawPointer(up + i).loadUnaligned(as: SIMD8<Float>.self)
-        } else {
-            for lane in 0..<n { x[lane] = gate[i + lane]; u[lane] = up[i + lane] }
-        }
-        let y = x / (1 + SIMDKernels.exp(-x)) * u
-        if n == 8 {
-            UnsafeMutableRawPointer(output + i).storeBytes(of: y, as: SIMD8<Float>.self)
-        } else {
-            for lane in 0..<n { output[i + lane] = y[lane] }
-        }
-        i += 8
-    }
+    gatedProduct(gate: gate, up: up, count: count, output: output) { x in x / (1 + SIMDKernels.exp(-x)) }
 }
 
 /// GeGLU with the tanh approximation of GELU (gemma's `gelu_pytorch_tanh`):
@@ -71,6 +54,18 @@ public func siluMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count:
 /// near 0; the tail goes through the same function). `output` may equal `gate`.
 public func geluTanhMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int, output: UnsafeMutablePointer<Float>) {
     let c = SIMD8<Float>(repeating: 2 * 0.797_884_560_802_865_4)  // 2 sqrt(2/π)
+    gatedProduct(gate: gate, up: up, count: count, output: output) { x in
+        x / (1 + SIMDKernels.exp(-(c * x.addingProduct(x * x * x, SIMD8(repeating: 0.044_715)))))
+    }
+}
+
+/// `output[i] = activation(gate[i]) * up[i]`, eight lanes at a time; the tail is padded to eight
+/// lanes so that every element goes through the same arithmetic.
+@inline(__always)
+private func gatedProduct(
+    gate: UnsafePointer<Float>, up: UnsafePointer<Float>, count: Int, output: UnsafeMutablePointer<Float>,
+    activation: (SIMD8<Float>) -> SIMD8<Float>
+) {
     var i = 0
     while i < count {
         let n = min(8, count - i)
@@ -81,8 +76,7 @@ public func geluTanhMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, co
         } else {
             for lane in 0..<n { x[lane] = gate[i + lane]; u[lane] = up[i + lane] }
         }
-        let twiceZ = c * x.addingProduct(x * x * x, SIMD8(repeating: 0.044_715))
-        let y = x / (1 + SIMDKernels.exp(-twiceZ)) * u
+        let y = activation(x) * u
         if n == 8 {
             UnsafeMutableRawPointer(output + i).storeBytes(of: y, as: SIMD8<Float>.self)
         } else {

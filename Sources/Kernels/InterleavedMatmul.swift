@@ -355,6 +355,40 @@ enum InterleavedMatmul {
         }
     }
 
+    /// Eight rows' Int8 values at `first` and at `second`, as Int16 pairs: lane `r` holds row `r`'s two.
+    @inline(__always)
+    static func int16Pairs(_ first: UnsafeRawPointer, _ second: UnsafeRawPointer) -> __m256i {
+        _mm256_cvtepi8_epi16(
+            _mm_unpacklo_epi8(
+                _mm_loadl_epi64(first.assumingMemoryBound(to: __m128i.self)),
+                _mm_loadl_epi64(second.assumingMemoryBound(to: __m128i.self))))
+    }
+
+    /// A K block's eight rows' sub-block minimums (8 x 8 bytes at `minimums`), paired for `madd`.
+    @inline(__always)
+    static func minimumPairs(_ minimums: UnsafeRawPointer) -> (__m256i, __m256i, __m256i, __m256i) {
+        (
+            int16Pairs(minimums, minimums + 8), int16Pairs(minimums + 16, minimums + 24), int16Pairs(minimums + 32, minimums + 40),
+            int16Pairs(minimums + 48, minimums + 56)
+        )
+    }
+
+    /// `result - dmin x da x Σ minimum x sub-block sum`: the minimum term of the K formats, with the
+    /// token's sub-block sums 2j and 2j+1 in the two Int16 halves of every lane.
+    @inline(__always)
+    static func subtractMinimums(
+        _ m: (__m256i, __m256i, __m256i, __m256i), from result: __m256, dmin: __m256, da: __m256, sums: UnsafePointer<Int16>
+    ) -> __m256 {
+        let raw = UnsafeRawPointer(sums)
+        @inline(__always)
+        func sumPair(_ j: Int) -> __m256i { _mm256_set1_epi32(raw.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
+        let minimumSum = _mm256_add_epi32(
+            _mm256_add_epi32(_mm256_madd_epi16(m.0, sumPair(0)), _mm256_madd_epi16(m.1, sumPair(1))),
+            _mm256_add_epi32(_mm256_madd_epi16(m.2, sumPair(2)), _mm256_madd_epi16(m.3, sumPair(3))))
+        let negated = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(dmin, da))
+        return _mm256_fmadd_ps(negated, _mm256_cvtepi32_ps(minimumSum), result)
+    }
+
     /// K formats: the exact dot of each row over a group of 16 columns is summed in Int16 (Q4_K and Q5_K
     /// quants are 0...31, so `maddubs` takes them as they are; Q6_K's -32...31 go through the sign fix-up;
     /// either way 4 chunks stay below 32767), then one `madd` with the row's group scale in both halves of
@@ -370,14 +404,6 @@ enum InterleavedMatmul {
         let signed = p.type == .q6_K
         let hasMinimum = p.type != .q6_K
         let q0 = a.quants + token * columns
-        /// Eight rows' Int8 values at `first` and at `second`, as Int16 pairs: lane `r` holds row `r`'s two.
-        @inline(__always)
-        func pairs(_ first: UnsafeRawPointer, _ second: UnsafeRawPointer) -> __m256i {
-            _mm256_cvtepi8_epi16(
-                _mm_unpacklo_epi8(
-                    _mm_loadl_epi64(first.assumingMemoryBound(to: __m128i.self)),
-                    _mm_loadl_epi64(second.assumingMemoryBound(to: __m128i.self))))
-        }
         sweep(p, Tokens.self, group: group, token: token, rows: rows, output: output) { block, b, acc in
             var scaled = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
             for g in 0..<16 {
@@ -392,32 +418,19 @@ enum InterleavedMatmul {
                     }
                     sums.update(dot)
                 }
-                let scale = pairs(block + K.scales + 8 * g, block + K.scales + 8 * g)
+                let scale = int16Pairs(block + K.scales + 8 * g, block + K.scales + 8 * g)
                 scaled.update { t, sum in _mm256_add_epi32(sum, _mm256_madd_epi16(sums[t], scale)) }
             }
             let d = _mm256_loadu_ps((block + K.d).assumingMemoryBound(to: Float.self))
             let dmin = _mm256_loadu_ps((block + K.dmin).assumingMemoryBound(to: Float.self))
-            let minimums = K.minimums
-            let m0 = hasMinimum ? pairs(block + minimums, block + minimums + 8) : _mm256_setzero_si256()
-            let m1 = hasMinimum ? pairs(block + minimums + 16, block + minimums + 24) : m0
-            let m2 = hasMinimum ? pairs(block + minimums + 32, block + minimums + 40) : m0
-            let m3 = hasMinimum ? pairs(block + minimums + 48, block + minimums + 56) : m0
+            let zero = _mm256_setzero_si256()
+            let m = hasMinimum ? minimumPairs(block + K.minimums) : (zero, zero, zero, zero)
             @inline(__always)
             func accumulate(_ t: Int, _ acc: __m256) -> __m256 {
                 let da = _mm256_set1_ps(a.scales[(token + t) * blocks + b])
-                var result = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(scaled[t]), acc)
-                if hasMinimum {
-                    // Sub-block sums 2j and 2j+1 in the two Int16 halves of every lane.
-                    let sums = UnsafeRawPointer(a.subBlockSums + (token + t) * (columns / 32) + b * 8)
-                    @inline(__always)
-                    func sumPair(_ j: Int) -> __m256i { _mm256_set1_epi32(sums.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
-                    let minimumSum = _mm256_add_epi32(
-                        _mm256_add_epi32(_mm256_madd_epi16(m0, sumPair(0)), _mm256_madd_epi16(m1, sumPair(1))),
-                        _mm256_add_epi32(_mm256_madd_epi16(m2, sumPair(2)), _mm256_madd_epi16(m3, sumPair(3))))
-                    let negated = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(dmin, da))
-                    result = _mm256_fmadd_ps(negated, _mm256_cvtepi32_ps(minimumSum), result)
-                }
-                return result
+                let result = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(scaled[t]), acc)
+                guard hasMinimum else { return result }
+                return subtractMinimums(m, from: result, dmin: dmin, da: da, sums: a.subBlockSums + (token + t) * (columns / 32) + b * 8)
             }
             acc.update(accumulate)
         }
@@ -437,14 +450,6 @@ enum InterleavedMatmul {
         let blocks = p.blocksPerRow, columns = a.columns
         let q0 = a.quants + token * columns
         let mask = _mm256_set1_epi8(0x0F)
-        /// Eight rows' Int8 values at `first` and at `second`, as Int16 pairs: lane `r` holds row `r`'s two.
-        @inline(__always)
-        func pairs(_ first: UnsafeRawPointer, _ second: UnsafeRawPointer) -> __m256i {
-            _mm256_cvtepi8_epi16(
-                _mm_unpacklo_epi8(
-                    _mm_loadl_epi64(first.assumingMemoryBound(to: __m128i.self)),
-                    _mm_loadl_epi64(second.assumingMemoryBound(to: __m128i.self))))
-        }
         sweep(p, Tokens.self, group: group, token: token, rows: rows, output: output) { block, b, acc in
             var scaled = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
             for j in 0..<4 {
@@ -459,31 +464,20 @@ enum InterleavedMatmul {
                         _mm256_add_epi16(s, _mm256_maddubs_epi16(hi, broadcast4(q0 + t * columns + b * 256 + 64 * j + 32 + 4 * k)))
                     }
                 }
-                let scaleLow = pairs(block + L.scales + 16 * j, block + L.scales + 16 * j)
-                let scaleHigh = pairs(block + L.scales + 16 * j + 8, block + L.scales + 16 * j + 8)
+                let scaleLow = int16Pairs(block + L.scales + 16 * j, block + L.scales + 16 * j)
+                let scaleHigh = int16Pairs(block + L.scales + 16 * j + 8, block + L.scales + 16 * j + 8)
                 scaled.update { t, sum in
                     _mm256_add_epi32(sum, _mm256_add_epi32(_mm256_madd_epi16(low[t], scaleLow), _mm256_madd_epi16(high[t], scaleHigh)))
                 }
             }
             let d = _mm256_cvtph_ps(_mm_loadu_si128((block + L.d).assumingMemoryBound(to: __m128i.self)))
             let dmin = _mm256_cvtph_ps(_mm_loadu_si128((block + L.dmin).assumingMemoryBound(to: __m128i.self)))
-            let m0 = pairs(block + L.minimums, block + L.minimums + 8)
-            let m1 = pairs(block + L.minimums + 16, block + L.minimums + 24)
-            let m2 = pairs(block + L.minimums + 32, block + L.minimums + 40)
-            let m3 = pairs(block + L.minimums + 48, block + L.minimums + 56)
+            let m = minimumPairs(block + L.minimums)
             @inline(__always)
             func accumulate(_ t: Int, _ acc: __m256) -> __m256 {
                 let da = _mm256_set1_ps(a.scales[(token + t) * blocks + b])
                 let result = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(scaled[t]), acc)
-                // Sub-block sums 2j and 2j+1 in the two Int16 halves of every lane.
-                let sums = UnsafeRawPointer(a.subBlockSums + (token + t) * (columns / 32) + b * 8)
-                @inline(__always)
-                func sumPair(_ j: Int) -> __m256i { _mm256_set1_epi32(sums.loadUnaligned(fromByteOffset: 4 * j, as: Int32.self)) }
-                let minimumSum = _mm256_add_epi32(
-                    _mm256_add_epi32(_mm256_madd_epi16(m0, sumPair(0)), _mm256_madd_epi16(m1, sumPair(1))),
-                    _mm256_add_epi32(_mm256_madd_epi16(m2, sumPair(2)), _mm256_madd_epi16(m3, sumPair(3))))
-                let negated = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(dmin, da))
-                return _mm256_fmadd_ps(negated, _mm256_cvtepi32_ps(minimumSum), result)
+                return subtractMinimums(m, from: result, dmin: dmin, da: da, sums: a.subBlockSums + (token + t) * (columns / 32) + b * 8)
             }
             acc.update(accumulate)
         }
