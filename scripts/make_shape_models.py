@@ -43,6 +43,9 @@ from pathlib import Path
 import numpy as np
 import gguf
 from gguf import GGMLQuantizationType as T
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference.synthetic import bytes_to_unicode as _byte_table  # noqa: E402
 from gguf import GGUFWriter, TokenType
 
 CACHE = Path(os.environ.get("TANDEM_CACHE", Path.home() / ".cache/tandem"))
@@ -133,15 +136,9 @@ def tensor_type(kind: str, layer: int, shape: Shape, ftype: str, cols: int) -> T
 
 # ---------------------------------------------------------------------------- vocabularies
 def bytes_to_unicode() -> list[str]:
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for _, c in sorted(zip(bs, cs))]
+    """The GPT-2 byte -> character table, indexed by byte (scripts/reference/synthetic.py's)."""
+    table = _byte_table()
+    return [table[b] for b in range(256)]
 
 
 def synthetic_vocab(size: int, controls: int = 256) -> dict:
