@@ -1062,8 +1062,11 @@ def http_cases():
         return None if responses[0][0] == 200 else f"status {responses[0][0]}"
 
     def two_ok(responses, closed):
+        # Each pipelined request is answered in order; under load either may be shed (429/503).
         statuses = [r[0] for r in responses]
-        return None if statuses == [200, 200] else f"pipelined statuses {statuses}"
+        answered = len(statuses) == 2 and all(
+            status == 200 or (status in (429, 503) and "retry-after" in headers) for status, headers, _ in responses)
+        return None if answered else f"pipelined statuses {statuses}"
 
     big = dumps(dict(BASE["completions"], user="u" * (5 * MIB)))
     cases = [
