@@ -2,6 +2,7 @@
 """Reference tokenizations for the Swift Tokenizer tests.
 
 Usage: python3 scripts/fixtures_tokenizer.py [path/to/SmolLM2-135M-Instruct.Q4_1.gguf]
+       python3 scripts/fixtures_tokenizer.py --tekken [path]   (only adds the tekken family)
        (default: $TANDEM_MODEL or ~/.cache/tandem/SmolLM2-135M-Instruct.Q4_1.gguf)
 
 Needs: gguf, tokenizers, transformers (optional cross-check), sentencepiece (SPM fixture).
@@ -100,6 +101,18 @@ LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,
                 r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+# Mistral Nemo's tekken (its tokenizer.json): words split where lower case turns to upper case
+# ("camelCase" -> "camel", "Case"), single digits, no contractions.
+TEKKEN_REGEX = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+                r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+                r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+# Extra texts for tekken's case rules (upper/lower runs, titlecase, non-Latin case, marks).
+TEKKEN_EXTRA = [
+    "camelCaseWord HTTPServer XMLHttpRequest iPhone McDonald's getHTTPResponseCode",
+    "ÉCOLE École éCOLE Straße STRASSE ǅemal ǲ ΑΘΗΝΑ Αθήνα МОСКВА Москва",
+    "path/to/file.txt\nC:\\dir\\x // comment /* */ a/b/c/\n",
+    "मनुष्य नमस्ते ab\u0301cD e\u0301E Ǆx ﬁne ＡＢＣａｂｃ",
+]
 
 
 def model_path():
@@ -193,7 +206,7 @@ def hf_bpe(meta, family):
     elif family == "gpt2":
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     else:
-        regex = LLAMA3_REGEX if family == "llama3" else QWEN2_REGEX
+        regex = {"llama3": LLAMA3_REGEX, "tekken": TEKKEN_REGEX}.get(family, QWEN2_REGEX)
         tok.pre_tokenizer = pre_tokenizers.Sequence([
             pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
@@ -348,12 +361,46 @@ def build_spm(meta):
     print(f"spm_tiny: {len(tokens)} tokens, {len(cases)} cases")
 
 
+def add_tekken(meta, path):
+    """Adds the `tekken` family (Mistral Nemo) to bpe_families.json: the SmolLM2 vocabulary with
+    tokenizer.ggml.pre = tekken, references from `tokenizers` with tekken's original regex and
+    from llama.cpp (whose ids win where they differ, recorded in the notes)."""
+    texts = CORPUS + TEKKEN_EXTRA
+    tok = hf_bpe(meta, "tekken")
+    cases = [{"text": t, "ids": tok.encode(t, add_special_tokens=False).ids} for t in texts]
+    reader = meta["__reader__"]
+    kv = {}
+    for key, field in reader.fields.items():
+        if key.startswith("tokenizer.") and key != "tokenizer.chat_template":
+            vtype = field.types[0]
+            sub = field.types[1] if vtype == gguf.GGUFValueType.ARRAY else None
+            kv[key] = (field.contents(), vtype, sub)
+    kv["tokenizer.ggml.pre"] = ("tekken", gguf.GGUFValueType.STRING, None)
+    os.makedirs(os.path.join(OUT, "generated"), exist_ok=True)
+    family_path = os.path.join(OUT, "generated", "smollm2_vocab_tekken.gguf")
+    write_vocab_gguf(reader, family_path, kv)
+    notes = compare("tekken", cases, llama_cpp_ids(family_path, texts), "llama_cpp_ids")
+    fixture = os.path.join(OUT, "bpe_families.json")
+    with open(fixture, encoding="utf-8") as f:
+        doc = json.load(f)
+    doc["families"]["tekken"] = cases
+    doc["notes"]["tekken"] = notes
+    with open(fixture, "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False, indent=1)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    if sys.argv[1:2] == ["--tekken"]:
+        del sys.argv[1]
+        path = model_path()
+        add_tekken(read_vocab(path), path)
+        return
     path = model_path()
     meta = read_vocab(path)
     build_bpe(meta, path)
     build_spm(meta)
+    add_tekken(meta, path)
 
 
 if __name__ == "__main__":
