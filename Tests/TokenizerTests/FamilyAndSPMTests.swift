@@ -148,8 +148,8 @@ struct PreTokenizerSplitTests {
     }
 
     @Test func unknownPreTokenizerIsAnError() {
-        #expect(throws: TokenizerError.unknownPreTokenizer("tekken")) {
-            try Tokenizer(vocabulary: TokenizerVocabulary(model: .gpt2, preTokenizer: "tekken", tokens: ["a"]))
+        #expect(throws: TokenizerError.unknownPreTokenizer("made-up")) {
+            try Tokenizer(vocabulary: TokenizerVocabulary(model: .gpt2, preTokenizer: "made-up", tokens: ["a"]))
         }
         // Absent or "default" selects llama.cpp's default family.
         let t = try? Tokenizer(vocabulary: TokenizerVocabulary(model: .gpt2, tokens: ["a"]))
