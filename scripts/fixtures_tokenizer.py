@@ -3,6 +3,7 @@
 
 Usage: python3 scripts/fixtures_tokenizer.py [path/to/SmolLM2-135M-Instruct.Q4_1.gguf]
        python3 scripts/fixtures_tokenizer.py --tekken [path]   (only adds the tekken family)
+       python3 scripts/fixtures_tokenizer.py --phi3            (only writes phi3_strip.json)
        (default: $TANDEM_MODEL or ~/.cache/tandem/SmolLM2-135M-Instruct.Q4_1.gguf)
 
 Needs: gguf, tokenizers, transformers (optional cross-check), sentencepiece (SPM fixture).
@@ -389,8 +390,62 @@ def add_tekken(meta, path):
         json.dump(doc, f, ensure_ascii=False, indent=1)
 
 
+PHI3_TOKENS = [("<|endoftext|>", 3), ("<|assistant|>", 4), ("<|system|>", 4), ("<|end|>", 3), ("<|user|>", 4)]
+PHI3_TEXTS = [
+    "<|user|>\n Hello  world<|end|>\n<|assistant|>\nHi<|end|>\n<|endoftext|> x</s> y",
+    "<|system|>\nBe brief.<|end|>\n<|user|>\n\t\r\n walking the theory<|end|>\n<|assistant|>\n",
+    "no special tokens at all\n",
+    "<|end|>   \n\n<|end|>trailing<|user|>",
+]
+
+
+def build_phi3_strip():
+    """Phi-3's special tokens strip the whitespace after them in llama.cpp when general.name says
+    phi-3/phi3 (its RSTRIP attribute): the SentencePiece vocabulary of spm_tiny.json plus Phi-3's
+    chat tokens, tokenized by llama.cpp under three model names (phi3_strip.json)."""
+    spm_doc = json.load(open(os.path.join(OUT, "spm_tiny.json"), encoding="utf-8"))
+    tokens = spm_doc["tokens"] + [t for t, _ in PHI3_TOKENS]
+    scores = spm_doc["scores"] + [0.0] * len(PHI3_TOKENS)
+    types = spm_doc["types"] + [ty for _, ty in PHI3_TOKENS]
+    cases = []
+    os.makedirs(os.path.join(OUT, "generated"), exist_ok=True)
+    for name in ("Phi-3 mini 4k instruct", "Phi3", "Phi 3 Mini 4k Instruct"):
+        path = os.path.join(OUT, "generated", "phi3_strip.gguf")
+        w = gguf.GGUFWriter(path, "phi3")
+        w.add_name(name)
+        w.add_context_length(4096)
+        w.add_embedding_length(64)
+        w.add_block_count(1)
+        w.add_feed_forward_length(128)
+        w.add_head_count(4)
+        w.add_layer_norm_rms_eps(1e-5)
+        w.add_tokenizer_model("llama")
+        w.add_tokenizer_pre("default")
+        w.add_token_list(tokens)
+        w.add_token_scores(scores)
+        w.add_token_types(types)
+        w.add_bos_token_id(1)
+        w.add_eos_token_id(len(tokens) - 2)
+        w.add_unk_token_id(0)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        ids = llama_cpp_ids(path, PHI3_TEXTS)
+        if ids is None:
+            raise SystemExit("phi3_strip.json needs llama-cpp-python")
+        cases += [{"model_name": name, "text": t, "ids": i} for t, i in zip(PHI3_TEXTS, ids)]
+    with open(os.path.join(OUT, "phi3_strip.json"), "w", encoding="utf-8") as f:
+        json.dump({"tokens": tokens, "scores": scores, "types": types, "cases": cases,
+                   "reference": "llama.cpp (llama-cpp-python), vocab_only"}, f, ensure_ascii=False, indent=1)
+    print(f"phi3_strip: {len(cases)} cases")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    if sys.argv[1:2] == ["--phi3"]:
+        build_phi3_strip()
+        return
     if sys.argv[1:2] == ["--tekken"]:
         del sys.argv[1]
         path = model_path()
@@ -401,6 +456,7 @@ def main():
     build_bpe(meta, path)
     build_spm(meta)
     add_tekken(meta, path)
+    build_phi3_strip()
 
 
 if __name__ == "__main__":
