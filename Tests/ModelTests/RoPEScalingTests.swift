@@ -93,6 +93,15 @@ import Testing
         #expect(configuration.fusedQueryKeyValue && configuration.fusedGateUp && configuration.ropeNeoX)
     }
 
+    /// The context a model runs with is at most the file's; it must be positive.
+    @Test func contextLengthCapsTheFile() throws {
+        let file = try Fixtures.generatedModel("tiny-phi3-short")
+        #expect(try LlamaModel(file: file, threads: 1).configuration.contextLength == 1024)
+        #expect(try LlamaModel(file: file, threads: 1, contextLength: 256).configuration.contextLength == 256)
+        #expect(try LlamaModel(file: file, threads: 1, contextLength: 4096).configuration.contextLength == 1024)
+        #expect(throws: ModelError.self) { _ = try LlamaModel(file: file, threads: 1, contextLength: 0) }
+    }
+
     /// Mistral: a llama file's window applies to every layer, with the one RoPE table.
     @Test func mistralWindowCoversEveryLayer() throws {
         let configuration = try ModelConfiguration(file: Fixtures.generatedModel("tiny-mistral"))
