@@ -102,10 +102,17 @@ LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,
                 r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
-# Mistral Nemo's tekken (its tokenizer.json): words split where lower case turns to upper case
-# ("camelCase" -> "camel", "Case"), single digits, no contractions.
-TEKKEN_REGEX = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
-                r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+# Mistral Nemo's tekken: words split where lower case turns to upper case ("camelCase" -> "camel",
+# "Case"), single digits, no contractions. Its tokenizer.json regex uses Unicode case categories
+# (TEKKEN_REGEX_ORIGINAL); llama.cpp rewrites the classes as "a letter but not a-z" / "a letter but
+# not A-Z" (TEKKEN_REGEX), so every non-ASCII letter is in both and marks in neither: llama.cpp
+# splits "ÉCOLE" into "É", "COLE" and Devanagari words at their vowel signs where the original keeps
+# them whole. Tandem follows llama.cpp; the reference here uses llama.cpp's form.
+TEKKEN_REGEX_ORIGINAL = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+                         r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+                         r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+TEKKEN_REGEX = (r"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+"
+                r"|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*"
                 r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 # Extra texts for tekken's case rules (upper/lower runs, titlecase, non-Latin case, marks).
 TEKKEN_EXTRA = [
@@ -113,7 +120,59 @@ TEKKEN_EXTRA = [
     "ÉCOLE École éCOLE Straße STRASSE ǅemal ǲ ΑΘΗΝΑ Αθήνα МОСКВА Москва",
     "path/to/file.txt\nC:\\dir\\x // comment /* */ a/b/c/\n",
     "मनुष्य नमस्ते ab\u0301cD e\u0301E Ǆx ﬁne ＡＢＣａｂｃ",
+    "don't  stop\n\n  x1234 ÉCOLE éCOLE",
+    "ÀÉÎ ÀÉÎõ õÀÉÎ aÀ Àa ǅǅa aǅ ʰaʰ ʰA Aʰ",
 ]
+
+
+def tekken_probe():
+    """A byte-level vocabulary in which every tekken piece of TEKKEN_EXTRA (and every pair of
+    adjacent pieces) is one token, so token ids show exactly where a pre-tokenizer splits: llama.cpp
+    (pre = tekken, merges ignored) against `tokenizers` with TEKKEN_REGEX and with the original regex.
+    Returns notes for the fixture."""
+    from reference.synthetic import bytes_to_unicode  # the GPT-2 byte table
+
+    b2u = bytes_to_unicode()
+    regex = pre_tokenizers.Split(Regex(TEKKEN_REGEX), behavior="isolated", invert=False)
+    pieces = []
+    for text in TEKKEN_EXTRA:
+        split = [p for p, _ in regex.pre_tokenize_str(text)]
+        pieces += split + [a + b for a, b in zip(split, split[1:])]
+    tokens = ["<s>", "</s>", "<unk>"] + list(b2u.values())
+    merges, have = [], set(tokens)
+    for piece in pieces:
+        chars = "".join(b2u[b] for b in piece.encode("utf-8"))
+        current = chars[0]
+        for ch in chars[1:]:
+            if current + ch not in have:
+                merges.append(f"{current} {ch}")
+                tokens.append(current + ch)
+                have.add(current + ch)
+            current += ch
+    path = os.path.join(OUT, "generated", "tekken_probe.gguf")
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("tekken")
+    w.add_token_list(tokens)
+    w.add_token_types([3, 3, 3] + [1] * (len(tokens) - 3))
+    w.add_token_merges(merges)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    theirs = llama_cpp_ids(path, TEKKEN_EXTRA)
+    notes = []
+    for label, pattern in (("llama.cpp's regex", TEKKEN_REGEX), ("tokenizer.json's regex", TEKKEN_REGEX_ORIGINAL)):
+        tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)},
+                                   merges=[tuple(m.split(" ")) for m in merges], ignore_merges=True))
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(pattern), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+        same = sum(tok.encode(t, add_special_tokens=False).ids == i for t, i in zip(TEKKEN_EXTRA, theirs))
+        notes.append(f"probe vocabulary (every piece one token): tokenizers with {label} equals llama.cpp "
+                     f"on {same} of {len(TEKKEN_EXTRA)} texts")
+        print(notes[-1])
+    return notes
 
 
 def model_path():
@@ -199,6 +258,8 @@ def hf_bpe(meta, family):
     merges = [tuple(m.split(" ", 1)) for m in meta["tokenizer.ggml.merges"]]
     ignore_merges = family == "llama3"
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, ignore_merges=ignore_merges))
+    if family == "tekken":
+        tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, ignore_merges=True))  # as llama.cpp sets it
     if family == "smollm":
         tok.pre_tokenizer = pre_tokenizers.Sequence([
             pre_tokenizers.Digits(individual_digits=True),
@@ -380,7 +441,7 @@ def add_tekken(meta, path):
     os.makedirs(os.path.join(OUT, "generated"), exist_ok=True)
     family_path = os.path.join(OUT, "generated", "smollm2_vocab_tekken.gguf")
     write_vocab_gguf(reader, family_path, kv)
-    notes = compare("tekken", cases, llama_cpp_ids(family_path, texts), "llama_cpp_ids")
+    notes = compare("tekken", cases, llama_cpp_ids(family_path, texts), "llama_cpp_ids") + tekken_probe()
     fixture = os.path.join(OUT, "bpe_families.json")
     with open(fixture, encoding="utf-8") as f:
         doc = json.load(f)

@@ -1,35 +1,29 @@
 extension PreTokenizer {
-    /// Which side of tekken's case rule a scalar is on: `upper` for `[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]`,
-    /// `lower` for `[\p{Ll}\p{Lm}\p{Lo}\p{M}]` (modifier and other letters and marks are both).
+    /// Which side of tekken's case rule a scalar is on, as llama.cpp's tekken regex defines the
+    /// classes: `upper` is a letter (`\p{L}`) other than ASCII a-z, `lower` a letter other than
+    /// ASCII A-Z (so every non-ASCII letter is both, and marks are neither).
     struct TekkenCase: OptionSet {
         let rawValue: UInt8
         static let upper = TekkenCase(rawValue: 1)
         static let lower = TekkenCase(rawValue: 2)
     }
 
-    static func tekkenCase(_ value: UInt32) -> TekkenCase {
-        if value < 128 {
-            if value >= 65 && value <= 90 { return .upper }
-            return value >= 97 && value <= 122 ? .lower : []
-        }
-        guard let scalar = Unicode.Scalar(value) else { return [] }
-        switch scalar.properties.generalCategory {
-        case .uppercaseLetter, .titlecaseLetter: return .upper
-        case .lowercaseLetter: return .lower
-        case .modifierLetter, .otherLetter, .nonspacingMark, .spacingMark, .enclosingMark: return [.upper, .lower]
-        default: return []
-        }
-    }
-
-    /// Mistral Nemo's tekken regex (its tokenizer.json), matched leftmost-first like a backtracking
+    /// Mistral Nemo's tekken regex as llama.cpp runs it, matched leftmost-first like a backtracking
     /// engine:
     /// `[^\r\n\p{L}\p{N}]?U*L+ | [^\r\n\p{L}\p{N}]?U+L* | \p{N} | ' '?[^\s\p{L}\p{N}]+[\r\n/]* |
-    /// \s*[\r\n]+ | \s+(?!\S) | \s+`, with U and L the classes of ``TekkenCase``.
+    /// \s*[\r\n]+ | \s+(?!\S) | \s+`, with U and L the classes of ``TekkenCase``. (The original in
+    /// tokenizer.json uses Unicode case categories with marks in both classes: it keeps "ÉCOLE" and
+    /// "मनुष्य" whole where llama.cpp splits "É", "COLE" and at the vowel signs.)
     static func splitTekken(_ t: ScalarText, _ piece: Range<Int>, into out: inout [Range<Int>]) {
         let end = piece.upperBound
         let cr = UInt32(UInt8(ascii: "\r")), lf = UInt32(UInt8(ascii: "\n"))
         let space = UInt32(UInt8(ascii: " ")), slash = UInt32(UInt8(ascii: "/"))
-        func kind(_ p: Int) -> TekkenCase { p < end ? tekkenCase(t.scalars[p]) : [] }
+        func kind(_ p: Int) -> TekkenCase {
+            guard p < end, t.flags[p].contains(.letter) else { return [] }
+            let value = t.scalars[p]
+            if value >= 65 && value <= 90 { return .upper }
+            return value >= 97 && value <= 122 ? .lower : [.upper, .lower]
+        }
         func isOther(_ p: Int) -> Bool {
             let f = t.flags(at: p, in: piece)
             return f.contains(.defined) && !f.contains(.whitespace) && !f.contains(.letter) && !f.contains(.number)
