@@ -97,7 +97,7 @@ def make_synthetic(out_dir: Path, check_llamacpp: bool) -> None:
         t0 = time.time()
         gguf_path = out_dir / f"{spec.name}.gguf"
         write_model(spec, gguf_path)
-        model = ReferenceModel(gguf_path)
+        model = ReferenceModel(gguf_path, run_context=spec.run_context)
         rng = np.random.default_rng(1000 + spec.seed)
         n_vocab = model.cfg.n_vocab
         prompts = []
