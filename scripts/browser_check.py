@@ -119,9 +119,11 @@ def console_errors(driver):
 
 
 def wait(driver, condition, message, timeout=60):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: condition(d))
+        return WebDriverWait(driver, timeout, poll_frequency=0.05, ignored_exceptions=[StaleElementReferenceException]).until(
+            lambda d: condition(d))
     except Exception as error:  # noqa: BLE001
         check(False, f"{message} (timed out: {type(error).__name__})")
 
@@ -164,7 +166,8 @@ def send_message(driver, text):
 
 
 def assistant_texts(driver):
-    return [e.text for e in find_all(driver, "#messages .msg.assistant .body")]
+    # Read in one script: a streaming reply replaces its elements, which would go stale between calls.
+    return js(driver, "return [...document.querySelectorAll('#messages .msg.assistant .body')].map((e) => e.innerText);")
 
 
 def set_setting(driver, field, value):
@@ -193,6 +196,8 @@ def main_conversation(driver, server, model_name, screenshots):
     check(driver.switch_to.active_element.get_attribute("id") == "input", "the message box has the keyboard focus on load")
     wait(driver, lambda d: "KV" in find(d, "#status").text and "running" in find(d, "#status").text,
          "the status line summarizes /metrics (running, waiting, KV)", 10)
+    set_setting(driver, "#set-temperature", "0")
+    set_setting(driver, "#set-max-tokens", "300")
     js(driver, WATCH)
 
     send_message(driver, "Write a short Python function that adds two numbers, in a code block.")
@@ -222,6 +227,7 @@ def main_conversation(driver, server, model_name, screenshots):
 
 def stop_long_reply(driver, server):
     """Stop ends a long reply: the page stops, keeps the text, and the server frees the request."""
+    set_setting(driver, "#set-max-tokens", "")
     find(driver, "#new-chat").click()
     prompts = ["Write a very long story about a dragon and a knight, with ten chapters and many details.",
                "List one hundred different fruits, one per line, each with a long description.",
