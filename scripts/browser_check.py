@@ -250,6 +250,17 @@ def stop_long_reply(driver, server):
         while time.time() < deadline and server.metric("vllm:num_requests_running") != 0:
             time.sleep(0.1)
         check(server.metric("vllm:num_requests_running") == 0, "the server stopped generating (running requests: 0)")
+
+        # With the keyboard: Esc in the message box stops a reply too.
+        from selenium.webdriver.common.keys import Keys
+        count = len(assistant_texts(driver))
+        send_message(driver, prompt)
+        wait(driver, lambda d: len(assistant_texts(d)) > count and (idle(d) or len(assistant_texts(d)[-1]) > 80),
+             "a second long reply starts", 120)
+        if not idle(driver):
+            driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+            wait(driver, idle, "Esc stops the reply", 5)
+            check("stopped" in find_all(driver, "#messages .msg.assistant .meta")[-1].text, "Esc stops a reply")
         return
     check(False, "a reply long enough to stop")
 
@@ -313,6 +324,21 @@ def markdown_and_actions(driver, tmp):
     copy.click()
     wait(driver, lambda d: find(d, "#messages .code .copy").text in ("Copied", "Copy failed"), "the copy button answers", 5)
     check(find(driver, "#messages .code .copy").text == "Copied", "the copy button copies the code")
+
+    # Export: the file offered for download holds the conversations (the blob is caught before the click).
+    js(driver, """
+      window.__exported = null;
+      const create = URL.createObjectURL.bind(URL);
+      URL.createObjectURL = (blob) => { blob.text().then((text) => { window.__exported = text; }); return create(blob); };
+      HTMLAnchorElement.prototype.click = function () { window.__download = this.download; };
+    """)
+    find(driver, "#export").click()
+    exported = wait(driver, lambda d: js(d, "return window.__exported;"), "Export offers a file", 5)
+    data = json.loads(exported)
+    titles = [c["title"] for c in data["conversations"]]
+    check(data["format"] == "tandem-chat" and "Markdown <b>check</b>" in titles and len(titles) >= 3,
+          f"the export holds every conversation: {titles}")
+    check(js(driver, "return window.__download;").startswith("tandem-conversations-"), "under a dated file name")
 
     # Edit the first message and regenerate from there.
     count = len(find_all(driver, "#conversations li"))
