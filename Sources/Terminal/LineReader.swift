@@ -25,9 +25,10 @@ public final class LineReader {
     /// The editor, whose history grows with every line read.
     public private(set) var editor = LineEditor(prompt: "")
 
-    /// A reader on standard input and output; nil when standard input is not a terminal.
+    /// A reader on standard input and output; nil unless both are terminals (the line is drawn on
+    /// `output`, which must not be a file or a pipe).
     public init?(input: Int32 = STDIN_FILENO, output: Int32 = STDOUT_FILENO) {
-        guard let raw = RawMode(descriptor: input) else { return nil }
+        guard isatty(output) != 0, let raw = RawMode(descriptor: input) else { return nil }
         self.raw = raw
         self.input = input
         self.output = output
