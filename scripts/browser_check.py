@@ -287,6 +287,12 @@ IMPORTED = {
                 "- one\n- two\n  - nested\n\n1. first\n2. second\n\n"
                 "```python\ndef add(a, b):\n    # adds\n    label = \"<b>\"\n    return a + b\n```\n")},
         ],
+    }, {
+        "id": "imported-2", "title": "Reasoning", "created": 2, "updated": 2,
+        "messages": [
+            {"role": "user", "content": "Why?"},
+            {"role": "assistant", "content": "<think>Let me think about **this**.</think>Because."},
+        ],
     }],
 }
 
@@ -299,7 +305,14 @@ def markdown_and_actions(driver, tmp):
     find(driver, "#import-file").send_keys(path)
     js(driver, "document.getElementById('import-file').hidden = true;")
     wait(driver, lambda d: find(d, "#conversations li.current .open").text == "Markdown <b>check</b>",
-         "an exported-format JSON file imports and opens", 10)
+         "an exported-format JSON file imports and opens its first conversation", 10)
+    next(e for e in find_all(driver, "#conversations .open") if e.text == "Reasoning").click()
+    wait(driver, lambda d: find(d, "#conversations li.current .open").text == "Reasoning", "another conversation opens", 5)
+    thoughts = find_all(driver, "#messages .msg.assistant details.thoughts")
+    check(len(thoughts) == 1 and thoughts[0].get_attribute("open") is None and "Because." in assistant_texts(driver)[-1]
+          and "<think>" not in assistant_texts(driver)[-1], "a reasoning model's <think> block is folded away under 'Thoughts'")
+    next(e for e in find_all(driver, "#conversations .open") if e.text == "Markdown <b>check</b>").click()
+    wait(driver, lambda d: find(d, "#conversations li.current .open").text == "Markdown <b>check</b>", "the other one opens", 5)
     body = find_all(driver, "#messages .msg.assistant .body")[-1]
     check(not find_all(driver, "#messages img") and not find_all(driver, "#messages script"),
           "HTML in messages stays text: no <img> or <script> element")

@@ -515,6 +515,26 @@ function renderList(lines, start, parent) {
   return i;
 }
 
+// A reply; a reasoning model's leading <think>...</think> goes into a collapsed "Thoughts" box
+// (open while the model is still thinking).
+function renderReply(text, parent, pending) {
+  const match = text.match(/^\s*<think>([\s\S]*?)(<\/think>|$)/);
+  if (!match) {
+    renderMarkdown(text, parent);
+    return;
+  }
+  const details = document.createElement("details");
+  details.className = "thoughts";
+  const summary = document.createElement("summary");
+  const thinking = !match[2];
+  summary.textContent = thinking ? "Thinking…" : "Thoughts";
+  details.open = thinking && pending;
+  details.appendChild(summary);
+  renderMarkdown(match[1].trim(), details);
+  parent.appendChild(details);
+  renderMarkdown(text.slice(match[0].length), parent);
+}
+
 // ---------- code blocks: a small highlighter and a copy button ----------
 
 const KEYWORDS = new Set((
@@ -679,7 +699,7 @@ function messageElement(conversation, message, index) {
   role.textContent = message.role === "user" ? "You" : message.role === "assistant" ? state.model || "Assistant" : "Error";
   const body = document.createElement("div");
   body.className = "body";
-  if (message.role === "assistant") renderMarkdown(message.content, body);
+  if (message.role === "assistant") renderReply(message.content, body, message.pending);
   else renderLines(message.content.split("\n"), body);
   article.append(role, body);
   if (message.role === "assistant") {

@@ -597,6 +597,26 @@ function renderList(lines, start, parent) {
   return i;
 }
 
+// A reply; a reasoning model's leading <think>...</think> goes into a collapsed "Thoughts" box
+// (open while the model is still thinking).
+function renderReply(text, parent, pending) {
+  const match = text.match(/^\s*<think>([\s\S]*?)(<\/think>|$)/);
+  if (!match) {
+    renderMarkdown(text, parent);
+    return;
+  }
+  const details = document.createElement("details");
+  details.className = "thoughts";
+  const summary = document.createElement("summary");
+  const thinking = !match[2];
+  summary.textContent = thinking ? "Thinking…" : "Thoughts";
+  details.open = thinking && pending;
+  details.appendChild(summary);
+  renderMarkdown(match[1].trim(), details);
+  parent.appendChild(details);
+  renderMarkdown(text.slice(match[0].length), parent);
+}
+
 // ---------- code blocks: a small highlighter and a copy button ----------
 
 const KEYWORDS = new Set((
@@ -761,7 +781,7 @@ function messageElement(conversation, message, index) {
   role.textContent = message.role === "user" ? "You" : message.role === "assistant" ? state.model || "Assistant" : "Error";
   const body = document.createElement("div");
   body.className = "body";
-  if (message.role === "assistant") renderMarkdown(message.content, body);
+  if (message.role === "assistant") renderReply(message.content, body, message.pending);
   else renderLines(message.content.split("\n"), body);
   article.append(role, body);
   if (message.role === "assistant") {
@@ -1066,6 +1086,8 @@ button.link:hover { color: var(--accent); }
 .msg .body a { color: var(--accent); }
 .msg.pending .body::after { content: "\25CF"; color: var(--accent); animation: blink 1s steps(2) infinite; margin-left: 0.2em; }
 @keyframes blink { 50% { opacity: 0; } }
+.msg .thoughts { margin: 0.3em 0 0.6em; padding: 0.3em 0.7em; border-left: 3px solid var(--border); color: var(--muted); font-size: 0.92em; }
+.msg .thoughts summary { cursor: pointer; font-weight: 600; }
 .msg .meta { font-size: 0.78em; color: var(--muted); margin-top: 0.4em; }
 .msg .actions { display: flex; gap: 0.2em; margin-top: 0.2em; }
 .msg .edit-box textarea { width: 100%; min-height: 5em; resize: vertical; }
