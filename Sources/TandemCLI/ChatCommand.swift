@@ -7,7 +7,12 @@ import Server
 struct ChatCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat",
-        abstract: "Chat with the model in the terminal (/reset clears the conversation, /quit or Ctrl-D exits)."
+        abstract: "Chat with the model in the terminal (/help lists the commands; Ctrl-C stops a reply; Ctrl-D exits).",
+        discussion: """
+            On a terminal, lines are edited with the arrow keys (Up/Down: history); end a line with \\ or put \
+            text between two \"\"\" lines for several lines. /set changes sampling settings, /save and /load keep \
+            a conversation as JSON. Without a terminal, each line of standard input is a message.
+            """
     )
 
     @OptionGroup var modelOptions: ModelOptions
@@ -30,6 +35,13 @@ struct ChatCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard maxTokens >= 1 else { throw CLIError("--max-tokens must be >= 1") }
+        var settings = ChatSettings()
+        settings.maxTokens = maxTokens
+        settings.temperature = temperature
+        settings.topP = topP
+        settings.seed = seed
+        settings.system = system
+        do { _ = try settings.sampling() } catch { throw CLIError("\(error)") }
         let file = try modelOptions.openFile()
         let tokenizer = try modelOptions.loadTokenizer(file)
         let model = try modelOptions.loadModel(file)
@@ -42,53 +54,6 @@ struct ChatCommand: AsyncParsableCommand {
         } catch {
             throw CLIError("chat template: \(error)")
         }
-        let sampling = SamplingParameters(temperature: temperature, topP: topP, seed: seed)
-        do { try sampling.validate() } catch { throw CLIError("\(error)") }
-
-        let interactive = isatty(STDIN_FILENO) != 0
-        let output = FileHandle.standardOutput
-        func initial() -> [ChatMessage] { system.map { [ChatMessage(role: "system", content: $0)] } ?? [] }
-        var messages = initial()
-        var turn = 0
-        if interactive { standardError("Chatting with the model. /reset clears the conversation; /quit or Ctrl-D exits.") }
-        while true {
-            if interactive { output.write(Data("> ".utf8)) }
-            guard let line = readLine() else { break }
-            let text = line.trimmingCharacters(in: .whitespaces)
-            if text.isEmpty { continue }
-            if text == "/quit" || text == "/exit" { break }
-            if text == "/reset" {
-                messages = initial()
-                if interactive { standardError("(conversation cleared)") }
-                continue
-            }
-            messages.append(ChatMessage(role: "user", content: text))
-            let prompt: [Int32]
-            do { prompt = try renderer.tokens(for: messages) } catch {
-                standardError("chat template error: \(error)")
-                messages.removeLast()
-                continue
-            }
-            let budget = min(maxTokens, engine.maxSequenceLength - prompt.count)
-            guard budget >= 1 else {
-                standardError("the conversation is too long for the context; use /reset")
-                messages.removeLast()
-                continue
-            }
-            turn += 1
-            var request = GenerationRequest(id: "chat-\(turn)", promptTokens: prompt, sampling: sampling, maxTokens: budget)
-            if let seed { request.sampling.seed = seed &+ UInt64(turn) }
-            let stream: AsyncStream<GenerationEvent>
-            do { stream = try engine.submit(request) } catch { throw CLIError("\(error)") }
-            var reply = ""
-            for await event in stream {
-                if case .output(let piece) = event {
-                    reply += piece.text
-                    output.write(Data(piece.text.utf8))
-                }
-            }
-            output.write(Data("\n".utf8))
-            messages.append(ChatMessage(role: "assistant", content: reply))
-        }
+        try await ChatSession(engine: engine, renderer: renderer, settings: settings).run()
     }
 }

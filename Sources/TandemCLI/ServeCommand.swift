@@ -22,7 +22,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The model name clients use (default: the GGUF file's name without extension).")
     var servedModelName: String?
 
-    @Option(help: "Require `Authorization: Bearer KEY` on every request except GET /health and GET /metrics.")
+    @Option(help: "Require `Authorization: Bearer KEY` on every request except GET /health, GET /metrics and the chat page.")
     var apiKey: String?
 
     @Option(help: "Requests waiting for their first token at which new ones get 429.")
@@ -42,6 +42,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Seconds a generation request may run before it is aborted (finish reason 'abort'); default: no limit.")
     var requestTimeout: Double?
+
+    @Flag(name: .customLong("no-ui"), help: "Do not serve the chat page at / (then / is a 404).")
+    var noUI = false
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
@@ -71,6 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.bodyTimeout = bodyTimeout
         configuration.maxConnections = maxConnections
         configuration.requestTimeout = requestTimeout
+        configuration.serveChatPage = !noUI
         let arguments = ["--model", path] + (modelOptions.threads.map { ["--threads", String($0)] } ?? [])
         let engineConfiguration = engineOptions.configuration()
         let server = OpenAIServer(configuration: configuration) {
@@ -86,6 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
             return served
         }
         standardError("tandem serve: http://\(host):\(port)/v1 (model '\(configuration.servedModelName)')")
+        if !noUI { standardError("tandem serve: chat page at http://\(host):\(port)/") }
         try await server.run()
     }
 }
