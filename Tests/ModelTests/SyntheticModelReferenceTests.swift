@@ -4,8 +4,9 @@ import Model
 import Testing
 
 /// Small random models (written by scripts/make_fixtures.py --synthetic) against the float64
-/// reference forward: every architecture (llama, qwen2, qwen3, gemma2, gemma3), every supported tensor type,
-/// GQA, tied and separate heads, RoPE scaling (llama3, linear), Gemma's sliding-window layers and soft-capping.
+/// reference forward: every architecture (llama, qwen2, qwen3, gemma2, gemma3, qwen3moe, olmoe, Mixtral-style
+/// llama), every supported tensor type, GQA, tied and separate heads, RoPE scaling (llama3, linear), Gemma's
+/// sliding-window layers and soft-capping, mixture-of-experts routing.
 @Suite struct SyntheticModelReferenceTests {
     struct Reference: Decodable {
         struct Prompt: Decodable {
@@ -41,7 +42,17 @@ import Testing
         ("tiny-gemma3", 1e-4),
         ("tiny-gemma3-q8", 0.08),
         // Gemma 2: even layers local (window 8), attention and final-logit soft-capping.
-        ("tiny-gemma2", 1e-4)
+        ("tiny-gemma2", 1e-4),
+        // Mixtures of experts (8 experts): Qwen3-MoE (top-2 renormalised), Mixtral-style llama
+        // (top-2, softmax over the selected), OLMoE (top-3 not renormalised, q/k norms over the
+        // whole projection), and a Q8_0 Qwen3-MoE.
+        ("tiny-qwen3moe", 1e-4),
+        ("tiny-mixtral", 1e-4),
+        ("tiny-olmoe", 1e-4),
+        // Against the reference with 8-bit activation rounding emulated (make_fixtures.py: exact float64
+        // routes differently at 2 positions); measured 2.5e-7, an integer quant flipped at a rounding
+        // boundary would cost ~1e-3.
+        ("tiny-qwen3moe-q8", 1e-3)
     ]
 
     @Test(arguments: cases.map(\.name))
