@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """How far each architectural feature moves the synthetic fixtures' logits.
 
-    python3 scripts/ablate_reference.py [Tests/Fixtures/generated]
+    python3 scripts/ablate_reference.py [Tests/Fixtures/generated [NAME ...]]
 
-For tiny-qwen3, tiny-gemma3 and tiny-gemma2 (written by make_fixtures.py --synthetic), re-runs the float64
+For tiny-qwen3, tiny-gemma3, tiny-gemma2 and the mixtures of experts (tiny-qwen3moe, tiny-mixtral,
+tiny-olmoe, tiny-qwen3moe-q8) (written by make_fixtures.py --synthetic), re-runs the float64
 reference with one feature removed and prints the error measure of
 Tests/ModelTests/SyntheticModelReferenceTests.swift (worst |Δlogit| / max |logit| of the row) against
 the stored fixture logits. A forward pass that forgot the feature would be off by that much, so a
@@ -29,6 +30,40 @@ def worst(model: ReferenceModel, doc: dict) -> float:
         got = model.logits(p["tokens"])
         w = max(w, float(np.max(np.abs(got - expected) / np.abs(expected).max(axis=1, keepdims=True))))
     return w
+
+
+def expert_ablations(arch: str):
+    """Mixture-of-experts mistakes: renormalisation toggled, experts mis-indexed, k off by one."""
+    def toggle_norm(m):
+        m.cfg.expert_norm = not m.cfg.expert_norm
+
+    def shifted_experts(m):  # expert e computed with expert e+1's weights
+        for i in range(m.cfg.n_layer):
+            for t in ("gate", "up", "down"):
+                name = f"blk.{i}.ffn_{t}_exps.weight"
+                m.tensors[name] = np.roll(m.tensors[name], -1, axis=0)
+
+    def swapped_down(m):  # experts 3 and 4 exchange their down matrices
+        for i in range(m.cfg.n_layer):
+            t = m.tensors[f"blk.{i}.ffn_down_exps.weight"]
+            t[[3, 4]] = t[[4, 3]]
+
+    def fewer(m):
+        m.cfg.n_expert_used -= 1
+
+    def more(m):
+        m.cfg.n_expert_used += 1
+
+    out = [("top-k renormalisation toggled", toggle_norm),
+           ("every expert read from the next one's weights", shifted_experts),
+           ("experts 3 and 4 with each other's down matrix", swapped_down),
+           ("one expert fewer per token", fewer),
+           ("one expert more per token", more)]
+    if arch == "olmoe":
+        def no_qk_norm(m):
+            m.cfg.qk_norm = m.cfg.qk_norm_full = False
+        out.append(("no q/k norms", no_qk_norm))
+    return out
 
 
 def ablations(arch: str):
@@ -111,12 +146,16 @@ def ablations(arch: str):
 
 def main() -> int:
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "Tests/Fixtures/generated"
-    for name in ("tiny-qwen3", "tiny-gemma3", "tiny-gemma2"):
+    names = sys.argv[2:] or ["tiny-qwen3", "tiny-gemma3", "tiny-gemma2", "tiny-qwen3moe", "tiny-mixtral",
+                             "tiny-olmoe", "tiny-qwen3moe-q8"]
+    for name in names:
         doc = json.loads((root / f"{name}.json").read_text())
-        base = ReferenceModel(root / f"{name}.gguf")
+        emulated = bool(doc.get("activation_quantization"))
+        base = ReferenceModel(root / f"{name}.gguf", activation_quantization=emulated)
         print(f"{name}: reference vs its fixture {worst(base, doc):.2e}")
-        for label, change in ablations(base.cfg.architecture):
-            m = ReferenceModel(root / f"{name}.gguf")
+        changes = expert_ablations(base.cfg.architecture) if base.cfg.n_expert else ablations(base.cfg.architecture)
+        for label, change in changes:
+            m = ReferenceModel(root / f"{name}.gguf", activation_quantization=emulated)
             change(m)
             print(f"  {label:66s} {worst(m, doc):.3f}")
     return 0
