@@ -72,21 +72,29 @@ struct ExpertWeights: @unchecked Sendable {
         let gates = try stacked(n.gateExperts, rows: e.feedForwardWidth, columns: width, count: e.count)
         let ups = try stacked(n.upExperts, rows: e.feedForwardWidth, columns: width, count: e.count)
         let downs = try stacked(n.downExperts, rows: width, columns: e.feedForwardWidth, count: e.count)
-        var gateUp: [Projection] = []
-        var down: [WeightMatrix] = []
-        gateUp.reserveCapacity(e.count)
-        down.reserveCapacity(e.count)
-        for expert in 0..<e.count {
-            let parts = [gates[expert], ups[expert]]
-            if let fused = WeightMatrix.interleaving(parts, pool: pool, release: release) {
-                gateUp.append(Projection(parts: parts, fused: fused))
-            } else {
-                let separate = parts.map { WeightMatrix.interleaving([$0], pool: pool, release: release) ?? $0 }
-                gateUp.append(Projection(parts: separate, fused: nil))
+        // Each expert is small (a few MiB), below the size that `interleaving` splits over the pool,
+        // so the experts themselves are spread over the pool's threads, each packed by one thread.
+        var gateUp = [Projection?](repeating: nil, count: e.count)
+        var down = [WeightMatrix?](repeating: nil, count: e.count)
+        gateUp.withUnsafeMutableBufferPointer { gateUpSlots in
+            down.withUnsafeMutableBufferPointer { downSlots in
+                let gateUp = gateUpSlots, down = downSlots
+                let pack = { (experts: Range<Int>) in
+                    for expert in experts {
+                        let parts = [gates[expert], ups[expert]]
+                        if let fused = WeightMatrix.interleaving(parts, release: release) {
+                            gateUp[expert] = Projection(parts: parts, fused: fused)
+                        } else {
+                            let separate = parts.map { WeightMatrix.interleaving([$0], release: release) ?? $0 }
+                            gateUp[expert] = Projection(parts: separate, fused: nil)
+                        }
+                        down[expert] = WeightMatrix.interleaving([downs[expert]], release: release) ?? downs[expert]
+                    }
+                }
+                if let pool { pool.parallelFor(e.count, pack) } else { pack(0..<e.count) }
             }
-            down.append(WeightMatrix.interleaving([downs[expert]], pool: pool, release: release) ?? downs[expert])
         }
-        self.gateUp = gateUp
-        self.down = down
+        self.gateUp = gateUp.compactMap { $0 }
+        self.down = down.compactMap { $0 }
     }
 }
