@@ -25,6 +25,10 @@ public struct ExpertConfiguration: Sendable, Equatable {
         "expert_gating_func", "expert_shared_count", "expert_weights_scale"
     ]
 
+    /// The most experts per token Tandem runs (real models use 2-16), which bounds the routing work
+    /// and the per-step buffers a file can ask for.
+    public static let maximumUsedCount = 256
+
     /// llama.cpp's `LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX`, the value of `{arch}.expert_gating_func`
     /// for a softmax router (2 is sigmoid).
     static let softmaxGating = 1
@@ -78,6 +82,10 @@ public struct ExpertConfiguration: Sendable, Equatable {
         let used = try positive("expert_used_count")
         guard used <= count else {
             throw .invalidMetadata("\(name).expert_used_count", "\(used) experts per token, but the file has \(count)")
+        }
+        guard used <= Self.maximumUsedCount else {
+            throw .invalidMetadata(
+                "\(name).expert_used_count", "\(used) experts per token; Tandem runs at most \(Self.maximumUsedCount)")
         }
         let width = family.expertWidthKey ? try positive("expert_feed_forward_length") : denseFeedForwardWidth
         func show(_ value: GGUFValue) -> String { value.int.map(String.init) ?? value.float.map { "\($0)" } ?? "\(value)" }

@@ -42,14 +42,14 @@ extension ExpertWeights {
             let expert = Int(selected[i])
             let row = starts[expert] + counts[expert]
             counts[expert] += 1
-            outputRow[i] = Int32(row)
-            rowToken[row] = Int32(i / used)
+            outputRow[i] = row
+            rowToken[row] = i / used
         }
 
         for expert in 0..<experts where counts[expert] > 0 {
             let rows = counts[expert], first = starts[expert]
             for r in 0..<rows {
-                (ws.gathered + r * width).update(from: input + Int(rowToken[first + r]) * width, count: width)
+                (ws.gathered + r * width).update(from: input + rowToken[first + r] * width, count: width)
             }
             let parts = gateUp[expert].run(
                 input: ws.gathered, tokens: rows, outputs: [ws.gate, ws.up], staging: ws.staging,
@@ -68,7 +68,7 @@ extension ExpertWeights {
                 let out = output + t * width
                 out.update(repeating: 0, count: width)
                 for slot in 0..<used {
-                    let row = expertOutput + Int(outputRow[t * used + slot]) * width
+                    let row = expertOutput + outputRow[t * used + slot] * width
                     let weight = weights[t * used + slot]
                     for i in 0..<width { out[i] = out[i].addingProduct(weight, row[i]) }
                 }
@@ -77,8 +77,8 @@ extension ExpertWeights {
         return output
     }
 
-    /// Turns one token's router logits (`count` values, in place) into probabilities and writes the
-    /// `used` most probable experts (ties to the lower index) and their weights.
+    /// Turns one token's router logits (`count` values, overwritten) into probabilities and writes
+    /// the `used` most probable experts (ties to the lower index) and their weights.
     static func route(
         _ logits: UnsafeMutablePointer<Float>, count: Int, used: Int, normalizes: Bool,
         selected: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>
@@ -92,23 +92,23 @@ extension ExpertWeights {
             sum += value
         }
         for i in 0..<count { logits[i] /= sum }
+        // Selection: the largest remaining probability, `used` times; a chosen one is then marked
+        // -1 (every probability is >= 0), so the scan is O(count) per slot.
         var total: Float = 0
         for slot in 0..<used {
             var best = -1
-            var bestValue = -Float.infinity
+            var bestValue: Float = -1
             for i in 0..<count where logits[i] > bestValue {
-                var taken = false
-                for previous in 0..<slot where Int(selected[previous]) == i { taken = true }
-                if !taken {
-                    best = i
-                    bestValue = logits[i]
-                }
+                best = i
+                bestValue = logits[i]
             }
-            // Every probability is finite and >= 0, so some expert is always left; a NaN router
-            // output (never from finite weights) falls back to expert 0 rather than an invalid index.
-            selected[slot] = Int32(max(best, 0))
+            // A NaN router output (never from finite weights) leaves nothing above -1: expert 0
+            // rather than an invalid index.
+            let expert = max(best, 0)
+            selected[slot] = Int32(expert)
             weights[slot] = max(bestValue, 0)
             total += weights[slot]
+            logits[expert] = -1
         }
         if normalizes && total > 0 {
             for slot in 0..<used { weights[slot] /= total }

@@ -10,9 +10,9 @@ final class ExpertWorkspace: @unchecked Sendable {
     /// output in `expertOutput` (rows are grouped by expert, tokens in batch order within one).
     private(set) var selected = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
     private(set) var weights = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-    private(set) var outputRow = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    private(set) var outputRow = UnsafeMutablePointer<Int>.allocate(capacity: 1)
     /// For each row of `expertOutput`, the token whose input it is (`tokens × used`).
-    private(set) var rowToken = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    private(set) var rowToken = UnsafeMutablePointer<Int>.allocate(capacity: 1)
     /// Rows per expert, and the first row of each expert (`experts + 1`).
     private(set) var counts = UnsafeMutablePointer<Int>.allocate(capacity: 1)
     private(set) var starts = UnsafeMutablePointer<Int>.allocate(capacity: 1)

@@ -6,7 +6,7 @@ import Kernels
 /// mixtures of experts: Mixtral-style llama, qwen3moe, olmoe) bound to
 /// a GGUF file, with one `forward` over a ragged batch. The families differ only in switches of
 /// ``ModelConfiguration`` (biases, query/key norms, post-norms, activation, embedding scale,
-/// sliding-window layers, soft-capping), applied at their place in the layer.
+/// sliding-window layers, soft-capping, experts), applied at their place in the layer.
 ///
 /// Calls to `forward` are serialized (its work buffers are reused between calls); compute within
 /// a call is spread over the cores by the worker pool.

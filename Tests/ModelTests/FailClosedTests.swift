@@ -63,6 +63,10 @@ import Testing
             error: .invalidMetadata("llama.expert_used_count", "5 experts per token, but the file has 4"),
             message: ["llama.expert_used_count", "5 experts per token"]),
         Case(
+            file: "refuse-moe-used-too-many",
+            error: .invalidMetadata("llama.expert_used_count", "257 experts per token; Tandem runs at most 256"),
+            message: ["llama.expert_used_count", "at most 256"]),
+        Case(
             file: "refuse-moe-no-used-count", error: .missingMetadata("llama.expert_used_count"),
             message: ["llama.expert_used_count"]),
         Case(

@@ -288,6 +288,7 @@ def refused_specs() -> list[SyntheticSpec]:
         # Malformed or unknown mixtures of experts (llama files with 4 experts of width 128).
         tiny("refuse-moe-used-over-count", n_expert=4, n_expert_used=5),
         tiny("refuse-moe-no-used-count", extra_metadata={"llama.expert_count": 4}),
+        tiny("refuse-moe-used-too-many", extra_metadata={"llama.expert_count": 300, "llama.expert_used_count": 257}),
         tiny("refuse-moe-zero-experts", arch="qwen3moe", tokenizer_pre="qwen2", head_dim=16,
              extra_metadata={"qwen3moe.expert_count": 0}),
         tiny("refuse-moe-down-shape", n_expert=4, n_expert_used=2, expert_shapes={"ffn_down": (4, 64, 96)}),
