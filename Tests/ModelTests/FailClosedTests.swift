@@ -129,7 +129,8 @@ import Testing
     @Test(arguments: [
         "tiny-llama-q8", "tiny-llama-mixed", "tiny-qwen2", "tiny-llama-f32", "tiny-llama3-rope-freqs",
         "tiny-llama3-rope-metadata", "tiny-llama-rope-linear", "tiny-qwen3", "tiny-qwen3-q8", "tiny-gemma3",
-        "tiny-gemma3-q8", "tiny-gemma2", "tiny-qwen3moe", "tiny-mixtral", "tiny-olmoe", "tiny-qwen3moe-q8"
+        "tiny-gemma3-q8", "tiny-gemma2", "tiny-qwen3moe", "tiny-mixtral", "tiny-olmoe", "tiny-qwen3moe-q8",
+        "tiny-mixtral-q4k"
     ])
     func runnableFilesPass(name: String) throws {
         let file = try Fixtures.generatedModel(name)

@@ -35,7 +35,7 @@ import Testing
     /// Three prompts prefilled together in chunks (every step holds a chunk of each sequence, so the
     /// experts see tokens of all three at once) give the same logits, bit for bit, as each prompt run
     /// alone: routing is per token and the grouped products are batch invariant.
-    @Test(arguments: ["tiny-qwen3moe", "tiny-mixtral", "tiny-olmoe", "tiny-qwen3moe-q8"])
+    @Test(arguments: ["tiny-qwen3moe", "tiny-mixtral", "tiny-olmoe", "tiny-qwen3moe-q8", "tiny-mixtral-q4k"])
     func batchedSequencesEqualEachSequenceAlone(name: String) throws {
         let model = try LlamaModel(file: Fixtures.generatedModel(name))
         let reference = try Fixtures.json("generated/\(name).json", as: SyntheticModelReferenceTests.Reference.self)

@@ -52,7 +52,9 @@ import Testing
         // Against the reference with 8-bit activation rounding emulated (make_fixtures.py: exact float64
         // routes differently at 2 positions); measured 2.5e-7, an integer quant flipped at a rounding
         // boundary would cost ~1e-3.
-        ("tiny-qwen3moe-q8", 1e-3)
+        ("tiny-qwen3moe-q8", 1e-3),
+        // Q4_K gate/up and Q6_K down experts (Mixtral layout), against the emulated reference too.
+        ("tiny-mixtral-q4k", 1e-3)
     ]
 
     @Test(arguments: cases.map(\.name))

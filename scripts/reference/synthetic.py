@@ -255,6 +255,11 @@ def default_specs() -> list[SyntheticSpec]:
         SyntheticSpec("tiny-qwen3moe-q8", "qwen3moe", 128, 2, 4, 2, 256, 1000000.0,
                       [_all(T.Q8_0)] * 2, T.Q8_0, T.Q8_0, norm_eps=1e-6, seed=18, file_type=7,
                       tokenizer_pre="qwen2", head_dim=64, n_expert=8, n_expert_used=2, n_ff_exp=64),
+        # K-quant experts (Q4_K_M-style: Q4_K gate/up, Q6_K down), Q8_0 attention, Mixtral layout.
+        SyntheticSpec("tiny-mixtral-q4k", "llama", 256, 2, 4, 2, 256, 1000000.0,
+                      [dict(_all(T.Q8_0), ffn_gate=T.Q4_K, ffn_up=T.Q4_K, ffn_down=T.Q6_K)] * 2,
+                      T.Q8_0, T.Q6_K, seed=19, file_type=15, tokenizer_pre="llama-bpe",
+                      n_expert=8, n_expert_used=2),
     ]
 
 
