@@ -3,9 +3,9 @@
 
     python3 scripts/ablate_reference.py [Tests/Fixtures/generated [NAME ...]]
 
-For tiny-qwen3, tiny-gemma3, tiny-gemma2 and the mixtures of experts (tiny-qwen3moe, tiny-mixtral,
-tiny-olmoe, tiny-qwen3moe-q8) (written by make_fixtures.py --synthetic), re-runs the float64
-reference with one feature removed and prints the error measure of
+For tiny-qwen3, tiny-gemma3, tiny-gemma2, the Phi-3 files, tiny-mistral, tiny-qwen2-yarn and the
+mixtures of experts (tiny-qwen3moe, tiny-mixtral, tiny-olmoe, tiny-qwen3moe-q8) (written by
+make_fixtures.py --synthetic), re-runs the float64 reference with one feature removed and prints the error measure of
 Tests/ModelTests/SyntheticModelReferenceTests.swift (worst |Δlogit| / max |logit| of the row) against
 the stored fixture logits. A forward pass that forgot the feature would be off by that much, so a
 value far above the test's tolerance (1e-4 for these F32 files) shows that the test would catch it.
@@ -64,6 +64,46 @@ def expert_ablations(arch: str):
             m.cfg.qk_norm = m.cfg.qk_norm_full = False
         out.append(("no q/k norms", no_qk_norm))
     return out
+
+
+def phi3_ablations(name: str):
+    """Phi-3 (and Mistral's, YaRN's) features, by fixture."""
+    def swap_gate_up(m):
+        for i in range(m.cfg.n_layer):
+            w = m.tensors[f"blk.{i}.ffn_up.weight"]
+            m.tensors[f"blk.{i}.ffn_up.weight"] = np.concatenate([w[m.cfg.n_ff:], w[:m.cfg.n_ff]])
+
+    def no_factors(m):
+        m.cfg.rope_scaling_type = "none"
+        m.cfg.rope_attn_factor = 1.0
+
+    def other_factors(m):
+        m.cfg.longrope_long = not m.cfg.longrope_long
+
+    def no_attention_factor(m):
+        m.cfg.rope_attn_factor = 1.0
+
+    def neox_off(m):
+        m.cfg.rope_neox = False
+
+    def no_window(m):
+        m.cfg.local_layers = [False] * m.cfg.n_layer
+
+    def linear_instead_of_yarn(m):
+        m.cfg.rope_scaling_type = "linear"
+
+    if name == "tiny-mistral" or name == "tiny-phi3-q8":
+        out = [("no sliding window (every layer global)", no_window)]
+        return out if name == "tiny-mistral" else out + [("gate and up halves of ffn_up swapped", swap_gate_up)]
+    if name == "tiny-qwen2-yarn":
+        return [("no YaRN (plain RoPE, no attention factor)", no_factors),
+                ("YaRN without its attention factor", no_attention_factor),
+                ("linear scaling by the factor instead of the YaRN ramp", linear_instead_of_yarn)]
+    return [("gate and up halves of ffn_up swapped", swap_gate_up),
+            ("normal RoPE instead of NeoX", neox_off),
+            ("no LongRoPE (plain RoPE, no attention factor)", no_factors),
+            ("the other LongRoPE factor set (short/long)", other_factors),
+            ("LongRoPE without its attention factor", no_attention_factor)]
 
 
 def ablations(arch: str):
@@ -146,16 +186,23 @@ def ablations(arch: str):
 
 def main() -> int:
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "Tests/Fixtures/generated"
-    names = sys.argv[2:] or ["tiny-qwen3", "tiny-gemma3", "tiny-gemma2", "tiny-qwen3moe", "tiny-mixtral",
-                             "tiny-olmoe", "tiny-qwen3moe-q8"]
-    for name in names:
+    names = ("tiny-qwen3", "tiny-gemma3", "tiny-gemma2", "tiny-phi3", "tiny-phi3-short", "tiny-phi3-q8",
+             "tiny-mistral", "tiny-qwen2-yarn", "tiny-qwen3moe", "tiny-mixtral", "tiny-olmoe", "tiny-qwen3moe-q8")
+    for name in sys.argv[2:] or names:
         doc = json.loads((root / f"{name}.json").read_text())
         emulated = bool(doc.get("activation_quantization"))
-        base = ReferenceModel(root / f"{name}.gguf", activation_quantization=emulated)
+        run_context = doc["config"].get("run_context", 0)
+        base = ReferenceModel(root / f"{name}.gguf", activation_quantization=emulated, run_context=run_context)
         print(f"{name}: reference vs its fixture {worst(base, doc):.2e}")
-        changes = expert_ablations(base.cfg.architecture) if base.cfg.n_expert else ablations(base.cfg.architecture)
+        arch = base.cfg.architecture
+        if base.cfg.n_expert:
+            changes = expert_ablations(arch)
+        elif arch in ("qwen3", "gemma2", "gemma3"):
+            changes = ablations(arch)
+        else:
+            changes = phi3_ablations(name)
         for label, change in changes:
-            m = ReferenceModel(root / f"{name}.gguf", activation_quantization=emulated)
+            m = ReferenceModel(root / f"{name}.gguf", activation_quantization=emulated, run_context=run_context)
             change(m)
             print(f"  {label:66s} {worst(m, doc):.3f}")
     return 0

@@ -699,7 +699,18 @@ def generation_cases(ctx, endpoint):
             Case(g, "content 5", endpoint, msg([{"role": "user", "content": 5}]), "err", param="messages"),
             Case(g, "content {}", endpoint, msg([{"role": "user", "content": {}}]), "err", param="messages"),
             Case(g, "content true", endpoint, msg([{"role": "user", "content": True}]), "err", param="messages"),
-            Case(g, "role 'tool'", endpoint, msg([{"role": "tool", "content": "x"}]), "err", param="messages"),
+            Case(g, "role 'tool' without tool_call_id", endpoint, msg([{"role": "tool", "content": "x"}]), "err",
+                 param="messages"),
+            Case(g, "role 'tool' with tool_call_id", endpoint, msg([
+                {"role": "user", "content": "Weather?"},
+                {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{\"a\": 1}"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}]), "ok"),
+            Case(g, "tool_calls on a user message", endpoint, msg([{"role": "user", "content": "x", "tool_calls": []}]),
+                 "err", param="messages"),
+            Case(g, "tool_calls with a bad name", endpoint, msg([{"role": "assistant", "content": "", "tool_calls": [
+                {"id": "c", "type": "function", "function": {"name": "bad name", "arguments": "{}"}}]}]),
+                 "err", param="messages"),
             Case(g, "role 'bogus'", endpoint, msg([{"role": "bogus", "content": "x"}]), "err", param="messages"),
             Case(g, "role 'USER'", endpoint, msg([{"role": "USER", "content": "x"}]), "err", param="messages"),
             Case(g, "role 5", endpoint, msg([{"role": 5, "content": "x"}]), "err", param="messages"),
@@ -829,10 +840,49 @@ def generation_cases(ctx, endpoint):
         cases.append(Case(g, f"{key}={json.dumps(value)[:40]}", endpoint, with_field(endpoint, key, value), "err", param=key))
     cases.append(Case(g, "two constraints", endpoint,
                       with_field(endpoint, "json_schema", schema, base={**BASE[endpoint], "guided_regex": "a"}), "err", param="json_schema"))
+    # tools: chat only ---------------------------------------------------------------------------
+    g = f"{endpoint}.tools"
+    tool = {"type": "function", "function": {"name": "f", "parameters": schema}}
+    if endpoint == "completions":
+        cases.append(Case(g, "tools", endpoint, with_field(endpoint, "tools", [tool]),
+                          "err", param="tools", code="unsupported_parameter"))
+    else:
+        def tools(value, **extra):
+            return with_field(endpoint, "tools", value, base={**BASE[endpoint], **extra})
+        cases += [
+            Case(g, "tools (auto)", endpoint, tools([tool]), "ok"),
+            Case(g, "tools, tool_choice required", endpoint, tools([tool], tool_choice="required"), "ok"),
+            Case(g, "tools, tool_choice named", endpoint,
+                 tools([tool], tool_choice={"type": "function", "function": {"name": "f"}}), "ok"),
+            Case(g, "tools, tool_choice none", endpoint, tools([tool], tool_choice="none"), "ok"),
+            Case(g, "tools, parallel_tool_calls false", endpoint,
+                 tools([tool], tool_choice="required", parallel_tool_calls=False), "ok"),
+            Case(g, "tool without parameters", endpoint, tools([{"type": "function", "function": {"name": "g"}}]), "ok"),
+            Case(g, "tool_choice names a missing function", endpoint,
+                 tools([tool], tool_choice={"type": "function", "function": {"name": "nope"}}), "err", param="tool_choice"),
+            Case(g, "tool_choice 'sometimes'", endpoint, tools([tool], tool_choice="sometimes"), "err", param="tool_choice"),
+            Case(g, "tool name with a space", endpoint, tools([{"type": "function", "function": {"name": "a b"}}]),
+                 "err", param="tools"),
+            Case(g, "tool name of 65 bytes", endpoint, tools([{"type": "function", "function": {"name": "a" * 65}}]),
+                 "err", param="tools"),
+            Case(g, "two tools of one name", endpoint, tools([tool, tool]), "err", param="tools"),
+            Case(g, "tool type 'retrieval'", endpoint, tools([{"type": "retrieval"}]), "err", param="tools"),
+            Case(g, "tool parameters 5", endpoint, tools([{"type": "function", "function": {"name": "f", "parameters": 5}}]),
+                 "err", param="tools"),
+            Case(g, "tool with an unknown key", endpoint,
+                 tools([{"type": "function", "function": {"name": "f"}, "x": 1}]), "err", param="tools[0].x"),
+            Case(g, "required, parameters the grammar cannot honour", endpoint,
+                 tools([{"type": "function", "function": {"name": "f", "parameters": {"type": "number", "multipleOf": 2}}}],
+                       tool_choice="required"), "err", param="tools"),
+            Case(g, "required and response_format", endpoint,
+                 tools([tool], tool_choice="required", response_format={"type": "json_object"}), "err", param="tool_choice"),
+            Case(g, "129 tools", endpoint,
+                 tools([{"type": "function", "function": {"name": f"f{i}"}} for i in range(129)]), "err", param="tools"),
+        ]
     # not implemented -> unsupported_parameter -----------------------------------------------------
     g = f"{endpoint}.unsupported"
-    cases.append(Case(g, "tools", endpoint, with_field(endpoint, "tools", [{"type": "function", "function": {"name": "f", "parameters": schema}}]),
-                      "err", param="tools", code="unsupported_parameter"))
+    cases.append(Case(g, "functions (deprecated)", endpoint, with_field(endpoint, "functions", [{"name": "f"}]),
+                      "err", param="functions", code="unsupported_parameter"))
     # accepted no-ops ------------------------------------------------------------------------------
     g = f"{endpoint}.noop"
     for key, value in [("user", "u-1"), ("store", True), ("store", False), ("metadata", {"a": "b"}), ("metadata", {}),

@@ -104,6 +104,9 @@ MODEL_TEMPLATES = {
     "mistral_small3_1": (("<s>", "</s>"), True),
     "gemma2": (("<bos>", "<eos>"), False),
     "gemma3": (("<bos>", "<eos>"), False),
+    "qwen3": (("", "<|im_end|>"), True),
+    "phi3": (("<s>", "<|endoftext|>"), False),
+    "mistral_v1": (("<s>", "</s>"), False),
 }
 
 
@@ -114,6 +117,28 @@ def chat_context(messages, agp, bos, eos, tools=None, extra=None):
     if extra:
         ctx.update(extra)
     return ctx
+
+
+# Qwen3: the thinking switch and reasoning in the history (kept only after the last user query).
+A_THINK = {"role": "assistant", "content": "<think>\nThe user greets me.\n</think>\n\nHi there, how can I help?"}
+A_REASONING = {"role": "assistant", "content": "2+2 is 4.", "reasoning_content": "\nAdd two and two.\n"}
+TOOL_CALL_THINK = {"role": "assistant", "content": "<think>I need the weather.</think>\n\nLet me check.",
+                   "tool_calls": TOOL_CALL_MSG["tool_calls"]}
+
+
+def qwen3_cases(source, bos, eos):
+    out = []
+    for thinking in (True, False):
+        for msgs in ([SYS, U1], [U1, A_THINK, U2], [SYS, U1, A_THINK, U2, A_REASONING]):
+            out.append(render_case(source, chat_context(msgs, True, bos, eos, extra={"enable_thinking": thinking})))
+    # history with reasoning, no generation prompt: the last turn keeps its reasoning, earlier ones drop it
+    out.append(render_case(source, chat_context([SYS, U1, A_THINK, U2, A_REASONING], False, bos, eos)))
+    out.append(render_case(source, chat_context([U1, A_REASONING], False, bos, eos)))
+    # a tool round trip after the last user query: reasoning kept on the tool-calling turn
+    out.append(render_case(source, chat_context(
+        [SYS, {"role": "user", "content": "Weather in Zürich?"}, TOOL_CALL_THINK, TOOL_RESULT_MSG, A_AFTER_TOOL],
+        True, bos, eos, tools=TOOLS, extra={"enable_thinking": False})))
+    return out
 
 
 def model_fixtures():
@@ -136,6 +161,8 @@ def model_fixtures():
                                                           extra={"builtin_tools": ["brave_search", "code_interpreter", "wolfram_alpha"]})))
             cases.append(render_case(source, chat_context([U1, A1, U2, {"role": "assistant", "content": "", "tool_calls": [
                 {"function": {"name": "a", "arguments": {}}}, {"function": {"name": "b", "arguments": {}}}]}], True, bos, eos)))
+        if name == "qwen3":
+            cases.extend(qwen3_cases(source, bos, eos))
         if name == "gemma3":
             multimodal = [{"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
                           {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": " Describe. "}]}]

@@ -2,6 +2,8 @@
 """Reference tokenizations for the Swift Tokenizer tests.
 
 Usage: python3 scripts/fixtures_tokenizer.py [path/to/SmolLM2-135M-Instruct.Q4_1.gguf]
+       python3 scripts/fixtures_tokenizer.py --tekken [path]   (only adds the tekken family)
+       python3 scripts/fixtures_tokenizer.py --phi3            (only writes phi3_strip.json)
        (default: $TANDEM_MODEL or ~/.cache/tandem/SmolLM2-135M-Instruct.Q4_1.gguf)
 
 Needs: gguf, tokenizers, transformers (optional cross-check), sentencepiece (SPM fixture).
@@ -100,6 +102,77 @@ LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,
                 r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+# Mistral Nemo's tekken: words split where lower case turns to upper case ("camelCase" -> "camel",
+# "Case"), single digits, no contractions. Its tokenizer.json regex uses Unicode case categories
+# (TEKKEN_REGEX_ORIGINAL); llama.cpp rewrites the classes as "a letter but not a-z" / "a letter but
+# not A-Z" (TEKKEN_REGEX), so every non-ASCII letter is in both and marks in neither: llama.cpp
+# splits "ÉCOLE" into "É", "COLE" and Devanagari words at their vowel signs where the original keeps
+# them whole. Tandem follows llama.cpp; the reference here uses llama.cpp's form.
+TEKKEN_REGEX_ORIGINAL = (r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+                         r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+                         r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+TEKKEN_REGEX = (r"[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+"
+                r"|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*"
+                r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+# Extra texts for tekken's case rules (upper/lower runs, titlecase, non-Latin case, marks).
+TEKKEN_EXTRA = [
+    "camelCaseWord HTTPServer XMLHttpRequest iPhone McDonald's getHTTPResponseCode",
+    "ÉCOLE École éCOLE Straße STRASSE ǅemal ǲ ΑΘΗΝΑ Αθήνα МОСКВА Москва",
+    "path/to/file.txt\nC:\\dir\\x // comment /* */ a/b/c/\n",
+    "मनुष्य नमस्ते ab\u0301cD e\u0301E Ǆx ﬁne ＡＢＣａｂｃ",
+    "don't  stop\n\n  x1234 ÉCOLE éCOLE",
+    "ÀÉÎ ÀÉÎõ õÀÉÎ aÀ Àa ǅǅa aǅ ʰaʰ ʰA Aʰ",
+]
+
+
+def tekken_probe():
+    """A byte-level vocabulary in which every tekken piece of TEKKEN_EXTRA (and every pair of
+    adjacent pieces) is one token, so token ids show exactly where a pre-tokenizer splits: llama.cpp
+    (pre = tekken, merges ignored) against `tokenizers` with TEKKEN_REGEX and with the original regex.
+    Returns notes for the fixture."""
+    from reference.synthetic import bytes_to_unicode  # the GPT-2 byte table
+
+    b2u = bytes_to_unicode()
+    regex = pre_tokenizers.Split(Regex(TEKKEN_REGEX), behavior="isolated", invert=False)
+    pieces = []
+    for text in TEKKEN_EXTRA:
+        split = [p for p, _ in regex.pre_tokenize_str(text)]
+        pieces += split + [a + b for a, b in zip(split, split[1:])]
+    tokens = ["<s>", "</s>", "<unk>"] + list(b2u.values())
+    merges, have = [], set(tokens)
+    for piece in pieces:
+        chars = "".join(b2u[b] for b in piece.encode("utf-8"))
+        current = chars[0]
+        for ch in chars[1:]:
+            if current + ch not in have:
+                merges.append(f"{current} {ch}")
+                tokens.append(current + ch)
+                have.add(current + ch)
+            current += ch
+    path = os.path.join(OUT, "generated", "tekken_probe.gguf")
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("tekken")
+    w.add_token_list(tokens)
+    w.add_token_types([3, 3, 3] + [1] * (len(tokens) - 3))
+    w.add_token_merges(merges)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    theirs = llama_cpp_ids(path, TEKKEN_EXTRA)
+    notes = []
+    for label, pattern in (("llama.cpp's regex", TEKKEN_REGEX), ("tokenizer.json's regex", TEKKEN_REGEX_ORIGINAL)):
+        tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)},
+                                   merges=[tuple(m.split(" ")) for m in merges], ignore_merges=True))
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(pattern), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+        same = sum(tok.encode(t, add_special_tokens=False).ids == i for t, i in zip(TEKKEN_EXTRA, theirs))
+        notes.append(f"probe vocabulary (every piece one token): tokenizers with {label} equals llama.cpp "
+                     f"on {same} of {len(TEKKEN_EXTRA)} texts")
+        print(notes[-1])
+    return notes
 
 
 def model_path():
@@ -185,6 +258,8 @@ def hf_bpe(meta, family):
     merges = [tuple(m.split(" ", 1)) for m in meta["tokenizer.ggml.merges"]]
     ignore_merges = family == "llama3"
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, ignore_merges=ignore_merges))
+    if family == "tekken":
+        tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, ignore_merges=True))  # as llama.cpp sets it
     if family == "smollm":
         tok.pre_tokenizer = pre_tokenizers.Sequence([
             pre_tokenizers.Digits(individual_digits=True),
@@ -193,7 +268,7 @@ def hf_bpe(meta, family):
     elif family == "gpt2":
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     else:
-        regex = LLAMA3_REGEX if family == "llama3" else QWEN2_REGEX
+        regex = {"llama3": LLAMA3_REGEX, "tekken": TEKKEN_REGEX}.get(family, QWEN2_REGEX)
         tok.pre_tokenizer = pre_tokenizers.Sequence([
             pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
@@ -348,12 +423,101 @@ def build_spm(meta):
     print(f"spm_tiny: {len(tokens)} tokens, {len(cases)} cases")
 
 
+def add_tekken(meta, path):
+    """Adds the `tekken` family (Mistral Nemo) to bpe_families.json: the SmolLM2 vocabulary with
+    tokenizer.ggml.pre = tekken, references from `tokenizers` with tekken's original regex and
+    from llama.cpp (whose ids win where they differ, recorded in the notes)."""
+    texts = CORPUS + TEKKEN_EXTRA
+    tok = hf_bpe(meta, "tekken")
+    cases = [{"text": t, "ids": tok.encode(t, add_special_tokens=False).ids} for t in texts]
+    reader = meta["__reader__"]
+    kv = {}
+    for key, field in reader.fields.items():
+        if key.startswith("tokenizer.") and key != "tokenizer.chat_template":
+            vtype = field.types[0]
+            sub = field.types[1] if vtype == gguf.GGUFValueType.ARRAY else None
+            kv[key] = (field.contents(), vtype, sub)
+    kv["tokenizer.ggml.pre"] = ("tekken", gguf.GGUFValueType.STRING, None)
+    os.makedirs(os.path.join(OUT, "generated"), exist_ok=True)
+    family_path = os.path.join(OUT, "generated", "smollm2_vocab_tekken.gguf")
+    write_vocab_gguf(reader, family_path, kv)
+    notes = compare("tekken", cases, llama_cpp_ids(family_path, texts), "llama_cpp_ids") + tekken_probe()
+    fixture = os.path.join(OUT, "bpe_families.json")
+    with open(fixture, encoding="utf-8") as f:
+        doc = json.load(f)
+    doc["families"]["tekken"] = cases
+    doc["notes"]["tekken"] = notes
+    with open(fixture, "w", encoding="utf-8") as f:
+        json.dump(doc, f, ensure_ascii=False, indent=1)
+
+
+PHI3_TOKENS = [("<|endoftext|>", 3), ("<|assistant|>", 4), ("<|system|>", 4), ("<|end|>", 3), ("<|user|>", 4)]
+PHI3_TEXTS = [
+    "<|user|>\n Hello  world<|end|>\n<|assistant|>\nHi<|end|>\n<|endoftext|> x</s> y",
+    "<|system|>\nBe brief.<|end|>\n<|user|>\n\t\r\n walking the theory<|end|>\n<|assistant|>\n",
+    "no special tokens at all\n",
+    "<|end|>   \n\n<|end|>trailing<|user|>",
+]
+
+
+def build_phi3_strip():
+    """Phi-3's special tokens strip the whitespace after them in llama.cpp when general.name says
+    phi-3/phi3 (its RSTRIP attribute): the SentencePiece vocabulary of spm_tiny.json plus Phi-3's
+    chat tokens, tokenized by llama.cpp under three model names (phi3_strip.json)."""
+    spm_doc = json.load(open(os.path.join(OUT, "spm_tiny.json"), encoding="utf-8"))
+    tokens = spm_doc["tokens"] + [t for t, _ in PHI3_TOKENS]
+    scores = spm_doc["scores"] + [0.0] * len(PHI3_TOKENS)
+    types = spm_doc["types"] + [ty for _, ty in PHI3_TOKENS]
+    cases = []
+    os.makedirs(os.path.join(OUT, "generated"), exist_ok=True)
+    for name in ("Phi-3 mini 4k instruct", "Phi3", "Phi 3 Mini 4k Instruct"):
+        path = os.path.join(OUT, "generated", "phi3_strip.gguf")
+        w = gguf.GGUFWriter(path, "phi3")
+        w.add_name(name)
+        w.add_context_length(4096)
+        w.add_embedding_length(64)
+        w.add_block_count(1)
+        w.add_feed_forward_length(128)
+        w.add_head_count(4)
+        w.add_layer_norm_rms_eps(1e-5)
+        w.add_tokenizer_model("llama")
+        w.add_tokenizer_pre("default")
+        w.add_token_list(tokens)
+        w.add_token_scores(scores)
+        w.add_token_types(types)
+        w.add_bos_token_id(1)
+        w.add_eos_token_id(len(tokens) - 2)
+        w.add_unk_token_id(0)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        ids = llama_cpp_ids(path, PHI3_TEXTS)
+        if ids is None:
+            raise SystemExit("phi3_strip.json needs llama-cpp-python")
+        cases += [{"model_name": name, "text": t, "ids": i} for t, i in zip(PHI3_TEXTS, ids)]
+    with open(os.path.join(OUT, "phi3_strip.json"), "w", encoding="utf-8") as f:
+        json.dump({"tokens": tokens, "scores": scores, "types": types, "cases": cases,
+                   "reference": "llama.cpp (llama-cpp-python), vocab_only"}, f, ensure_ascii=False, indent=1)
+    print(f"phi3_strip: {len(cases)} cases")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    if sys.argv[1:2] == ["--phi3"]:
+        build_phi3_strip()
+        return
+    if sys.argv[1:2] == ["--tekken"]:
+        del sys.argv[1]
+        path = model_path()
+        add_tekken(read_vocab(path), path)
+        return
     path = model_path()
     meta = read_vocab(path)
     build_bpe(meta, path)
     build_spm(meta)
+    add_tekken(meta, path)
+    build_phi3_strip()
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ BASE_URL defaults to http://127.0.0.1:8080/v1. Exits non-zero on the first faile
 Requires `pip install openai pydantic`.
 """
 import argparse
+import json
 import sys
 
 import openai
@@ -136,6 +137,39 @@ def main():
         check(False, "an unsupported schema keyword is rejected")
     except openai.BadRequestError as error:
         check(error.status_code == 400 and "minProperties" in str(error), "unsupported schema keyword -> 400 naming it")
+
+    # Tool calling: a round trip (the model calls, the tool answers, the model replies), with the
+    # call forced by tool_choice so that a 135M model makes it; then the same call streamed.
+    weather = {"type": "function", "function": {
+        "name": "get_weather", "description": "The current weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"},
+                                                        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+                       "required": ["city", "unit"], "additionalProperties": False}}}
+    history = [{"role": "user", "content": "What is the weather like in Paris today?"}]
+    reply = client.chat.completions.create(
+        model=model, messages=history, tools=[weather], max_tokens=100, temperature=0.8, seed=3,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    choice = reply.choices[0]
+    calls = choice.message.tool_calls or []
+    check(choice.finish_reason == "tool_calls" and len(calls) == 1 and calls[0].function.name == "get_weather",
+          f"tool_choice naming a function -> one call: {choice.message!r}")
+    arguments = json.loads(calls[0].function.arguments)
+    check(set(arguments) == {"city", "unit"} and arguments["unit"] in ("celsius", "fahrenheit")
+          and isinstance(arguments["city"], str), f"the call's arguments follow the function's schema: {arguments}")
+    check(calls[0].id.startswith("call_") and calls[0].type == "function", f"call id and type: {calls[0]!r}")
+    history += [choice.message.model_dump(exclude_none=True),
+                {"role": "tool", "tool_call_id": calls[0].id, "content": json.dumps({"temperature": 18, "sky": "sunny"})}]
+    final = client.chat.completions.create(model=model, messages=history, tools=[weather], max_tokens=40, temperature=0)
+    check(final.choices[0].finish_reason in ("stop", "length") and final.choices[0].message.content,
+          f"the answer after the tool result: {final.choices[0].message.content!r}")
+    deltas = [chunk.choices[0].delta for chunk in client.chat.completions.create(
+        model=model, messages=history[:1], tools=[weather], tool_choice="required", parallel_tool_calls=False,
+        max_tokens=100, temperature=0, stream=True) if chunk.choices]
+    streamed_calls = [call for delta in deltas for call in (delta.tool_calls or [])]
+    check(len(streamed_calls) == 2 and streamed_calls[0].function.name == "get_weather"
+          and streamed_calls[0].id.startswith("call_")
+          and json.loads("".join(call.function.arguments or "" for call in streamed_calls)).keys() == {"city", "unit"},
+          f"streamed call: name first, then the arguments: {streamed_calls!r}")
 
     print("all checks passed")
 

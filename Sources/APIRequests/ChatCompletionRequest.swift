@@ -6,6 +6,8 @@ public struct ChatCompletionRequest: Sendable {
     public var addGenerationPrompt: Bool
     /// Extra variables for the chat template (vLLM's `chat_template_kwargs`, e.g. `enable_thinking`).
     public var templateVariables: [(String, JSONValue)]
+    /// The tools the model may call (nil: none, or `tool_choice` `none`).
+    public var tools: ToolOptions?
 
     static let fields = GenerationOptions.commonFields.union([
         "messages", "max_completion_tokens", "top_logprobs", "add_generation_prompt", "continue_final_message",
@@ -22,6 +24,12 @@ public struct ChatCompletionRequest: Sendable {
         messages = try ChatMessage.list(fields, limits: limits)
         addGenerationPrompt = try fields.bool("add_generation_prompt") ?? true
         templateVariables = try Self.templateVariables(fields, limits: limits)
+        tools = try ToolOptions.read(fields)
+        if let tools, tools.choice != .auto, let field = options.constraintField {
+            throw .badRequest(
+                "'tool_choice' \(tools.choice == .required ? "'required'" : "naming a function") constrains the output; it cannot be combined with '\(field)'",
+                param: "tool_choice")
+        }
         if try fields.bool("continue_final_message") == true { throw GenerationOptions.unsupported("continue_final_message") }
         if let modalities = try fields.array("modalities", maxCount: 8), modalities != ["text"] {
             throw GenerationOptions.unsupported("modalities", "only [\"text\"]")

@@ -19,6 +19,9 @@ public struct CompletionRequest: Sendable {
     public init(_ fields: RequestFields, limits: RequestLimits) throws(APIError) {
         try fields.rejectUnknown(Self.fields)
         options = try GenerationOptions(fields, chat: false, limits: limits)
+        if try ToolOptions.read(fields) != nil {
+            throw GenerationOptions.unsupported("tools", "tool calling is a /v1/chat/completions feature")
+        }
         if let suffix = try fields.string("suffix"), !suffix.isEmpty { throw GenerationOptions.unsupported("suffix") }
         if let bestOf = try fields.integer("best_of"), bestOf != options.n {
             throw GenerationOptions.unsupported("best_of", "only best_of == n")

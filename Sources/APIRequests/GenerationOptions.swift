@@ -161,7 +161,6 @@ public struct GenerationOptions: Sendable {
         _ = try fields.string("user", maxBytes: 1024)
         _ = try fields.bool("store")
         _ = try fields.string("service_tier", maxBytes: 64)
-        _ = try fields.bool("parallel_tool_calls")
         if let metadata = try fields.fields("metadata") {
             guard metadata.keys.count <= limits.maxObjectKeys else {
                 throw .badRequest("'metadata' may have at most \(limits.maxObjectKeys) keys", param: "metadata")
@@ -173,13 +172,6 @@ public struct GenerationOptions: Sendable {
         if try fields.bool("skip_special_tokens") == false { throw unsupported("skip_special_tokens", "special tokens are always skipped") }
         if try fields.bool("include_stop_str_in_output") == true { throw unsupported("include_stop_str_in_output") }
         if let minTokens = try fields.integer("min_tokens"), minTokens != 0 { throw unsupported("min_tokens") }
-        for key in ["tools", "functions"] {
-            if let items = try fields.array(key, maxCount: 1024), !items.isEmpty { throw unsupported(key, "tool calling is not implemented yet") }
-        }
-        for key in ["tool_choice", "function_call"] {
-            guard let choice = fields.value(key) else { continue }
-            guard choice == "none" || choice == "auto" else { throw unsupported(key, "tool calling is not implemented yet") }
-        }
         _ = try fields.string("guided_decoding_backend", maxBytes: 64)
     }
 }

@@ -8,8 +8,13 @@ import Model
 /// Device-side state mirrors what a GPU would keep in device memory: the KV cache, and each
 /// sequence's `DecodingState`, whose last accepted token resolves `appendsPreviousSample` inputs.
 ///
-/// `@unchecked Sendable`: `pending` and `stopping` are guarded by `queue`; `states` is touched
-/// only by the compute thread; the model and cache are shared with that thread alone.
+/// A step can also run on the engine's thread (`run(_:)`, the single-sequence fast path) when
+/// nothing is queued: the compute thread is then idle, so one thread computes at a time.
+///
+/// `@unchecked Sendable`: `pending` and `stopping` are guarded by `queue`; a step stays in
+/// `pending` until it is computed, so `states`, the model and the cache are touched only by the
+/// compute thread while `pending` is not empty, and by the caller of `run(_:)` while it is (the
+/// engine calls from one thread).
 public final class CPUDevice: Device, @unchecked Sendable {
     /// How large the KV cache is and what it stores.
     public struct CacheConfiguration: Sendable {
@@ -33,7 +38,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
     private var pending: [(DeviceStep, StepHandle)] = []
     private var stopping = false
 
-    /// Owned by the compute thread.
+    /// Owned by the thread computing a step.
     private var states: [Int: any DecodingState] = [:]
 
     public init(model: LlamaModel, cache configuration: CacheConfiguration = CacheConfiguration()) {
@@ -45,7 +50,7 @@ public final class CPUDevice: Device, @unchecked Sendable {
         let blockCount = max((tokens + blockSize - 1) / blockSize, 1)
         cache = model.makeKVCache(blockSize: blockSize, blockCount: blockCount, precision: configuration.precision)
         cacheLayout = KVCacheLayout(
-            blockSize: blockSize, blockCount: blockCount, elementType: configuration.precision == .float16 ? "float16" : "float32")
+            blockSize: blockSize, blockCount: blockCount, elementType: configuration.precision.name)
         let thread = Thread { self.computeLoop() }  // holds the device until shutdown()
         thread.name = "tandem-device"
         thread.stackSize = 8 << 20
@@ -64,6 +69,17 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     public func wait(for handle: StepHandle) -> StepOutput { handle.wait() }
 
+    public var computesOnHostCores: Bool { true }
+
+    /// Computes `step` on the calling thread when nothing is queued (else behind the queue, on the
+    /// compute thread): no hand-off to the compute thread and back.
+    public func run(_ step: DeviceStep) -> StepOutput {
+        queue.lock()
+        let idle = pending.isEmpty
+        queue.unlock()
+        return idle ? compute(step) : wait(for: submit(step))
+    }
+
     public func shutdown() {
         queue.lock()
         stopping = true
@@ -79,13 +95,17 @@ public final class CPUDevice: Device, @unchecked Sendable {
                 queue.unlock()
                 return
             }
-            let (step, handle) = pending.removeFirst()
+            let (step, handle) = pending[0]
             queue.unlock()
-            handle.fulfill(run(step))
+            let output = compute(step)
+            queue.lock()
+            pending.removeFirst()  // only now: `run(_:)` sees the queue empty once this step is done
+            queue.unlock()
+            handle.fulfill(output)
         }
     }
 
-    private func run(_ step: DeviceStep) -> StepOutput {
+    private func compute(_ step: DeviceStep) -> StepOutput {
         let start = DispatchTime.now().uptimeNanoseconds
         for id in step.releasedSequences { states[id] = nil }
         var batch = ForwardBatch()

@@ -17,6 +17,21 @@ public protocol Device: AnyObject, Sendable {
     func wait(for handle: StepHandle) -> StepOutput
     /// Stops the device after the queued steps; no step may be submitted afterwards.
     func shutdown()
+    /// Whether the device computes on the host's own cores, as the CPU device does. Host work
+    /// that overlaps a step then takes cores from that step, so the engine runs a sequence that
+    /// is alone through `run(_:)` instead (the single-sequence fast path, docs/architecture.md).
+    var computesOnHostCores: Bool { get }
+    /// Computes `step` on the calling thread, after every step submitted before it, and returns
+    /// its output.
+    func run(_ step: DeviceStep) -> StepOutput
+}
+
+extension Device {
+    /// A device with its own processor (a GPU) gains from every overlap.
+    public var computesOnHostCores: Bool { false }
+
+    /// Submits `step` and waits for it.
+    public func run(_ step: DeviceStep) -> StepOutput { wait(for: submit(step)) }
 }
 
 /// The shape of a device's paged KV cache.

@@ -8,7 +8,10 @@ import Tokenizer
 /// One engine thread runs `EngineCore`: it schedules and submits step N+1 to the device while
 /// step N is still computing, and only then collects step N's tokens, detokenizes them and checks
 /// stop conditions. In synchronous mode (`asynchronous: false`) it waits for each step before
-/// preparing the next, for comparison. Both modes produce identical tokens.
+/// preparing the next, for comparison. Both modes produce identical tokens. On a device that
+/// computes on the host's cores (`Device.computesOnHostCores`), a sequence that is alone runs
+/// synchronously on the engine thread: nothing else needs the host, and the overlap would only
+/// take cores from the step.
 ///
 /// `@unchecked Sendable`: the fields under "shared with submitters" are read and written only with
 /// `inbox` locked; `core` belongs to the engine thread alone.
@@ -75,6 +78,7 @@ public final class Engine: @unchecked Sendable {
         }
         let thread = Thread { self.run() }  // holds the engine until shutdown() ends the loop
         thread.name = "tandem-engine"
+        thread.stackSize = 8 << 20  // it runs forward passes itself on the single-sequence fast path
         thread.start()
     }
 

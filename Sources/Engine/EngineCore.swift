@@ -82,18 +82,35 @@ final class EngineCore {
     /// the newest in asynchronous mode (the host stays one step ahead), all in synchronous mode.
     /// Returns false when there is nothing to do until a request arrives.
     func iterate(preparationStart: UInt64 = now()) -> Bool {
+        // The single-sequence fast path: on a device that computes on the host's cores, overlapping
+        // host work takes cores from the step, and with one sequence nothing else needs them. The
+        // engine collects what is in flight and runs the sequence's steps itself, synchronously.
+        let alone = device.computesOnHostCores && scheduler.running.count + scheduler.waiting.count == 1
+        var collected = false
+        if alone {
+            collected = !inFlight.isEmpty
+            while !inFlight.isEmpty { collectStep(inFlight.removeFirst()) }
+        }
         let work = scheduler.schedule(lastSubmittedStep: inFlight.last?.handle.stepID)
-        if !work.isEmpty { dispatchStep(work, preparationStart: preparationStart) }
+        if !work.isEmpty {
+            var (step, record) = makeStep(work, preparationStart: preparationStart)
+            record.submitted = now()
+            if alone {
+                complete(device.run(step), record: record, work: work)
+            } else {
+                inFlight.append(InFlightStep(handle: device.submit(step), record: record, work: work))
+            }
+        }
         // Invariant "host one step ahead": step N+1 is submitted above before step N is waited for.
         let keep = configuration.asynchronous && !work.isEmpty ? 1 : 0
-        let collects = inFlight.count > keep
+        if inFlight.count > keep { collected = true }
         while inFlight.count > keep { collectStep(inFlight.removeFirst()) }
         publishGauges()
         guard work.isEmpty && inFlight.isEmpty else { return true }
         if scheduler.hasUnfinishedSequences {
             // What was just collected can make work schedulable (a preempted sequence waits for
             // its last sample): schedule again at once.
-            if collects { return true }
+            if collected { return true }
             // With no step in flight every block is free, so the scheduler always finds work.
             // Failing the stuck requests beats spinning or hanging if that is ever wrong.
             assertionFailure("unfinished sequences but nothing to schedule")
@@ -110,8 +127,8 @@ final class EngineCore {
         publishGauges()
     }
 
-    /// Turns scheduled work into a device step and submits it without waiting.
-    private func dispatchStep(_ work: [Scheduler.Work], preparationStart: UInt64) {
+    /// Turns scheduled work into a device step and its record.
+    private func makeStep(_ work: [Scheduler.Work], preparationStart: UInt64) -> (DeviceStep, StepRecord) {
         let stepID = nextStepID
         nextStepID += 1
         var entries: [DeviceStep.Entry] = []
@@ -137,19 +154,22 @@ final class EngineCore {
         }
         let step = DeviceStep(id: stepID, entries: entries, releasedSequences: releasedSequences)
         releasedSequences.removeAll()
-        let handle = device.submit(step)
         let record = StepRecord(
-            id: stepID, prepareStart: preparationStart, submitted: now(), deviceStart: 0, deviceEnd: 0, collected: 0,
+            id: stepID, prepareStart: preparationStart, submitted: 0, deviceStart: 0, deviceEnd: 0, collected: 0,
             sequences: entries.count, tokens: work.reduce(0) { $0 + $1.tokenCount },
             decodeTokens: work.reduce(0) { $0 + ($1.isDecode ? 1 : 0) }, deviceIdleBefore: 0)
-        inFlight.append(InFlightStep(handle: handle, record: record, work: work))
+        return (step, record)
     }
 
-    /// Waits for a step's output and hands each sampled token to its request.
+    /// Waits for a step in flight and hands each sampled token to its request.
     private func collectStep(_ flight: InFlightStep) {
-        let output = device.wait(for: flight.handle)
+        complete(device.wait(for: flight.handle), record: flight.record, work: flight.work)
+    }
+
+    /// Hands each token a step sampled to its request, and records the step.
+    private func complete(_ output: StepOutput, record: StepRecord, work: [Scheduler.Work]) {
         let collectStart = now()
-        var record = flight.record
+        var record = record
         record.deviceStart = output.startNanoseconds
         record.deviceEnd = output.endNanoseconds
         // Invariant "the idle measure": device time between the previous step's end and this
@@ -161,7 +181,7 @@ final class EngineCore {
 
         if output.failure != nil {
             // Cannot happen with a correct scheduler; fail the step's requests rather than the process.
-            for item in flight.work {
+            for item in work {
                 if let state = requests[item.sequence.id] { endRequest(state, reason: .abort) }
             }
         }

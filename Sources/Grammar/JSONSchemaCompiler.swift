@@ -9,6 +9,8 @@ import JSON
 public struct JSONSchemaCompiler {
     private var builder = GrammarBuilder()
     private let root: JSONValue
+    /// Prefix of the reference rules' names, so that several schemas can share one builder.
+    private let namespace: String
     private var references: [String: Int] = [:]
 
     /// Keywords that only annotate.
@@ -25,10 +27,23 @@ public struct JSONSchemaCompiler {
 
     /// A grammar for documents valid under `schema`.
     public static func compile(_ schema: JSONValue) throws(GrammarError) -> Grammar {
-        var compiler = JSONSchemaCompiler(root: schema)
+        var builder = GrammarBuilder()
+        let top = try symbols(for: schema, namespace: "", in: &builder)
+        let start = builder.add([top], name: "root")
+        return try builder.build(root: start)
+    }
+
+    /// Adds the rules of `schema` to `builder` and returns the sequence that matches its documents.
+    /// The rules of its `$ref`s are named under `namespace`, so that several schemas (a request's
+    /// tools) can go into one grammar.
+    public static func symbols(
+        for schema: JSONValue, namespace: String, in builder: inout GrammarBuilder
+    ) throws(GrammarError) -> [GrammarBuilder.Symbol] {
+        var compiler = JSONSchemaCompiler(root: schema, namespace: namespace)
+        compiler.builder = builder
         let top = try compiler.compile(schema, path: "#", depth: 0)
-        let start = compiler.builder.add([top], name: "root")
-        return try compiler.builder.build(root: start)
+        builder = compiler.builder
+        return top
     }
 
     /// A grammar for any JSON object (`response_format: json_object`).
@@ -42,7 +57,10 @@ public struct JSONSchemaCompiler {
         return (try? builder.build(root: start)) ?? Grammar(rules: [[[]]], root: 0)
     }
 
-    private init(root: JSONValue) { self.root = root }
+    private init(root: JSONValue, namespace: String) {
+        self.root = root
+        self.namespace = namespace
+    }
 
     private func error(_ path: String, _ message: String) -> GrammarError {
         GrammarError("JSON schema at \(path): \(message)")
@@ -124,7 +142,7 @@ public struct JSONSchemaCompiler {
             node = next
         }
         // Declared before it is compiled, so recursive references close the loop.
-        let rule = builder.rule(named: "ref:\(target)")
+        let rule = builder.rule(named: "ref:\(namespace)\(target)")
         references[target] = rule
         builder.define(rule, [try compile(node, path: target, depth: depth + 1)])
         return [.rule(rule)]

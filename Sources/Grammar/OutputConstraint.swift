@@ -13,6 +13,9 @@ public enum OutputConstraint: Sendable, Equatable {
     case choice([String])
     /// A GBNF grammar (`guided_grammar`, llama.cpp's `grammar`).
     case grammar(String)
+    /// Calls of the given functions in a model's tool-call syntax (`tool_choice` `required` or a
+    /// named function).
+    case functionCalls(FunctionCallShape)
 
     /// Compiles the constraint; throws for a schema, expression or grammar it cannot honour.
     public func compile() throws(GrammarError) -> Grammar {
@@ -30,6 +33,7 @@ public enum OutputConstraint: Sendable, Equatable {
             let root = builder.add(options.map { GrammarBuilder.literal($0) }, name: "root")
             return try builder.build(root: root)
         case .grammar(let source): return try GBNFParser.parse(source)
+        case .functionCalls(let shape): return try shape.compile()
         }
     }
 
@@ -41,6 +45,10 @@ public enum OutputConstraint: Sendable, Equatable {
         case .regex(let pattern): return "regex:" + pattern
         case .choice(let options): return "choice:" + JSONText.serialize(.array(options.map { .string($0) }))
         case .grammar(let source): return "gbnf:" + source
+        case .functionCalls(let shape):
+            let functions = shape.functions.map { JSONValue.array([.string($0.name), $0.parameters]) }
+            let syntax = [shape.prefix, shape.open, shape.argumentsKey, shape.close, shape.separator, shape.suffix, shape.parallel ? "+" : "1"]
+            return "calls:" + JSONText.serialize(.array(syntax.map { .string($0) } + functions))
         }
     }
 }

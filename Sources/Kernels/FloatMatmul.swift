@@ -66,14 +66,14 @@ enum FloatMatmul {
 
 /// Converts stored float weights to Float.
 protocol FloatLoader {
-    /// Bytes per stored element.
-    static var byteWidth: Int { get }
+    /// Bytes of a row of `elements` stored values.
+    static func rowBytes(_ elements: Int) -> Int
     static func load8(_ row: UnsafeRawPointer, _ index: Int) -> SIMD8<Float>
     static func load1(_ row: UnsafeRawPointer, _ index: Int) -> Float
 }
 
 enum F32Loader: FloatLoader {
-    static var byteWidth: Int { 4 }
+    static func rowBytes(_ elements: Int) -> Int { elements * 4 }
     @inline(__always) static func load8(_ row: UnsafeRawPointer, _ index: Int) -> SIMD8<Float> {
         row.loadUnaligned(fromByteOffset: index &* 4, as: SIMD8<Float>.self)
     }
@@ -83,7 +83,7 @@ enum F32Loader: FloatLoader {
 }
 
 enum F16Loader: FloatLoader {
-    static var byteWidth: Int { 2 }
+    static func rowBytes(_ elements: Int) -> Int { elements * 2 }
     @inline(__always) static func load8(_ row: UnsafeRawPointer, _ index: Int) -> SIMD8<Float> {
         #if TANDEM_AVX2
         return _mm256_cvtph_ps(_mm_loadu_si128((row + index &* 2).assumingMemoryBound(to: __m128i.self)))
@@ -100,7 +100,7 @@ enum F16Loader: FloatLoader {
 }
 
 enum BF16Loader: FloatLoader {
-    static var byteWidth: Int { 2 }
+    static func rowBytes(_ elements: Int) -> Int { elements * 2 }
     @inline(__always) static func load8(_ row: UnsafeRawPointer, _ index: Int) -> SIMD8<Float> {
         let h = row.loadUnaligned(fromByteOffset: index * 2, as: SIMD8<UInt16>.self)
         let bits = SIMD8<UInt32>(truncatingIfNeeded: h) &<< 16
@@ -108,5 +108,20 @@ enum BF16Loader: FloatLoader {
     }
     @inline(__always) static func load1(_ row: UnsafeRawPointer, _ index: Int) -> Float {
         Float(bitPattern: UInt32(row.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self)) << 16)
+    }
+}
+
+/// Q8_0 rows (`KVElementType.q8_0`): blocks of 32 values, each a float32 scale followed by 32
+/// signed bytes. `index` is a multiple of 8, so the 8 values lie in one block.
+enum Q8Loader: FloatLoader {
+    static func rowBytes(_ elements: Int) -> Int { elements / 32 * 36 }
+    @inline(__always) static func load8(_ row: UnsafeRawPointer, _ index: Int) -> SIMD8<Float> {
+        let block = row + (index &>> 5) &* 36
+        let quants = block.loadUnaligned(fromByteOffset: 4 &+ (index & 31), as: SIMD8<Int8>.self)
+        return SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: quants)) * block.loadUnaligned(as: Float.self)
+    }
+    @inline(__always) static func load1(_ row: UnsafeRawPointer, _ index: Int) -> Float {
+        let block = row + (index >> 5) * 36
+        return Float(block.load(fromByteOffset: 4 + index & 31, as: Int8.self)) * block.loadUnaligned(as: Float.self)
     }
 }

@@ -24,8 +24,8 @@ public final class HugePageBuffer: @unchecked Sendable {
     /// The smallest buffer that gets huge pages (`TANDEM_HUGEPAGE_MIB=<n>` overrides it, for tuning).
     /// 2 MiB: every weight matrix of a 1B+ model streams from huge pages (at 16 MiB, the 1B shape's
     /// 2-10 MB matrices were on 4 KiB pages and single-stream decode ran at ~60% of the speed, A/B in one
-    /// run: 26.0 / 24.9 vs 47.1 / 39.2 tok/s); a matrix wastes at most one partial huge page, and the
-    /// default model's sub-2 MiB matrices keep ordinary pages.
+    /// run: 26.0 / 24.9 vs 47.1 / 39.2 tok/s); a matrix's tail past its last whole huge page stays on
+    /// ordinary pages, and so do the default model's sub-2 MiB matrices.
     static let hugePageThreshold: Int = {
         if let text = getenv("TANDEM_HUGEPAGE_MIB"), let mebibytes = Int(String(cString: text)), (1...1024).contains(mebibytes) {
             return mebibytes << 20
@@ -37,18 +37,26 @@ public final class HugePageBuffer: @unchecked Sendable {
     public init(byteCount: Int) {
         let size = max(byteCount, 1)
         self.byteCount = size
-        let length = (size + Self.hugePage - 1) / Self.hugePage * Self.hugePage + Self.hugePage
+        let pageSize = 4096
+        let used = (size + pageSize - 1) / pageSize * pageSize
+        let length = used + Self.hugePage
         if size >= Self.hugePageThreshold,
             let raw = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), raw != MAP_FAILED
         {
+            // Keep only [start, start + used): the mapping ends at the buffer's last 4 KiB page, so
+            // the kernel backs the whole 2 MiB extents with huge pages and the tail with small
+            // ones (advising the mapping up to the next 2 MiB made each buffer's tail a huge page:
+            // up to 2 MiB of untouched memory per weight matrix).
             let address = Int(bitPattern: raw)
-            let aligned = (address + Self.hugePage - 1) / Self.hugePage * Self.hugePage
-            let start = raw + (aligned - address)
+            let lead = (address + Self.hugePage - 1) / Self.hugePage * Self.hugePage - address
+            let start = raw + lead
+            if lead > 0 { munmap(raw, lead) }
+            if length - lead - used > 0 { munmap(start + used, length - lead - used) }
             #if os(Linux)
-            madvise(start, length - (aligned - address), Int32(MADV_HUGEPAGE))
+            madvise(start, used, Int32(MADV_HUGEPAGE))
             #endif
-            mapping = raw
-            mappingLength = length
+            mapping = start
+            mappingLength = used
             base = start
         } else {
             mapping = nil

@@ -8,9 +8,32 @@ import _Builtin_intrinsics.intel
 public enum KVElementType: Sendable {
     case float32
     case float16
+    /// Q8_0, per head row: blocks of 32 values, each a scale (the block's largest magnitude / 127)
+    /// and 32 signed bytes, quantized as llama.cpp's `--cache-type-k q8_0`. The scale is kept as a
+    /// float32 (GGML stores a float16), so attention broadcasts it with one load: 36 bytes per 32
+    /// values, 56% of float16. Needs a head size that is a multiple of 32.
+    case q8_0
 
-    /// Bytes per stored element.
-    public var byteCount: Int { self == .float32 ? 4 : 2 }
+    /// Bytes of a row of `elements` values (a multiple of `blockElements`).
+    public func rowBytes(_ elements: Int) -> Int {
+        switch self {
+        case .float32: elements * 4
+        case .float16: elements * 2
+        case .q8_0: elements / 32 * 36
+        }
+    }
+
+    /// The number of values a row's length must be a multiple of.
+    public var blockElements: Int { self == .q8_0 ? 32 : 1 }
+
+    /// The name reported to clients and printed: "float32", "float16" or "q8_0".
+    public var name: String {
+        switch self {
+        case .float32: "float32"
+        case .float16: "float16"
+        case .q8_0: "q8_0"
+        }
+    }
 }
 
 /// One layer of a paged KV cache: `blockCount` blocks of `blockSize` token slots; each slot holds
@@ -28,7 +51,7 @@ public struct PagedKVLayer: @unchecked Sendable {
     public let blockSize: Int
     /// Key/value heads.
     public let kvHeads: Int
-    /// Elements per head (a multiple of 8).
+    /// Elements per head (a multiple of 8, and of 32 for Q8_0).
     public let headDim: Int
     /// Stored element type.
     public let elementType: KVElementType
@@ -38,7 +61,7 @@ public struct PagedKVLayer: @unchecked Sendable {
         keys: UnsafeMutableRawPointer, values: UnsafeMutableRawPointer, blockSize: Int, kvHeads: Int,
         headDim: Int, elementType: KVElementType
     ) {
-        precondition(blockSize > 0 && kvHeads > 0 && headDim > 0 && headDim % 8 == 0)
+        precondition(blockSize > 0 && kvHeads > 0 && headDim > 0 && headDim % 8 == 0 && headDim % elementType.blockElements == 0)
         self.keys = keys
         self.values = values
         self.blockSize = blockSize
@@ -51,7 +74,10 @@ public struct PagedKVLayer: @unchecked Sendable {
     public var kvWidth: Int { kvHeads * headDim }
 
     /// Bytes per slot of keys (and of values).
-    public var slotBytes: Int { kvWidth * elementType.byteCount }
+    public var slotBytes: Int { kvHeads * rowBytes }
+
+    /// Bytes of one head's row.
+    public var rowBytes: Int { elementType.rowBytes(headDim) }
 
     /// The row (of `headDim` elements) that holds `head` of `slot`: block by block, head by head,
     /// slot by slot.
@@ -84,30 +110,53 @@ public struct AttentionSequence: @unchecked Sendable {
 }
 
 /// Writes the keys and values of `tokens` tokens (each `layer.kvWidth` floats) into their cache slots
-/// (`slotMapping[t]`; a negative slot skips the token). Float16 caches round to nearest even.
+/// (`slotMapping[t]`; a negative slot skips the token). Float16 caches round to nearest even; Q8_0
+/// caches quantize each block of 32 as llama.cpp does (`quantizeQ8`).
 public func writeKV(
     k: UnsafePointer<Float>, v: UnsafePointer<Float>, slotMapping: UnsafePointer<Int32>, tokens: Int,
     layer: PagedKVLayer
 ) {
-    let width = layer.kvWidth, headDim = layer.headDim
+    let width = layer.kvWidth, headDim = layer.headDim, rowBytes = layer.rowBytes
     for t in 0..<tokens {
         let slot = Int(slotMapping[t])
         if slot < 0 { continue }
         for head in 0..<layer.kvHeads {
-            let row = layer.rowIndex(slot: slot, head: head) * headDim
+            let offset = layer.rowIndex(slot: slot, head: head) * rowBytes
             let source = t * width + head * headDim
             switch layer.elementType {
             case .float32:
-                (layer.keys + row * 4).copyMemory(from: k + source, byteCount: headDim * 4)
-                (layer.values + row * 4).copyMemory(from: v + source, byteCount: headDim * 4)
+                (layer.keys + offset).copyMemory(from: k + source, byteCount: rowBytes)
+                (layer.values + offset).copyMemory(from: v + source, byteCount: rowBytes)
             case .float16:
-                let keys = (layer.keys + row * 2).assumingMemoryBound(to: UInt16.self)
-                let values = (layer.values + row * 2).assumingMemoryBound(to: UInt16.self)
+                let keys = (layer.keys + offset).assumingMemoryBound(to: UInt16.self)
+                let values = (layer.values + offset).assumingMemoryBound(to: UInt16.self)
                 for i in 0..<headDim {
                     keys[i] = Float16(k[source + i]).bitPattern
                     values[i] = Float16(v[source + i]).bitPattern
                 }
+            case .q8_0:
+                quantizeQ8(k + source, count: headDim, into: layer.keys + offset)
+                quantizeQ8(v + source, count: headDim, into: layer.values + offset)
             }
+        }
+    }
+}
+
+/// Quantizes `count` values (a multiple of 32) to Q8_0 blocks as llama.cpp's reference does: scale
+/// `d` = largest magnitude / 127 (kept as a float32), each value `round(x / d)`. From a broken
+/// model, a NaN is stored as 0 and an infinity zeroes its block, instead of trapping.
+func quantizeQ8(_ x: UnsafePointer<Float>, count: Int, into output: UnsafeMutableRawPointer) {
+    for b in 0..<count / 32 {
+        let values = x + b * 32
+        var largest: Float = 0
+        for i in 0..<32 { largest = Swift.max(largest, abs(values[i])) }
+        let block = output + b * 36
+        let scale = largest.isFinite ? largest / 127 : 0
+        let inverse: Float = scale > 0 ? 1 / scale : 0
+        block.storeBytes(of: scale, as: Float.self)
+        for i in 0..<32 {
+            let q = (values[i] * inverse).rounded()
+            block.storeBytes(of: q.isNaN ? 0 : Int8(Swift.min(Swift.max(q, -127), 127)), toByteOffset: 4 + i, as: Int8.self)
         }
     }
 }
@@ -229,6 +278,10 @@ enum AttentionWorker {
             run(
                 F16Loader.self, items: items, q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer,
                 scale: scale, window: window, softCap: softCap)
+        case .q8_0:
+            run(
+                Q8Loader.self, items: items, q: q, output: output, qHeads: qHeads, sequences: sequences, layer: layer,
+                scale: scale, window: window, softCap: softCap)
         }
     }
 
@@ -303,7 +356,7 @@ enum AttentionWorker {
         _ loader: L.Type, positions: Range<Int>, kvHead: Int,
         blockTable: UnsafePointer<Int32>, layer: PagedKVLayer
     ) {
-        let rowBytes = layer.headDim * L.byteWidth
+        let rowBytes = L.rowBytes(layer.headDim)
         for j in positions {
             let row = layer.rowIndex(
                 slot: Int(blockTable[j / layer.blockSize]) &* layer.blockSize &+ j % layer.blockSize,
@@ -433,7 +486,7 @@ enum AttentionWorker {
         let headDim = layer.headDim
         let q0 = UnsafeRawPointer(q + first * headDim)
         let stride = headDim * 4
-        let rowBytes = headDim * L.byteWidth
+        let rowBytes = L.rowBytes(headDim)
         let keys = UnsafeRawPointer(layer.keys)
         let scales = SIMD4<Float>(repeating: scale)
         var j = 0
@@ -513,7 +566,7 @@ enum AttentionWorker {
         let heads = Heads.value, slices = Slices.value
         let headDim = layer.headDim
         let p0 = scores + first * chunk
-        let rowBytes = headDim * L.byteWidth
+        let rowBytes = L.rowBytes(headDim)
         let values = UnsafeRawPointer(layer.values)
         let a = UnsafeMutableRawPointer(acc + first * headDim + d)
         let stride = headDim * 4

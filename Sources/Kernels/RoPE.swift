@@ -17,6 +17,10 @@ public final class RoPETable: @unchecked Sendable {
     public let base: Double
     /// The angle per position of each pair: `base^(-2i / ropeDims)`, divided by that pair's divisor.
     public let inverseFrequencies: [Double]
+    /// The factor every cos and sin is multiplied by (1 unless the RoPE scaling defines an
+    /// attention factor: LongRoPE's and YaRN's magnitude correction, which scales the rotated
+    /// dimensions of both queries and keys).
+    public let magnitude: Double
     private let cosines: UnsafeMutablePointer<Float>
     private let sines: UnsafeMutablePointer<Float>
 
@@ -25,7 +29,12 @@ public final class RoPETable: @unchecked Sendable {
     /// - Parameter frequencyDivisors: nil for unscaled RoPE, else one finite positive divisor per
     ///   pair (`ropeDims / 2` values) that pair's frequency is divided by. The caller validates
     ///   values read from a file; a wrong count or value here is a programming error.
-    public init(base: Double, ropeDims: Int, maxPositions: Int, frequencyDivisors: [Double]? = nil) {
+    /// - Parameter magnitude: the factor every cos and sin is multiplied by (finite, positive).
+    public init(
+        base: Double, ropeDims: Int, maxPositions: Int, frequencyDivisors: [Double]? = nil,
+        magnitude: Double = 1
+    ) {
+        precondition(magnitude.isFinite && magnitude > 0)
         precondition(ropeDims > 0 && ropeDims % 2 == 0 && maxPositions >= 0)
         let pairs = ropeDims / 2
         var frequencies = (0..<pairs).map { Foundation.pow(base, -2 * Double($0) / Double(ropeDims)) }
@@ -37,11 +46,12 @@ public final class RoPETable: @unchecked Sendable {
         self.ropeDims = ropeDims
         self.maxPositions = maxPositions
         inverseFrequencies = frequencies
+        self.magnitude = magnitude
         cosines = .allocate(capacity: max(1, maxPositions * pairs))
         sines = .allocate(capacity: max(1, maxPositions * pairs))
         for p in 0..<maxPositions {
             for i in 0..<pairs {
-                let (c, s) = RoPETable.angle(position: p, inverseFrequency: frequencies[i])
+                let (c, s) = RoPETable.angle(position: p, inverseFrequency: frequencies[i], magnitude: magnitude)
                 cosines[p * pairs + i] = c
                 sines[p * pairs + i] = s
             }
@@ -53,11 +63,12 @@ public final class RoPETable: @unchecked Sendable {
         sines.deallocate()
     }
 
-    /// cos and sin of `position * inverseFrequency`, computed in Double.
+    /// cos and sin of `position * inverseFrequency`, times `magnitude`, computed in Double.
     @inline(__always)
-    static func angle(position: Int, inverseFrequency: Double) -> (Float, Float) {
+    static func angle(position: Int, inverseFrequency: Double, magnitude: Double) -> (Float, Float) {
         let theta = Double(position) * inverseFrequency
-        return (Float(Foundation.cos(theta)), Float(Foundation.sin(theta)))
+        if magnitude == 1 { return (Float(Foundation.cos(theta)), Float(Foundation.sin(theta))) }
+        return (Float(Foundation.cos(theta) * magnitude), Float(Foundation.sin(theta) * magnitude))
     }
 
     /// Writes the cos/sin of every pair at `position` (from the table, or computed when out of range).
@@ -70,7 +81,8 @@ public final class RoPETable: @unchecked Sendable {
         } else {
             inverseFrequencies.withUnsafeBufferPointer { frequencies in
                 for i in 0..<pairs {
-                    (cos[i], sin[i]) = RoPETable.angle(position: position, inverseFrequency: frequencies[i])
+                    (cos[i], sin[i]) = RoPETable.angle(
+                        position: position, inverseFrequency: frequencies[i], magnitude: magnitude)
                 }
             }
         }

@@ -22,7 +22,7 @@ public final class KVCache: @unchecked Sendable {
 
     /// Bytes one token occupies across all layers (keys and values).
     public static func bytesPerToken(layerCount: Int, kvWidth: Int, precision: KVElementType) -> Int {
-        2 * layerCount * kvWidth * precision.byteCount
+        2 * layerCount * precision.rowBytes(kvWidth)
     }
 
     public init(
@@ -30,6 +30,7 @@ public final class KVCache: @unchecked Sendable {
         precision: KVElementType
     ) {
         precondition(layerCount > 0 && kvHeadCount > 0 && headDimension > 0 && blockSize > 0 && blockCount > 0)
+        precondition(headDimension % precision.blockElements == 0, "the head size is not a multiple of the KV element's block")
         self.layerCount = layerCount
         self.kvHeadCount = kvHeadCount
         self.headDimension = headDimension
@@ -37,7 +38,7 @@ public final class KVCache: @unchecked Sendable {
         self.blockSize = blockSize
         self.blockCount = blockCount
         self.precision = precision
-        layerBytes = blockCount * blockSize * kvWidth * precision.byteCount
+        layerBytes = blockCount * blockSize * kvHeadCount * precision.rowBytes(headDimension)
         buffer = HugePageBuffer(byteCount: 2 * layerCount * layerBytes)
     }
 

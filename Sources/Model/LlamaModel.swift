@@ -2,8 +2,8 @@ import Foundation
 import GGUF
 import Kernels
 
-/// A decoder-only transformer of the families Tandem runs (llama, qwen2, qwen3, gemma2, gemma3, and the
-/// mixtures of experts: Mixtral-style llama, qwen3moe, olmoe) bound to
+/// A decoder-only transformer of the families Tandem runs (llama, qwen2, qwen3, gemma2, gemma3, phi3,
+/// and the mixtures of experts: Mixtral-style llama, qwen3moe, olmoe) bound to
 /// a GGUF file, with one `forward` over a ragged batch. The families differ only in switches of
 /// ``ModelConfiguration`` (biases, query/key norms, post-norms, activation, embedding scale,
 /// sliding-window layers, soft-capping, experts), applied at their place in the layer.
@@ -32,9 +32,17 @@ public final class LlamaModel: @unchecked Sendable {
     /// Fails closed: a file ``ModelSupport/check(_:)`` refuses (unknown architecture, RoPE scaling
     /// or tokenizer, experts, a tensor the forward pass would not use) throws before any weight is
     /// bound, and the names actually bound are checked against the file's tensor table again after.
-    public init(file: GGUFFile, threads: Int = WorkerPool.processorCount) throws(ModelError) {
+    ///
+    /// - Parameter contextLength: the context size to run with, at most the file's
+    ///   `context_length` (nil: the file's). Like llama.cpp's `n_ctx`, it decides which LongRoPE
+    ///   factors a Phi-3 file uses (the long ones when it exceeds the original context length).
+    public init(file: GGUFFile, threads: Int = WorkerPool.processorCount, contextLength: Int? = nil) throws(ModelError) {
         self.file = file
-        let configuration = try ModelSupport.check(file)
+        var configuration = try ModelSupport.check(file)
+        if let contextLength {
+            guard contextLength > 0 else { throw .invalidBatch("context length \(contextLength) must be positive") }
+            configuration.contextLength = min(configuration.contextLength, contextLength)
+        }
         self.configuration = configuration
         let pool = WorkerPool(threads: threads)
         weights = try ModelWeights(file: file, configuration: configuration, pool: pool)
@@ -43,11 +51,17 @@ public final class LlamaModel: @unchecked Sendable {
             architecture: configuration.architecture.rawValue)
         let base = Double(configuration.ropeBase)
         let maxPositions = min(configuration.contextLength, 8192)
+        var fileFactors = weights.ropeFrequencyFactors
+        if case .longRoPE(let longRoPE) = configuration.ropeScaling, let factors = weights.longRoPEFactors {
+            // llama.cpp's choice, by the context this model runs with (see LongRoPEParameters).
+            fileFactors = longRoPE.usesLongFactors(contextLength: configuration.contextLength) ? factors.long : factors.short
+        }
         rope = RoPETable(
             base: base, ropeDims: configuration.ropeDimensions, maxPositions: maxPositions,
             frequencyDivisors: try configuration.ropeScaling.frequencyDivisors(
                 base: base, ropeDimensions: configuration.ropeDimensions,
-                fileFactors: weights.ropeFrequencyFactors))
+                fileFactors: fileFactors),
+            magnitude: configuration.ropeScaling.magnitude)
         localRope = configuration.localRopeBase.map {
             RoPETable(base: Double($0), ropeDims: configuration.ropeDimensions, maxPositions: maxPositions)
         }

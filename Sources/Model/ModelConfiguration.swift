@@ -21,6 +21,10 @@ public struct ModelConfiguration: Sendable, Equatable {
         /// OLMoE: NeoX RoPE, query/key RMSNorm over the whole projection (not per head), a mixture
         /// of experts in every layer without top-k renormalisation.
         case olmoe
+        /// Phi-3 / Phi-3.5 / Phi-4 (dense): query/key/value in one matrix (`attn_qkv`), gate and up in
+        /// one (`ffn_up`, gate rows first), NeoX RoPE (possibly on fewer dimensions than the head),
+        /// LongRoPE factors, and a sliding window on every layer when the file declares one.
+        case phi3
     }
 
     /// The gate's activation in the feed-forward block: `down(act(gate x) * up x)`.
@@ -95,6 +99,13 @@ public struct ModelConfiguration: Sendable, Equatable {
     public var finalLogitSoftCap: Float?
     /// Scaled attention scores become `cap * tanh(score / cap)` (gemma2's `attn_logit_softcapping`), or nil.
     public var attentionSoftCap: Float?
+    /// Whether query, key and value come from one fused matrix `attn_qkv.weight` (phi3 files; its
+    /// rows are the query rows, then the key rows, then the value rows).
+    public var fusedQueryKeyValue: Bool = false
+    /// Whether gate and up come from one fused matrix `ffn_up.weight` of `2 * feedForwardWidth` rows,
+    /// the gate's first (phi3: transformers' `gate_up_proj`, split by `chunk(2)`; llama.cpp's
+    /// `ggml_swiglu` activates the first half).
+    public var fusedGateUp: Bool = false
 
     /// What the family adds to the plain llama layer, for `tandem inspect` (e.g. "q/k norms,
     /// post-norms, GELU (tanh) gate, sliding window 512 on 15 of 18 layers (RoPE base 10000)"); empty
@@ -106,6 +117,9 @@ public struct ModelConfiguration: Sendable, Equatable {
         if activation == .geluTanh { parts.append("GELU (tanh) gate") }
         if embeddingScale != 1 { parts.append("embedding × \(embeddingScale)") }
         if headDimension * headCount != embeddingWidth { parts.append("head size \(headDimension)") }
+        if ropeDimensions < headDimension { parts.append("RoPE on \(ropeDimensions) of \(headDimension) dimensions") }
+        if fusedQueryKeyValue { parts.append("fused QKV") }
+        if fusedGateUp { parts.append("fused gate/up") }
         let local = slidingWindowLayers.filter { $0 }.count
         if local > 0 {
             let base = localRopeBase.map { " (RoPE base \(Int($0)))" } ?? ""
@@ -132,9 +146,10 @@ public struct ModelConfiguration: Sendable, Equatable {
     /// Reads the configuration from `file`, naming any missing or invalid key, and refusing
     /// (with ``ModelError``) metadata that asks for something the forward pass does not do: an
     /// unknown architecture or RoPE scaling type, experts outside llama/qwen3moe/olmoe or of a
-    /// variant not implemented (``ExpertConfiguration``), a sliding attention window outside
-    /// gemma2/gemma3 (whose interleaved local layers are computed), attention soft-capping in a
-    /// gemma3 file, separate key and value head sizes.
+    /// variant not implemented (``ExpertConfiguration``), a sliding attention window in a qwen2,
+    /// qwen3, qwen3moe or olmoe file (llama and phi3 files get it on every layer, gemma2/gemma3 on
+    /// their local layers), attention soft-capping in a gemma3 file, separate key and value head
+    /// sizes.
     public init(file: GGUFFile) throws(ModelError) {
         guard let name = file.architecture else { throw .missingMetadata("general.architecture") }
         guard let architecture = Architecture(rawValue: name) else { throw .unsupportedArchitecture(name) }
@@ -187,16 +202,26 @@ public struct ModelConfiguration: Sendable, Equatable {
             throw .invalidMetadata("\(name).rope.dimension_count", "\(ropeDimensions) must be even and at most the head dimension \(headDimension)")
         }
         ropeNeoX = architecture != .llama
+        var longRoPEFactorsPresent = false
+        if architecture == .phi3 {
+            let short = file.tensor(named: RoPEScaling.longRoPEShortFactorsTensor) != nil
+            let long = file.tensor(named: RoPEScaling.longRoPELongFactorsTensor) != nil
+            if short != long {
+                throw .missingTensor(short ? RoPEScaling.longRoPELongFactorsTensor : RoPEScaling.longRoPEShortFactorsTensor)
+            }
+            longRoPEFactorsPresent = short
+        }
         ropeScaling = try RoPEScaling(
             file: file, architecture: name,
-            ropeFrequencyTensorPresent: architecture == .llama && file.tensor(named: Self.ropeFrequencyTensor) != nil)
+            ropeFrequencyTensorPresent: architecture == .llama && file.tensor(named: Self.ropeFrequencyTensor) != nil,
+            longRoPEFactorsPresent: longRoPEFactorsPresent)
 
         let family: ExpertConfiguration.Family
         switch architecture {
         case .llama: family = .llama
         case .qwen3moe: family = .qwen3moe
         case .olmoe: family = .olmoe
-        case .qwen2, .qwen3, .gemma2, .gemma3: family = .dense
+        case .qwen2, .qwen3, .phi3, .gemma2, .gemma3: family = .dense
         }
         experts = try ExpertConfiguration.read(file, architecture: name, family: family, denseFeedForwardWidth: feedForwardWidth)
         if let experts { feedForwardWidth = experts.feedForwardWidth }
@@ -207,6 +232,10 @@ public struct ModelConfiguration: Sendable, Equatable {
         case .olmoe:
             queryKeyNorm = true
             queryKeyNormOverProjection = true
+        case .phi3:
+            // llama.cpp reads attn_qkv when present and separate q/k/v otherwise; gate/up is always fused.
+            fusedQueryKeyValue = file.tensor(named: TensorManifest.Layer(0).queryKeyValue) != nil
+            fusedGateUp = true
         case .gemma2:
             postNorms = true
             activation = .geluTanh
@@ -247,9 +276,19 @@ public struct ModelConfiguration: Sendable, Equatable {
                 throw .invalidMetadata("\(name).attention.sliding_window", "expected a non-negative integer, got \(value)")
             }
             if window > 0 && window < contextLength {
-                throw .unsupportedFeature(
-                    "sliding-window attention ('\(name).attention.sliding_window' = \(window), "
-                        + "context length \(contextLength))")
+                switch architecture {
+                case .llama, .phi3:
+                    // Mistral 7B v0.1 (`llama`) and Phi-3 (e.g. 2047 in Phi-3-mini-4k): every layer
+                    // attends to the window, as transformers' MistralModel and Phi3Model do.
+                    // llama.cpp runs Phi-3 without it (it disables Phi SWA), so past the window
+                    // its logits differ from transformers' and Tandem's.
+                    slidingWindow = window
+                    slidingWindowLayers = Array(repeating: true, count: layerCount)
+                case .qwen2, .qwen3, .qwen3moe, .olmoe, .gemma2, .gemma3:
+                    throw .unsupportedFeature(
+                        "sliding-window attention ('\(name).attention.sliding_window' = \(window), "
+                            + "context length \(contextLength))")
+                }
             }
         }
         if let value = metadata["\(name).attention.value_length"], value.int != headDimension {

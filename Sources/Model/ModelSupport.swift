@@ -6,7 +6,7 @@ import Tokenizer
 ///
 /// Tandem fails closed: a file it would run subtly wrong is refused with a ``ModelError`` that
 /// names the reason. ``check(_:)`` refuses an unknown architecture, RoPE scaling type or
-/// tokenizer, experts outside llama/qwen3moe/olmoe or of an unknown variant, sliding windows outside gemma2/gemma3 (through ``ModelConfiguration/init(file:)``), any tensor
+/// tokenizer, experts outside llama/qwen3moe/olmoe or of an unknown variant, sliding windows in qwen2/qwen3/qwen3moe/olmoe files (through ``ModelConfiguration/init(file:)``), any tensor
 /// the forward pass would not consume (an extra norm, expert weights, an output bias: the mark of a
 /// variant of the architecture), and tensor types the kernels cannot compute with. `LlamaModel`
 /// runs it on every load and `tandem inspect` reports it.
@@ -23,7 +23,11 @@ public enum ModelSupport {
             tensorNames: file.tensors.map(\.name),
             consumed: TensorManifest.consumedNames(configuration),
             architecture: configuration.architecture.rawValue)
-        for tensor in file.tensors where tensor.name != ModelConfiguration.ropeFrequencyTensor {
+        let factorTensors: Set<String> = [
+            ModelConfiguration.ropeFrequencyTensor, RoPEScaling.longRoPEShortFactorsTensor,
+            RoPEScaling.longRoPELongFactorsTensor
+        ]
+        for tensor in file.tensors where !factorTensors.contains(tensor.name) {
             guard tensor.type.isSupported, WeightMatrix.supports(tensor.type) else {
                 throw .unsupportedTensorType(tensor.name, tensor.type)
             }
@@ -37,7 +41,31 @@ public enum ModelSupport {
         if configuration.architecture == .llama, let tensor = file.tensor(named: ModelConfiguration.ropeFrequencyTensor) {
             _ = try ModelWeights.ropeFrequencyFactors(tensor, file: file, pairs: configuration.ropeDimensions / 2)
         }
+        try checkFusedShapes(file, configuration)
+        if case .longRoPE = configuration.ropeScaling {
+            for name in [RoPEScaling.longRoPEShortFactorsTensor, RoPEScaling.longRoPELongFactorsTensor] {
+                guard let tensor = file.tensor(named: name) else { throw .missingTensor(name) }
+                _ = try ModelWeights.ropeFrequencyFactors(tensor, file: file, pairs: configuration.ropeDimensions / 2)
+            }
+        }
         return configuration
+    }
+
+    /// Refuses a fused projection (phi3's `attn_qkv`, `ffn_up`) whose shape is not the parts' rows
+    /// stacked: splitting it would read the wrong rows.
+    static func checkFusedShapes(_ file: GGUFFile, _ c: ModelConfiguration) throws(ModelError) {
+        var fused: [(name: String, rows: Int)] = []
+        for index in 0..<c.layerCount {
+            let names = TensorManifest.Layer(index)
+            if c.fusedQueryKeyValue { fused.append((names.queryKeyValue, c.qWidth + 2 * c.kvWidth)) }
+            if c.fusedGateUp { fused.append((names.up, 2 * c.feedForwardWidth)) }
+        }
+        for (name, rows) in fused {
+            guard let tensor = file.tensor(named: name) else { throw .missingTensor(name) }
+            guard tensor.dimensions == [c.embeddingWidth, rows] else {
+                throw .tensorShape(name, expected: [c.embeddingWidth, rows], actual: tensor.dimensions)
+            }
+        }
     }
 
     /// Refuses a missing or unknown `tokenizer.ggml.model` and an unknown `tokenizer.ggml.pre`.

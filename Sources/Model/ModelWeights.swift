@@ -43,6 +43,9 @@ struct ModelWeights: @unchecked Sendable {
     /// Llama 3 RoPE frequency divisors from `rope_freqs.weight` (checked: F32, `ropeDimensions / 2`
     /// finite positive values), or nil when the file has none.
     var ropeFrequencyFactors: [Float]?
+    /// Phi-3's LongRoPE divisors from `rope_factors_short.weight` and `rope_factors_long.weight`
+    /// (checked like `rope_freqs.weight`), or nil when the file has none.
+    var longRoPEFactors: (short: [Float], long: [Float])?
     /// The name of every tensor bound above, for the check that the file holds no other.
     var boundNames: Set<String>
 
@@ -89,6 +92,19 @@ struct ModelWeights: @unchecked Sendable {
             let separate = zip(shapes, parts).map { shape, part in interleaved([shape.name], [part]) ?? part }
             return Projection(parts: separate, fused: nil)
         }
+        /// A matrix whose consecutive row ranges are separate projections (phi3's `attn_qkv`: query,
+        /// key, value rows; `ffn_up`: gate, then up rows), split into views of the file's rows.
+        func fusedProjection(_ name: String, rows: [Int], columns: Int) throws(ModelError) -> Projection {
+            let whole = try fileMatrix(name, columns: columns, rows: rows.reduce(0, +))
+            var parts: [WeightMatrix] = []
+            var offset = 0
+            for count in rows {
+                parts.append(
+                    WeightMatrix(type: whole.type, rows: count, columns: columns, data: whole.data + offset * whole.rowBytes))
+                offset += count
+            }
+            return Projection(parts: parts, fused: interleaved([name], parts))
+        }
         func vector(_ name: String, count: Int) throws(ModelError) -> [Float] {
             let tensor = try info(name)
             guard tensor.elementCount == count, tensor.dimensions.first == count else {
@@ -114,9 +130,11 @@ struct ModelWeights: @unchecked Sendable {
             layers.append(
                 LayerWeights(
                     attentionNorm: try vector(n.attentionNorm, count: width),
-                    attentionInput: try projection(
-                        [(n.query, c.qWidth), (n.key, c.kvWidth), (n.value, c.kvWidth)],
-                        columns: width),
+                    attentionInput: c.fusedQueryKeyValue
+                        ? try fusedProjection(n.queryKeyValue, rows: [c.qWidth, c.kvWidth, c.kvWidth], columns: width)
+                        : try projection(
+                            [(n.query, c.qWidth), (n.key, c.kvWidth), (n.value, c.kvWidth)],
+                            columns: width),
                     queryBias: biases ? try optionalVector(n.queryBias, count: c.qWidth) : nil,
                     keyBias: biases ? try optionalVector(n.keyBias, count: c.kvWidth) : nil,
                     valueBias: biases ? try optionalVector(n.valueBias, count: c.kvWidth) : nil,
@@ -124,7 +142,9 @@ struct ModelWeights: @unchecked Sendable {
                     feedForwardNorm: try vector(n.feedForwardNorm, count: width),
                     feedForwardInput: c.experts != nil
                         ? nil
-                        : try projection([(n.gate, c.feedForwardWidth), (n.up, c.feedForwardWidth)], columns: width),
+                        : c.fusedGateUp
+                            ? try fusedProjection(n.up, rows: [c.feedForwardWidth, c.feedForwardWidth], columns: width)
+                            : try projection([(n.gate, c.feedForwardWidth), (n.up, c.feedForwardWidth)], columns: width),
                     down: c.experts != nil ? nil : try matrix(n.down, columns: c.feedForwardWidth, rows: width),
                     experts: try c.experts.map { (e) throws(ModelError) in
                         try ExpertWeights(file: file, layer: n, width: width, experts: e, pool: pool) { bound.insert($0) }
@@ -147,6 +167,18 @@ struct ModelWeights: @unchecked Sendable {
             bound.insert(tensor.name)
         } else {
             ropeFrequencyFactors = nil
+        }
+        if case .longRoPE = c.ropeScaling,
+            let short = file.tensor(named: RoPEScaling.longRoPEShortFactorsTensor),
+            let long = file.tensor(named: RoPEScaling.longRoPELongFactorsTensor)
+        {
+            longRoPEFactors = (
+                try Self.ropeFrequencyFactors(short, file: file, pairs: c.ropeDimensions / 2),
+                try Self.ropeFrequencyFactors(long, file: file, pairs: c.ropeDimensions / 2)
+            )
+            bound.formUnion([short.name, long.name])
+        } else {
+            longRoPEFactors = nil
         }
         boundNames = bound
     }

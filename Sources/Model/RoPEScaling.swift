@@ -16,9 +16,30 @@ public enum RoPEScaling: Sendable, Equatable {
     /// `rope_freqs.weight`; when a file has only the metadata, they are computed from these
     /// parameters (nil when the file has the tensor, which then takes precedence).
     case llama3(Llama3Parameters?)
+    /// Phi-3's LongRoPE: divisors from `rope_factors_short.weight` or `rope_factors_long.weight`
+    /// (see ``LongRoPEParameters``), cos/sin times an attention factor.
+    case longRoPE(LongRoPEParameters)
+    /// YaRN (Qwen2.5 long context): divisors ramped between the original and interpolated
+    /// frequencies, cos/sin times an attention factor (see ``YaRNParameters``).
+    case yarn(YaRNParameters)
 
-    /// The scaling types Tandem can run, for error messages.
-    public static let supportedTypes = ["none", "linear", "llama3"]
+    /// The scaling types Tandem can run, for error messages (`longrope` applies to files that
+    /// carry the factor tensors, as Phi-3's do).
+    public static let supportedTypes = ["none", "linear", "llama3", "yarn", "longrope"]
+
+    /// The names of Phi-3's LongRoPE factor tensors (`ropeDimensions / 2` F32 values each).
+    public static let longRoPEShortFactorsTensor = "rope_factors_short.weight"
+    public static let longRoPELongFactorsTensor = "rope_factors_long.weight"
+
+    /// The factor every cos and sin is multiplied by: LongRoPE's and YaRN's attention factor, 1 for
+    /// the other kinds.
+    public var magnitude: Double {
+        switch self {
+        case .none, .linear, .llama3: return 1
+        case .longRoPE(let p): return p.attentionFactor
+        case .yarn(let p): return p.attentionFactor
+        }
+    }
 
     /// The parameters of Llama 3's frequency-dependent scaling (transformers' `rope_scaling` with
     /// `rope_type: llama3`).
@@ -69,10 +90,20 @@ public enum RoPEScaling: Sendable, Equatable {
     ///
     /// - Parameter ropeFrequencyTensorPresent: whether the file carries `rope_freqs.weight` (then
     ///   Llama 3 scaling needs no parameters in metadata).
-    /// - Throws: ``ModelError/unsupportedRoPEScaling(key:type:)`` for yarn, longrope or any other
-    ///   type; ``ModelError/invalidMetadata(_:_:)`` or ``ModelError/missingMetadata(_:)`` for a
-    ///   missing or out-of-range parameter.
-    public init(file: GGUFFile, architecture name: String, ropeFrequencyTensorPresent: Bool) throws(ModelError) {
+    /// - Parameter longRoPEFactorsPresent: whether the file carries Phi-3's
+    ///   `rope_factors_short.weight` and `rope_factors_long.weight` (LongRoPE then applies; its
+    ///   converter writes no scaling type).
+    /// - Throws: ``ModelError/unsupportedRoPEScaling(key:type:)`` for any type but none, linear,
+    ///   llama3, yarn and longrope (the last only with its tensors);
+    ///   ``ModelError/invalidMetadata(_:_:)`` or ``ModelError/missingMetadata(_:)`` for a missing or
+    ///   out-of-range parameter; ``ModelError/unsupportedFeature(_:)`` for an attention factor
+    ///   other than 1 outside YaRN and LongRoPE, and for YaRN settings llama.cpp reads that Tandem
+    ///   does not implement (`yarn_ext_factor`, `yarn_attn_factor`, `yarn_log_multiplier` other
+    ///   than their defaults).
+    public init(
+        file: GGUFFile, architecture name: String, ropeFrequencyTensorPresent: Bool,
+        longRoPEFactorsPresent: Bool = false
+    ) throws(ModelError) {
         let metadata = file.metadata
         let typeKey = "\(name).rope.scaling.type"
         func number(_ suffix: String) throws(ModelError) -> Double? {
@@ -96,17 +127,23 @@ public enum RoPEScaling: Sendable, Equatable {
             }
             factor = double
         }
-        if let attention = try number("attn_factor"), attention != 1 {
-            throw .unsupportedFeature("RoPE attention factor '\(name).rope.scaling.attn_factor' = \(attention) (only 1 is supported)")
-        }
+        let attentionFactor = try number("attn_factor")
 
         let type: String
         if let value = metadata[typeKey] {
             guard let string = value.string else { throw .invalidMetadata(typeKey, "expected a string, got \(value)") }
             type = string
+        } else if longRoPEFactorsPresent {
+            // Phi-3: llama.cpp's converter writes the factor tensors and no type.
+            type = "longrope"
         } else {
             // llama.cpp's default when only a factor is given.
             type = factor == nil ? "none" : "linear"
+        }
+        if let attentionFactor, attentionFactor != 1, type != "yarn", type != "longrope" {
+            throw .unsupportedFeature(
+                "RoPE attention factor '\(name).rope.scaling.attn_factor' = \(attentionFactor) "
+                    + "(only 1 is supported with RoPE scaling '\(type)')")
         }
 
         switch type {
@@ -132,6 +169,41 @@ public enum RoPEScaling: Sendable, Equatable {
                     "\(parameters.highFrequencyFactor) must exceed low_freq_factor \(parameters.lowFrequencyFactor)")
             }
             self = .llama3(parameters)
+        case "longrope":
+            guard longRoPEFactorsPresent else { throw .missingTensor(Self.longRoPELongFactorsTensor) }
+            let original = try required("original_context_length")
+            guard original >= 1, original <= Double(1 << 24) else {
+                throw .invalidMetadata("\(name).rope.scaling.original_context_length", "\(original) is out of range")
+            }
+            let context = metadata["\(name).context_length"]?.int ?? Int(original)
+            self = .longRoPE(
+                LongRoPEParameters(
+                    originalContextLength: Int(original),
+                    attentionFactor: attentionFactor
+                        ?? LongRoPEParameters.defaultAttentionFactor(
+                            contextLength: context, originalContextLength: Int(original))))
+        case "yarn":
+            guard let factor else { throw .missingMetadata("\(name).rope.scaling.factor") }
+            // Settings llama.cpp reads for other YaRN models (DeepSeek, GPT-OSS); refused unless
+            // they are the defaults, which is what Tandem computes.
+            for (suffix, neutral) in [("yarn_ext_factor", 1.0), ("yarn_attn_factor", 1.0), ("yarn_log_multiplier", 0.0)] {
+                let key = "\(name).rope.scaling.\(suffix)"
+                if let value = metadata[key], value.float != neutral {
+                    throw .unsupportedFeature("YaRN setting '\(key)' = \(value.float.map { "\($0)" } ?? "\(value)")")
+                }
+            }
+            let original = try required("original_context_length")
+            let parameters = YaRNParameters(
+                factor: factor, originalContextLength: original,
+                betaFast: try number("yarn_beta_fast") ?? YaRNParameters.defaultBetaFast,
+                betaSlow: try number("yarn_beta_slow") ?? YaRNParameters.defaultBetaSlow,
+                attentionFactor: attentionFactor)
+            guard parameters.betaFast > parameters.betaSlow else {
+                throw .invalidMetadata(
+                    "\(name).rope.scaling.yarn_beta_fast",
+                    "\(parameters.betaFast) must exceed yarn_beta_slow \(parameters.betaSlow)")
+            }
+            self = factor == 1 && attentionFactor == nil ? .none : .yarn(parameters)
         default:
             throw .unsupportedRoPEScaling(key: typeKey, type: type)
         }
@@ -159,6 +231,11 @@ public enum RoPEScaling: Sendable, Equatable {
             if divisors == nil, let parameters {
                 divisors = parameters.divisors(base: base, ropeDimensions: ropeDimensions)
             }
+        case .longRoPE:
+            // The caller passes the chosen factor set (short or long) as `fileFactors`.
+            guard divisors != nil else { throw .missingTensor(Self.longRoPELongFactorsTensor) }
+        case .yarn(let parameters):
+            divisors = parameters.divisors(base: base, ropeDimensions: ropeDimensions)
         }
         if let divisors, let bad = divisors.first(where: { !$0.isFinite || $0 <= 0 }) {
             throw .invalidMetadata("rope.scaling", "RoPE scaling gives the frequency divisor \(bad)")
@@ -175,6 +252,11 @@ public enum RoPEScaling: Sendable, Equatable {
         case .llama3(let p?):
             return "llama3 (factor \(p.factor), low \(p.lowFrequencyFactor), high \(p.highFrequencyFactor), "
                 + "original context \(Int(p.originalContextLength)))"
+        case .longRoPE(let p):
+            return "longrope (original context \(p.originalContextLength), attention factor \(p.attentionFactor))"
+        case .yarn(let p):
+            return "yarn (factor \(p.factor), original context \(Int(p.originalContextLength)), "
+                + "beta \(p.betaFast)/\(p.betaSlow), attention factor \(p.attentionFactor))"
         }
     }
 }

@@ -13,6 +13,8 @@ public enum TensorManifest {
     public struct Layer: Sendable {
         public let attentionNorm: String
         public let query: String
+        /// Query, key and value in one matrix (phi3).
+        public let queryKeyValue: String
         public let key: String
         public let value: String
         /// Optional biases of the query, key and value projections.
@@ -42,6 +44,7 @@ public enum TensorManifest {
             let p = "blk.\(index)."
             attentionNorm = p + "attn_norm.weight"
             query = p + "attn_q.weight"
+            queryKeyValue = p + "attn_qkv.weight"
             key = p + "attn_k.weight"
             value = p + "attn_v.weight"
             queryBias = p + "attn_q.bias"
@@ -65,13 +68,17 @@ public enum TensorManifest {
         /// Every name of the block that the forward pass of `configuration` binds, required and
         /// optional: Q/K/V biases only for llama and qwen2 (as llama.cpp loads them), query/key
         /// norms and post-norms only where the family has them, the router and stacked experts
-        /// instead of gate/up/down when the model has experts.
+        /// instead of gate/up/down when the model has experts; for phi3 the fused `attn_qkv` (or,
+        /// without it, separate query/key/value) and the fused gate/up in `ffn_up`, no `ffn_gate`.
         public func all(_ configuration: ModelConfiguration) -> [String] {
             var names = [attentionNorm, query, key, value, attentionOutput, feedForwardNorm]
             names += configuration.experts == nil ? [gate, up, down] : [router, gateExperts, upExperts, downExperts]
             switch configuration.architecture {
             case .llama, .qwen2: names += [queryBias, keyBias, valueBias]
             case .qwen3, .gemma2, .gemma3, .qwen3moe, .olmoe: break
+            case .phi3:
+                names = [attentionNorm, attentionOutput, feedForwardNorm, up, down]
+                names += configuration.fusedQueryKeyValue ? [queryKeyValue] : [query, key, value]
             }
             if configuration.queryKeyNorm { names += [queryNorm, keyNorm] }
             if configuration.postNorms { names += [postAttentionNorm, postFeedForwardNorm] }
@@ -83,6 +90,9 @@ public enum TensorManifest {
     public static func consumedNames(_ configuration: ModelConfiguration) -> Set<String> {
         var names: Set<String> = [tokenEmbedding, outputNorm, output]
         if configuration.architecture == .llama { names.insert(ModelConfiguration.ropeFrequencyTensor) }
+        if configuration.architecture == .phi3 {
+            names.formUnion([RoPEScaling.longRoPEShortFactorsTensor, RoPEScaling.longRoPELongFactorsTensor])
+        }
         for index in 0..<configuration.layerCount { names.formUnion(Layer(index).all(configuration)) }
         return names
     }

@@ -1,3 +1,4 @@
+import APIRequests
 import ChatTemplate
 import Tokenizer
 
@@ -15,6 +16,11 @@ public struct ChatPromptRenderer: Sendable {
     /// Whether the template is a thinking model's (it writes `<think>` sections): a structured-output
     /// constraint then starts after the model's `</think>`.
     public let thinks: Bool
+    /// The syntax the model writes tool calls in.
+    public let toolFormat: ToolCallFormat
+    /// Whether the template renders `tools`, tool calls and tool results itself; if not, the
+    /// renderer describes the tools in a system message and writes calls and results as text.
+    public let rendersTools: Bool
     private let bosToken: String
     private let eosToken: String
 
@@ -24,20 +30,26 @@ public struct ChatPromptRenderer: Sendable {
         template = try ChatTemplate(templateSource ?? Self.chatML)
         self.tokenizer = tokenizer
         thinks = templateSource?.contains("<think>") ?? false
+        (toolFormat, rendersTools) = ToolCallFormat.of(templateSource: templateSource)
         bosToken = tokenizer.bos.flatMap { tokenizer.text(of: $0) } ?? ""
         eosToken = tokenizer.eos.flatMap { tokenizer.text(of: $0) } ?? ""
     }
 
     /// The prompt text for `messages`, with `variables` (a request's `chat_template_kwargs`) added to
-    /// the template's context. Throws `TemplateError` (e.g. the template's `raise_exception`).
+    /// the template's context and `tools` shown to the model. Throws `TemplateError` (e.g. the
+    /// template's `raise_exception`).
     public func render(
         _ messages: [ChatMessage], addGenerationPrompt: Bool = true,
-        variables: [(String, JSONValue)] = []
+        variables: [(String, JSONValue)] = [], tools: [ToolDefinition] = []
     ) throws -> String {
-        let values: [TemplateValue] = messages.map {
-            .object([("role", .string($0.role)), ("content", .string($0.content))])
-        }
         var extra: [String: TemplateValue] = [:]
+        let values: [TemplateValue]
+        if rendersTools {
+            values = messages.map(Self.templateMessage)
+            if !tools.isEmpty { extra["tools"] = .array(tools.map { Self.templateValue($0.json) }) }
+        } else {
+            values = Self.withToolsAsText(messages, tools: tools).map(Self.templateMessage)
+        }
         for (key, value) in variables { extra[key] = Self.templateValue(value) }
         return try template.render(
             messages: values, addGenerationPrompt: addGenerationPrompt,
@@ -47,10 +59,62 @@ public struct ChatPromptRenderer: Sendable {
     /// The prompt tokens for `messages`.
     public func tokens(
         for messages: [ChatMessage], addGenerationPrompt: Bool = true,
-        variables: [(String, JSONValue)] = []
+        variables: [(String, JSONValue)] = [], tools: [ToolDefinition] = []
     ) throws -> [Int32] {
-        let text = try render(messages, addGenerationPrompt: addGenerationPrompt, variables: variables)
+        let text = try render(messages, addGenerationPrompt: addGenerationPrompt, variables: variables, tools: tools)
         return tokenizer.encode(text, addSpecial: false, parseSpecial: true)
+    }
+
+    /// A message as templates that know tools read it: `tool_calls` with each call's arguments as
+    /// an object (as transformers passes them; the text when it is not JSON), and `tool_call_id`.
+    static func templateMessage(_ message: ChatMessage) -> TemplateValue {
+        var pairs: [(String, TemplateValue)] = [("role", .string(message.role)), ("content", .string(message.content))]
+        if !message.toolCalls.isEmpty {
+            let calls: [TemplateValue] = message.toolCalls.map { call in
+                let arguments = (try? JSONValue.parse(Array(call.arguments.utf8))).map(templateValue) ?? .string(call.arguments)
+                let function: TemplateValue = .object([("name", .string(call.name)), ("arguments", arguments)])
+                return .object([("id", .string(call.id)), ("type", .string("function")), ("function", function)])
+            }
+            pairs.append(("tool_calls", .array(calls)))
+        }
+        if let id = message.toolCallID { pairs.append(("tool_call_id", .string(id))) }
+        return .object(pairs)
+    }
+
+    /// For a template without tools: the tools described in the system message, calls written as
+    /// `<tool_call>` blocks in the assistant's text, and results as user messages in
+    /// `<tool_response>` blocks (consecutive results in one message), as Hermes-style models read them.
+    static func withToolsAsText(_ messages: [ChatMessage], tools: [ToolDefinition]) -> [ChatMessage] {
+        var result: [ChatMessage] = []
+        if !tools.isEmpty {
+            let instructions = ToolCallFormat.instructions(for: tools)
+            if let first = messages.first, first.role == "system" {
+                result.append(ChatMessage(role: "system", content: first.content + "\n\n" + instructions))
+            } else {
+                result.append(ChatMessage(role: "system", content: instructions))
+            }
+        }
+        for (index, message) in messages.enumerated() where !(index == 0 && message.role == "system" && !tools.isEmpty) {
+            switch message.role {
+            case "assistant" where !message.toolCalls.isEmpty:
+                let blocks = message.toolCalls.map { call in
+                    let arguments = (try? JSONValue.parse(Array(call.arguments.utf8)))?.serialized ?? JSONValue.string(call.arguments).serialized
+                    return "<tool_call>\n{\"name\": \(JSONValue.string(call.name).serialized), \"arguments\": \(arguments)}\n</tool_call>"
+                }
+                let text = ([message.content].filter { !$0.isEmpty } + blocks).joined(separator: "\n")
+                result.append(ChatMessage(role: "assistant", content: text))
+            case "tool":
+                let block = "<tool_response>\n\(message.content)\n</tool_response>"
+                if let last = result.last, last.role == "user", last.content.hasSuffix("</tool_response>") {
+                    result[result.count - 1].content += "\n" + block
+                } else {
+                    result.append(ChatMessage(role: "user", content: block))
+                }
+            default:
+                result.append(ChatMessage(role: message.role, content: message.content))
+            }
+        }
+        return result
     }
 
     /// A JSON value as the template sees it (request JSON is at most 64 levels deep).

@@ -58,6 +58,8 @@ final class GenerationRun: Sendable {
         var text = ""
         var logprobs: [(TokenLogprob, offset: Int)] = []
         var finished: FinishReason?
+        /// With tools: the content and the calls the text completed.
+        var parsed: [ToolCallParser.Event] = []
     }
 
     private func apply(_ event: GenerationEvent, to choice: inout ChoiceProgress, index: Int) -> Delta {
@@ -78,18 +80,27 @@ final class GenerationRun: Sendable {
             choice.text += output.text
             choice.textLength += output.text.unicodeScalars.count
             delta.text = output.text
+            if choice.toolCalls != nil { delta.parsed = choice.toolCalls?.feed(output.text) ?? [] }
         case .finished(let reason, let usage):
             choice.finishReason = reason
             choice.usage = usage
             delta.finished = reason
+            if choice.toolCalls != nil { delta.parsed = choice.toolCalls?.finish() ?? [] }
             server.state.finished([id])
             server.metrics.requestFinished(reason: reason, usage: usage)
+        }
+        for event in delta.parsed {
+            switch event {
+            case .content(let text): choice.content += text
+            case .call(let call): choice.calls.append((id: "call_" + OpenAIServer.randomID().prefix(24), call: call))
+            }
         }
         return delta
     }
 
     private func initialChoices() -> [ChoiceProgress] {
         var choice = ChoiceProgress()
+        choice.toolCalls = job.toolFormat.map { ToolCallParser(format: $0) }
         if let echo = job.echo {
             choice.text = echo
             choice.textLength = echo.unicodeScalars.count
@@ -121,10 +132,10 @@ final class GenerationRun: Sendable {
                 pairs.append(("text", .string(choice.text)))
                 pairs.append(("logprobs", job.logprobs ? completionLogprobs(choice.logprobs) : .null))
             case .chat:
-                pairs.append(("message", .object([("role", "assistant"), ("content", .string(choice.text))])))
+                pairs.append(("message", message(choice)))
                 pairs.append(("logprobs", job.logprobs ? chatLogprobs(choice.logprobs) : .null))
             }
-            pairs.append(("finish_reason", .string((choice.finishReason ?? .abort).rawValue)))
+            pairs.append(("finish_reason", .string(choice.finishReasonText)))
             pairs.append(("stop_reason", .null))
             return .object(pairs)
         }
@@ -146,7 +157,9 @@ final class GenerationRun: Sendable {
             }
             for await (index, event) in merged() {
                 let delta = apply(event, to: &choices[index], index: index)
-                if !delta.text.isEmpty || !delta.logprobs.isEmpty {
+                if choices[index].toolCalls != nil {
+                    try await sendParsed(delta, choice: choices[index], index: index, to: &writer)
+                } else if !delta.text.isEmpty || !delta.logprobs.isEmpty {
                     let content: JSONValue = job.endpoint == .chat ? .object([("content", .string(delta.text))]) : .string(delta.text)
                     let logprobs: JSONValue =
                         !job.logprobs
@@ -154,9 +167,9 @@ final class GenerationRun: Sendable {
                         : job.endpoint == .chat ? chatLogprobs(delta.logprobs) : completionLogprobs(delta.logprobs)
                     try await send(chunk(index: index, delta: content, logprobs: logprobs), to: &writer)
                 }
-                if let reason = delta.finished {
+                if delta.finished != nil {
                     let empty: JSONValue = job.endpoint == .chat ? .object([]) : .string("")
-                    try await send(chunk(index: index, delta: empty, finishReason: reason), to: &writer)
+                    try await send(chunk(index: index, delta: empty, finishReason: choices[index].finishReasonText), to: &writer)
                 }
             }
             if job.includeUsage {
@@ -185,12 +198,53 @@ final class GenerationRun: Sendable {
         [("id", .string(job.id)), ("object", .string(object)), ("created", .int(job.created)), ("model", .string(job.modelName))]
     }
 
-    private func chunk(index: Int, delta: JSONValue, logprobs: JSONValue = .null, finishReason: FinishReason? = nil) -> JSONValue {
+    private func chunk(index: Int, delta: JSONValue, logprobs: JSONValue = .null, finishReason: String? = nil) -> JSONValue {
         var choice: [(String, JSONValue)] = [("index", .int(index))]
         choice.append((job.endpoint == .chat ? "delta" : "text", delta))
         choice.append(("logprobs", logprobs))
-        choice.append(("finish_reason", finishReason.map { .string($0.rawValue) } ?? .null))
+        choice.append(("finish_reason", finishReason.map { .string($0) } ?? .null))
         return .object(header(object: job.endpoint.chunkObject) + [("choices", [.object(choice)])])
+    }
+
+    /// A chat reply with tools: its content (null when it only made calls) and `tool_calls`.
+    private func message(_ choice: ChoiceProgress) -> JSONValue {
+        guard choice.toolCalls != nil else { return .object([("role", "assistant"), ("content", .string(choice.text))]) }
+        let onlyCalls = !choice.calls.isEmpty && choice.content.allSatisfy(\.isWhitespace)
+        var pairs: [(String, JSONValue)] = [("role", "assistant"), ("content", onlyCalls ? .null : .string(choice.content))]
+        if !choice.calls.isEmpty {
+            pairs.append(("tool_calls", .array(choice.calls.map { Self.toolCall($0.id, $0.call) })))
+        }
+        return .object(pairs)
+    }
+
+    private static func toolCall(_ id: String, _ call: ParsedToolCall) -> JSONValue {
+        .object([
+            ("id", .string(id)), ("type", "function"),
+            ("function", .object([("name", .string(call.name)), ("arguments", .string(call.arguments))]))
+        ])
+    }
+
+    /// Streams what the parser completed as OpenAI streams it: content deltas, and each call as a
+    /// chunk with its id and name (empty arguments) followed by a chunk with its arguments.
+    private func sendParsed(_ delta: Delta, choice: ChoiceProgress, index: Int, to writer: inout any ResponseBodyWriter) async throws {
+        var callIndex = choice.calls.count - delta.parsed.filter { if case .call = $0 { true } else { false } }.count
+        for event in delta.parsed {
+            switch event {
+            case .content(let text):
+                guard !text.isEmpty else { continue }
+                try await send(chunk(index: index, delta: .object([("content", .string(text))])), to: &writer)
+            case .call(let call):
+                let id = choice.calls[callIndex].id
+                let start: JSONValue = .object([
+                    ("index", .int(callIndex)), ("id", .string(id)), ("type", "function"),
+                    ("function", .object([("name", .string(call.name)), ("arguments", "")]))
+                ])
+                try await send(chunk(index: index, delta: .object([("tool_calls", [start])])), to: &writer)
+                let arguments: JSONValue = .object([("index", .int(callIndex)), ("function", .object([("arguments", .string(call.arguments))]))])
+                try await send(chunk(index: index, delta: .object([("tool_calls", [arguments])])), to: &writer)
+                callIndex += 1
+            }
+        }
     }
 
     private func usage(_ choices: [ChoiceProgress]) -> JSONValue {

@@ -23,6 +23,13 @@ struct ChoiceProgress {
     var finishReason: FinishReason?
     var usage: GenerationUsage?
     var lastToken: UInt64?
+    /// With tools: reads the reply into content and calls.
+    var toolCalls: ToolCallParser?
+    var content = ""
+    var calls: [(id: String, call: ParsedToolCall)] = []
+
+    /// OpenAI's finish reason: `tool_calls` when the reply made calls.
+    var finishReasonText: String { calls.isEmpty ? (finishReason ?? .abort).rawValue : "tool_calls" }
 }
 
 /// A validated generation request, ready to run.
@@ -38,6 +45,8 @@ struct GenerationJob: Sendable {
     let includeUsage: Bool
     let logprobs: Bool
     let requests: [GenerationRequest]
+    /// Chat requests with tools: the syntax in which the replies' tool calls are read.
+    var toolFormat: ToolCallFormat?
 }
 
 extension OpenAIServer {
@@ -67,16 +76,28 @@ extension OpenAIServer {
         try checkModel(chat.options.model)
         let tokens = try Self.chatTokens(
             chat.messages, model: model, addGenerationPrompt: chat.addGenerationPrompt,
-            variables: chat.templateVariables)
+            variables: chat.templateVariables, tools: chat.tools?.tools ?? [])
+        var options = chat.options
+        var toolFormat: ToolCallFormat?
+        if let tools = chat.tools, case .success(let renderer) = model.chat {
+            toolFormat = renderer.toolFormat
+            // `required` or a named function: the reply is constrained to calls, so they parse and
+            // their arguments validate.
+            if let constraint = renderer.toolFormat.constraint(for: tools) {
+                options.constraint = constraint
+                options.constraintField = "tools"
+            }
+        }
         // A thinking model's constraint starts after its `</think>`, unless the prompt already closed
         // the thinking section (Qwen3 with enable_thinking false).
         var thinkingEnd: Int32?
-        if case .success(let renderer) = model.chat, renderer.thinks, chat.options.constraint != nil,
+        if case .success(let renderer) = model.chat, renderer.thinks, options.constraint != nil,
             let end = model.tokenizer.token(for: "</think>"), !tokens.suffix(8).contains(end)
         {
             thinkingEnd = end
         }
-        let job = try makeJob(.chat, tokens: tokens, echo: nil, options: chat.options, model: model, constraintStartsAfter: thinkingEnd)
+        var job = try makeJob(.chat, tokens: tokens, echo: nil, options: options, model: model, constraintStartsAfter: thinkingEnd)
+        job.toolFormat = toolFormat
         return try await respond(job, model: model, connection: context.channel)
     }
 

@@ -80,7 +80,7 @@ extension OpenAIServer {
     /// a template that could not be parsed at load a 500 that says so.
     static func chatTokens(
         _ messages: [ChatMessage], model: ServedModel, addGenerationPrompt: Bool = true,
-        variables: [(String, JSONValue)] = []
+        variables: [(String, JSONValue)] = [], tools: [ToolDefinition] = []
     ) throws(APIError) -> [Int32] {
         let renderer: ChatPromptRenderer
         switch model.chat {
@@ -91,7 +91,7 @@ extension OpenAIServer {
                 type: "server_error", code: "chat_template_error")
         }
         do {
-            return try renderer.tokens(for: messages, addGenerationPrompt: addGenerationPrompt, variables: variables)
+            return try renderer.tokens(for: messages, addGenerationPrompt: addGenerationPrompt, variables: variables, tools: tools)
         } catch {
             throw .badRequest("chat template error: \(error)", param: "messages")
         }

@@ -33,7 +33,8 @@ struct ChatCommand: AsyncParsableCommand {
         let file = try modelOptions.openFile()
         let tokenizer = try modelOptions.loadTokenizer(file)
         let model = try modelOptions.loadModel(file)
-        let engine = Engine(model: model, tokenizer: tokenizer, configuration: engineOptions.configuration(), cache: engineOptions.cache)
+        let engine = Engine(
+            model: model, tokenizer: tokenizer, configuration: engineOptions.configuration(), cache: try engineOptions.cache(for: model))
         defer { engine.shutdown() }
         let renderer: ChatPromptRenderer
         do {

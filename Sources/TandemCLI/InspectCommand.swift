@@ -67,6 +67,10 @@ struct InspectCommand: ParsableCommand {
         {
             rope = "per-frequency factors from rope_freqs.weight"
         }
+        if case .longRoPE(let longRoPE) = configuration.ropeScaling {
+            let set = longRoPE.usesLongFactors(contextLength: configuration.contextLength) ? "long" : "short"
+            rope += ", \(set) factors at context \(configuration.contextLength)"
+        }
         let features = configuration.featureSummary.isEmpty ? "" : ", \(configuration.featureSummary)"
         return "yes (\(configuration.architecture.rawValue), \(configuration.layerCount) layers, RoPE scaling: \(rope)\(features))"
     }

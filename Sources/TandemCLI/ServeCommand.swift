@@ -78,7 +78,7 @@ struct ServeCommand: AsyncParsableCommand {
             let file = try options.openFile()
             let tokenizer = try options.loadTokenizer(file)
             let model = try options.loadModel(file)
-            let engine = Engine(model: model, tokenizer: tokenizer, configuration: engineConfiguration, cache: engineOptions.cache)
+            let engine = Engine(model: model, tokenizer: tokenizer, configuration: engineConfiguration, cache: try engineOptions.cache(for: model))
             let served = ServedModel(engine: engine, chatTemplate: file.metadata["tokenizer.chat_template"]?.string)
             if case .failure(let error) = served.chat {
                 standardError("tandem serve: the model's chat template cannot be used (chat requests will fail; completions work): \(error)")

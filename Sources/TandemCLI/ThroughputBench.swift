@@ -80,7 +80,7 @@ struct ThroughputBench: AsyncParsableCommand {
                 configuration: engineOptions.configuration(
                     asynchronous: asynchronous,
                     recordSteps: trace != nil || svg != nil),
-                cache: engineOptions.cache)
+                cache: try engineOptions.cache(for: model))
             var requests = requests
             if let jsonSchema {
                 let schema: JSONValue

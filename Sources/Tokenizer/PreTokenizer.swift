@@ -18,6 +18,9 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
     case smollm
     /// Falcon: `[\p{P}$+<=>^~|\`]+`, then GPT-2, then `[0-9][0-9][0-9]`.
     case falcon
+    /// Mistral Nemo's tekken: words split at lower-to-upper case changes, single digits, no
+    /// contractions (see `splitTekken` for the regex).
+    case tekken
 
     /// Properties llama.cpp attaches to a `tokenizer.ggml.pre` name.
     struct Settings {
@@ -59,6 +62,8 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
             return Settings(preTokenizer: .gpt2)
         case "falcon":
             return Settings(preTokenizer: .falcon)
+        case "tekken":
+            return Settings(preTokenizer: .tekken, ignoreMerges: true, addBOSByDefault: true, cleanSpaces: false)
         default:
             throw TokenizerError.unknownPreTokenizer(name)
         }
@@ -71,6 +76,7 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
         case numberRuns
         case asciiDigitTriples
         case punctuationRuns(extra: Set<UInt32>)
+        case tekken
     }
 
     private var passes: [Pass] {
@@ -84,6 +90,7 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
         case .llama3: return [.llama3(maxDigits: 3)]
         case .qwen2: return [.llama3(maxDigits: 1)]
         case .smollm: return [.isolateNumbers, .gpt2]
+        case .tekken: return [.tekken]
         case .falcon:
             return [
                 .punctuationRuns(extra: Set("$+<=>^~|`".unicodeScalars.map(\.value))), .gpt2,
@@ -107,6 +114,7 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
                 case .isolateNumbers: Self.splitRuns(text, piece, isolated: true, into: &next) { $0.contains(.number) }
                 case .numberRuns: Self.splitRuns(text, piece, isolated: false, into: &next) { $0.contains(.number) }
                 case .asciiDigitTriples: Self.splitDigitTriples(text, piece, into: &next)
+                case .tekken: Self.splitTekken(text, piece, into: &next)
                 case .punctuationRuns(let extra):
                     Self.splitRuns(text, piece, isolated: false, into: &next, scalarMatch: { extra.contains($0) }) {
                         $0.contains(.punctuation)

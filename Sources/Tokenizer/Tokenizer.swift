@@ -38,6 +38,9 @@ public final class Tokenizer: Sendable {
     private let pieces: [[UInt8]]
     /// Tokens matched in raw text before tokenization, longest text first.
     private let specialTokens: [(id: Int32, bytes: [UInt8], type: TokenType)]
+    /// Special tokens after which whitespace in the text is dropped (llama.cpp's `RSTRIP`
+    /// attribute; see ``rightStrippingTokens(_:tokens:types:)``).
+    let rightStripping: Set<Int32>
     private let bpe: BytePairEncoder?
     private let spm: SentencePieceEncoder?
 
@@ -150,6 +153,7 @@ public final class Tokenizer: Sendable {
         }
         specials.sort { $0.bytes.count != $1.bytes.count ? $0.bytes.count > $1.bytes.count : $0.id < $1.id }
         self.specialTokens = specials
+        self.rightStripping = Tokenizer.rightStrippingTokens(v.modelName, tokens: tokens, types: types)
 
         switch v.model {
         case .gpt2:
@@ -255,6 +259,9 @@ public final class Tokenizer: Sendable {
                         if i > start { next.append(.text(start..<i)) }
                         next.append(.token(special.id))
                         i += needle.count
+                        if rightStripping.contains(special.id) {
+                            while i < range.upperBound && Tokenizer.isSpace(bytes[i]) { i += 1 }
+                        }
                         start = i
                         changed = true
                     } else {
@@ -266,6 +273,27 @@ public final class Tokenizer: Sendable {
             if changed { swap(&fragments, &next) }
         }
         return fragments
+    }
+
+    /// C's `isspace` in the "C" locale, which llama.cpp's strip attributes use.
+    @inline(__always)
+    static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (byte >= 0x09 && byte <= 0x0D) }
+
+    /// llama.cpp's per-model token attributes that change tokenization: for a model whose
+    /// lowercased `general.name` contains `phi-3` or `phi3`, every special token (control,
+    /// user-defined, unknown) but `<unk>`, `<s>` and `<|endoftext|>`, and `</s>`, strips the
+    /// whitespace that follows it in the text (`RSTRIP`), as Phi-3's tokenizer.json marks its chat
+    /// tokens `rstrip`. (A file named like "Phi 3 Mini" gets no such attribute in llama.cpp either.)
+    static func rightStrippingTokens(_ modelName: String?, tokens: [String], types: [TokenType]) -> Set<Int32> {
+        guard let name = modelName?.lowercased(), name.contains("phi-3") || name.contains("phi3") else { return [] }
+        var result: Set<Int32> = []
+        for (i, token) in tokens.enumerated() {
+            let special = types[i] == .control || types[i] == .userDefined || types[i] == .unknown
+            if (special && !["<unk>", "<s>", "<|endoftext|>"].contains(token)) || token == "</s>" {
+                result.insert(Int32(i))
+            }
+        }
+        return result
     }
 
     @inline(__always)

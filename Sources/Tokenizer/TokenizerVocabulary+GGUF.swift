@@ -75,7 +75,8 @@ extension TokenizerVocabulary {
             paddingTokenId: try int("tokenizer.ggml.padding_token_id"),
             addBOS: try bool("tokenizer.ggml.add_bos_token"),
             addEOS: try bool("tokenizer.ggml.add_eos_token"),
-            addSpacePrefix: try bool("tokenizer.ggml.add_space_prefix")
+            addSpacePrefix: try bool("tokenizer.ggml.add_space_prefix"),
+            modelName: value("general.name")?.string
         )
     }
 }

@@ -33,6 +33,9 @@ public struct TokenizerVocabulary: Sendable, Equatable {
     public var addEOS: Bool?
     /// `tokenizer.ggml.add_space_prefix`.
     public var addSpacePrefix: Bool?
+    /// `general.name`: llama.cpp sets some token attributes by model name (Phi-3's special tokens
+    /// strip the whitespace after them, see ``Tokenizer``).
+    public var modelName: String?
 
     /// Creates a vocabulary description; every optional field defaults to "absent".
     public init(
@@ -50,7 +53,8 @@ public struct TokenizerVocabulary: Sendable, Equatable {
         paddingTokenId: Int? = nil,
         addBOS: Bool? = nil,
         addEOS: Bool? = nil,
-        addSpacePrefix: Bool? = nil
+        addSpacePrefix: Bool? = nil,
+        modelName: String? = nil
     ) {
         self.model = model
         self.preTokenizer = preTokenizer
@@ -67,5 +71,6 @@ public struct TokenizerVocabulary: Sendable, Equatable {
         self.addBOS = addBOS
         self.addEOS = addEOS
         self.addSpacePrefix = addSpacePrefix
+        self.modelName = modelName
     }
 }

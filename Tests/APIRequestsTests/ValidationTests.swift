@@ -74,6 +74,19 @@ private func rejected(_ make: () throws -> Void) -> String? {
             (#""chat_template_kwargs":{"enable_thinking":false}"#, nil), (#""chat_template_kwargs":{"messages":[]}"#, "chat_template_kwargs"),
             (#""chat_template_kwargs":[]"#, "chat_template_kwargs"), (#""modalities":["text"]"#, nil), (#""modalities":["audio"]"#, "modalities"),
             (#""tool_choice":"auto""#, nil), (#""tool_choice":{"type":"function"}"#, "tool_choice"),
+            (#""tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]"#, nil),
+            (#""tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required""#, nil),
+            (#""tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"f"}}"#, nil),
+            (#""tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}"#, "tool_choice"),
+            (#""tool_choice":"required""#, "tool_choice"), (#""tools":[{"type":"function","function":{"name":"a.b"}}]"#, "tools"),
+            (#""tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"f"}}]"#, "tools"),
+            (#""tools":[{"type":"function","function":{"name":"f","parameters":[]}}]"#, "tools"),
+            (
+                #""tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required","response_format":{"type":"json_object"}"#,
+                "tool_choice"
+            ),
+            (#""tools":[{"type":"function","function":{"name":"f"}}],"response_format":{"type":"json_object"}"#, nil),
+            (#""functions":[{"name":"f"}]"#, "functions"), (#""parallel_tool_calls":"yes""#, "parallel_tool_calls"),
             (#""reasoning_effort":"low""#, "reasoning_effort")
         ] as [(String, String?)])
     func chatFields(fields: String, named: String?) {
@@ -94,6 +107,19 @@ private func rejected(_ make: () throws -> Void) -> String? {
             limits: limits
         ).messages
         #expect(messages == [ChatMessage(role: "system", content: "a\nb"), ChatMessage(role: "user", content: "")])
+        let history = try ChatCompletionRequest(
+            body: Array(
+                #"{"messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}},{"id":"c2","function":{"name":"g","arguments":{"b":2}}}]},{"role":"tool","tool_call_id":"c1","content":"ok"}]}"#
+                    .utf8),
+            limits: limits
+        ).messages
+        #expect(
+            history == [
+                ChatMessage(
+                    role: "assistant", content: "",
+                    toolCalls: [.init(id: "c1", name: "f", arguments: #"{"a":1}"#), .init(id: "c2", name: "g", arguments: #"{"b":2}"#)]),
+                ChatMessage(role: "tool", content: "ok", toolCallID: "c1")
+            ])
         for body in [
             #"{"messages":[]}"#, #"{"messages":[{"role":"tool","content":"x"}]}"#, #"{"messages":[{"content":"x"}]}"#,
             #"{"messages":[{"role":"assistant","content":"x","tool_calls":[{}]}]}"#, #"{"messages":"x"}"#

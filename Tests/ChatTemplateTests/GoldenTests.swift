@@ -6,7 +6,7 @@ import Testing
 /// Real model templates rendered by Python Jinja2 (transformers' environment); exact string equality.
 @Test(arguments: [
     "smollm2", "chatml", "zephyr", "llama3", "llama3_1", "llama3_2", "qwen2_5", "qwen3_coder",
-    "mistral_v2", "mistral_v3", "mistral_small3_1", "gemma2", "gemma3"
+    "mistral_v2", "mistral_v3", "mistral_small3_1", "gemma2", "gemma3", "qwen3", "phi3", "mistral_v1"
 ])
 func modelTemplateMatchesJinja2(_ name: String) throws {
     let templates = try Fixtures.load(name)

@@ -33,7 +33,7 @@ private final class LoopHarness {
 
     init(
         _ requests: [TimedRequest], asynchronous: Bool, blockSize: Int, blockCount: Int, maxBatchTokens: Int,
-        maxSequences: Int, expectDecodesEveryStep: Bool = false
+        maxSequences: Int, expectDecodesEveryStep: Bool = false, computesOnHostCores: Bool = false
     ) {
         // Sequence ids follow arrival order, as in the engine.
         self.requests = requests.enumerated().sorted { ($0.element.arrival, $0.offset) < ($1.element.arrival, $1.offset) }
@@ -44,7 +44,7 @@ private final class LoopHarness {
         self.expectDecodesEveryStep = expectDecodesEveryStep
         device = SimulatedDevice(
             blockSize: blockSize, blockCount: blockCount, asynchronous: asynchronous, maxBatchTokens: maxBatchTokens,
-            maxSequences: maxSequences)
+            maxSequences: maxSequences, computesOnHostCores: computesOnHostCores)
         core = EngineCore(
             device: device, tokenizer: FakeModel.tokenizer,
             configuration: .init(
@@ -336,6 +336,37 @@ private func request(
         }
         #expect(outputs[0] == outputs[1])
         #expect(outputs[0] == requests.map { FakeModel.reference($0.request).tokens })
+    }
+
+    /// The single-sequence fast path: on a device that computes on the host's cores, a sequence
+    /// that is alone runs its steps synchronously (nothing in flight), the loop goes back to
+    /// asynchronous steps while others run, and every request gets the tokens it gets alone.
+    @Test(arguments: [false, true])
+    func aLoneSequenceRunsSynchronouslyOnAHostCoreDevice(asynchronous: Bool) async {
+        let requests = [
+            request(0, prompt(9), maxTokens: 14, sampling: SamplingParameters(temperature: 0.7, seed: 3)),
+            request(1, prompt(5, base: 7), maxTokens: 4, arrival: 6)
+        ]
+        let harness = LoopHarness(
+            requests, asynchronous: asynchronous, blockSize: 4, blockCount: 20, maxBatchTokens: 8, maxSequences: 4,
+            computesOnHostCores: true)
+        harness.run()
+        await harness.checkResults()
+        expectClean(harness)
+        let steps = harness.device.steps
+        let inline = harness.device.ranInline
+        // Alone: inline. Together: submitted, and (asynchronously) the host one step ahead.
+        guard let together = steps.firstIndex(where: { $0.count == 2 }) else {
+            Issue.record("the requests never ran together: \(harness.device.plan)")
+            return
+        }
+        #expect((0..<together).allSatisfy { inline[$0] == true })
+        #expect(steps.indices.allSatisfy { inline[$0] == false || steps[$0].count == 1 })
+        #expect(inline[steps.count - 1] == true)
+        // The step scheduled while the other sequence ends (it is collected after scheduling)
+        // is the one lone step that is still submitted.
+        #expect(steps.indices.filter { inline[$0] == false && steps[$0].count == 1 }.count <= 1)
+        if asynchronous { #expect(harness.device.waits.contains { $0.successorSubmitted }) }
     }
 
     /// Constrained requests mixed with free ones, through preemption: the grammar state lives on

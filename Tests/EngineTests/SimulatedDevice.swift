@@ -86,6 +86,8 @@ final class SimulatedDevice: Device, @unchecked Sendable {
 
     let cacheLayout: KVCacheLayout
     let asynchronous: Bool
+    /// Whether the engine should treat it as the CPU device (the single-sequence fast path).
+    let computesOnHostCores: Bool
     let maxBatchTokens: Int
     let maxSequences: Int
     /// Called with every step before it computes (on the engine's thread).
@@ -106,10 +108,15 @@ final class SimulatedDevice: Device, @unchecked Sendable {
     private var _steps: [[Seen]] = []
     private var _samples: [Int: Int] = [:]
     private var _waits: [(step: Int, successorSubmitted: Bool)] = []
+    private var _ranInline: [Int: Bool] = [:]
 
-    init(blockSize: Int, blockCount: Int, asynchronous: Bool, maxBatchTokens: Int, maxSequences: Int) {
+    init(
+        blockSize: Int, blockCount: Int, asynchronous: Bool, maxBatchTokens: Int, maxSequences: Int,
+        computesOnHostCores: Bool = false
+    ) {
         cacheLayout = KVCacheLayout(blockSize: blockSize, blockCount: blockCount, elementType: "token")
         self.asynchronous = asynchronous
+        self.computesOnHostCores = computesOnHostCores
         self.maxBatchTokens = maxBatchTokens
         self.maxSequences = maxSequences
         kv = Array(repeating: -1, count: blockSize * blockCount)
@@ -128,10 +135,22 @@ final class SimulatedDevice: Device, @unchecked Sendable {
         if _violations.count < 20 { _violations.append("step \(lastSubmitted): \(message)") }
     }
 
+    /// For each step id, whether it came through `run(_:)` with no step in flight.
+    var ranInline: [Int: Bool] { lock.withLock { _ranInline } }
+
+    func run(_ step: DeviceStep) -> StepOutput {
+        let idle = lock.withLock { unwaited.isEmpty }
+        if !idle { lock.withLock { fail("step \(step.id) run while steps are in flight") } }
+        let output = wait(for: submit(step))
+        lock.withLock { _ranInline[step.id] = idle }
+        return output
+    }
+
     func submit(_ step: DeviceStep) -> StepHandle {
         inspect(step)
         lock.lock()
         defer { lock.unlock() }
+        _ranInline[step.id] = false
         if step.id != lastSubmitted + 1 { fail("step \(step.id) submitted after \(lastSubmitted)") }
         lastSubmitted = step.id
         check(step)

@@ -180,6 +180,40 @@ private func regex(_ pattern: String) throws -> Grammar { try OutputConstraint.r
         }
     }
 
+    /// Tool calls as a constraint: each call names one of the functions and its arguments follow
+    /// that function's schema; several calls only when parallel; two schemas with the same `$defs`
+    /// names do not mix.
+    @Test func functionCallsFollowTheirSchemas() throws {
+        let city: JSON.JSONValue = .object([
+            ("type", "object"), ("properties", .object([("city", .object([("$ref", "#/$defs/name")]))])),
+            ("required", ["city"]), ("additionalProperties", false),
+            ("$defs", .object([("name", .object([("type", "string"), ("maxLength", 5)]))]))
+        ])
+        let count: JSON.JSONValue = .object([
+            ("type", "object"), ("properties", .object([("n", .object([("$ref", "#/$defs/name")]))])),
+            ("required", ["n"]), ("additionalProperties", false),
+            ("$defs", .object([("name", .object([("type", "integer")]))]))
+        ])
+        var shape = FunctionCallShape(functions: [.init(name: "weather", parameters: city), .init(name: "count", parameters: count)])
+        shape.open = "<tool_call>\n"
+        shape.close = "\n</tool_call>"
+        shape.separator = "\n"
+        let single = try OutputConstraint.functionCalls(shape).compile()
+        let weather = "<tool_call>\n{\"name\": \"weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"
+        let counting = "<tool_call>\n{\"name\": \"count\", \"arguments\": {\"n\": 3}}\n</tool_call>"
+        #expect(accepts(single, weather))
+        #expect(accepts(single, counting))
+        #expect(!accepts(single, weather + "\n" + counting))
+        #expect(!accepts(single, weather.replacingOccurrences(of: "Paris", with: "Parisian")))  // maxLength 5
+        #expect(!accepts(single, counting.replacingOccurrences(of: "3", with: "\"x\"")))  // the other schema's `name`
+        #expect(!accepts(single, weather.replacingOccurrences(of: "weather", with: "forecast")))
+        shape.parallel = true
+        let several = try OutputConstraint.functionCalls(shape).compile()
+        #expect(accepts(several, weather + "\n" + counting + "\n" + weather))
+        shape.functions = []
+        #expect(throws: GrammarError.self) { try OutputConstraint.functionCalls(shape).compile() }
+    }
+
     @Test func schemaKeywordsItCannotHonourAreNamed() {
         let cases: [(JSONValue, String)] = [
             (["type": "object", "patternProperties": [:]], "patternProperties"), (["type": "number", "multipleOf": 2], "multipleOf"),

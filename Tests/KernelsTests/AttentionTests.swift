@@ -18,6 +18,38 @@ import Testing
             (group: 3, headDim: 16, window: 5), (group: 4, headDim: 40, window: 33), (group: 2, headDim: 64, window: 100)
         ])
     func matchesNaiveAttention(elementType: KVElementType, shape: (group: Int, headDim: Int, window: Int)) {
+        checkAgainstNaiveAttention(elementType: elementType, shape: shape)
+    }
+
+    /// The same with a Q8_0 cache (head sizes of whole 32-value blocks: one, two, three and four
+    /// blocks), against the naive attention over the values dequantized from llama.cpp's
+    /// quantization rule, computed here.
+    @Test(arguments: [
+        (group: 3, headDim: 32, window: 0), (group: 4, headDim: 64, window: 33), (group: 2, headDim: 96, window: 100),
+        (group: 1, headDim: 128, window: 5)
+    ])
+    func q8MatchesNaiveAttention(shape: (group: Int, headDim: Int, window: Int)) {
+        checkAgainstNaiveAttention(elementType: .q8_0, shape: shape)
+    }
+
+    /// Q8_0 blocks hold the values llama.cpp's `quantize_row_q8_0_ref` writes: a scale of
+    /// max|x| / 127 (here a float32) and round(x * 127 / max|x|); a zero block quantizes to zeros,
+    /// a NaN to 0.
+    @Test func q8QuantizationFollowsLlamaCpp() {
+        var x = (0..<96).map { Float($0 % 32) * 0.37 - 5.1 }
+        for i in 32..<64 { x[i] = 0 }
+        x[70] = .nan
+        var bytes = [UInt8](repeating: 0xff, count: 3 * 36)
+        x.withUnsafeBufferPointer { x in bytes.withUnsafeMutableBytes { quantizeQ8(x.baseAddress!, count: 96, into: $0.baseAddress!) } }
+        let d = abs(x[31]) / 127  // the largest magnitude of the first block
+        #expect(bytes.withUnsafeBytes { $0.loadUnaligned(as: Float.self) } == d)
+        for i in 0..<32 { #expect(Int8(bitPattern: bytes[4 + i]) == Int8((x[i] * (1 / d)).rounded()), "value \(i)") }
+        #expect(bytes[36..<(2 * 36)].allSatisfy { $0 == 0 })
+        #expect(bytes[2 * 36 + 4 + 6] == 0)  // the NaN
+        #expect(Int8(bitPattern: bytes[2 * 36 + 4 + 31]) == 127)
+    }
+
+    private func checkAgainstNaiveAttention(elementType: KVElementType, shape: (group: Int, headDim: Int, window: Int)) {
         let kvHeads = 2, group = shape.group, qHeads = kvHeads * group, headDim = shape.headDim, blockSize = 4, blockCount = 40
         let window = shape.window
         let scale: Float? = window == 0 ? nil : 0.7 / Float(headDim).squareRoot()
@@ -82,8 +114,17 @@ import Testing
                 }
             }
         }
-        // Stored values as the kernel sees them.
-        func stored(_ x: Float) -> Double { elementType == .float16 ? Double(Float(Float16(x))) : Double(x) }
+        // Stored values as the kernel sees them (Q8_0: each row's blocks of 32 dequantized).
+        func q8(_ data: [Float]) -> [Double] {
+            stride(from: 0, to: data.count, by: 32).flatMap { start -> [Double] in
+                let block = data[start..<start + 32]
+                let d = (block.map(abs).max() ?? 0) / 127
+                let inverse: Float = d > 0 ? 1 / d : 0
+                return block.map { Double(d * ($0 * inverse).rounded()) }
+            }
+        }
+        let storedK = kvData.map { elementType == .q8_0 ? q8($0) : $0.map { elementType == .float16 ? Double(Float(Float16($0))) : Double($0) } }
+        let storedV = vData.map { elementType == .q8_0 ? q8($0) : $0.map { elementType == .float16 ? Double(Float(Float16($0))) : Double($0) } }
         for s in lengths.indices {
             for i in 0..<inBatch[s] {
                 let token = Int(sequences[s].firstToken) + i
@@ -94,7 +135,7 @@ import Testing
                     for j in attended(position) {
                         var dot = 0.0
                         for d in 0..<headDim {
-                            dot += Double(q[(token * qHeads + h) * headDim + d]) * stored(kvData[s][j * kvWidth + kvh * headDim + d])
+                            dot += Double(q[(token * qHeads + h) * headDim + d]) * storedK[s][j * kvWidth + kvh * headDim + d]
                         }
                         scores.append(dot * expectedScale)
                     }
@@ -104,7 +145,7 @@ import Testing
                     for d in 0..<headDim {
                         var expected = 0.0
                         for (w, j) in attended(position).enumerated() {
-                            expected += weights[w] / total * stored(vData[s][j * kvWidth + kvh * headDim + d])
+                            expected += weights[w] / total * storedV[s][j * kvWidth + kvh * headDim + d]
                         }
                         let got = Double(output[(token * qHeads + h) * headDim + d])
                         #expect(abs(got - expected) < 1e-5, "seq \(s) token \(i) head \(h) dim \(d): \(got) vs \(expected)")

@@ -18,8 +18,8 @@ import Testing
 
     static let cases: [Case] = [
         Case(
-            file: "refuse-arch-phi3", error: .unsupportedArchitecture("phi3"),
-            message: ["unsupported model architecture 'phi3' (supported: llama, qwen2, qwen3, gemma2, gemma3, qwen3moe, olmoe)"]),
+            file: "refuse-arch-phi2", error: .unsupportedArchitecture("phi2"),
+            message: ["unsupported model architecture 'phi2' (supported: llama, qwen2, qwen3, gemma2, gemma3, qwen3moe, olmoe, phi3)"]),
         Case(
             file: "refuse-gemma3-no-window", error: .missingMetadata("gemma3.attention.sliding_window"),
             message: ["gemma3.attention.sliding_window"]),
@@ -33,12 +33,19 @@ import Testing
                 architecture: "qwen3", names: ["blk.0.attn_q.bias", "blk.0.attn_k.bias", "blk.0.attn_v.bias"], count: 3),
             message: ["'blk.0.attn_q.bias'", "qwen3 forward pass would not use"]),
         Case(
-            file: "refuse-rope-yarn", error: .unsupportedRoPEScaling(key: "llama.rope.scaling.type", type: "yarn"),
-            message: ["'yarn'", "llama.rope.scaling.type", "supported: none, linear, llama3"]),
+            file: "refuse-rope-yarn", error: .missingMetadata("llama.rope.scaling.original_context_length"),
+            message: ["llama.rope.scaling.original_context_length"]),
         Case(
-            file: "refuse-rope-longrope",
-            error: .unsupportedRoPEScaling(key: "llama.rope.scaling.type", type: "longrope"),
-            message: ["'longrope'"]),
+            file: "refuse-rope-unknown", error: .unsupportedRoPEScaling(key: "llama.rope.scaling.type", type: "dynamic"),
+            message: ["'dynamic'", "llama.rope.scaling.type", "supported: none, linear, llama3, yarn, longrope"]),
+        Case(
+            file: "refuse-yarn-ext-factor",
+            error: .unsupportedFeature("YaRN setting 'llama.rope.scaling.yarn_ext_factor' = 0.5"),
+            message: ["llama.rope.scaling.yarn_ext_factor"]),
+        Case(
+            // `longrope` needs Phi-3's factor tensors.
+            file: "refuse-rope-longrope", error: .missingTensor("rope_factors_long.weight"),
+            message: ["rope_factors_long.weight"]),
         Case(
             file: "refuse-rope-llama3-incomplete", error: .missingMetadata("llama.rope.scaling.low_freq_factor"),
             message: ["llama.rope.scaling.low_freq_factor"]),
@@ -48,7 +55,7 @@ import Testing
             message: ["unsupported tokenizer 'made-up' in 'tokenizer.ggml.pre'"]),
         Case(
             file: "refuse-sliding-window",
-            error: .unsupportedFeature("sliding-window attention ('llama.attention.sliding_window' = 64, context length 512)"),
+            error: .unsupportedFeature("sliding-window attention ('qwen2.attention.sliding_window' = 64, context length 512)"),
             message: ["sliding-window attention"]),
         Case(
             file: "refuse-tokenizer-t5",
@@ -112,7 +119,28 @@ import Testing
         Case(
             file: "refuse-rope-freqs-f16",
             error: .invalidTensorData("rope_freqs.weight", "RoPE frequency factors must be F32, found F16"),
-            message: ["rope_freqs.weight", "F32"])
+            message: ["rope_freqs.weight", "F32"]),
+        // Phi-3: fused projections of the wrong shape, malformed LongRoPE factors, a variant tensor.
+        Case(
+            file: "refuse-phi3-qkv-shape", error: .tensorShape("blk.0.attn_qkv.weight", expected: [64, 128], actual: [64, 96]),
+            message: ["blk.0.attn_qkv.weight", "[64, 96]", "[64, 128]"]),
+        Case(
+            file: "refuse-phi3-up-shape", error: .tensorShape("blk.0.ffn_up.weight", expected: [64, 256], actual: [64, 128]),
+            message: ["blk.0.ffn_up.weight", "[64, 128]", "[64, 256]"]),
+        Case(
+            file: "refuse-phi3-factors-nan",
+            error: .invalidTensorData("rope_factors_long.weight", "factor 1 is nan; every factor must be finite and positive"),
+            message: ["rope_factors_long.weight", "nan"]),
+        Case(
+            file: "refuse-phi3-factors-length", error: .tensorShape("rope_factors_short.weight", expected: [8], actual: [9]),
+            message: ["rope_factors_short.weight", "[9]", "[8]"]),
+        Case(
+            file: "refuse-phi3-one-factor-set", error: .missingTensor("rope_factors_short.weight"),
+            message: ["rope_factors_short.weight"]),
+        Case(
+            file: "refuse-phi3-gate",
+            error: .unconsumedTensors(architecture: "phi3", names: ["blk.0.ffn_gate.weight"], count: 1),
+            message: ["'blk.0.ffn_gate.weight'", "phi3 forward pass would not use"])
     ]
 
     @Test(arguments: cases)
@@ -130,7 +158,7 @@ import Testing
         "tiny-llama-q8", "tiny-llama-mixed", "tiny-qwen2", "tiny-llama-f32", "tiny-llama3-rope-freqs",
         "tiny-llama3-rope-metadata", "tiny-llama-rope-linear", "tiny-qwen3", "tiny-qwen3-q8", "tiny-gemma3",
         "tiny-gemma3-q8", "tiny-gemma2", "tiny-qwen3moe", "tiny-mixtral", "tiny-olmoe", "tiny-qwen3moe-q8",
-        "tiny-mixtral-q4k"
+        "tiny-mixtral-q4k", "tiny-phi3", "tiny-phi3-short", "tiny-phi3-q8", "tiny-mistral", "tiny-qwen2-yarn"
     ])
     func runnableFilesPass(name: String) throws {
         let file = try Fixtures.generatedModel(name)

@@ -4,9 +4,10 @@ import Model
 import Testing
 
 /// Small random models (written by scripts/make_fixtures.py --synthetic) against the float64
-/// reference forward: every architecture (llama, qwen2, qwen3, gemma2, gemma3, qwen3moe, olmoe, Mixtral-style
-/// llama), every supported tensor type, GQA, tied and separate heads, RoPE scaling (llama3, linear), Gemma's
-/// sliding-window layers and soft-capping, mixture-of-experts routing.
+/// reference forward: every architecture (llama, qwen2, qwen3, gemma2, gemma3, phi3, qwen3moe, olmoe,
+/// Mixtral-style llama), every supported tensor type, GQA, tied and separate heads, RoPE scaling (llama3,
+/// linear, LongRoPE, YaRN), partial rotary dimensions, Gemma's sliding-window layers and soft-capping,
+/// Mistral's and Phi-3's windows, mixture-of-experts routing.
 @Suite struct SyntheticModelReferenceTests {
     struct Reference: Decodable {
         struct Prompt: Decodable {
@@ -43,6 +44,16 @@ import Testing
         ("tiny-gemma3-q8", 0.08),
         // Gemma 2: even layers local (window 8), attention and final-logit soft-capping.
         ("tiny-gemma2", 1e-4),
+        // Phi-3: fused QKV and gate/up, NeoX RoPE on 12 of 16 dimensions, LongRoPE long factors
+        // (original context 16, prompts to 41) and attention factor; the short factors (run with a
+        // context equal to the original one, see `contextLengths`); Q8_0 with a window of 12.
+        ("tiny-phi3", 1e-4),
+        ("tiny-phi3-short", 1e-4),
+        ("tiny-phi3-q8", 0.05),
+        // Mistral: a llama file with a sliding window of 16 on every layer.
+        ("tiny-mistral", 1e-4),
+        // Qwen2.5 long context: YaRN factor 4, original context 2048, attention factor 0.1 ln 4 + 1.
+        ("tiny-qwen2-yarn", 1e-4),
         // Mixtures of experts (8 experts): Qwen3-MoE (top-2 renormalised), Mixtral-style llama
         // (top-2, softmax over the selected), OLMoE (top-3 not renormalised, q/k norms over the
         // whole projection), and a Q8_0 Qwen3-MoE.
@@ -57,10 +68,13 @@ import Testing
         ("tiny-mixtral-q4k", 1e-3)
     ]
 
+    /// Fixtures run with a context shorter than the file's (the reference's `run_context`).
+    static let contextLengths = ["tiny-phi3-short": 256]
+
     @Test(arguments: cases.map(\.name))
     func logitsMatchTheFloat64Reference(name: String) throws {
         let tolerance = try #require(Self.cases.first { $0.name == name }).relativeTolerance
-        let model = try LlamaModel(file: Fixtures.generatedModel(name))
+        let model = try LlamaModel(file: Fixtures.generatedModel(name), contextLength: Self.contextLengths[name])
         let reference = try Fixtures.json("generated/\(name).json", as: Reference.self)
         var worst = 0.0
         var checkedSteps = 0, equalSteps = 0

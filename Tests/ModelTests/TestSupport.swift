@@ -1,5 +1,6 @@
 import Foundation
 import GGUF
+import Kernels
 import Model
 import ModelStore
 
@@ -39,10 +40,12 @@ enum RealModel {
 }
 
 /// Runs `tokens` through `model` one sequence, teacher-forced, and returns the logits of every position.
-func logitsOfEveryPosition(_ model: LlamaModel, tokens: [Int32], chunk: Int = 64) throws -> [[Float]] {
+func logitsOfEveryPosition(
+    _ model: LlamaModel, tokens: [Int32], chunk: Int = 64, precision: KVElementType = .float32
+) throws -> [[Float]] {
     let blockSize = 16
     let blocks = (tokens.count + blockSize - 1) / blockSize
-    let cache = model.makeKVCache(blockSize: blockSize, blockCount: blocks)
+    let cache = model.makeKVCache(blockSize: blockSize, blockCount: blocks, precision: precision)
     // A shuffled block table: paging must not change results.
     let table = (0..<Int32(blocks)).reversed().map { $0 }
     var rows: [[Float]] = []

@@ -7,15 +7,16 @@ import Testing
 /// references built with each family's original regex (bpe_families.json).
 @Suite(.enabled(if: Support.modelAvailable, "needs the SmolLM2 GGUF (TANDEM_MODEL or ~/.cache/tandem)"))
 struct PreTokenizerFamilyTests {
-    /// gpt2 / llama3 / qwen2 references agree between `tokenizers` and llama.cpp; `default` and
-    /// `falcon` (llama.cpp-only families) come from llama.cpp alone.
-    @Test(arguments: ["gpt2", "llama3", "qwen2", "default", "falcon"])
+    /// gpt2 / llama3 / qwen2 / tekken references agree between `tokenizers` and llama.cpp (tekken on
+    /// 105 texts, with llama.cpp's form of its regex); `default` and `falcon` (llama.cpp-only
+    /// families) come from llama.cpp alone.
+    @Test(arguments: ["gpt2", "llama3", "qwen2", "default", "falcon", "tekken"])
     func exactIds(family: String) throws {
         var vocabulary = try #require(Support.smolVocabulary)
         vocabulary.preTokenizer =
             [
                 "gpt2": "gpt-2", "llama3": "llama-bpe", "qwen2": "qwen2", "default": "default",
-                "falcon": "falcon"
+                "falcon": "falcon", "tekken": "tekken"
             ][family]
         let tokenizer = try Tokenizer(vocabulary: vocabulary)
         let families = try #require(Support.json("bpe_families.json")["families"] as? [String: Any])
@@ -147,8 +148,8 @@ struct PreTokenizerSplitTests {
     }
 
     @Test func unknownPreTokenizerIsAnError() {
-        #expect(throws: TokenizerError.unknownPreTokenizer("tekken")) {
-            try Tokenizer(vocabulary: TokenizerVocabulary(model: .gpt2, preTokenizer: "tekken", tokens: ["a"]))
+        #expect(throws: TokenizerError.unknownPreTokenizer("made-up")) {
+            try Tokenizer(vocabulary: TokenizerVocabulary(model: .gpt2, preTokenizer: "made-up", tokens: ["a"]))
         }
         // Absent or "default" selects llama.cpp's default family.
         let t = try? Tokenizer(vocabulary: TokenizerVocabulary(model: .gpt2, tokens: ["a"]))

@@ -69,6 +69,27 @@ feed-forward of every layer::
     the whole q and k projections (q_norm over n_head * head_dim values, k_norm over
     n_head_kv * head_dim) before splitting them into heads; NeoX RoPE.
 
+phi3 (transformers' Phi3Model): the llama layer with q, k, v as consecutive row blocks of one
+matrix attn_qkv (transformers' qkv_proj) and gate, up as the two halves of ffn_up (gate_up_proj,
+`gate, up = chunk(2)`: gate first); NeoX RoPE on the first rope.dimension_count dims of each head
+(partial_rotary_factor); LongRoPE when the file has rope_factors_short/long.weight: every frequency
+divided by the chosen factor, cos and sin (of the rotated dims only) multiplied by the attention
+factor (rope.scaling.attn_factor, else sqrt(1 + ln(s) / ln(orig))). Which factors: llama.cpp's rule,
+the long ones when the context the model runs with (`run_context`, default the file's
+context_length) exceeds rope.scaling.original_context_length (transformers switches on the sequence
+length instead; Tandem follows llama.cpp, see docs/models.md). A sliding window
+(attention.sliding_window < context_length) applies to every layer, as in transformers (llama.cpp
+disables Phi-3's).
+
+Mistral (llama files with attention.sliding_window < context_length): every layer sees only the
+window (transformers' MistralModel), with the usual RoPE.
+
+YaRN (rope.scaling.type = yarn; transformers' _compute_yarn_parameters): with d = rope dims and
+dim(r) = d ln(orig / (2 pi r)) / (2 ln base), low = max(0, floor(dim(beta_fast))),
+high = min(d - 1, ceil(dim(beta_slow))), ramp_i = clip((i - low) / (high - low), 0, 1) and
+inv_freq_i = base^(-2i/d) * (ramp_i / factor + (1 - ramp_i)); cos and sin are multiplied by
+rope.scaling.attn_factor, else 0.1 ln(factor) + 1. beta_fast/beta_slow default to 32/1.
+
 GGUF llama Q/K weights were permuted by convert_hf_to_gguf.py so that ggml's NORMAL rope
 (adjacent pairs) reproduces the HF rotate_half rope; we therefore rotate adjacent pairs for
 llama exactly like ggml does.
@@ -86,7 +107,7 @@ from gguf.quants import dequantize
 
 # ggml rope modes per architecture (llama.cpp: LLAMA_ROPE_TYPE_NORM / LLAMA_ROPE_TYPE_NEOX)
 ROPE_NEOX_ARCHS = {"qwen2", "qwen2moe", "qwen3", "qwen3moe", "olmoe", "phi3", "gemma", "gemma2", "gemma3", "stablelm", "gptneox", "falcon"}
-SUPPORTED_ARCHS = {"llama", "qwen2", "qwen3", "gemma2", "gemma3", "qwen3moe", "olmoe"}
+SUPPORTED_ARCHS = {"llama", "qwen2", "qwen3", "gemma2", "gemma3", "qwen3moe", "olmoe", "phi3"}
 # Top-k renormalisation of each mixture-of-experts family when the file has no expert_weights_norm:
 # Mixtral (transformers' MixtralSparseMoeBlock divides the top-k probabilities by their sum),
 # Qwen3-MoE (norm_top_k_prob, true in the released configs), OLMoE (norm_topk_prob false).
@@ -112,7 +133,12 @@ class ModelConfig:
     rope_dim: int
     rope_neox: bool
     tied_embedding: bool
-    rope_scaling_type: str = "none"  # none | linear | llama3
+    rope_scaling_type: str = "none"  # none | linear | llama3 | longrope | yarn
+    rope_attn_factor: float = 1.0  # longrope / yarn: cos and sin multiplied by it
+    longrope_long: bool = False  # longrope: the long factors (run_context > original context)
+    run_context: int = 0  # the context the model runs with (llama.cpp's n_ctx); 0: n_ctx_train
+    yarn_beta_fast: float = 32.0
+    yarn_beta_slow: float = 1.0
     rope_scaling_factor: float = 1.0
     rope_low_freq_factor: float = 0.0
     rope_high_freq_factor: float = 0.0
@@ -169,7 +195,7 @@ class ReferenceModel:
     compute (blocks of 32 for the 32-element formats, 256 for K-quants): the reference for what
     a faithful 8-bit-activation implementation computes, as opposed to the exact float64 result."""
 
-    def __init__(self, path: str | Path, activation_quantization: bool = False):
+    def __init__(self, path: str | Path, activation_quantization: bool = False, run_context: int = 0):
         self.activation_quantization = activation_quantization
         self.path = Path(path)
         r = GGUFReader(str(path))
@@ -205,6 +231,7 @@ class ReferenceModel:
             rope_neox=arch in ROPE_NEOX_ARCHS,
             tied_embedding=tied,
         )
+        self.cfg.run_context = run_context or self.cfg.n_ctx_train
         self._read_rope_scaling(r, arch)
         c = self.cfg
         c.query_scale = 1.0 / math.sqrt(c.head_dim)
@@ -216,6 +243,12 @@ class ReferenceModel:
             # Qwen3-MoE: moe_intermediate_size; Mixtral, OLMoE: intermediate_size.
             c.n_ff_exp = int(_field(r, f"{arch}.expert_feed_forward_length")) if arch == "qwen3moe" else c.n_ff
             c.expert_norm = bool(_field(r, f"{arch}.expert_weights_norm", EXPERT_NORM_DEFAULT[arch]))
+        window = int(_field(r, f"{arch}.attention.sliding_window", 0))
+        if arch in ("llama", "phi3") and 0 < window < c.n_ctx_train:
+            # Mistral / Phi-3 (and a Mixtral-style llama file with a window): every layer sees the
+            # window, RoPE as usual (no local base).
+            c.sliding_window = window
+            c.local_layers = [True] * c.n_layer
         if arch == "gemma2":
             # Gemma 2: as Gemma 3 without q/k norms; every other layer local (same RoPE base);
             # attention and final-logit soft-capping from metadata.
@@ -251,7 +284,21 @@ class ReferenceModel:
         factor = float(_field(r, key + "factor", 0.0))
         stype = str(_field(r, key + "type", "linear" if factor else "none"))
         c.rope_freqs_tensor = arch == "llama" and "rope_freqs.weight" in self.tensors
-        if stype not in ("none", "linear", "llama3"):
+        if arch == "phi3" and "rope_factors_long.weight" in self.tensors:
+            stype = "longrope"
+            orig = int(_field(r, key + "original_context_length"))
+            c.rope_original_context = float(orig)
+            scale = c.n_ctx_train / orig
+            default = math.sqrt(1 + math.log(scale) / math.log(orig)) if scale > 1 else 1.0
+            c.rope_attn_factor = float(_field(r, key + "attn_factor", default))
+            c.longrope_long = c.run_context > orig
+        if stype == "yarn":
+            c.rope_scaling_factor = factor
+            c.rope_original_context = float(_field(r, key + "original_context_length"))
+            c.yarn_beta_fast = float(_field(r, key + "yarn_beta_fast", 32.0))
+            c.yarn_beta_slow = float(_field(r, key + "yarn_beta_slow", 1.0))
+            c.rope_attn_factor = float(_field(r, key + "attn_factor", 0.1 * math.log(factor) + 1.0 if factor > 1 else 1.0))
+        if stype not in ("none", "linear", "llama3", "longrope", "yarn"):
             raise ValueError(f"reference forward does not implement RoPE scaling {stype!r}")
         c.rope_scaling_type = stype
         if stype == "linear":
@@ -272,6 +319,22 @@ class ReferenceModel:
         inv_freq = c.rope_freq_base ** (-np.arange(half, dtype=np.float64) * 2.0 / c.rope_dim)
         if c.rope_freqs_tensor:
             return inv_freq / self.tensors["rope_freqs.weight"]
+        if c.rope_scaling_type == "longrope":
+            return inv_freq / self.tensors["rope_factors_long.weight" if c.longrope_long else "rope_factors_short.weight"]
+        if c.rope_scaling_type == "yarn":
+            # transformers' _compute_yarn_parameters (truncate=True)
+            d, base, orig, factor = c.rope_dim, c.rope_freq_base, c.rope_original_context, c.rope_scaling_factor
+
+            def correction_dim(rotations):
+                return d * math.log(orig / (rotations * 2 * math.pi)) / (2 * math.log(base))
+
+            low = max(math.floor(correction_dim(c.yarn_beta_fast)), 0)
+            high = min(math.ceil(correction_dim(c.yarn_beta_slow)), d - 1)
+            if low == high:
+                high += 0.001
+            ramp = np.clip((np.arange(half, dtype=np.float64) - low) / (high - low), 0, 1)
+            extrapolation = 1 - ramp
+            return inv_freq / factor * (1 - extrapolation) + inv_freq * extrapolation
         if c.rope_scaling_type == "llama3":
             # transformers' _compute_llama3_parameters: keep high frequencies, divide low ones by
             # the factor, interpolate linearly in 1/wavelength between.
@@ -310,8 +373,9 @@ class ReferenceModel:
         if self.cfg.rope_scaling_type == "linear" and not local:
             pos = pos / self.cfg.rope_scaling_factor
         theta = pos[:, None] * inv_freq[None, :]  # (n, half)
-        cos = np.cos(theta)[:, None, :]
-        sin = np.sin(theta)[:, None, :]
+        magnitude = 1.0 if local else self.cfg.rope_attn_factor
+        cos = np.cos(theta)[:, None, :] * magnitude
+        sin = np.sin(theta)[:, None, :] * magnitude
         out = x.copy()
         if self.cfg.rope_neox:
             a = x[..., :half]
@@ -361,19 +425,28 @@ class ReferenceModel:
             p = f"blk.{layer}."
             local = bool(c.local_layers and c.local_layers[layer])
             h = self._norm(x, p + "attn_norm.weight")
-            q = self._linear(p + "attn_q", h)
-            k = self._linear(p + "attn_k", h)
+            if p + "attn_qkv.weight" in self.tensors:  # phi3: rows q, then k, then v
+                qkv = self._linear(p + "attn_qkv", h)
+                nq, nkv = c.n_head * c.head_dim, c.n_head_kv * c.head_dim
+                q = qkv[:, :nq]
+                k = qkv[:, nq:nq + nkv]
+                v = qkv[:, nq + nkv:nq + 2 * nkv]
+            else:
+                q = self._linear(p + "attn_q", h)
+                k = self._linear(p + "attn_k", h)
+                v = self._linear(p + "attn_v", h)
             if c.qk_norm_full:  # OlmoeAttention: q_norm(q_proj(h)), k_norm(k_proj(h)) before the head split
                 q = self._norm(q, p + "attn_q_norm.weight")
                 k = self._norm(k, p + "attn_k_norm.weight")
             q = q.reshape(n, c.n_head, c.head_dim)
             k = k.reshape(n, c.n_head_kv, c.head_dim)
-            v = self._linear(p + "attn_v", h).reshape(n, c.n_head_kv, c.head_dim)
+            v = v.reshape(n, c.n_head_kv, c.head_dim)
             if c.qk_norm and not c.qk_norm_full:
                 q = self._norm(q, p + "attn_q_norm.weight")
                 k = self._norm(k, p + "attn_k_norm.weight")
-            q = self._rope(q, pos, local)
-            k = self._rope(k, pos, local)
+            local_rope = local and c.local_rope_base > 0  # gemma: own base, no scaling
+            q = self._rope(q, pos, local_rope)
+            k = self._rope(k, pos, local_rope)
             layer_mask = local_mask if local else mask
             att = np.empty((n, c.n_head, c.head_dim))
             for hd in range(c.n_head):
@@ -394,8 +467,12 @@ class ReferenceModel:
             if c.n_expert:
                 x = x + self._experts(p, h)
                 continue
-            g = self._linear(p + "ffn_gate", h)
-            u = self._linear(p + "ffn_up", h)
+            if c.architecture == "phi3":  # gate_up_proj: gate rows first
+                gu = self._linear(p + "ffn_up", h)
+                g, u = gu[:, :c.n_ff], gu[:, c.n_ff:]
+            else:
+                g = self._linear(p + "ffn_gate", h)
+                u = self._linear(p + "ffn_up", h)
             if c.activation == "gelu_tanh":  # gelu_pytorch_tanh
                 act = 0.5 * g * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (g + 0.044715 * g ** 3)))
             else:

@@ -158,7 +158,7 @@ class SyntheticSpec:
     extra_tensors: dict = field(default_factory=dict)
     # attention.key_length/value_length (0: n_embd // n_head, and no key written)
     head_dim: int = 0
-    # gemma3: attention.sliding_window
+    # attention.sliding_window (gemma local layers; every layer of a llama/phi3 file)
     sliding_window: int = 0
     # mixture of experts (0: dense): expert_count, expert_used_count, each expert's width (0:
     # n_ff; qwen3moe writes it as expert_feed_forward_length). weight_types' ffn_gate/up/down give
@@ -168,6 +168,17 @@ class SyntheticSpec:
     n_expert_used: int = 0
     n_ff_exp: int = 0
     expert_shapes: dict = field(default_factory=dict)
+    # rope.dimension_count when RoPE rotates only part of each head (0: the whole head)
+    rope_dim: int = 0
+    # phi3 LongRoPE: {"original_context_length": L}; writes rope_factors_short/long.weight (random
+    # factors, short near 1, long growing to ~orig/…), rope.scaling.original_context_length and
+    # rope.scaling.attn_factor as llama.cpp's converter computes it from context_length / L
+    longrope: dict = field(default_factory=dict)
+    # the context the model is run with (Tandem's contextLength, llama.cpp's n_ctx; 0: n_ctx)
+    run_context: int = 0
+    # tensors written instead of the generated ones (name -> array), or left out (name -> None);
+    # for malformed-file tests
+    tensor_overrides: dict = field(default_factory=dict)
 
 
 OUTPUT_GAIN = 3.0
@@ -260,6 +271,36 @@ def default_specs() -> list[SyntheticSpec]:
                       [dict(_all(T.Q8_0), ffn_gate=T.Q4_K, ffn_up=T.Q4_K, ffn_down=T.Q6_K)] * 2,
                       T.Q8_0, T.Q6_K, seed=19, file_type=15, tokenizer_pre="llama-bpe",
                       n_expert=8, n_expert_used=2),
+        # Phi-3: fused attn_qkv and gate/up, NeoX RoPE on 12 of 16 dims per head, LongRoPE with an
+        # original context of 16 in a 128-position file: run with its full context, the long
+        # factors and attention factor sqrt(1 + ln 8 / ln 16) apply (llama.cpp's choice); the
+        # prompts (41 positions) cross the original context.
+        SyntheticSpec("tiny-phi3", "phi3", 64, 2, 4, 2, 128, 10000.0,
+                      [_all(T.F32), _all(T.F32)], T.F32, T.F32, seed=15, file_type=0, tokenizer_pre="gpt-2",
+                      n_ctx=128, rope_dim=12, longrope=dict(original_context_length=16)),
+        # The same layout run with a context of 256 = the original context: the short factors (and
+        # still the file's attention factor, sqrt(1 + ln 4 / ln 256)); head size 32, RoPE on 24.
+        # (256, not less: llama.cpp pads its context to a multiple of 256, so a smaller original
+        # context could not be checked against it.)
+        SyntheticSpec("tiny-phi3-short", "phi3", 64, 2, 2, 1, 128, 10000.0,
+                      [_all(T.F32), _all(T.F32)], T.F32, T.F32, seed=16, file_type=0, tokenizer_pre="gpt-2",
+                      n_ctx=1024, rope_dim=24, longrope=dict(original_context_length=256), run_context=256),
+        # Q8_0 Phi-3 with a sliding window of 12 on every layer (transformers' Phi3Model; llama.cpp
+        # ignores Phi-3 windows), full rotary, long factors.
+        SyntheticSpec("tiny-phi3-q8", "phi3", 128, 2, 4, 4, 256, 10000.0,
+                      [_all(T.Q8_0), _all(T.Q8_0)], T.Q8_0, T.Q8_0, seed=17, file_type=7, tokenizer_pre="gpt-2",
+                      n_ctx=128, sliding_window=12, longrope=dict(original_context_length=32)),
+        # Mistral 7B v0.1 layout: a llama file with attention.sliding_window 16 < the 41 test positions.
+        SyntheticSpec("tiny-mistral", "llama", 64, 2, 4, 2, 128, 10000.0,
+                      [_all(T.F32), _all(T.F32)], T.F32, T.F32, seed=18, file_type=0, tokenizer_pre="gpt-2",
+                      n_ctx=128, sliding_window=16),
+        # Qwen2.5 long context: YaRN factor 4 over an original context of 2048, default betas 32/1;
+        # with 16 pairs and base 10000, pairs 0-4 keep their frequency, 5-10 are blended, 11-15
+        # fully interpolated; cos/sin times 0.1 ln 4 + 1.
+        SyntheticSpec("tiny-qwen2-yarn", "qwen2", 128, 2, 4, 2, 256, 10000.0,
+                      [_all(T.F32), _all(T.F32)], T.F32, T.F32, norm_eps=1e-6, seed=19, file_type=0,
+                      tokenizer_pre="qwen2", n_ctx=8192,
+                      rope_scaling=dict(type="yarn", factor=4.0, original_context_length=2048)),
     ]
 
 
@@ -273,7 +314,7 @@ def refused_specs() -> list[SyntheticSpec]:
 
     half = 64 // 4 // 2
     return [
-        tiny("refuse-arch-phi3", arch="phi3"),
+        tiny("refuse-arch-phi2", arch="phi2"),
         tiny("refuse-gemma3-no-window", arch="gemma3", tokenizer_pre="default"),
         tiny("refuse-gemma3-attn-softcap", arch="gemma3", tokenizer_pre="default", sliding_window=8,
              extra_metadata={"gemma3.attn_logit_softcapping": 50.0}),
@@ -281,12 +322,18 @@ def refused_specs() -> list[SyntheticSpec]:
         tiny("refuse-qwen3-bias", arch="qwen3", tokenizer_pre="qwen2", head_dim=16,
              extra_tensors={f"blk.0.{t}.bias": np.zeros(n, dtype=np.float32)
                             for t, n in (("attn_q", 64), ("attn_k", 32), ("attn_v", 32))}),
-        tiny("refuse-rope-yarn", rope_scaling=dict(type="yarn", factor=4.0, original_context_length=64)),
+        # YaRN without the original context length its ramp is computed from.
+        tiny("refuse-rope-yarn", rope_scaling=dict(type="yarn", factor=4.0)),
+        tiny("refuse-rope-unknown", rope_scaling=dict(type="dynamic", factor=4.0)),
+        # A YaRN setting llama.cpp reads for other models, not implemented (ext_factor != 1).
+        tiny("refuse-yarn-ext-factor", rope_scaling=dict(type="yarn", factor=4.0, original_context_length=64),
+             extra_metadata={"llama.rope.scaling.yarn_ext_factor": 0.5}),
         tiny("refuse-rope-longrope", rope_scaling=dict(type="longrope", factor=4.0)),
         tiny("refuse-rope-llama3-incomplete", rope_scaling=dict(type="llama3", factor=8.0)),
         tiny("refuse-tokenizer-t5", tokenizer_model="t5"),
         tiny("refuse-tokenizer-pre", tokenizer_pre="made-up"),
-        tiny("refuse-sliding-window", extra_metadata={"llama.attention.sliding_window": 64}),
+        tiny("refuse-sliding-window", arch="qwen2", tokenizer_pre="qwen2",
+             extra_metadata={"qwen2.attention.sliding_window": 64}),
         # Experts in an architecture that has none.
         tiny("refuse-expert-count", arch="qwen3", tokenizer_pre="qwen2", head_dim=16,
              extra_metadata={"qwen3.expert_count": 8, "qwen3.expert_used_count": 2}),
@@ -310,6 +357,18 @@ def refused_specs() -> list[SyntheticSpec]:
         tiny("refuse-rope-freqs-length", rope_freqs=np.ones(half + 1, dtype=np.float32)),
         tiny("refuse-rope-freqs-f16", rope_freqs=np.ones(half, dtype=np.float16)),
         tiny("refuse-rope-freqs-zero", rope_freqs=np.array([1.0] * (half - 1) + [0.0], dtype=np.float32)),
+        # Phi-3 files with a malformed fused projection or LongRoPE factors, or a variant tensor.
+        tiny("refuse-phi3-qkv-shape", arch="phi3", n_ctx=128, longrope=dict(original_context_length=32),
+             tensor_overrides={"blk.0.attn_qkv.weight": np.zeros((96, 64), dtype=np.float32)}),
+        tiny("refuse-phi3-up-shape", arch="phi3", n_ctx=128, longrope=dict(original_context_length=32),
+             tensor_overrides={"blk.0.ffn_up.weight": np.zeros((128, 64), dtype=np.float32)}),
+        tiny("refuse-phi3-factors-nan", arch="phi3", n_ctx=128, longrope=dict(original_context_length=32),
+             tensor_overrides={"rope_factors_long.weight": np.array([1.0, np.nan] + [4.0] * (half - 2), dtype=np.float32)}),
+        tiny("refuse-phi3-factors-length", arch="phi3", n_ctx=128, longrope=dict(original_context_length=32),
+             tensor_overrides={"rope_factors_short.weight": np.ones(half + 1, dtype=np.float32)}),
+        tiny("refuse-phi3-one-factor-set", arch="phi3", n_ctx=128, longrope=dict(original_context_length=32),
+             tensor_overrides={"rope_factors_short.weight": None}),
+        tiny("refuse-phi3-gate", arch="phi3", extra_tensors={"blk.0.ffn_gate.weight": np.zeros((128, 64), dtype=np.float32)}),
     ]
 
 
@@ -376,6 +435,9 @@ def _add_experts(w: GGUFWriter, rng: np.random.Generator, spec: SyntheticSpec, p
 def write_model(spec: SyntheticSpec, path: Path) -> None:
     rng = np.random.default_rng(spec.seed)
     tokens, types, merges = build_vocab()
+    if spec.arch == "phi3":  # llama.cpp's vocabulary loader looks some of Phi-3's tokens up by text
+        extra = ["<|end|>", "<s>", "</s>", "<unk>"]
+        tokens, types = tokens + extra, types + [int(TokenType.CONTROL)] * len(extra)
     n_vocab = len(tokens)
     head_dim = spec.head_dim or spec.n_embd // spec.n_head
     a = spec.arch
@@ -391,7 +453,7 @@ def write_model(spec: SyntheticSpec, path: Path) -> None:
     w.add_rope_freq_base(spec.rope_base)
     w.add_layer_norm_rms_eps(spec.norm_eps)
     if a not in ("gemma2", "gemma3"):  # llama.cpp's Gemma converters write none (rope covers the whole head)
-        w.add_rope_dimension_count(head_dim)
+        w.add_rope_dimension_count(spec.rope_dim or head_dim)
     if spec.head_dim:
         w.add_key_length(head_dim)
         w.add_value_length(head_dim)
@@ -413,6 +475,13 @@ def write_model(spec: SyntheticSpec, path: Path) -> None:
             w.add_uint32(full, int(value))
         else:
             w.add_float32(full, float(value))
+    if spec.longrope:
+        orig = int(spec.longrope["original_context_length"])
+        scale = spec.n_ctx / orig
+        w.add_uint32(f"{a}.rope.scaling.original_context_length", orig)
+        # convert_hf_to_gguf.py (Phi3MiniModel): sqrt(1 + ln(scale) / ln(orig)) for longrope
+        w.add_float32(f"{a}.rope.scaling.attn_factor",
+                      float(np.sqrt(1 + np.log(scale) / np.log(orig))) if scale > 1 else 1.0)
     for key, value in spec.extra_metadata.items():
         if isinstance(value, str):
             w.add_string(key, value)
@@ -439,17 +508,26 @@ def write_model(spec: SyntheticSpec, path: Path) -> None:
     _add_weight(w, rng, "token_embd.weight", spec.embd_type, n_vocab, d, emb_std)
     shapes = dict(attn_q=(n_q, d), attn_k=(n_kv, d), attn_v=(n_kv, d), attn_output=(d, n_q),
                   ffn_gate=(ff, d), ffn_up=(ff, d), ffn_down=(d, ff))
+    fused = {}
+    if a == "phi3":  # attn_qkv = q, k, v rows; ffn_up = gate, up rows (the converter's layout)
+        shapes = dict(attn_qkv=(n_q + 2 * n_kv, d), attn_output=(d, n_q), ffn_up=(2 * ff, d), ffn_down=(d, ff))
+        fused = dict(attn_qkv="attn_q", ffn_up="ffn_up")
     for layer in range(spec.n_layer):
         p = f"blk.{layer}."
         w.add_tensor(p + "attn_norm.weight", (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32))
-        for t in LAYER_TENSORS:
+        for t in shapes:
             rows, cols = shapes[t]
             if spec.n_expert and t.startswith("ffn_"):
                 continue
             # residual-branch outputs get a gain so the layers, not the (tied) embedding, dominate the
             # residual stream; otherwise a tied model just predicts its input token again.
             gain = OUTPUT_GAIN if t in ("attn_output", "ffn_down") else 1.0
-            _add_weight(w, rng, p + t + ".weight", spec.weight_types[layer][t], rows, cols, gain / np.sqrt(cols))
+            qtype = spec.weight_types[layer][fused.get(t, t)]
+            if p + t + ".weight" in spec.tensor_overrides:
+                if spec.tensor_overrides[p + t + ".weight"] is not None:
+                    w.add_tensor(p + t + ".weight", spec.tensor_overrides[p + t + ".weight"])
+                continue
+            _add_weight(w, rng, p + t + ".weight", qtype, rows, cols, gain / np.sqrt(cols))
         if a == "qwen2":
             for t, n in (("attn_q", n_q), ("attn_k", n_kv), ("attn_v", n_kv)):
                 w.add_tensor(p + t + ".bias", (0.2 * rng.standard_normal(n)).astype(np.float32))
@@ -475,6 +553,16 @@ def write_model(spec: SyntheticSpec, path: Path) -> None:
             sc["original_context_length"]))
     elif spec.rope_freqs is not None:
         w.add_tensor("rope_freqs.weight", np.asarray(spec.rope_freqs))
+    if spec.longrope:
+        half = (spec.rope_dim or head_dim) // 2
+        ramp = np.arange(half) / max(half - 1, 1)
+        # Phi-3's factors: short ones near 1, long ones growing with the wavelength
+        factors = {"rope_factors_short.weight": (1.0 + 0.5 * ramp * rng.random(half)).astype(np.float32),
+                   "rope_factors_long.weight": (1.0 + 15.0 * ramp ** 2 + rng.random(half)).astype(np.float32)}
+        for name, value in factors.items():
+            value = spec.tensor_overrides.get(name, value)
+            if value is not None:
+                w.add_tensor(name, np.asarray(value))
     for name, value in spec.extra_tensors.items():
         w.add_tensor(name, value)
     w.write_header_to_file()
