@@ -3,9 +3,9 @@
 
     python3 scripts/ablate_reference.py [Tests/Fixtures/generated [NAME ...]]
 
-For tiny-qwen3, tiny-gemma3, tiny-gemma2, the Phi-3 files, tiny-mistral and tiny-qwen2-yarn (written by
-make_fixtures.py --synthetic), re-runs the float64
-reference with one feature removed and prints the error measure of
+For tiny-qwen3, tiny-gemma3, tiny-gemma2, the Phi-3 files, tiny-mistral, tiny-qwen2-yarn and the
+mixtures of experts (tiny-qwen3moe, tiny-mixtral, tiny-olmoe, tiny-qwen3moe-q8) (written by
+make_fixtures.py --synthetic), re-runs the float64 reference with one feature removed and prints the error measure of
 Tests/ModelTests/SyntheticModelReferenceTests.swift (worst |Δlogit| / max |logit| of the row) against
 the stored fixture logits. A forward pass that forgot the feature would be off by that much, so a
 value far above the test's tolerance (1e-4 for these F32 files) shows that the test would catch it.
@@ -30,6 +30,40 @@ def worst(model: ReferenceModel, doc: dict) -> float:
         got = model.logits(p["tokens"])
         w = max(w, float(np.max(np.abs(got - expected) / np.abs(expected).max(axis=1, keepdims=True))))
     return w
+
+
+def expert_ablations(arch: str):
+    """Mixture-of-experts mistakes: renormalisation toggled, experts mis-indexed, k off by one."""
+    def toggle_norm(m):
+        m.cfg.expert_norm = not m.cfg.expert_norm
+
+    def shifted_experts(m):  # expert e computed with expert e+1's weights
+        for i in range(m.cfg.n_layer):
+            for t in ("gate", "up", "down"):
+                name = f"blk.{i}.ffn_{t}_exps.weight"
+                m.tensors[name] = np.roll(m.tensors[name], -1, axis=0)
+
+    def swapped_down(m):  # experts 3 and 4 exchange their down matrices
+        for i in range(m.cfg.n_layer):
+            t = m.tensors[f"blk.{i}.ffn_down_exps.weight"]
+            t[[3, 4]] = t[[4, 3]]
+
+    def fewer(m):
+        m.cfg.n_expert_used -= 1
+
+    def more(m):
+        m.cfg.n_expert_used += 1
+
+    out = [("top-k renormalisation toggled", toggle_norm),
+           ("every expert read from the next one's weights", shifted_experts),
+           ("experts 3 and 4 with each other's down matrix", swapped_down),
+           ("one expert fewer per token", fewer),
+           ("one expert more per token", more)]
+    if arch == "olmoe":
+        def no_qk_norm(m):
+            m.cfg.qk_norm = m.cfg.qk_norm_full = False
+        out.append(("no q/k norms", no_qk_norm))
+    return out
 
 
 def phi3_ablations(name: str):
@@ -153,16 +187,22 @@ def ablations(arch: str):
 def main() -> int:
     root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "Tests/Fixtures/generated"
     names = ("tiny-qwen3", "tiny-gemma3", "tiny-gemma2", "tiny-phi3", "tiny-phi3-short", "tiny-phi3-q8",
-             "tiny-mistral", "tiny-qwen2-yarn")
+             "tiny-mistral", "tiny-qwen2-yarn", "tiny-qwen3moe", "tiny-mixtral", "tiny-olmoe", "tiny-qwen3moe-q8")
     for name in sys.argv[2:] or names:
         doc = json.loads((root / f"{name}.json").read_text())
+        emulated = bool(doc.get("activation_quantization"))
         run_context = doc["config"].get("run_context", 0)
-        base = ReferenceModel(root / f"{name}.gguf", run_context=run_context)
+        base = ReferenceModel(root / f"{name}.gguf", activation_quantization=emulated, run_context=run_context)
         print(f"{name}: reference vs its fixture {worst(base, doc):.2e}")
         arch = base.cfg.architecture
-        changes = ablations(arch) if arch in ("qwen3", "gemma2", "gemma3") else phi3_ablations(name)
+        if base.cfg.n_expert:
+            changes = expert_ablations(arch)
+        elif arch in ("qwen3", "gemma2", "gemma3"):
+            changes = ablations(arch)
+        else:
+            changes = phi3_ablations(name)
         for label, change in changes:
-            m = ReferenceModel(root / f"{name}.gguf", run_context=run_context)
+            m = ReferenceModel(root / f"{name}.gguf", activation_quantization=emulated, run_context=run_context)
             change(m)
             print(f"  {label:66s} {worst(m, doc):.3f}")
     return 0

@@ -17,6 +17,14 @@ Shapes (hidden, layers, heads / kv heads, feed-forward, vocabulary, tied head):
     1b    Llama-3.2-1B  2048, 16, 32/8,  8192, 128256, tied (llama3 RoPE factors)
     3b    Llama-3.2-3B  3072, 28, 24/8,  8192, 128256, tied
     8b    Llama-3.1-8B  4096, 32, 32/8, 14336, 128256, separate output
+    olmoe OLMoE-1B-7B   2048, 4 (of its 16), 16/16, 64 experts of 1024, top-8, 50304, separate
+                        output (olmoe: q/k norms over the whole projection; router F32)
+    qwen3moe Qwen3-30B-A3B 2048, 4 (of its 48), 32/4 (head size 128), 128 experts of 768, top-8,
+                        151936, separate output (qwen3moe: per-head q/k norms)
+
+The mixtures of experts keep a real model's layer shapes with fewer layers, so that a file fits
+memory next to its repacked copy; each layer's experts are stacked in ffn_{gate,up,down}_exps
+as llama.cpp's converter writes them (`ffn_down_exps` gets `ffn_down`'s type).
 
 Types follow llama.cpp's quantizer (`llama_tensor_get_type`): q4_0 and q8_0 everywhere, the head
 (`output.weight`, or the tied `token_embd.weight`) in Q6_K for q4_0 and q4_k_m; q4_k_m is Q4_K with
@@ -66,6 +74,9 @@ class Shape:
     rope_base: float
     pre: str
     llama3_rope: bool = False
+    experts: int = 0  # mixture of experts: ff is each expert's width
+    experts_used: int = 0
+    head_dim: int = 0  # 0: hidden // heads
 
 
 SHAPES = {
@@ -73,6 +84,10 @@ SHAPES = {
     "1b": Shape("llama3.2-1b", "llama", 2048, 16, 32, 8, 8192, 128256, True, 500_000.0, "llama-bpe", True),
     "3b": Shape("llama3.2-3b", "llama", 3072, 28, 24, 8, 8192, 128256, True, 500_000.0, "llama-bpe", True),
     "8b": Shape("llama3.1-8b", "llama", 4096, 32, 32, 8, 14336, 128256, False, 500_000.0, "llama-bpe", True),
+    "olmoe": Shape("olmoe-1b-7b-4-layers", "olmoe", 2048, 4, 16, 16, 1024, 50304, False, 10_000.0, "gpt-2",
+                   experts=64, experts_used=8),
+    "qwen3moe": Shape("qwen3-30b-a3b-4-layers", "qwen3moe", 2048, 4, 32, 4, 768, 151936, False, 1_000_000.0,
+                      "qwen2", experts=128, experts_used=8, head_dim=128),
 }
 SMOL_VOCAB = 49152
 
@@ -202,7 +217,7 @@ def llama3_rope_factors(base: float, dim: int, factor: float = 32.0, low: float 
 def write(shape: Shape, ftype: str, vocab: dict, path: Path, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     n_vocab = len(vocab["tokens"])
-    head_dim = shape.hidden // shape.heads
+    head_dim = shape.head_dim or shape.hidden // shape.heads
     d, ff = shape.hidden, shape.ff
     n_q, n_kv = shape.heads * head_dim, shape.kv_heads * head_dim
     a = shape.arch
@@ -214,6 +229,14 @@ def write(shape: Shape, ftype: str, vocab: dict, path: Path, seed: int = 0) -> N
     w.add_embedding_length(d)
     w.add_block_count(shape.layers)
     w.add_feed_forward_length(ff)
+    if shape.experts:
+        w.add_expert_count(shape.experts)
+        w.add_expert_used_count(shape.experts_used)
+        if a == "qwen3moe":
+            w.add_expert_feed_forward_length(ff)
+    if shape.head_dim:
+        w.add_key_length(head_dim)
+        w.add_value_length(head_dim)
     w.add_head_count(shape.heads)
     w.add_head_count_kv(shape.kv_heads)
     w.add_rope_freq_base(shape.rope_base)
@@ -254,7 +277,23 @@ def write(shape: Shape, ftype: str, vocab: dict, path: Path, seed: int = 0) -> N
         for kind, (rows, cols) in shapes.items():
             gain = 0.5 if kind in ("attn_output", "ffn_down") else 1.0
             qtype = tensor_type(kind, layer, shape, ftype, cols)
+            if shape.experts and kind.startswith("ffn_"):
+                key = ("experts", qtype, rows, cols)
+                if key not in shared:
+                    blocks = random_blocks(rng, qtype, shape.experts * rows, cols, gain / np.sqrt(cols))
+                    shared[key] = blocks.reshape(shape.experts, rows, -1)
+                w.add_tensor(p + kind + "_exps.weight", shared[key], raw_dtype=qtype)
+                continue
             matrix(p + kind + ".weight", qtype, rows, cols, gain / np.sqrt(cols), shared)
+        if shape.experts:
+            w.add_tensor(p + "ffn_gate_inp.weight",
+                         (rng.standard_normal((shape.experts, d)) / np.sqrt(d)).astype(np.float32))
+        if a == "qwen3moe":
+            for kind in ("attn_q_norm", "attn_k_norm"):
+                w.add_tensor(p + kind + ".weight", norm(head_dim))
+        if a == "olmoe":
+            w.add_tensor(p + "attn_q_norm.weight", norm(n_q))
+            w.add_tensor(p + "attn_k_norm.weight", norm(n_kv))
         if a == "qwen2":
             for kind, n in (("attn_q", n_q), ("attn_k", n_kv), ("attn_v", n_kv)):
                 w.add_tensor(p + kind + ".bias", (0.1 * rng.standard_normal(n)).astype(np.float32))

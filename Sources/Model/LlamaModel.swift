@@ -2,10 +2,11 @@ import Foundation
 import GGUF
 import Kernels
 
-/// A decoder-only transformer of the families Tandem runs (llama, qwen2, qwen3, gemma2, gemma3, phi3) bound to
+/// A decoder-only transformer of the families Tandem runs (llama, qwen2, qwen3, gemma2, gemma3, phi3,
+/// and the mixtures of experts: Mixtral-style llama, qwen3moe, olmoe) bound to
 /// a GGUF file, with one `forward` over a ragged batch. The families differ only in switches of
 /// ``ModelConfiguration`` (biases, query/key norms, post-norms, activation, embedding scale,
-/// sliding-window layers, soft-capping), applied at their place in the layer.
+/// sliding-window layers, soft-capping, experts), applied at their place in the layer.
 ///
 /// Calls to `forward` are serialized (its work buffers are reused between calls); compute within
 /// a call is spread over the cores by the worker pool.
@@ -18,6 +19,8 @@ public final class LlamaModel: @unchecked Sendable {
     let weights: ModelWeights
     public let pool: WorkerPool
     private var workspace = Workspace()
+    /// Buffers of the mixture-of-experts layers (untouched by dense models).
+    private let expertWorkspace = ExpertWorkspace()
     private let scratch = MatmulScratch()
     private let rope: RoPETable
     /// The sliding-window layers' RoPE (gemma3: its own base, no scaling), or nil.
@@ -157,8 +160,8 @@ public final class LlamaModel: @unchecked Sendable {
             if let bias = layer.keyBias { addBias(bias, to: w.k, rows: r) }
             if let bias = layer.valueBias { addBias(bias, to: w.v, rows: r) }
             let first = r.lowerBound
-            if let norm = layer.queryNorm { headNorm(norm, w.q + first * c.qWidth, rows: r.count * c.headCount) }
-            if let norm = layer.keyNorm { headNorm(norm, w.k + first * c.kvWidth, rows: r.count * c.kvHeadCount) }
+            if let norm = layer.queryNorm { headNorm(norm, w.q + first * c.qWidth, values: r.count * c.qWidth) }
+            if let norm = layer.keyNorm { headNorm(norm, w.k + first * c.kvWidth, values: r.count * c.kvWidth) }
             applyRoPE(
                 w.q + first * c.qWidth, heads: c.headCount, headDim: c.headDimension, positions: positions + first,
                 tokens: r.count, table: table, neox: c.ropeNeoX)
@@ -182,7 +185,18 @@ public final class LlamaModel: @unchecked Sendable {
                 rmsNorm(x, weight: norm.baseAddress!, eps: c.rmsNormEpsilon, rows: r.count, width: width, output: normed)
             }
         }
-        let gateUp = layer.feedForwardInput.run(
+        if let experts = layer.experts {
+            let output = experts.apply(
+                input: w.normed, tokens: n, width: width, workspace: expertWorkspace, pool: pool, scratch: scratch)
+            perTokens(n) { r in
+                add(
+                    w.x + r.lowerBound * width, output + r.lowerBound * width, count: r.count * width,
+                    output: w.x + r.lowerBound * width)
+            }
+            return
+        }
+        guard let feedForwardInput = layer.feedForwardInput, let down = layer.down else { return }
+        let gateUp = feedForwardInput.run(
             input: w.normed, tokens: n, outputs: [w.gate, w.up],
             staging: w.staging, pool: pool, scratch: scratch)
         perTokens(n) { r in
@@ -199,7 +213,7 @@ public final class LlamaModel: @unchecked Sendable {
                 }
             }
         }
-        matmul(layer.down, input: w.gate, tokens: n, output: w.normed, pool: pool, scratch: scratch)
+        matmul(down, input: w.gate, tokens: n, output: w.normed, pool: pool, scratch: scratch)
         perTokens(n) { r in
             if let post = layer.postFeedForwardNorm { widthNorm(post, w.normed + r.lowerBound * width, rows: r.count) }
             add(
@@ -215,12 +229,13 @@ public final class LlamaModel: @unchecked Sendable {
         if n < 4 { body(0..<n) } else { pool.parallelFor(n, body) }
     }
 
-    /// RMS-normalizes `rows` head vectors (`headDimension` values each) in place with `weight`.
-    private func headNorm(_ weight: [Float], _ x: UnsafeMutablePointer<Float>, rows: Int) {
+    /// RMS-normalizes `values` values in place, in rows as wide as `weight`: head vectors for a per-head
+    /// norm (qwen3, gemma3), whole projections for olmoe's.
+    private func headNorm(_ weight: [Float], _ x: UnsafeMutablePointer<Float>, values: Int) {
         let c = configuration
         weight.withUnsafeBufferPointer { w in
-            guard let base = w.baseAddress else { return }
-            rmsNorm(x, weight: base, eps: c.rmsNormEpsilon, rows: rows, width: c.headDimension, output: x)
+            guard let base = w.baseAddress, w.count > 0 else { return }
+            rmsNorm(x, weight: base, eps: c.rmsNormEpsilon, rows: values / w.count, width: w.count, output: x)
         }
     }
 

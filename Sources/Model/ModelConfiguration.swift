@@ -16,6 +16,11 @@ public struct ModelConfiguration: Sendable, Equatable {
         /// Gemma 3 (text): embedding scaled by sqrt(width), norms before and after attention and
         /// feed-forward, GELU (tanh) gate, per-head query/key norms, interleaved sliding-window layers.
         case gemma3
+        /// Qwen3-MoE (Qwen3-30B-A3B, 235B-A22B): Qwen3's attention, a mixture of experts in every layer.
+        case qwen3moe
+        /// OLMoE: NeoX RoPE, query/key RMSNorm over the whole projection (not per head), a mixture
+        /// of experts in every layer without top-k renormalisation.
+        case olmoe
         /// Phi-3 / Phi-3.5 / Phi-4 (dense): query/key/value in one matrix (`attn_qkv`), gate and up in
         /// one (`ffn_up`, gate rows first), NeoX RoPE (possibly on fewer dimensions than the head),
         /// LongRoPE factors, and a sliding window on every layer when the file declares one.
@@ -46,6 +51,7 @@ public struct ModelConfiguration: Sendable, Equatable {
     public var contextLength: Int
     public var embeddingWidth: Int
     public var layerCount: Int
+    /// Rows of the gate and up matrices; for a mixture of experts, each expert's.
     public var feedForwardWidth: Int
     public var headCount: Int
     public var kvHeadCount: Int
@@ -62,10 +68,16 @@ public struct ModelConfiguration: Sendable, Equatable {
     public var vocabularySize: Int
     /// Whether the output head reuses the token embedding.
     public var tiedEmbedding: Bool
-    /// Per-head RMSNorm of queries and keys before RoPE (`attn_q_norm`, `attn_k_norm`; qwen3, gemma3).
+    /// RMSNorm of queries and keys before RoPE (`attn_q_norm`, `attn_k_norm`): per head (qwen3,
+    /// gemma3), or over the whole projection when ``queryKeyNormOverProjection`` (olmoe).
     /// (Gemma's norm weights need no `1 +`: llama.cpp's converter stores `w + 1` for every
     /// `*norm.weight`, so every family multiplies by the stored weight.)
     public var queryKeyNorm: Bool = false
+    /// The query/key norm spans the whole query (key) projection, `qWidth` (`kvWidth`) values, as
+    /// OLMoE's `q_norm`/`k_norm` do, instead of each head.
+    public var queryKeyNormOverProjection: Bool = false
+    /// The mixture of experts that replaces the dense feed-forward in every layer, or nil.
+    public var experts: ExpertConfiguration?
     /// RMSNorm of the attention and feed-forward outputs before the residual add
     /// (`post_attention_norm`, `post_ffw_norm`; gemma2, gemma3).
     public var postNorms: Bool = false
@@ -115,6 +127,8 @@ public struct ModelConfiguration: Sendable, Equatable {
         }
         if let cap = attentionSoftCap { parts.append("attention soft-cap \(cap)") }
         if let cap = finalLogitSoftCap { parts.append("final logit soft-cap \(cap)") }
+        if queryKeyNormOverProjection { parts.append("q/k norms over the whole projection") }
+        if let experts { parts.append(experts.summary) }
         return parts.joined(separator: ", ")
     }
 
@@ -131,9 +145,11 @@ public struct ModelConfiguration: Sendable, Equatable {
 
     /// Reads the configuration from `file`, naming any missing or invalid key, and refusing
     /// (with ``ModelError``) metadata that asks for something the forward pass does not do: an
-    /// unknown architecture or RoPE scaling type, experts, a sliding attention window in a qwen2 or
-    /// qwen3 file (llama and phi3 files get it on every layer, gemma2/gemma3 on their local
-    /// layers), attention soft-capping in a gemma3 file, separate key and value head sizes.
+    /// unknown architecture or RoPE scaling type, experts outside llama/qwen3moe/olmoe or of a
+    /// variant not implemented (``ExpertConfiguration``), a sliding attention window in a qwen2,
+    /// qwen3, qwen3moe or olmoe file (llama and phi3 files get it on every layer, gemma2/gemma3 on
+    /// their local layers), attention soft-capping in a gemma3 file, separate key and value head
+    /// sizes.
     public init(file: GGUFFile) throws(ModelError) {
         guard let name = file.architecture else { throw .missingMetadata("general.architecture") }
         guard let architecture = Architecture(rawValue: name) else { throw .unsupportedArchitecture(name) }
@@ -163,7 +179,10 @@ public struct ModelConfiguration: Sendable, Equatable {
         contextLength = try integer("context_length", default: 4096)
         embeddingWidth = try integer("embedding_length")
         layerCount = try integer("block_count")
-        feedForwardWidth = try integer("feed_forward_length")
+        // Qwen3-MoE's experts have their own width (`expert_feed_forward_length`), and its dense
+        // width (`intermediate_size`, for layers without experts, which llama.cpp does not run
+        // either) may be absent. With experts, this becomes the experts' width below.
+        feedForwardWidth = try integer("feed_forward_length", default: architecture == .qwen3moe ? 1 : nil)
         headCount = try integer("attention.head_count")
         kvHeadCount = try integer("attention.head_count_kv", default: headCount)
         guard embeddingWidth % headCount == 0 || metadata["\(name).attention.key_length"] != nil else {
@@ -197,22 +216,26 @@ public struct ModelConfiguration: Sendable, Equatable {
             ropeFrequencyTensorPresent: architecture == .llama && file.tensor(named: Self.ropeFrequencyTensor) != nil,
             longRoPEFactorsPresent: longRoPEFactorsPresent)
 
-        if let value = metadata["\(name).expert_count"] {
-            guard let experts = value.int, experts >= 0 else {
-                throw .invalidMetadata("\(name).expert_count", "expected a non-negative integer, got \(value)")
-            }
-            if experts > 0 {
-                throw .unsupportedFeature("mixture of experts ('\(name).expert_count' = \(experts)); Tandem runs dense models only")
-            }
+        let family: ExpertConfiguration.Family
+        switch architecture {
+        case .llama: family = .llama
+        case .qwen3moe: family = .qwen3moe
+        case .olmoe: family = .olmoe
+        case .qwen2, .qwen3, .phi3, .gemma2, .gemma3: family = .dense
         }
+        experts = try ExpertConfiguration.read(file, architecture: name, family: family, denseFeedForwardWidth: feedForwardWidth)
+        if let experts { feedForwardWidth = experts.feedForwardWidth }
         attentionScale = 1 / Float(headDimension).squareRoot()
         switch architecture {
         case .llama, .qwen2: break
+        case .qwen3, .qwen3moe: queryKeyNorm = true
+        case .olmoe:
+            queryKeyNorm = true
+            queryKeyNormOverProjection = true
         case .phi3:
             // llama.cpp reads attn_qkv when present and separate q/k/v otherwise; gate/up is always fused.
             fusedQueryKeyValue = file.tensor(named: TensorManifest.Layer(0).queryKeyValue) != nil
             fusedGateUp = true
-        case .qwen3: queryKeyNorm = true
         case .gemma2:
             postNorms = true
             activation = .geluTanh
@@ -261,7 +284,7 @@ public struct ModelConfiguration: Sendable, Equatable {
                     // its logits differ from transformers' and Tandem's.
                     slidingWindow = window
                     slidingWindowLayers = Array(repeating: true, count: layerCount)
-                case .qwen2, .qwen3, .gemma2, .gemma3:
+                case .qwen2, .qwen3, .qwen3moe, .olmoe, .gemma2, .gemma3:
                     throw .unsupportedFeature(
                         "sliding-window attention ('\(name).attention.sliding_window' = \(window), "
                             + "context length \(contextLength))")

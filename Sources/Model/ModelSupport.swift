@@ -6,7 +6,7 @@ import Tokenizer
 ///
 /// Tandem fails closed: a file it would run subtly wrong is refused with a ``ModelError`` that
 /// names the reason. ``check(_:)`` refuses an unknown architecture, RoPE scaling type or
-/// tokenizer, experts and sliding windows in qwen2/qwen3 files (through ``ModelConfiguration/init(file:)``), any tensor
+/// tokenizer, experts outside llama/qwen3moe/olmoe or of an unknown variant, sliding windows in qwen2/qwen3/qwen3moe/olmoe files (through ``ModelConfiguration/init(file:)``), any tensor
 /// the forward pass would not consume (an extra norm, expert weights, an output bias: the mark of a
 /// variant of the architecture), and tensor types the kernels cannot compute with. `LlamaModel`
 /// runs it on every load and `tandem inspect` reports it.
@@ -14,8 +14,8 @@ public enum ModelSupport {
     /// How many unconsumed tensors an error names (it counts all of them).
     public static let namedTensorLimit = 4
 
-    /// Checks `file` (metadata, tokenizer, tensor names and types, and the RoPE factors tensor's
-    /// values) and returns its configuration.
+    /// Checks `file` (metadata, tokenizer, tensor names and types, the experts' tensor shapes, and
+    /// the RoPE factors tensor's values) and returns its configuration.
     public static func check(_ file: GGUFFile) throws(ModelError) -> ModelConfiguration {
         let configuration = try ModelConfiguration(file: file)
         try checkTokenizer(file.metadata)
@@ -30,6 +30,12 @@ public enum ModelSupport {
         for tensor in file.tensors where !factorTensors.contains(tensor.name) {
             guard tensor.type.isSupported, WeightMatrix.supports(tensor.type) else {
                 throw .unsupportedTensorType(tensor.name, tensor.type)
+            }
+        }
+        if let experts = configuration.experts {
+            for index in 0..<configuration.layerCount {
+                try ExpertWeights.checkShapes(
+                    file: file, layer: TensorManifest.Layer(index), width: configuration.embeddingWidth, experts: experts)
             }
         }
         if configuration.architecture == .llama, let tensor = file.tensor(named: ModelConfiguration.ropeFrequencyTensor) {

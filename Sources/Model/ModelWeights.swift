@@ -13,10 +13,13 @@ struct LayerWeights: @unchecked Sendable {
     var valueBias: [Float]?
     var attentionOutput: WeightMatrix
     var feedForwardNorm: [Float]
-    /// Gate and up.
-    var feedForwardInput: Projection
-    var down: WeightMatrix
-    /// Per-head query and key norm weights (`headDimension` values; qwen3, gemma3).
+    /// Gate and up (nil when the layer has experts instead).
+    var feedForwardInput: Projection?
+    var down: WeightMatrix?
+    /// The mixture of experts that replaces gate/up/down, or nil for a dense layer.
+    var experts: ExpertWeights?
+    /// Query and key norm weights: `headDimension` values (per head: qwen3, gemma3), or the whole
+    /// projection's width (olmoe).
     var queryNorm: [Float]?
     var keyNorm: [Float]?
     /// Norms of the attention and feed-forward outputs (gemma3).
@@ -137,14 +140,19 @@ struct ModelWeights: @unchecked Sendable {
                     valueBias: biases ? try optionalVector(n.valueBias, count: c.kvWidth) : nil,
                     attentionOutput: try matrix(n.attentionOutput, columns: c.qWidth, rows: width),
                     feedForwardNorm: try vector(n.feedForwardNorm, count: width),
-                    feedForwardInput: c.fusedGateUp
-                        ? try fusedProjection(n.up, rows: [c.feedForwardWidth, c.feedForwardWidth], columns: width)
-                        : try projection(
-                            [(n.gate, c.feedForwardWidth), (n.up, c.feedForwardWidth)],
-                            columns: width),
-                    down: try matrix(n.down, columns: c.feedForwardWidth, rows: width),
-                    queryNorm: c.queryKeyNorm ? try vector(n.queryNorm, count: c.headDimension) : nil,
-                    keyNorm: c.queryKeyNorm ? try vector(n.keyNorm, count: c.headDimension) : nil,
+                    feedForwardInput: c.experts != nil
+                        ? nil
+                        : c.fusedGateUp
+                            ? try fusedProjection(n.up, rows: [c.feedForwardWidth, c.feedForwardWidth], columns: width)
+                            : try projection([(n.gate, c.feedForwardWidth), (n.up, c.feedForwardWidth)], columns: width),
+                    down: c.experts != nil ? nil : try matrix(n.down, columns: c.feedForwardWidth, rows: width),
+                    experts: try c.experts.map { (e) throws(ModelError) in
+                        try ExpertWeights(file: file, layer: n, width: width, experts: e, pool: pool) { bound.insert($0) }
+                    },
+                    queryNorm: c.queryKeyNorm
+                        ? try vector(n.queryNorm, count: c.queryKeyNormOverProjection ? c.qWidth : c.headDimension) : nil,
+                    keyNorm: c.queryKeyNorm
+                        ? try vector(n.keyNorm, count: c.queryKeyNormOverProjection ? c.kvWidth : c.headDimension) : nil,
                     postAttentionNorm: c.postNorms ? try vector(n.postAttentionNorm, count: width) : nil,
                     postFeedForwardNorm: c.postNorms ? try vector(n.postFeedForwardNorm, count: width) : nil
                 ))

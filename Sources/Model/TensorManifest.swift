@@ -32,6 +32,12 @@ public enum TensorManifest {
         /// Norms of the attention and feed-forward outputs (gemma3).
         public let postAttentionNorm: String
         public let postFeedForwardNorm: String
+        /// The experts' router (`[embedding, experts]`) and the experts' gate, up and down matrices
+        /// stacked in one 3-D tensor each (`[columns, rows, experts]`), when the model has experts.
+        public let router: String
+        public let gateExperts: String
+        public let upExperts: String
+        public let downExperts: String
 
         /// The names of block `index` (`blk.{index}.…`).
         public init(_ index: Int) {
@@ -53,17 +59,23 @@ public enum TensorManifest {
             keyNorm = p + "attn_k_norm.weight"
             postAttentionNorm = p + "post_attention_norm.weight"
             postFeedForwardNorm = p + "post_ffw_norm.weight"
+            router = p + "ffn_gate_inp.weight"
+            gateExperts = p + "ffn_gate_exps.weight"
+            upExperts = p + "ffn_up_exps.weight"
+            downExperts = p + "ffn_down_exps.weight"
         }
 
         /// Every name of the block that the forward pass of `configuration` binds, required and
         /// optional: Q/K/V biases only for llama and qwen2 (as llama.cpp loads them), query/key
-        /// norms and post-norms only where the family has them; for phi3 the fused `attn_qkv` (or,
+        /// norms and post-norms only where the family has them, the router and stacked experts
+        /// instead of gate/up/down when the model has experts; for phi3 the fused `attn_qkv` (or,
         /// without it, separate query/key/value) and the fused gate/up in `ffn_up`, no `ffn_gate`.
         public func all(_ configuration: ModelConfiguration) -> [String] {
-            var names = [attentionNorm, query, key, value, attentionOutput, feedForwardNorm, gate, up, down]
+            var names = [attentionNorm, query, key, value, attentionOutput, feedForwardNorm]
+            names += configuration.experts == nil ? [gate, up, down] : [router, gateExperts, upExperts, downExperts]
             switch configuration.architecture {
             case .llama, .qwen2: names += [queryBias, keyBias, valueBias]
-            case .qwen3, .gemma2, .gemma3: break
+            case .qwen3, .gemma2, .gemma3, .qwen3moe, .olmoe: break
             case .phi3:
                 names = [attentionNorm, attentionOutput, feedForwardNorm, up, down]
                 names += configuration.fusedQueryKeyValue ? [queryKeyValue] : [query, key, value]

@@ -5,7 +5,7 @@ import Testing
 
 /// Files Tandem must refuse rather than run wrong (written by scripts/make_fixtures.py
 /// --synthetic as refuse-*.gguf): each differs from a runnable tiny llama in one thing the forward
-/// pass does not implement, or carries a malformed rope_freqs.weight. Loading and `ModelSupport`
+/// pass does not implement, or carries a malformed rope_freqs.weight or mixture of experts. Loading and `ModelSupport`
 /// must throw the same `ModelError`, and its message must name the cause.
 @Suite struct FailClosedTests {
     struct Case: Sendable, CustomTestStringConvertible {
@@ -19,7 +19,7 @@ import Testing
     static let cases: [Case] = [
         Case(
             file: "refuse-arch-phi2", error: .unsupportedArchitecture("phi2"),
-            message: ["unsupported model architecture 'phi2' (supported: llama, qwen2, qwen3, gemma2, gemma3, phi3)"]),
+            message: ["unsupported model architecture 'phi2' (supported: llama, qwen2, qwen3, gemma2, gemma3, qwen3moe, olmoe, phi3)"]),
         Case(
             file: "refuse-gemma3-no-window", error: .missingMetadata("gemma3.attention.sliding_window"),
             message: ["gemma3.attention.sliding_window"]),
@@ -63,8 +63,38 @@ import Testing
             message: ["unsupported tokenizer 't5'", "supported: gpt2, llama"]),
         Case(
             file: "refuse-expert-count",
-            error: .unsupportedFeature("mixture of experts ('llama.expert_count' = 8); Tandem runs dense models only"),
-            message: ["mixture of experts", "llama.expert_count"]),
+            error: .unsupportedFeature("mixture of experts ('qwen3.expert_count' = 8); the qwen3 architecture has none"),
+            message: ["mixture of experts", "qwen3.expert_count"]),
+        Case(
+            file: "refuse-moe-used-over-count",
+            error: .invalidMetadata("llama.expert_used_count", "5 experts per token, but the file has 4"),
+            message: ["llama.expert_used_count", "5 experts per token"]),
+        Case(
+            file: "refuse-moe-used-too-many",
+            error: .invalidMetadata("llama.expert_used_count", "257 experts per token; Tandem runs at most 256"),
+            message: ["llama.expert_used_count", "at most 256"]),
+        Case(
+            file: "refuse-moe-no-used-count", error: .missingMetadata("llama.expert_used_count"),
+            message: ["llama.expert_used_count"]),
+        Case(
+            file: "refuse-moe-zero-experts",
+            error: .invalidMetadata("qwen3moe.expert_count", "a qwen3moe file needs at least one expert"),
+            message: ["qwen3moe.expert_count"]),
+        Case(
+            file: "refuse-moe-down-shape",
+            error: .tensorShape("blk.0.ffn_down_exps.weight", expected: [128, 64, 4], actual: [96, 64, 4]),
+            message: ["blk.0.ffn_down_exps.weight", "[96, 64, 4]", "[128, 64, 4]"]),
+        Case(
+            file: "refuse-moe-shared",
+            error: .unsupportedFeature("shared experts ('llama.expert_shared_count' = 1); the llama architecture has none"),
+            message: ["shared experts", "llama.expert_shared_count"]),
+        Case(
+            file: "refuse-moe-sigmoid",
+            error: .unsupportedFeature("expert gating function 2 in 'llama.expert_gating_func' (supported: 1, softmax)"),
+            message: ["gating", "llama.expert_gating_func"]),
+        Case(
+            file: "refuse-moe-groups", error: .unsupportedFeature("mixture-of-experts variant 'llama.expert_group_count'"),
+            message: ["llama.expert_group_count"]),
         Case(
             file: "refuse-qwen3-as-qwen2",
             error: .unconsumedTensors(
@@ -127,8 +157,8 @@ import Testing
     @Test(arguments: [
         "tiny-llama-q8", "tiny-llama-mixed", "tiny-qwen2", "tiny-llama-f32", "tiny-llama3-rope-freqs",
         "tiny-llama3-rope-metadata", "tiny-llama-rope-linear", "tiny-qwen3", "tiny-qwen3-q8", "tiny-gemma3",
-        "tiny-gemma3-q8", "tiny-gemma2", "tiny-phi3", "tiny-phi3-short", "tiny-phi3-q8", "tiny-mistral",
-        "tiny-qwen2-yarn"
+        "tiny-gemma3-q8", "tiny-gemma2", "tiny-qwen3moe", "tiny-mixtral", "tiny-olmoe", "tiny-qwen3moe-q8",
+        "tiny-mixtral-q4k", "tiny-phi3", "tiny-phi3-short", "tiny-phi3-q8", "tiny-mistral", "tiny-qwen2-yarn"
     ])
     func runnableFilesPass(name: String) throws {
         let file = try Fixtures.generatedModel(name)

@@ -4,9 +4,10 @@ import Model
 import Testing
 
 /// Small random models (written by scripts/make_fixtures.py --synthetic) against the float64
-/// reference forward: every architecture (llama, qwen2, qwen3, gemma2, gemma3, phi3), every supported tensor
-/// type, GQA, tied and separate heads, RoPE scaling (llama3, linear, LongRoPE, YaRN), partial rotary
-/// dimensions, Gemma's sliding-window layers and soft-capping, Mistral's and Phi-3's windows.
+/// reference forward: every architecture (llama, qwen2, qwen3, gemma2, gemma3, phi3, qwen3moe, olmoe,
+/// Mixtral-style llama), every supported tensor type, GQA, tied and separate heads, RoPE scaling (llama3,
+/// linear, LongRoPE, YaRN), partial rotary dimensions, Gemma's sliding-window layers and soft-capping,
+/// Mistral's and Phi-3's windows, mixture-of-experts routing.
 @Suite struct SyntheticModelReferenceTests {
     struct Reference: Decodable {
         struct Prompt: Decodable {
@@ -52,7 +53,19 @@ import Testing
         // Mistral: a llama file with a sliding window of 16 on every layer.
         ("tiny-mistral", 1e-4),
         // Qwen2.5 long context: YaRN factor 4, original context 2048, attention factor 0.1 ln 4 + 1.
-        ("tiny-qwen2-yarn", 1e-4)
+        ("tiny-qwen2-yarn", 1e-4),
+        // Mixtures of experts (8 experts): Qwen3-MoE (top-2 renormalised), Mixtral-style llama
+        // (top-2, softmax over the selected), OLMoE (top-3 not renormalised, q/k norms over the
+        // whole projection), and a Q8_0 Qwen3-MoE.
+        ("tiny-qwen3moe", 1e-4),
+        ("tiny-mixtral", 1e-4),
+        ("tiny-olmoe", 1e-4),
+        // Against the reference with 8-bit activation rounding emulated (make_fixtures.py: exact float64
+        // routes differently at 2 positions); measured 2.5e-7, an integer quant flipped at a rounding
+        // boundary would cost ~1e-3.
+        ("tiny-qwen3moe-q8", 1e-3),
+        // Q4_K gate/up and Q6_K down experts (Mixtral layout), against the emulated reference too.
+        ("tiny-mixtral-q4k", 1e-3)
     ]
 
     /// Fixtures run with a context shorter than the file's (the reference's `run_context`).

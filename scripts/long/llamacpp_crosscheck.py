@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cross-checks the float64 reference's synthetic fixtures with llama.cpp (llama-cpp-python).
 
-    python3 scripts/long/llamacpp_crosscheck.py [NAME ...]   # default: the qwen3 / gemma fixtures
+    python3 scripts/long/llamacpp_crosscheck.py [NAME ...]   # default: the qwen3 / gemma / MoE fixtures
 
 Reads Tests/Fixtures/generated/NAME.gguf and NAME.json (scripts/make_fixtures.py --synthetic) and
 prints how far llama.cpp's logits of every prompt position are from the stored reference logits:
@@ -24,7 +24,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 GENERATED = REPO / "Tests/Fixtures/generated"
 DEFAULT = ["tiny-qwen3", "tiny-qwen3-q8", "tiny-gemma3", "tiny-gemma3-q8", "tiny-gemma2",
-           "tiny-phi3", "tiny-phi3-short", "tiny-phi3-q8", "tiny-mistral", "tiny-qwen2-yarn"]
+           "tiny-phi3", "tiny-phi3-short", "tiny-phi3-q8", "tiny-mistral", "tiny-qwen2-yarn",
+           "tiny-qwen3moe", "tiny-mixtral", "tiny-olmoe", "tiny-qwen3moe-q8"]
 
 
 def check(name: str) -> dict:

@@ -5,7 +5,7 @@ implementation of the GGML block formats) and then promoted to float64; all arit
 float64, so the result is the "exact" output of the quantized weights with unquantized
 activations.
 
-Architecture (llama, qwen2, qwen3, gemma3), per layer::
+Architecture (llama, qwen2, qwen3, gemma3; mixtures of experts below), per layer::
 
     h   = RMSNorm(x) * attn_norm
     q,k,v = Wq h (+bq), Wk h (+bk), Wv h (+bv)     # biases: qwen2 only
@@ -52,6 +52,23 @@ gemma3 (transformers' Gemma3TextModel / Gemma3DecoderLayer), per layer::
     tensor whose name ends in norm.weight (Gemma3Model.norm_shift = 1). The reference undoes the
     shift (w_hf = w_gguf - 1) and computes transformers' (1 + w_hf).
 
+Mixtures of experts (qwen3moe, olmoe, and llama files with llama.expert_count: Mixtral) replace the
+feed-forward of every layer::
+
+    p   = softmax(Wrouter h)                        # ffn_gate_inp, one logit per expert
+    E   = the expert_used_count most probable experts (ties to the lower index)
+    w_e = p_e, divided by sum_{e in E} p_e when the family renormalises
+    x   = x + sum_{e in E} w_e * Wdown_e (silu(Wgate_e h) * Wup_e h)   # ffn_{gate,up,down}_exps[e]
+
+  * Mixtral (transformers' MixtralSparseMoeBlock): softmax, top-k, divided by the sum (= a softmax
+    over the selected logits); expert width feed_forward_length.
+  * Qwen3-MoE (Qwen3MoeSparseMoeBlock): divided by the sum when norm_top_k_prob (true in the released
+    configs; GGUF: expert_weights_norm when present); expert width expert_feed_forward_length; the
+    attention is Qwen3's (per-head q/k norms).
+  * OLMoE (OlmoeSparseMoeBlock, norm_topk_prob false): not renormalised; its attention normalises
+    the whole q and k projections (q_norm over n_head * head_dim values, k_norm over
+    n_head_kv * head_dim) before splitting them into heads; NeoX RoPE.
+
 phi3 (transformers' Phi3Model): the llama layer with q, k, v as consecutive row blocks of one
 matrix attn_qkv (transformers' qkv_proj) and gate, up as the two halves of ffn_up (gate_up_proj,
 `gate, up = chunk(2)`: gate first); NeoX RoPE on the first rope.dimension_count dims of each head
@@ -89,8 +106,12 @@ from gguf import GGUFReader
 from gguf.quants import dequantize
 
 # ggml rope modes per architecture (llama.cpp: LLAMA_ROPE_TYPE_NORM / LLAMA_ROPE_TYPE_NEOX)
-ROPE_NEOX_ARCHS = {"qwen2", "qwen2moe", "qwen3", "phi3", "gemma", "gemma2", "gemma3", "stablelm", "gptneox", "falcon"}
-SUPPORTED_ARCHS = {"llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3"}
+ROPE_NEOX_ARCHS = {"qwen2", "qwen2moe", "qwen3", "qwen3moe", "olmoe", "phi3", "gemma", "gemma2", "gemma3", "stablelm", "gptneox", "falcon"}
+SUPPORTED_ARCHS = {"llama", "qwen2", "qwen3", "gemma2", "gemma3", "qwen3moe", "olmoe", "phi3"}
+# Top-k renormalisation of each mixture-of-experts family when the file has no expert_weights_norm:
+# Mixtral (transformers' MixtralSparseMoeBlock divides the top-k probabilities by their sum),
+# Qwen3-MoE (norm_top_k_prob, true in the released configs), OLMoE (norm_topk_prob false).
+EXPERT_NORM_DEFAULT = {"llama": True, "qwen3moe": True, "olmoe": False}
 GEMMA2_SLIDING_WINDOW_PATTERN = 2  # transformers' Gemma2 layer_types (even layers slide); llama.cpp set_swa_pattern(2)
 GEMMA3_SLIDING_WINDOW_PATTERN = 6  # transformers' Gemma3TextConfig default; llama.cpp set_swa_pattern(6)
 GEMMA3_LOCAL_ROPE_BASE = 10000.0  # transformers' rope_local_base_freq; llama.cpp rope_freq_base_train_swa
@@ -133,6 +154,11 @@ class ModelConfig:
     attn_logit_softcap: float = 0.0  # gemma2: scores = cap * tanh(scores / cap) before the mask
     embedding_scale: float = 1.0  # gemma3: sqrt(n_embd)
     activation: str = "silu"  # silu | gelu_tanh
+    qk_norm_full: bool = False  # olmoe: q/k RMSNorm over the whole projection, not per head
+    n_expert: int = 0  # mixture of experts (0: dense feed-forward)
+    n_expert_used: int = 0
+    n_ff_exp: int = 0  # rows of each expert's gate/up
+    expert_norm: bool = False  # divide the top-k probabilities by their sum
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -196,7 +222,7 @@ class ReferenceModel:
             n_head=n_head,
             n_head_kv=int(_field(r, f"{arch}.attention.head_count_kv", n_head)),
             head_dim=head_dim,
-            n_ff=int(_field(r, f"{arch}.feed_forward_length")),
+            n_ff=int(_field(r, f"{arch}.feed_forward_length", 0)),
             n_vocab=int(emb.shape[0]),
             n_ctx_train=int(_field(r, f"{arch}.context_length")),
             rms_eps=float(_field(r, f"{arch}.attention.layer_norm_rms_epsilon")),
@@ -209,10 +235,18 @@ class ReferenceModel:
         self._read_rope_scaling(r, arch)
         c = self.cfg
         c.query_scale = 1.0 / math.sqrt(c.head_dim)
-        c.qk_norm = arch in ("qwen3", "gemma3")
+        c.qk_norm = arch in ("qwen3", "gemma3", "qwen3moe", "olmoe")
+        c.qk_norm_full = arch == "olmoe"
+        c.n_expert = int(_field(r, f"{arch}.expert_count", 0))
+        if c.n_expert:
+            c.n_expert_used = int(_field(r, f"{arch}.expert_used_count"))
+            # Qwen3-MoE: moe_intermediate_size; Mixtral, OLMoE: intermediate_size.
+            c.n_ff_exp = int(_field(r, f"{arch}.expert_feed_forward_length")) if arch == "qwen3moe" else c.n_ff
+            c.expert_norm = bool(_field(r, f"{arch}.expert_weights_norm", EXPERT_NORM_DEFAULT[arch]))
         window = int(_field(r, f"{arch}.attention.sliding_window", 0))
         if arch in ("llama", "phi3") and 0 < window < c.n_ctx_train:
-            # Mistral / Phi-3: every layer sees the window, RoPE as usual (no local base).
+            # Mistral / Phi-3 (and a Mixtral-style llama file with a window): every layer sees the
+            # window, RoPE as usual (no local base).
             c.sliding_window = window
             c.local_layers = [True] * c.n_layer
         if arch == "gemma2":
@@ -394,14 +428,20 @@ class ReferenceModel:
             if p + "attn_qkv.weight" in self.tensors:  # phi3: rows q, then k, then v
                 qkv = self._linear(p + "attn_qkv", h)
                 nq, nkv = c.n_head * c.head_dim, c.n_head_kv * c.head_dim
-                q = qkv[:, :nq].reshape(n, c.n_head, c.head_dim)
-                k = qkv[:, nq:nq + nkv].reshape(n, c.n_head_kv, c.head_dim)
-                v = qkv[:, nq + nkv:nq + 2 * nkv].reshape(n, c.n_head_kv, c.head_dim)
+                q = qkv[:, :nq]
+                k = qkv[:, nq:nq + nkv]
+                v = qkv[:, nq + nkv:nq + 2 * nkv]
             else:
-                q = self._linear(p + "attn_q", h).reshape(n, c.n_head, c.head_dim)
-                k = self._linear(p + "attn_k", h).reshape(n, c.n_head_kv, c.head_dim)
-                v = self._linear(p + "attn_v", h).reshape(n, c.n_head_kv, c.head_dim)
-            if c.qk_norm:
+                q = self._linear(p + "attn_q", h)
+                k = self._linear(p + "attn_k", h)
+                v = self._linear(p + "attn_v", h)
+            if c.qk_norm_full:  # OlmoeAttention: q_norm(q_proj(h)), k_norm(k_proj(h)) before the head split
+                q = self._norm(q, p + "attn_q_norm.weight")
+                k = self._norm(k, p + "attn_k_norm.weight")
+            q = q.reshape(n, c.n_head, c.head_dim)
+            k = k.reshape(n, c.n_head_kv, c.head_dim)
+            v = v.reshape(n, c.n_head_kv, c.head_dim)
+            if c.qk_norm and not c.qk_norm_full:
                 q = self._norm(q, p + "attn_q_norm.weight")
                 k = self._norm(k, p + "attn_k_norm.weight")
             local_rope = local and c.local_rope_base > 0  # gemma: own base, no scaling
@@ -424,6 +464,9 @@ class ReferenceModel:
                 o = self._norm(o, p + "post_attention_norm.weight")
             x = x + o
             h = self._norm(x, p + "ffn_norm.weight")
+            if c.n_expert:
+                x = x + self._experts(p, h)
+                continue
             if c.architecture == "phi3":  # gate_up_proj: gate rows first
                 gu = self._linear(p + "ffn_up", h)
                 g, u = gu[:, :c.n_ff], gu[:, c.n_ff:]
@@ -439,6 +482,37 @@ class ReferenceModel:
                 f = self._norm(f, p + "post_ffw_norm.weight")
             x = x + f
         return self._norm(x, "output_norm.weight")
+
+    def route(self, p: str, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Experts and weights per token (n, k): softmax over every expert's router logit, the k
+        most probable (ties to the lower index), their probabilities divided by their sum when the
+        family renormalises (Mixtral, Qwen3-MoE; transformers' MixtralSparseMoeBlock and
+        Qwen3MoeSparseMoeBlock with norm_top_k_prob), else as they are (OLMoE)."""
+        c = self.cfg
+        logits = self._linear(p + "ffn_gate_inp", h)  # (n, n_expert)
+        z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        probs = z / z.sum(axis=-1, keepdims=True)
+        chosen = np.argsort(-probs, axis=-1, kind="stable")[:, : c.n_expert_used]
+        weights = np.take_along_axis(probs, chosen, axis=-1)
+        if c.expert_norm:
+            weights = weights / weights.sum(axis=-1, keepdims=True)
+        return chosen, weights
+
+    def _experts(self, p: str, h: np.ndarray) -> np.ndarray:
+        """Sum over each token's chosen experts of weight * down_e(silu(gate_e h) * up_e h); the
+        stacked tensors are (n_expert, rows, cols) after dequantization."""
+        chosen, weights = self.route(p, h)
+        gate, up, down = (self.tensors[p + f"ffn_{t}_exps.weight"] for t in ("gate", "up", "down"))
+        out = np.zeros_like(h)
+        for t in range(h.shape[0]):
+            for e, wt in zip(chosen[t], weights[t]):
+                xg = self._quantized_input(p + "ffn_gate_exps.weight", h[t])
+                xu = self._quantized_input(p + "ffn_up_exps.weight", h[t])
+                g = gate[e] @ xg
+                u = up[e] @ xu
+                act = self._quantized_input(p + "ffn_down_exps.weight", (g / (1.0 + np.exp(-g))) * u)
+                out[t] += wt * (down[e] @ act)
+        return out
 
     def output_matrix(self) -> np.ndarray:
         return self.tensors.get("output.weight", self.tensors["token_embd.weight"])

@@ -160,6 +160,14 @@ class SyntheticSpec:
     head_dim: int = 0
     # attention.sliding_window (gemma local layers; every layer of a llama/phi3 file)
     sliding_window: int = 0
+    # mixture of experts (0: dense): expert_count, expert_used_count, each expert's width (0:
+    # n_ff; qwen3moe writes it as expert_feed_forward_length). weight_types' ffn_gate/up/down give
+    # the types of the stacked ffn_*_exps tensors; the router ffn_gate_inp is F32, as llama.cpp's
+    # quantizer keeps it. expert_shapes overrides a stacked tensor's numpy shape (malformed files).
+    n_expert: int = 0
+    n_expert_used: int = 0
+    n_ff_exp: int = 0
+    expert_shapes: dict = field(default_factory=dict)
     # rope.dimension_count when RoPE rotates only part of each head (0: the whole head)
     rope_dim: int = 0
     # phi3 LongRoPE: {"original_context_length": L}; writes rope_factors_short/long.weight (random
@@ -240,6 +248,29 @@ def default_specs() -> list[SyntheticSpec]:
         SyntheticSpec("tiny-gemma3-q8", "gemma3", 128, 7, 4, 1, 256, 1000000.0,
                       [_all(T.Q8_0)] * 7, T.Q8_0, None, norm_eps=1e-6, seed=13, file_type=7,
                       tokenizer_pre="default", head_dim=64, sliding_window=12),
+        # Mixtures of experts, 8 experts so that routing matters. Qwen3-MoE: Qwen3 attention (head
+        # size 32), top-2 renormalised, expert width 32 (expert_feed_forward_length) unlike the dense
+        # feed_forward_length (128, unused, as in real files).
+        SyntheticSpec("tiny-qwen3moe", "qwen3moe", 64, 2, 4, 2, 128, 1000000.0,
+                      [_all(T.F32)] * 2, T.F32, T.F32, norm_eps=1e-6, seed=15, file_type=0,
+                      tokenizer_pre="qwen2", head_dim=32, n_expert=8, n_expert_used=2, n_ff_exp=32),
+        # Mixtral: a llama file with llama.expert_count/expert_used_count, normal RoPE, top-2.
+        SyntheticSpec("tiny-mixtral", "llama", 64, 2, 4, 2, 32, 1000000.0,
+                      [_all(T.F32)] * 2, T.F32, T.F32, seed=16, file_type=0, tokenizer_pre="llama-bpe",
+                      n_expert=8, n_expert_used=2),
+        # OLMoE: q/k norms over the whole projection, top-3 of 8 without renormalisation.
+        SyntheticSpec("tiny-olmoe", "olmoe", 64, 2, 4, 4, 32, 10000.0,
+                      [_all(T.F32)] * 2, T.F32, T.F32, seed=17, file_type=0, tokenizer_pre="gpt-2",
+                      n_expert=8, n_expert_used=3),
+        # Quantized: Q8_0 everywhere but the router (F32, as llama.cpp keeps it), head size 64.
+        SyntheticSpec("tiny-qwen3moe-q8", "qwen3moe", 128, 2, 4, 2, 256, 1000000.0,
+                      [_all(T.Q8_0)] * 2, T.Q8_0, T.Q8_0, norm_eps=1e-6, seed=18, file_type=7,
+                      tokenizer_pre="qwen2", head_dim=64, n_expert=8, n_expert_used=2, n_ff_exp=64),
+        # K-quant experts (Q4_K_M-style: Q4_K gate/up, Q6_K down), Q8_0 attention, Mixtral layout.
+        SyntheticSpec("tiny-mixtral-q4k", "llama", 256, 2, 4, 2, 256, 1000000.0,
+                      [dict(_all(T.Q8_0), ffn_gate=T.Q4_K, ffn_up=T.Q4_K, ffn_down=T.Q6_K)] * 2,
+                      T.Q8_0, T.Q6_K, seed=19, file_type=15, tokenizer_pre="llama-bpe",
+                      n_expert=8, n_expert_used=2),
         # Phi-3: fused attn_qkv and gate/up, NeoX RoPE on 12 of 16 dims per head, LongRoPE with an
         # original context of 16 in a 128-position file: run with its full context, the long
         # factors and attention factor sqrt(1 + ln 8 / ln 16) apply (llama.cpp's choice); the
@@ -303,7 +334,19 @@ def refused_specs() -> list[SyntheticSpec]:
         tiny("refuse-tokenizer-pre", tokenizer_pre="made-up"),
         tiny("refuse-sliding-window", arch="qwen2", tokenizer_pre="qwen2",
              extra_metadata={"qwen2.attention.sliding_window": 64}),
-        tiny("refuse-expert-count", extra_metadata={"llama.expert_count": 8, "llama.expert_used_count": 2}),
+        # Experts in an architecture that has none.
+        tiny("refuse-expert-count", arch="qwen3", tokenizer_pre="qwen2", head_dim=16,
+             extra_metadata={"qwen3.expert_count": 8, "qwen3.expert_used_count": 2}),
+        # Malformed or unknown mixtures of experts (llama files with 4 experts of width 128).
+        tiny("refuse-moe-used-over-count", n_expert=4, n_expert_used=5),
+        tiny("refuse-moe-no-used-count", extra_metadata={"llama.expert_count": 4}),
+        tiny("refuse-moe-used-too-many", extra_metadata={"llama.expert_count": 300, "llama.expert_used_count": 257}),
+        tiny("refuse-moe-zero-experts", arch="qwen3moe", tokenizer_pre="qwen2", head_dim=16,
+             extra_metadata={"qwen3moe.expert_count": 0}),
+        tiny("refuse-moe-down-shape", n_expert=4, n_expert_used=2, expert_shapes={"ffn_down": (4, 64, 96)}),
+        tiny("refuse-moe-shared", n_expert=4, n_expert_used=2, extra_metadata={"llama.expert_shared_count": 1}),
+        tiny("refuse-moe-sigmoid", n_expert=4, n_expert_used=2, extra_metadata={"llama.expert_gating_func": 2}),
+        tiny("refuse-moe-groups", n_expert=4, n_expert_used=2, extra_metadata={"llama.expert_group_count": 2}),
         # Qwen3 written as qwen2: per-head query/key norms the qwen2 forward pass would skip.
         tiny("refuse-qwen3-as-qwen2", arch="qwen2", tokenizer_pre="qwen2",
              extra_tensors={"blk.0.attn_q_norm.weight": np.ones(16, dtype=np.float32),
@@ -362,6 +405,33 @@ def _add_weight(w: GGUFWriter, rng: np.random.Generator, name: str, qtype: T, ro
         w.add_tensor(name, quantize(x, qtype), raw_dtype=qtype)
 
 
+ROUTER_GAIN = 2.0  # router logits of std ~2: the experts' probabilities differ clearly
+
+
+def _add_experts(w: GGUFWriter, rng: np.random.Generator, spec: SyntheticSpec, p: str, types: dict) -> None:
+    """The router (F32, [n_expert, n_embd]) and the stacked experts (numpy shape (n_expert, rows,
+    cols), each expert's rows quantized as one matrix, as llama.cpp's converter stacks them)."""
+    d, ff, n = spec.n_embd, spec.n_ff_exp or spec.n_ff, spec.n_expert
+    w.add_tensor(p + "ffn_gate_inp.weight",
+                 (rng.standard_normal((n, d)) * ROUTER_GAIN / np.sqrt(d)).astype(np.float32))
+    for t, rows, cols in (("ffn_gate", ff, d), ("ffn_up", ff, d), ("ffn_down", d, ff)):
+        gain = OUTPUT_GAIN if t == "ffn_down" else 1.0
+        name = p + t.replace("ffn_", "ffn_") + "_exps.weight"
+        shape = spec.expert_shapes.get(t, (n, rows, cols))
+        qtype = types[t]
+        x = (rng.standard_normal(shape) * gain / np.sqrt(cols)).astype(np.float32)
+        if qtype in (T.Q4_K, T.Q5_K, T.Q6_K):
+            blocks = np.stack([k_quant_tensor(rng, qtype, shape[1], shape[2], gain / np.sqrt(cols))
+                               for _ in range(shape[0])])
+            w.add_tensor(name, blocks, raw_dtype=qtype)
+        elif qtype == T.F32:
+            w.add_tensor(name, x)
+        elif qtype == T.F16:
+            w.add_tensor(name, x.astype(np.float16))
+        else:
+            w.add_tensor(name, quantize(x, qtype), raw_dtype=qtype)
+
+
 def write_model(spec: SyntheticSpec, path: Path) -> None:
     rng = np.random.default_rng(spec.seed)
     tokens, types, merges = build_vocab()
@@ -389,6 +459,11 @@ def write_model(spec: SyntheticSpec, path: Path) -> None:
         w.add_value_length(head_dim)
     if spec.sliding_window:
         w.add_sliding_window(spec.sliding_window)
+    if spec.n_expert:
+        w.add_expert_count(spec.n_expert)
+        w.add_expert_used_count(spec.n_expert_used)
+        if a == "qwen3moe":
+            w.add_expert_feed_forward_length(spec.n_ff_exp or spec.n_ff)
     w.add_vocab_size(n_vocab)
     w.add_file_type(spec.file_type)
     w.add_quantization_version(2)
@@ -442,6 +517,8 @@ def write_model(spec: SyntheticSpec, path: Path) -> None:
         w.add_tensor(p + "attn_norm.weight", (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32))
         for t in shapes:
             rows, cols = shapes[t]
+            if spec.n_expert and t.startswith("ffn_"):
+                continue
             # residual-branch outputs get a gain so the layers, not the (tied) embedding, dominate the
             # residual stream; otherwise a tied model just predicts its input token again.
             gain = OUTPUT_GAIN if t in ("attn_output", "ffn_down") else 1.0
@@ -454,9 +531,14 @@ def write_model(spec: SyntheticSpec, path: Path) -> None:
         if a == "qwen2":
             for t, n in (("attn_q", n_q), ("attn_k", n_kv), ("attn_v", n_kv)):
                 w.add_tensor(p + t + ".bias", (0.2 * rng.standard_normal(n)).astype(np.float32))
-        if a in ("qwen3", "gemma3"):  # per-head norms (gemma: 1 + w, as the converter writes them)
+        if a in ("qwen3", "gemma3", "qwen3moe"):  # per-head norms (gemma: 1 + w, as the converter writes them)
             for t in ("attn_q_norm", "attn_k_norm"):
                 w.add_tensor(p + t + ".weight", (1.0 + 0.2 * rng.standard_normal(head_dim)).astype(np.float32))
+        if a == "olmoe":  # q/k norms over the whole projection
+            for t, width in (("attn_q_norm", n_q), ("attn_k_norm", n_kv)):
+                w.add_tensor(p + t + ".weight", (1.0 + 0.2 * rng.standard_normal(width)).astype(np.float32))
+        if spec.n_expert:
+            _add_experts(w, rng, spec, p, spec.weight_types[layer])
         if a in ("gemma2", "gemma3"):
             w.add_tensor(p + "post_attention_norm.weight", (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32))
             w.add_tensor(p + "post_ffw_norm.weight", (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32))
