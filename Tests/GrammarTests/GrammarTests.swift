@@ -131,25 +131,37 @@ private func regex(_ pattern: String) throws -> Grammar { try OutputConstraint.r
         #expect(matcher.acceptedCount == 5)
     }
 
-    /// The trie walk gives exactly the tokens whose bytes a fresh matcher accepts, state by state.
-    @Test func tokenMasksEqualTheBruteForceAnswer() throws {
-        var random = SplitMix64(seed: 9)
+    /// The trie walk gives exactly the tokens whose bytes a fresh matcher accepts, state by state:
+    /// a flat object and objects nested in arrays in objects, where the same string or number
+    /// rule sits above different stacks and tokens like `"}]` close several levels at once.
+    @Test(arguments: [
+        (
+            9,
+            #"{"type": "object", "properties": {"a": {"type": "integer"}, "ab": {"type": "array", "items": {"type": "boolean"}}}, "#
+                + #""required": ["a"]}"#
+        ),
+        (
+            4,
+            #"{"type": "object", "properties": {"a": {"type": "array", "items": {"type": "object", "properties": "#
+                + #"{"s": {"type": "string"}, "n": {"type": "integer"}}, "required": ["s"]}}, "b": {"type": "string"}}, "required": ["a"]}"#
+        ),
+        (5, #"{"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}, "minItems": 1}"#)
+    ])
+    func tokenMasksEqualTheBruteForceAnswer(seed: Int, schemaText: String) throws {
+        var random = SplitMix64(seed: UInt64(seed))
         let pieces = [
             "{", "}", "\"", "\"a", "a", "ab", "\":", ":", ",", " ", "1", "12", "-", "tr", "true", "null", "[", "]", "é", "\u{1F600}", "\"}", "x\"",
-            "0", "\n", ""
+            "0", "\n", "", "\"}]", "\"],", "\", \"", "\"]", "}]", "1}", "\"s\": \"", "\"n\":", "[\"", "[{", "\"a\": [", "\"]]"
         ]
         var vocabulary = pieces.map { Array($0.utf8) }
         vocabulary.append([0xC3])  // half a character
         vocabulary += (0..<200).map { _ in (0..<Int(1 + random.next() % 4)).map { _ in UInt8(32 + random.next() % 90) } }
         let trie = TokenTrie(tokenBytes: vocabulary)
-        let schema: JSONValue = [
-            "type": "object", "properties": ["a": ["type": "integer"], "ab": ["type": "array", "items": ["type": "boolean"]]],
-            "required": ["a"]
-        ]
+        let schema = try JSONValue.parse(Array(schemaText.utf8))
         let runtime = ConstraintRuntime(grammar: try JSONSchemaCompiler.compile(schema), trie: trie)
         let matcher = runtime.makeMatcher()
         var prefix: [[UInt8]] = []
-        for step in 0..<40 {
+        for step in 0..<60 {
             let mask = runtime.mask(for: matcher)
             for (id, bytes) in vocabulary.enumerated() {
                 let reference = GrammarMatcher(grammar: runtime.grammar)

@@ -86,7 +86,11 @@ extension AllServerTests {
                         #""response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","minProperties":1}}}"#,
                         "response_format"
                     ),
-                    (#""tools":[{"type":"function","function":{"name":"f"}}]"#, "tools"),
+                    (#""functions":[{"name":"f"}]"#, "functions"),
+                    (
+                        #""tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","minProperties":1}}}],"#
+                            + #""tool_choice":"required""#, "tools"
+                    ),
                     (#""tool_choice":"required""#, "tool_choice"), (#""guided_json":{"type":"number","multipleOf":2}"#, "guided_json"),
                     (#""grammar":"root ::= \"a\" undefined""#, "grammar"), (#""min_tokens":3"#, "min_tokens"),
                     (#""frobnicate":1"#, "frobnicate")
@@ -96,7 +100,8 @@ extension AllServerTests {
                     #expect(response.body?["error"]?["param"]?.string == param, "\(extra)")
                 }
                 for extra in [
-                    #""response_format":{"type":"text"}"#, #""tools":[]"#, #""user":"u1""#, #""store":false"#,
+                    #""response_format":{"type":"text"}"#, #""tools":[]"#, #""tools":[{"type":"function","function":{"name":"f"}}]"#,
+                    #""user":"u1""#, #""store":false"#,
                     #""metadata":{"k":"v"}"#, #""tool_choice":"none""#, #""chat_template_kwargs":{"enable_thinking":false}"#,
                     #""response_format":{"type":"json_object"}"#, #""guided_json":{}"#, #""grammar":"root ::= \"a\"""#
                 ] {
