@@ -86,13 +86,7 @@ extension PreTokenizer {
                 emit(k)
                 continue
             }
-            var spaces = 0
-            var lastNewlineEnd = 0
-            while t.flags(at: pos + spaces, in: piece).contains(.whitespace) {
-                let c2 = t.scalars[pos + spaces]
-                if c2 == cr || c2 == lf { lastNewlineEnd = pos + spaces + 1 }
-                spaces += 1
-            }
+            let (spaces, lastNewlineEnd) = whitespaceRun(t, from: pos, in: piece)
             if lastNewlineEnd > 0 {
                 emit(lastNewlineEnd)  // \s*[\r\n]+
             } else if spaces > 1 && pos + spaces < end {

@@ -154,6 +154,19 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
     private static let cr = UInt32(UInt8(ascii: "\r"))
     private static let lf = UInt32(UInt8(ascii: "\n"))
 
+    /// The whitespace run at `pos`: its length, and the end of its last line break (0: none), for
+    /// the patterns' `\s*[\r\n]+` and `\s+(?!\S)` alternatives.
+    static func whitespaceRun(_ t: ScalarText, from pos: Int, in piece: Range<Int>) -> (spaces: Int, lastNewlineEnd: Int) {
+        var spaces = 0
+        var lastNewlineEnd = 0
+        while t.flags(at: pos + spaces, in: piece).contains(.whitespace) {
+            let c = t.scalars[pos + spaces]
+            if c == cr || c == lf { lastNewlineEnd = pos + spaces + 1 }
+            spaces += 1
+        }
+        return (spaces, lastNewlineEnd)
+    }
+
     /// Length of a contraction (`'s 't 're 've 'm 'll 'd`) starting at `pos`, or 0.
     @inline(__always)
     private static func contractionLength(_ t: ScalarText, _ pos: Int, _ piece: Range<Int>, caseInsensitive: Bool) -> Int {
@@ -256,13 +269,7 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
                 emit(&start, pos, &out)
                 continue
             }
-            var spaces = 0
-            var lastNewlineEnd = 0
-            while t.flags(at: pos + spaces, in: piece).contains(.whitespace) {
-                let c2 = t.scalars[pos + spaces]
-                if c2 == cr || c2 == lf { lastNewlineEnd = pos + spaces + 1 }
-                spaces += 1
-            }
+            let (spaces, lastNewlineEnd) = whitespaceRun(t, from: pos, in: piece)
             if lastNewlineEnd > 0 {
                 pos = lastNewlineEnd  // \s*[\r\n]+
             } else if spaces > 1 && pos + spaces < end {
