@@ -225,6 +225,7 @@ def main():
             check(chat.alive(), "the program lives on after Ctrl-C at the prompt")
             chat.send("\x03")
             chat.expect(r"Ctrl-C again", 10, "Ctrl-C at an empty prompt says how to exit")
+            chat.expect(r">>> ", 5, "the prompt after the hint")
             chat.send("\x03")
             code = chat.wait_exit()
             check(code == 0, f"Ctrl-C twice at an empty prompt exits (status {code})")

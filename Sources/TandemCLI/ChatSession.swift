@@ -44,6 +44,9 @@ final class ChatSession {
 
     private func readLine(prompt: String) -> Input {
         guard let reader else { return Swift.readLine().map { .text($0) } ?? .end }
+        // A Ctrl-C typed while the previous line was being handled arrived as a signal: it counts
+        // as pressed at this empty prompt.
+        if interrupter.takeIdleInterrupt() { return .interrupt(wasEmpty: true) }
         switch reader.readLine(prompt: prompt) {
         case .line(let line): return .text(line)
         case .interrupt(let wasEmpty): return .interrupt(wasEmpty: wasEmpty)

@@ -12,7 +12,9 @@ final class ReplyInterrupter {
     private final class Target: Sendable {
         let engine: Engine
         let exitWhenIdle: Bool
-        let state = Mutex<(running: String?, interrupted: Bool)>((nil, false))
+        /// `idle`: a Ctrl-C came while neither a reply ran nor a line was being read (between two
+        /// prompts the terminal is not in raw mode, so the key is a signal there).
+        let state = Mutex<(running: String?, interrupted: Bool, idle: Bool)>((nil, false, false))
 
         init(engine: Engine, exitWhenIdle: Bool) {
             self.engine = engine
@@ -21,7 +23,11 @@ final class ReplyInterrupter {
 
         func interrupt() {
             let running = state.withLock { value -> String? in
-                if value.running != nil { value.interrupted = true }
+                if value.running != nil {
+                    value.interrupted = true
+                } else {
+                    value.idle = true
+                }
                 return value.running
             }
             if let running {
@@ -51,14 +57,23 @@ final class ReplyInterrupter {
 
     /// Marks `id` as the reply Ctrl-C stops.
     func begin(_ id: String) {
-        target.state.withLock { $0 = (id, false) }
+        target.state.withLock { $0 = (id, false, false) }
     }
 
     /// The reply ended; returns whether Ctrl-C stopped it.
     func end() -> Bool {
         target.state.withLock { value in
-            defer { value = (nil, false) }
+            defer { value = (nil, false, false) }
             return value.interrupted
+        }
+    }
+
+    /// Whether a Ctrl-C came between two prompts (and forgets it), so the chat can count it as
+    /// one pressed at the prompt instead of losing it.
+    func takeIdleInterrupt() -> Bool {
+        target.state.withLock { value in
+            defer { value.idle = false }
+            return value.idle
         }
     }
 }
