@@ -125,6 +125,11 @@ def wait(driver, condition, message, timeout=60):
         return WebDriverWait(driver, timeout, poll_frequency=0.05, ignored_exceptions=[StaleElementReferenceException]).until(
             lambda d: condition(d))
     except Exception as error:  # noqa: BLE001
+        try:
+            shown = driver.execute_script("const m = document.getElementById('messages'); return m ? m.innerText : '';")
+        except Exception:  # noqa: BLE001 - the page itself may be gone
+            shown = "(the page could not be read)"
+        print(f"the conversation on the page at the time-out ends with: {shown[-600:]!r}", file=sys.stderr)
         check(False, f"{message} (timed out: {type(error).__name__})")
 
 
@@ -392,6 +397,9 @@ def phone_dark(binary_server, screenshots):
             "on a phone the conversation list is hidden")
         width = js(driver, "return document.documentElement.scrollWidth;")
         check(width <= 390, f"nothing overflows the phone's width ({width} px)")
+        # A fresh browser has no settings: without a cap a sampled reply may run to the context's end.
+        set_setting(driver, "#set-temperature", "0")
+        set_setting(driver, "#set-max-tokens", "64")
         send_message(driver, "What is the capital of France? Answer in one sentence.")
         wait(driver, lambda d: idle(d) and any(assistant_texts(d)), "a reply on the phone", 120)
         if screenshots:
@@ -427,6 +435,8 @@ def api_key(binary, port, log_dir):
         driver.refresh()
         wait(driver, lambda d: find(d, "#model-name").text not in ("", "Tandem"), "after a reload the kept key is used", 10)
         check(find(driver, "#key-dialog").get_attribute("open") is None, "and not asked for again")
+        set_setting(driver, "#set-temperature", "0")
+        set_setting(driver, "#set-max-tokens", "64")
         send_message(driver, "Hi!")
         wait(driver, lambda d: idle(d) and any(assistant_texts(d)), "a reply with the key", 120)
 
