@@ -6,9 +6,6 @@
 // operations in the same order, so results are bit-identical (tested against the AVX2 path).
 #include "KernelIntrinsics.h"
 
-int tandem_weight_prefetch = 0;
-void tandem_set_weight_prefetch(int bytes) { tandem_weight_prefetch = bytes; }
-
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -57,7 +54,6 @@ VNNI_TARGET static inline __attribute__((always_inline)) void byte_tile(const ui
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = group + (long)b * bytesPerBlock;
-        tandem_prefetch_block(block, bytesPerBlock);
         __m256i even[4], odd[4];
         for (int t = 0; t < tokens; t++) { even[t] = _mm256_setzero_si256(); odd[t] = _mm256_setzero_si256(); }
         for (int k = 0; k < 8; k += 2) {
@@ -106,7 +102,6 @@ VNNI_TARGET static inline __attribute__((always_inline)) void nibble_tile(const 
         for (int t = 0; t < 4; t++) acc[g][t] = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = group + (long)b * bytesPerBlock;
-        for (int g = 0; g < groups; g++) tandem_prefetch_block(block + g * groupStride, bytesPerBlock);
         __m256i low[2][4], high[2][4];
         for (int g = 0; g < groups; g++)
             for (int t = 0; t < tokens; t++) { low[g][t] = _mm256_setzero_si256(); high[g][t] = _mm256_setzero_si256(); }
@@ -219,7 +214,6 @@ VNNI_TARGET static inline __attribute__((always_inline)) void k_tile(const uint8
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = group + (long)b * bytesPerBlock;
-        tandem_prefetch_block(block, bytesPerBlock);
         __m256i scaled[4];
         for (int t = 0; t < tokens; t++) scaled[t] = _mm256_setzero_si256();
         for (int g = 0; g < 16; g++) {
@@ -263,7 +257,6 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q4k_tile(const uin
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = group + (long)b * bytesPerBlock;
-        tandem_prefetch_block(block, bytesPerBlock);
         __m256i scaled[4];
         for (int t = 0; t < tokens; t++) scaled[t] = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {

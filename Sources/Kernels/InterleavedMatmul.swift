@@ -25,7 +25,6 @@ enum InterleavedMatmul {
         _ output: UnsafeMutablePointer<Float>, _ pool: WorkerPool, _ scratch: MatmulScratch,
         vnni: Bool = hasVNNI
     ) {
-        _ = prefetchBytes
         let activations = quantizeActivations(
             input, tokens: tokens, columns: w.columns,
             blockSize: packed.isKFormat ? 256 : 32, pool: pool, scratch: scratch)
@@ -132,17 +131,6 @@ enum InterleavedMatmul {
     /// `TANDEM_NO_VNNI=1` keeps the AVX2 tiles, for comparison.
     static let hasVNNI = tandem_has_vnni() != 0 && getenv("TANDEM_NO_VNNI") == nil
 
-    /// How far ahead of the block being multiplied the tiles prefetch weights (into L2), in bytes;
-    /// `TANDEM_WEIGHT_PREFETCH=<bytes>` overrides it for tuning (0 turns it off). Set by the first product.
-    static let prefetchBytes: Int32 = {
-        var bytes: Int32 = 0
-        if let text = getenv("TANDEM_WEIGHT_PREFETCH"), let value = Int32(String(cString: text)), (0...65536).contains(value) {
-            bytes = value
-        }
-        tandem_set_weight_prefetch(bytes)
-        return bytes
-    }()
-
     /// The Q4_1 or Q4_0 tile over `groups` (1 or 2) row groups from `group`, with `vpdpbusd`.
     @inline(__always)
     static func q4_1VNNI(
@@ -227,8 +215,6 @@ enum InterleavedMatmul {
         var block = UnsafeRawPointer(p.groupData(group))
         var accA = TileLanes<Tokens, __m256>(_mm256_setzero_ps()), accB = accA
         for b in 0..<blocks {
-            tandem_prefetch_block(block, Int32(p.bytesPerGroupBlock))
-            if two { tandem_prefetch_block(block + next, Int32(p.bytesPerGroupBlock)) }
             var sumsA = TileLanes<Tokens, __m256i>(_mm256_setzero_si256()), sumsB = sumsA
             for k in 0..<4 {
                 let rawA = _mm256_loadu_si256((block + quantStart + 32 * k).assumingMemoryBound(to: __m256i.self))
@@ -540,9 +526,7 @@ enum InterleavedMatmul {
     ) {
         var block = UnsafeRawPointer(p.groupData(group))
         var acc = TileLanes<Tokens, __m256>(_mm256_setzero_ps())
-        let bytes = Int32(p.bytesPerGroupBlock)
         for b in 0..<p.blocksPerRow {
-            tandem_prefetch_block(block, bytes)
             body(block, b, &acc)
             block += p.bytesPerGroupBlock
         }

@@ -14,18 +14,6 @@
 static inline __attribute__((always_inline)) void tandem_prefetch_l2(const void *address) {
     __builtin_prefetch(address, 0, 2);
 }
-/// Bytes ahead of the block being multiplied that the weight tiles prefetch (0: none), set once at start
-/// (`InterleavedMatmul.prefetchBytes`). Hints only: results do not depend on it.
-extern int tandem_weight_prefetch;
-/// Sets `tandem_weight_prefetch` (before any product runs).
-void tandem_set_weight_prefetch(int bytes);
-
-/// Prefetches the `bytes` bytes at `block + tandem_weight_prefetch` into the second-level cache.
-static inline __attribute__((always_inline)) void tandem_prefetch_block(const void *block, int bytes) {
-    if (tandem_weight_prefetch <= 0) return;
-    const char *p = (const char *)block + tandem_weight_prefetch;
-    for (int offset = 0; offset < bytes; offset += 64) __builtin_prefetch(p + offset, 0, 2);
-}
 
 /// 1 when the CPU runs AVX-512 VNNI on 256-bit vectors (then the `_vnni` tiles below may be called).
 int tandem_has_vnni(void);
