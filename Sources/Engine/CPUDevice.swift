@@ -40,6 +40,9 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     /// Owned by the thread computing a step.
     private var states: [Int: any DecodingState] = [:]
+    /// Per sequence, the positions whose keys and values are kept: accepted drafts count, rejected
+    /// ones do not (their slots are overwritten later). Owned like `states`.
+    private var keptPositions: [Int: Int] = [:]
 
     public init(model: LlamaModel, cache configuration: CacheConfiguration = CacheConfiguration()) {
         self.model = model
@@ -107,68 +110,129 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
     private func compute(_ step: DeviceStep) -> StepOutput {
         let start = DispatchTime.now().uptimeNanoseconds
-        for id in step.releasedSequences { states[id] = nil }
+        for id in step.releasedSequences {
+            states[id] = nil
+            keptPositions[id] = nil
+        }
         var batch = ForwardBatch()
+        var inputs: [VerifiedInput] = []
+        inputs.reserveCapacity(step.entries.count)
         var failure: String?
         for entry in step.entries {
-            if let state = entry.newState { states[entry.sequenceID] = state }
-            if let count = entry.acceptedTokens { states[entry.sequenceID]?.rollBack(toAcceptedCount: count) }
-            if entry.samples && states[entry.sequenceID] == nil {
-                failure = "sequence \(entry.sequenceID) samples without a decoding state"
+            let id = entry.sequenceID
+            if let state = entry.newState { states[id] = state }
+            if let count = entry.acceptedTokens { states[id]?.rollBack(toAcceptedCount: count) }
+            if entry.samples && states[id] == nil {
+                failure = "sequence \(id) samples without a decoding state"
                 break
             }
             var tokens = entry.tokens
-            // Invariant "no host round trip": the device resolves the reference to its own last sample.
+            var firstPosition = entry.firstPosition
+            // Invariant "no host round trip": the device resolves the reference to its own last
+            // sample, placed after the positions it kept (only it knows how many drafts were accepted).
             if entry.appendsPreviousSample {
-                guard let previous = states[entry.sequenceID]?.lastToken else {
-                    failure = "sequence \(entry.sequenceID) has no previous sample"
+                guard let previous = states[id]?.lastToken else {
+                    failure = "sequence \(id) has no previous sample"
                     break
                 }
                 tokens.append(previous)
+                firstPosition = keptPositions[id] ?? firstPosition
+            }
+            let inputEnd = firstPosition + tokens.count
+            var drafts: [Int32] = []
+            if entry.samples && entry.draftLimit > 0, let state = states[id] {
+                // Only positions the block table covers: the host reserved them.
+                let room = entry.blockTable.count * cache.blockSize - inputEnd
+                drafts = state.draft(limit: min(entry.draftLimit, room))
+                tokens += drafts
             }
             batch.append(
-                tokens: tokens, firstPosition: entry.firstPosition, blockTable: entry.blockTable,
-                blockSize: cache.blockSize, logitCount: entry.samples ? 1 : 0)
+                tokens: tokens, firstPosition: firstPosition, blockTable: entry.blockTable,
+                blockSize: cache.blockSize, logitCount: entry.samples ? 1 + drafts.count : 0)
+            inputs.append(VerifiedInput(entry: entry, inputEnd: inputEnd, drafts: drafts))
+            keptPositions[id] = inputEnd
         }
         var samples: [StepOutput.Sample] = []
+        var verifications: [StepOutput.Verification] = []
         if failure == nil && !batch.tokens.isEmpty {
             do {
                 try model.forward(batch, cache: cache) { logits in
-                    samples = sample(step.entries, logits: logits)
+                    (samples, verifications) = sample(inputs, logits: logits)
                 }
             } catch {
                 failure = "\(error)"
             }
         }
         return StepOutput(
-            stepID: step.id, samples: samples, startNanoseconds: start, endNanoseconds: DispatchTime.now().uptimeNanoseconds,
-            failure: failure)
+            stepID: step.id, samples: samples, verifications: verifications, startNanoseconds: start,
+            endNanoseconds: DispatchTime.now().uptimeNanoseconds, failure: failure)
     }
 
-    /// Chooses every sampling entry's token, the rows spread over the model's worker pool (the
-    /// states are independent; each owns its random generator).
-    private func sample(_ entries: [DeviceStep.Entry], logits: UnsafeMutableBufferPointer<Float>) -> [StepOutput.Sample] {
+    /// One entry of a step as computed: where its input ended and the drafts appended after it.
+    private struct VerifiedInput {
+        let entry: DeviceStep.Entry
+        let inputEnd: Int
+        let drafts: [Int32]
+    }
+
+    /// Chooses every sampling entry's tokens, the entries spread over the model's worker pool (the
+    /// states are independent; each owns its random generator). An entry with drafts has one
+    /// logit row per draft more: row i is chosen exactly as a step without drafts would choose it,
+    /// and the next row counts only while the choice equals the draft.
+    private func sample(
+        _ inputs: [VerifiedInput], logits: UnsafeMutableBufferPointer<Float>
+    ) -> ([StepOutput.Sample], [StepOutput.Verification]) {
         let vocabulary = model.configuration.vocabularySize
-        let sampling = entries.filter(\.samples)
-        // Taken out of the dictionary while they change, so no copy of a state is made; run()
+        let sampling = inputs.filter(\.entry.samples)
+        var firstRow: [Int] = []
+        firstRow.reserveCapacity(sampling.count)
+        var rows = 0
+        for input in sampling {
+            firstRow.append(rows)
+            rows += 1 + input.drafts.count
+        }
+        // Taken out of the dictionary while they change, so no copy of a state is made; compute()
         // checked that each exists.
-        var batch = sampling.compactMap { states.removeValue(forKey: $0.sequenceID) }
-        var samples = sampling.map { StepOutput.Sample(sequenceID: $0.sequenceID, token: 0) }
+        var batch = sampling.compactMap { states.removeValue(forKey: $0.entry.sequenceID) }
+        var chosen = [StepOutput.Sample](repeating: StepOutput.Sample(sequenceID: 0, token: 0), count: rows)
+        var kept = [Int](repeating: 0, count: sampling.count)
         batch.withUnsafeMutableBufferPointer { batch in
-            samples.withUnsafeMutableBufferPointer { samples in
-                model.pool.parallelFor(sampling.count) { range in
-                    for i in range {
-                        let row = UnsafeMutableBufferPointer(rebasing: logits[(i * vocabulary)..<((i + 1) * vocabulary)])
-                        batch[i].mask(row)
-                        let token = batch[i].choose(from: row)
-                        batch[i].accept(token)
-                        samples[i].token = token
-                        samples[i].logprob = sampling[i].topLogprobs.map { LogProbabilities(row).report(chosen: token, top: $0) }
+            chosen.withUnsafeMutableBufferPointer { chosen in
+                kept.withUnsafeMutableBufferPointer { kept in
+                    model.pool.parallelFor(sampling.count) { range in
+                        for i in range {
+                            let input = sampling[i]
+                            var row = firstRow[i]
+                            while true {
+                                let logitRow = UnsafeMutableBufferPointer(rebasing: logits[(row * vocabulary)..<((row + 1) * vocabulary)])
+                                batch[i].mask(logitRow)
+                                let token = batch[i].choose(from: logitRow)
+                                batch[i].accept(token)
+                                chosen[row] = StepOutput.Sample(
+                                    sequenceID: input.entry.sequenceID, token: token,
+                                    logprob: input.entry.topLogprobs.map { LogProbabilities(logitRow).report(chosen: token, top: $0) })
+                                let draft = row - firstRow[i]
+                                guard draft < input.drafts.count, input.drafts[draft] == token else { break }
+                                row += 1
+                            }
+                            kept[i] = row - firstRow[i]
+                        }
                     }
                 }
             }
         }
-        for (entry, state) in zip(sampling, batch) { states[entry.sequenceID] = state }
-        return samples
+        var samples: [StepOutput.Sample] = []
+        samples.reserveCapacity(sampling.count)
+        var verifications: [StepOutput.Verification] = []
+        for (i, input) in sampling.enumerated() {
+            let id = input.entry.sequenceID
+            states[id] = batch[i]
+            samples += chosen[firstRow[i]...(firstRow[i] + kept[i])]
+            guard !input.drafts.isEmpty else { continue }
+            verifications.append(StepOutput.Verification(sequenceID: id, drafted: input.drafts.count, accepted: kept[i]))
+            // Invariant "rejected drafts leave no trace": only accepted drafts' positions are kept.
+            keptPositions[id] = input.inputEnd + kept[i]
+        }
+        return (samples, verifications)
     }
 }

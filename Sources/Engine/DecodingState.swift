@@ -10,8 +10,8 @@
 ///
 /// `SamplingState` (penalties, seeded generator, last token) is the implementation every request
 /// gets today. Structured output wraps it with a grammar whose `mask` forbids tokens the grammar
-/// cannot accept and whose `accept` advances the grammar; speculative decoding accepts several
-/// tokens per step and rolls back the rejected ones.
+/// cannot accept and whose `accept` advances the grammar; `DraftingState` adds drafts for
+/// speculative decoding, verified in the next step as extra positions of the sequence.
 /// Invariant "per-sequence device state travels with the sampler".
 public protocol DecodingState: Sendable {
     /// The token accepted most recently: the input of the sequence's next decode.
@@ -28,9 +28,15 @@ public protocol DecodingState: Sendable {
     /// is not below `acceptedCount`): later choices are then those of a state that never saw the
     /// forgotten tokens.
     mutating func rollBack(toAcceptedCount count: Int)
+    /// Up to `limit` tokens this state expects to follow the accepted ones (speculative decoding's
+    /// drafts, which the step then verifies); empty when it has no guess.
+    func draft(limit: Int) -> [Int32]
 }
 
 extension DecodingState {
     /// No restriction: every token may follow.
     public func mask(_ logits: UnsafeMutableBufferPointer<Float>) {}
+
+    /// No drafts: one token per step.
+    public func draft(limit: Int) -> [Int32] { [] }
 }

@@ -62,6 +62,9 @@ public struct DeviceStep: Sendable {
         /// accepted by this sequence's decoding state on the device.
         public var tokens: [Int32]
         public var appendsPreviousSample: Bool
+        /// Position of the first input token. For an entry that appends the previous sample it is
+        /// the host's lower bound: with drafts in flight only the device knows how many were
+        /// accepted, so it places the input after the positions it has kept.
         public var firstPosition: Int
         public var blockTable: [Int32]
         /// Whether to sample a token after the last input.
@@ -73,12 +76,16 @@ public struct DeviceStep: Sendable {
         public var acceptedTokens: Int?
         /// Top alternatives to report with each sampled token's log-probability (nil: none).
         public var topLogprobs: Int?
+        /// Drafts the device may append after the input for verification in this step
+        /// (speculative decoding; 0: none). The block table covers them.
+        public var draftLimit: Int
 
         public var tokenCount: Int { tokens.count + (appendsPreviousSample ? 1 : 0) }
 
         public init(
             sequenceID: Int, tokens: [Int32], appendsPreviousSample: Bool, firstPosition: Int, blockTable: [Int32],
-            samples: Bool, newState: (any DecodingState)? = nil, acceptedTokens: Int? = nil, topLogprobs: Int? = nil
+            samples: Bool, newState: (any DecodingState)? = nil, acceptedTokens: Int? = nil, topLogprobs: Int? = nil,
+            draftLimit: Int = 0
         ) {
             self.sequenceID = sequenceID
             self.tokens = tokens
@@ -89,6 +96,7 @@ public struct DeviceStep: Sendable {
             self.newState = newState
             self.acceptedTokens = acceptedTokens
             self.topLogprobs = topLogprobs
+            self.draftLimit = draftLimit
         }
     }
 
@@ -104,8 +112,22 @@ public struct DeviceStep: Sendable {
     }
 }
 
-/// What a step produced: one token per sampling entry, in entry order, and when it ran.
+/// What a step produced: for each sampling entry in entry order, its sampled token followed by
+/// the drafted tokens it accepted, and when the step ran.
 public struct StepOutput: Sendable {
+    /// One sequence's drafts in a step: how many were verified and how many of them accepted.
+    public struct Verification: Sendable, Equatable {
+        public var sequenceID: Int
+        public var drafted: Int
+        public var accepted: Int
+
+        public init(sequenceID: Int, drafted: Int, accepted: Int) {
+            self.sequenceID = sequenceID
+            self.drafted = drafted
+            self.accepted = accepted
+        }
+    }
+
     public struct Sample: Sendable {
         public var sequenceID: Int
         public var token: Int32
@@ -119,16 +141,23 @@ public struct StepOutput: Sendable {
     }
 
     public var stepID: Int
+    /// The tokens, several per sequence when drafts were accepted (a sequence's tokens are adjacent).
     public var samples: [Sample]
+    /// The entries that verified drafts.
+    public var verifications: [Verification]
     /// Device clock (`DispatchTime` nanoseconds) when the step started and ended computing.
     public var startNanoseconds: UInt64
     public var endNanoseconds: UInt64
     /// Set if the step could not run (e.g. an invalid batch); its sequences must be aborted.
     public var failure: String?
 
-    public init(stepID: Int, samples: [Sample], startNanoseconds: UInt64, endNanoseconds: UInt64, failure: String? = nil) {
+    public init(
+        stepID: Int, samples: [Sample], verifications: [Verification] = [], startNanoseconds: UInt64, endNanoseconds: UInt64,
+        failure: String? = nil
+    ) {
         self.stepID = stepID
         self.samples = samples
+        self.verifications = verifications
         self.startNanoseconds = startNanoseconds
         self.endNanoseconds = endNanoseconds
         self.failure = failure

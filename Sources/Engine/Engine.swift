@@ -26,6 +26,8 @@ public final class Engine: @unchecked Sendable {
         public var asynchronous = true
         /// Record every step (for traces); aggregates are always kept.
         public var recordSteps = false
+        /// Speculative decoding (n-gram drafts verified in the same step); nil: off.
+        public var speculation: Speculation?
 
         public init() {}
     }
@@ -65,7 +67,8 @@ public final class Engine: @unchecked Sendable {
             device: device, tokenizer: tokenizer,
             configuration: .init(
                 maxBatchTokens: configuration.maxBatchTokens, maxSequences: configuration.maxSequences,
-                asynchronous: configuration.asynchronous, recordSteps: configuration.recordSteps))
+                asynchronous: configuration.asynchronous, recordSteps: configuration.recordSteps,
+                speculation: configuration.speculation))
         core.requestEnded = { [unowned self] id in
             inbox.lock()
             activeIDs.remove(id)

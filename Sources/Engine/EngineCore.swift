@@ -15,6 +15,7 @@ final class EngineCore {
         var maxSequences: Int
         var asynchronous: Bool
         var recordSteps: Bool
+        var speculation: Speculation?
     }
 
     private struct InFlightStep {
@@ -49,7 +50,7 @@ final class EngineCore {
         scheduler = Scheduler(
             configuration: .init(
                 maxBatchTokens: max(configuration.maxBatchTokens, 1), maxSequences: max(configuration.maxSequences, 1),
-                asynchronous: configuration.asynchronous),
+                asynchronous: configuration.asynchronous, speculation: configuration.speculation),
             blocks: BlockManager(blockSize: layout.blockSize, blockCount: layout.blockCount))
     }
 
@@ -63,6 +64,7 @@ final class EngineCore {
         let sequence = SequenceState(
             id: nextSequenceID, arrival: nextSequenceID, prompt: request.promptTokens, maxTokens: request.maxTokens)
         nextSequenceID += 1
+        sequence.speculates = configuration.speculation != nil && request.speculative
         let state = RequestState(
             request: request, sequence: sequence, tokenizer: tokenizer, submitted: submitted, continuation: continuation)
         requests[sequence.id] = state
@@ -141,10 +143,11 @@ final class EngineCore {
                 sequenceID: sequence.id, tokens: Array(sequence.tokens[item.knownTokens]),
                 // Invariant "no host round trip": a decode's input is the device's own last sample.
                 appendsPreviousSample: item.usesPendingSample, firstPosition: item.firstPosition,
-                blockTable: sequence.blockTable, samples: item.samples, topLogprobs: state.request.topLogprobs)
+                blockTable: sequence.blockTable, samples: item.samples, topLogprobs: state.request.topLogprobs,
+                draftLimit: item.draftLimit)
             if item.samples && !sequence.hasDecodingState {
                 sequence.hasDecodingState = true
-                entry.newState = state.makeDecodingState()
+                entry.newState = state.makeDecodingState(drafting: sequence.speculates ? configuration.speculation : nil)
             } else if sequence.readmitted {
                 entry.acceptedTokens = sequence.outputCount
             }
@@ -157,7 +160,7 @@ final class EngineCore {
         let record = StepRecord(
             id: stepID, prepareStart: preparationStart, submitted: 0, deviceStart: 0, deviceEnd: 0, collected: 0,
             sequences: entries.count, tokens: work.reduce(0) { $0 + $1.tokenCount },
-            decodeTokens: work.reduce(0) { $0 + ($1.isDecode ? 1 : 0) }, deviceIdleBefore: 0)
+            decodeTokens: work.reduce(0) { $0 + ($1.isDecode ? 1 : 0) }, draftedTokens: 0, acceptedTokens: 0, deviceIdleBefore: 0)
         return (step, record)
     }
 
@@ -185,9 +188,23 @@ final class EngineCore {
                 if let state = requests[item.sequence.id] { endRequest(state, reason: .abort) }
             }
         }
+        var verified: [Int: StepOutput.Verification] = [:]
+        for verification in output.verifications {
+            verified[verification.sequenceID] = verification
+            record.draftedTokens += verification.drafted
+            record.acceptedTokens += verification.accepted
+            statistics.recordVerification(drafted: verification.drafted, accepted: verification.accepted)
+        }
+        for item in work where item.samples {
+            let verification = verified[item.sequence.id]
+            item.sequence.stepCollected(
+                draftLimit: item.draftLimit, drafted: verification?.drafted ?? 0, accepted: verification?.accepted ?? 0,
+                preemptions: item.preemptions)
+        }
         for sample in output.samples {
             // Invariant "finish one step late": a sequence that ended while this step was in
-            // flight has no request any more; its extra token is dropped here.
+            // flight (or at an earlier token of this step) has no request any more; its tokens
+            // are dropped here.
             guard let state = requests[sample.sequenceID] else { continue }
             state.sequence.appendCollected(sample.token)
             let outcome = state.collect(sample.token, logprob: sample.logprob, at: collectStart)

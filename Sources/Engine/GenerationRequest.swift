@@ -21,6 +21,9 @@ public struct GenerationRequest: Sendable {
     public var constraint: ConstraintRuntime?
     /// A thinking model's end-of-thinking token: the constraint applies only once it was generated.
     public var constraintStartsAfter: Int32?
+    /// Whether the engine may speculate for this request when speculative decoding is on (the
+    /// output is the same either way; only its speed differs).
+    public var speculative = true
 
     public init(
         id: String, promptTokens: [Int32], sampling: SamplingParameters = .greedy, maxTokens: Int = 16,

@@ -36,14 +36,17 @@ final class RequestState {
         endOfText = tokenizer.endOfGenerationTokens.union(request.stopTokenIDs)
     }
 
-    /// The decoding state the device starts this request's sequence with.
-    func makeDecodingState() -> any DecodingState {
-        guard let runtime = request.constraint else {
-            return SamplingState(parameters: request.sampling, promptTokens: request.promptTokens)
+    /// The decoding state the device starts this request's sequence with; with `drafting`, one
+    /// that also drafts (speculative decoding).
+    func makeDecodingState(drafting: Speculation? = nil) -> any DecodingState {
+        var state: any DecodingState = SamplingState(parameters: request.sampling, promptTokens: request.promptTokens)
+        if let runtime = request.constraint {
+            state = ConstrainedState(
+                parameters: request.sampling, promptTokens: request.promptTokens, runtime: runtime,
+                endOfText: endOfText, startsAfter: request.constraintStartsAfter)
         }
-        return ConstrainedState(
-            parameters: request.sampling, promptTokens: request.promptTokens, runtime: runtime,
-            endOfText: endOfText, startsAfter: request.constraintStartsAfter)
+        guard let drafting else { return state }
+        return DraftingState(base: state, promptTokens: request.promptTokens, sizes: drafting.ngramSizes)
     }
 
     /// Appends a token collected from the device (already appended to `sequence`): streams its

@@ -10,6 +10,8 @@ struct Scheduler {
         var maxBatchTokens: Int
         var maxSequences: Int
         var asynchronous: Bool
+        /// Speculative decoding's draft policy; nil: off.
+        var speculation: Speculation?
     }
 
     /// One sequence's part of a scheduled step.
@@ -20,8 +22,18 @@ struct Scheduler {
         /// Whether the input also includes the sample pending from the previous step.
         let usesPendingSample: Bool
         let samples: Bool
+        /// Drafts the device may verify after the input (speculative decoding).
+        var draftLimit = 0
+        /// The sequence's preemptions when this was planned: KV a step computed for a sequence
+        /// preempted since is gone.
+        let preemptions: Int
         var firstPosition: Int { knownTokens.lowerBound }
         var tokenCount: Int { knownTokens.count + (usesPendingSample ? 1 : 0) }
+        /// Tokens the step may compute for this sequence: its input and the drafts.
+        var maxTokenCount: Int { tokenCount + draftLimit }
+        /// The position after the last one the step may write, with the drafts the sequence's
+        /// in-flight steps may have accepted before it.
+        var reachEnd: Int { firstPosition + maxTokenCount + sequence.pendingDrafts }
         /// One token past the prompt: the next step of a generation.
         var isDecode: Bool { tokenCount == 1 && firstPosition >= sequence.promptCount }
     }
@@ -52,20 +64,29 @@ struct Scheduler {
 
         // 1. Running sequences: decodes first, then unfinished prefills (a prefill chunk could
         // otherwise take the budget a decode needs), each group in running order.
-        let decodesFirst = running.filter(\.isDecoding) + running.filter { !$0.isDecoding }
-        for sequence in decodesFirst where budget > 0 {
+        let decoding = running.filter(\.isDecoding)
+        let decodesFirst = decoding + running.filter { !$0.isDecoding }
+        for (index, sequence) in decodesFirst.enumerated() where budget > 0 {
+            // Drafts never take the budget of a decode planned after this one.
+            let laterDecodes = max(decoding.count - index - 1, 0)
             // Retry after each preemption; stop when scheduled, waiting for blocks, or preempted itself.
-            while sequence.status == .running, let planned = plan(sequence, budget: budget) {
-                if reserveBlocks(for: sequence, upTo: planned.firstPosition + planned.tokenCount) {
+            while sequence.status == .running, var planned = plan(sequence, budget: budget) {
+                planned.draftLimit = draftLimit(planned, budget: budget - laterDecodes, decodingSequences: decoding.count)
+                var reserved = reserveBlocks(for: sequence, upTo: planned.reachEnd)
+                if !reserved && planned.draftLimit > 0 {
+                    planned.draftLimit = 0  // short of blocks: drafts are the first thing to go
+                    reserved = reserveBlocks(for: sequence, upTo: planned.reachEnd)
+                }
+                if reserved {
                     commit(planned)
                     work.append(planned)
                     scheduled.insert(sequence.id)
-                    budget -= planned.tokenCount
+                    budget -= planned.maxTokenCount
                     break
                 }
                 // Out of blocks. If steps in flight will return enough, wait for them; else preempt
                 // the newest running sequence not scheduled in this step.
-                let needed = blocks.blocksNeeded(forTokens: planned.firstPosition + planned.tokenCount) - sequence.blockTable.count
+                let needed = blocks.blocksNeeded(forTokens: planned.reachEnd) - sequence.blockTable.count
                 guard blocks.freeBlockCount + blocks.deferredBlockCount < needed,
                     let victim = running.filter({ !scheduled.contains($0.id) }).max(by: { $0.arrival < $1.arrival })
                 else { break }
@@ -89,7 +110,7 @@ struct Scheduler {
             }
             if sequence.preemptions == 0 { sequence.cachedPromptTokens = sequence.computedTokens }
             guard let planned = plan(sequence, budget: budget),
-                reserveBlocks(for: sequence, upTo: planned.firstPosition + planned.tokenCount)
+                reserveBlocks(for: sequence, upTo: planned.reachEnd)
             else {
                 blocks.release(sequence.blockTable, afterStep: nil)
                 sequence.blockTable = []
@@ -124,12 +145,24 @@ struct Scheduler {
             if reachesEnd && !samples && sequence.pendingSamples == 0 { return nil }
             return Work(
                 sequence: sequence, knownTokens: start..<start + count, usesPendingSample: false,
-                samples: samples)
+                samples: samples, preemptions: sequence.preemptions)
         }
         // Every known token is computed: decode the pending sample if one more token is allowed.
         // Invariant "no host round trip": the input is a reference to a sample still in flight.
         guard configuration.asynchronous, sequence.pendingSamples == 1, sequence.canSample else { return nil }
-        return Work(sequence: sequence, knownTokens: start..<start, usesPendingSample: true, samples: true)
+        return Work(
+            sequence: sequence, knownTokens: start..<start, usesPendingSample: true, samples: true, preemptions: sequence.preemptions)
+    }
+
+    /// How many drafts a decode verifies: none unless the sequence speculates; else what the
+    /// policy finds worth its cost, within the token budget and the tokens the request may still
+    /// generate (counting every draft in flight as accepted).
+    private func draftLimit(_ item: Work, budget: Int, decodingSequences: Int) -> Int {
+        let sequence = item.sequence
+        guard let speculation = configuration.speculation, sequence.speculates, item.samples, item.isDecode else { return 0 }
+        let wanted = speculation.draftLength(acceptanceRate: sequence.acceptance.rate, decodingSequences: decodingSequences)
+        let remaining = sequence.maxTokens - sequence.generatedIncludingPending - sequence.pendingDrafts - 1
+        return max(0, min(wanted, remaining, budget - item.tokenCount))
     }
 
     /// Makes sure `sequence` has blocks for positions up to `end`; false if the pool is short.
@@ -146,6 +179,7 @@ struct Scheduler {
         let sequence = item.sequence
         sequence.computedTokens += item.tokenCount
         if item.samples { sequence.pendingSamples += 1 }
+        sequence.pendingDrafts += item.draftLimit
         // Register blocks whose tokens are all known (the pending sample's value is not).
         let knownEnd = min(sequence.computedTokens, sequence.tokens.count)
         while (sequence.registeredBlocks + 1) * blocks.blockSize <= knownEnd {

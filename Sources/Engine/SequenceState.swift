@@ -2,7 +2,10 @@
 ///
 /// Counts include work that is submitted but not collected: `computedTokens` counts tokens whose
 /// keys and values are written by a completed or an in-flight step, and `pendingSamples` the
-/// tokens sampled by in-flight steps that the host has not seen yet.
+/// in-flight steps that sample it, whose tokens the host has not seen yet. With speculative
+/// decoding a step yields its sample and the drafts it accepted, which only the device knows until
+/// the step is collected: while one is in flight, `computedTokens` and `pendingSamples` are lower
+/// bounds and `pendingDrafts` bounds what they may add.
 final class SequenceState {
     enum Status { case waiting, running, finished }
 
@@ -16,6 +19,12 @@ final class SequenceState {
     var status: Status = .waiting
     var computedTokens = 0
     var pendingSamples = 0
+    /// Drafts the in-flight steps may have accepted beyond their samples.
+    var pendingDrafts = 0
+    /// Whether the device drafts for this sequence (speculative decoding is on and the request allows it).
+    var speculates = false
+    /// How often this sequence's drafts are accepted (for choosing how many to verify).
+    var acceptance = AcceptanceEstimate()
     var blockTable: [Int32] = []
     /// Full blocks registered in the prefix cache, and the hash of the last of them.
     var registeredBlocks = 0
@@ -51,8 +60,18 @@ final class SequenceState {
     /// Known tokens whose keys and values are not computed yet.
     var uncomputedTokens: Int { tokens.count - computedTokens }
 
+    /// Appends a token collected from a step (its sample or an accepted draft).
     func appendCollected(_ token: Int32) {
         tokens.append(token)
+    }
+
+    /// Accounts for an in-flight step collected for this sequence: it had `draftLimit` draft slots,
+    /// and the device accepted `accepted` drafts, whose keys and values it kept (unless the
+    /// sequence was preempted since the step was planned with `preemptions`: its KV is gone).
+    func stepCollected(draftLimit: Int, drafted: Int, accepted: Int, preemptions plannedPreemptions: Int) {
         pendingSamples -= 1
+        pendingDrafts -= draftLimit
+        if preemptions == plannedPreemptions { computedTokens += accepted }
+        acceptance.record(drafted: drafted, accepted: accepted)
     }
 }

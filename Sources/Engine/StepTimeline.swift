@@ -17,6 +17,10 @@ public struct StepRecord: Sendable, Codable {
     /// Tokens of this step that continue a generation (one per decoding sequence); the rest are
     /// prompt (or recomputed) tokens. A step whose tokens are all decodes is a decode-only step.
     public var decodeTokens: Int
+    /// Drafts verified in this step (speculative decoding), and how many of them were accepted:
+    /// tokens the step yielded beyond one per sampling sequence.
+    public var draftedTokens: Int
+    public var acceptedTokens: Int
     /// Device time spent waiting for the host before this step (0 if the step was already queued,
     /// or if the engine had no work before it).
     public var deviceIdleBefore: UInt64
@@ -30,7 +34,8 @@ public struct EngineStatistics: Sendable, Codable {
     public var hostPrepareSeconds = 0.0
     public var scheduledTokens = 0
     public var scheduledSequences = 0
-    /// Steps that held decodes only, their tokens and their device time (busy + idle): the batched
+    /// Steps that held decodes only, the tokens they yielded (with accepted drafts) and their
+    /// device time (busy + idle): the batched
     /// decode rate, comparable with a peer's decode loop that runs after all prompts are prefilled.
     public var decodeOnlySteps = 0
     public var decodeOnlyTokens = 0
@@ -44,6 +49,17 @@ public struct EngineStatistics: Sendable, Codable {
     public var waitingRequests = 0
     public var kvCacheUsage = 0.0
     public var finishedRequests: [String: Int] = [:]
+    /// Speculative decoding: sequence-steps that verified drafts, the drafts verified, the drafts
+    /// accepted, and per draft position how often it was accepted (vLLM's `spec_decode` counters).
+    public var verifications = 0
+    public var draftedTokens = 0
+    public var acceptedDraftTokens = 0
+    public var acceptedDraftsPerPosition: [Int] = []
+
+    /// Accepted drafts over verified drafts (0 without drafts).
+    public var draftAcceptanceRate: Double { draftedTokens > 0 ? Double(acceptedDraftTokens) / Double(draftedTokens) : 0 }
+    /// Tokens a verifying sequence-step yielded on average: its sample and the drafts it accepted.
+    public var meanAcceptedLength: Double { verifications > 0 ? 1 + Double(acceptedDraftTokens) / Double(verifications) : 0 }
 
     /// Device idle time over device busy + idle time while there was work.
     public var deviceIdleFraction: Double {
@@ -54,6 +70,14 @@ public struct EngineStatistics: Sendable, Codable {
     public var meanBatchSize: Double { steps > 0 ? Double(scheduledSequences) / Double(steps) : 0 }
     public var meanTokensPerStep: Double { steps > 0 ? Double(scheduledTokens) / Double(steps) : 0 }
 
+    mutating func recordVerification(drafted: Int, accepted: Int) {
+        verifications += 1
+        draftedTokens += drafted
+        acceptedDraftTokens += accepted
+        while acceptedDraftsPerPosition.count < accepted { acceptedDraftsPerPosition.append(0) }
+        for position in 0..<accepted { acceptedDraftsPerPosition[position] += 1 }
+    }
+
     mutating func record(_ step: StepRecord) {
         steps += 1
         deviceBusySeconds += Double(step.deviceEnd - step.deviceStart) / 1e9
@@ -63,7 +87,7 @@ public struct EngineStatistics: Sendable, Codable {
         scheduledSequences += step.sequences
         if step.decodeTokens == step.tokens, step.tokens > 0 {
             decodeOnlySteps += 1
-            decodeOnlyTokens += step.tokens
+            decodeOnlyTokens += step.tokens + step.acceptedTokens
             decodeOnlyDeviceSeconds += Double(step.deviceEnd - step.deviceStart + step.deviceIdleBefore) / 1e9
         }
     }

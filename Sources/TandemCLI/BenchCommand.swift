@@ -6,7 +6,8 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Measure performance.",
         subcommands: [
-            SingleStreamBench.self, ThroughputBench.self, KernelsBench.self, ServeBench.self, MemoryBench.self, GrammarBench.self
+            SingleStreamBench.self, ThroughputBench.self, KernelsBench.self, ServeBench.self, MemoryBench.self, GrammarBench.self,
+            VerifyBench.self
         ]
     )
 }

@@ -26,6 +26,8 @@ struct EngineOptions: ParsableArguments {
     @Flag(help: "Run the engine synchronously (the host waits for each step before preparing the next).")
     var sync = false
 
+    @OptionGroup var speculationOptions: SpeculationOptions
+
     func validate() throws {
         guard maxBatchTokens >= 1, maxSeqs >= 1 else { throw ValidationError("--max-batch-tokens and --max-seqs must be >= 1") }
         guard (1...1024).contains(blockSize) else { throw ValidationError("--block-size must be in 1...1024") }
@@ -39,6 +41,7 @@ struct EngineOptions: ParsableArguments {
         c.maxSequences = maxSeqs
         c.asynchronous = asynchronous ?? !sync
         c.recordSteps = recordSteps
+        c.speculation = speculationOptions.speculation
         return c
     }
 

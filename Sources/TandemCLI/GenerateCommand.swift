@@ -11,6 +11,7 @@ struct GenerateCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var speculationOptions: SpeculationOptions
 
     @Option(help: "The prompt. Special-token text such as <|im_start|> becomes its special token.")
     var prompt: String
@@ -67,11 +68,13 @@ struct GenerateCommand: AsyncParsableCommand {
             throw CLIError("the prompt has \(promptTokens.count) tokens, but the model's context holds \(context)")
         }
         let budget = min(maxTokens, context - promptTokens.count)
-        // One request: a KV cache of exactly its length.
+        // One request: a KV cache of its length, and room for the drafts of two steps in flight.
+        var configuration = Engine.Configuration()
+        configuration.speculation = speculationOptions.speculation
         var cache = CPUDevice.CacheConfiguration()
-        cache.tokens = promptTokens.count + budget
+        cache.tokens = promptTokens.count + budget + 2 * (configuration.speculation.map { $0.maxDraftTokens + 1 } ?? 0)
         cache.precision = .float32  // single requests keep the f32 cache (docs/benchmarks.md)
-        let engine = Engine(model: model, tokenizer: tokenizer, cache: cache)
+        let engine = Engine(model: model, tokenizer: tokenizer, configuration: configuration, cache: cache)
         defer { engine.shutdown() }
         let request = GenerationRequest(
             id: "generate", promptTokens: promptTokens, sampling: sampling, maxTokens: budget, ignoreEOS: ignoreEOS,
@@ -99,11 +102,15 @@ struct GenerateCommand: AsyncParsableCommand {
             output.write(try encoder.encode(report) + Data("\n".utf8))
         } else {
             output.write(Data("\n".utf8))
+            let statistics = engine.currentStatistics
+            let drafts =
+                statistics.draftedTokens > 0
+                ? String(format: ", drafts accepted: %d of %d", statistics.acceptedDraftTokens, statistics.draftedTokens) : ""
             standardError(
                 String(
-                    format: "[%d prompt tokens: %.1f tok/s, %d generated: %.1f tok/s, finish: %@]",
+                    format: "[%d prompt tokens: %.1f tok/s, %d generated: %.1f tok/s%@, finish: %@]",
                     promptTokens.count, timings.prefillTokensPerSecond, result.usage.completionTokens,
-                    timings.decodeTokensPerSecond, result.finishReason.rawValue))
+                    timings.decodeTokensPerSecond, drafts, result.finishReason.rawValue))
         }
     }
 }

@@ -17,11 +17,12 @@ enum Shared {
 
     static func engine(
         asynchronous: Bool = true, kvCacheTokens: Int = 8192, maxBatchTokens: Int = 256,
-        maxSequences: Int = 64
+        maxSequences: Int = 64, speculation: Speculation? = nil
     ) throws -> Engine {
         let (model, tokenizer) = try loaded.get()
         var configuration = Engine.Configuration()
         configuration.asynchronous = asynchronous
+        configuration.speculation = speculation
         configuration.maxBatchTokens = maxBatchTokens
         configuration.maxSequences = maxSequences
         var cache = CPUDevice.CacheConfiguration()
@@ -93,6 +94,64 @@ enum Shared {
             #expect(a.text == s.text, "\(a.id)")
             #expect(a.finishReason == s.finishReason, "\(a.id)")
             #expect(!a.tokenIDs.isEmpty || a.finishReason == .stop)
+        }
+    }
+
+    /// Input-grounded requests (drafts get accepted), greedy and seeded sampling with penalties and
+    /// log-probabilities, each alone (the single-sequence fast path) and all together: speculative
+    /// decoding gives exactly the tokens, text, log-probabilities and finish reasons of decoding
+    /// without it, in both modes.
+    @Test(arguments: [true, false])
+    func speculativeDecodingGivesTheSameOutputs(asynchronous: Bool) async throws {
+        let source = """
+            def compute_average(values):
+                \"\"\"Return the average of a list of numbers.\"\"\"
+                if not values:
+                    return 0.0
+                total = 0
+                for value in values:
+                    total += vlaue
+                return total / len(values)
+            """
+        let questions = [
+            "Fix the typo in this Python function and return the whole function:\n\n\(source)",
+            "Rename the function to mean and return the code:\n\n\(source)",
+            "Repeat this sentence three times: The quick brown fox jumps over the lazy dog.",
+            "List the words of this sentence, one per line: Tandem prepares the next batch while the device computes."
+        ]
+        var requests: [GenerationRequest] = []
+        for (index, question) in questions.enumerated() {
+            for variant in 0..<2 {
+                var request = GenerationRequest(
+                    id: "q\(index)v\(variant)", promptTokens: try Shared.prompt(Shared.chat(question)),
+                    sampling: variant == 0 ? .greedy : SamplingParameters(temperature: 0.7, topK: 40, repetitionPenalty: 1.05, seed: UInt64(index)),
+                    maxTokens: 60, stopStrings: index == 3 ? ["Tandem\nprepares\nthe"] : [])
+                request.topLogprobs = variant == 1 ? 3 : nil
+                requests.append(request)
+            }
+        }
+        var speculation = Speculation()
+        speculation.tokenCost = 0  // draft wherever the n-grams match
+        var outputs: [[GenerationResult]] = []
+        var accepted = 0
+        for drafting in [nil, speculation] {
+            let engine = try Shared.engine(asynchronous: asynchronous, speculation: drafting)
+            var results: [GenerationResult] = []
+            for request in requests { results += try await engine.generateBatch([request]) }
+            let together = try await engine.generateBatch(requests)
+            accepted += engine.currentStatistics.acceptedDraftTokens
+            engine.shutdown()
+            for (alone, batched) in zip(results, together) where alone.finishReason != .abort {
+                #expect(alone.tokenIDs == batched.tokenIDs, "\(alone.id): alone and batched differ")
+            }
+            outputs.append(together)
+        }
+        #expect(accepted > 40, "drafts were accepted: \(accepted)")
+        for (plain, speculative) in zip(outputs[0], outputs[1]) {
+            #expect(plain.tokenIDs == speculative.tokenIDs, "\(plain.id)")
+            #expect(plain.text == speculative.text, "\(plain.id)")
+            #expect(plain.logprobs == speculative.logprobs, "\(plain.id)")
+            #expect(plain.finishReason == speculative.finishReason, "\(plain.id)")
         }
     }
 

@@ -12,17 +12,31 @@ enum FakeModel {
     static let vocabularySize = 1000
     static let endOfText: Int32 = 999
 
-    /// Deterministic pseudo-random logits in [0, 8) for the token after `context`.
-    static func logits<C: Collection>(after context: C) -> [Float] where C.Element == Int32 {
+    /// Deterministic pseudo-random logits in [0, 8) for the token after `context`. A `copying`
+    /// model also favours (+6) the token that followed the latest earlier occurrence of the
+    /// context's last two tokens, as real models repeat their input: n-gram drafts then are often,
+    /// not always, accepted.
+    static func logits<C: BidirectionalCollection>(after context: C, copying: Bool = false) -> [Float] where C.Element == Int32 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for token in context { hash = (hash ^ UInt64(UInt32(bitPattern: token))) &* 0x0000_0100_0000_01b3 }
         var random = SplitMix64(seed: hash)
-        return (0..<vocabularySize).map { _ in Float(random.next() >> 40) / Float(1 << 24) * 8 }
+        var logits = (0..<vocabularySize).map { _ in Float(random.next() >> 40) / Float(1 << 24) * 8 }
+        let tokens = Array(context)
+        if copying, tokens.count >= 3 {
+            let last = tokens.count - 1
+            if let end = stride(from: last - 1, through: 1, by: -1).first(where: { tokens[$0 - 1] == tokens[last - 1] && tokens[$0] == tokens[last] }
+            ),
+                tokens[end + 1] >= 0, Int(tokens[end + 1]) < vocabularySize
+            {
+                logits[Int(tokens[end + 1])] += 6
+            }
+        }
+        return logits
     }
 
     /// What the engine must produce for `request`: the request run alone, token by token, with a
     /// fresh decoding state.
-    static func reference(_ request: GenerationRequest) -> (tokens: [Int32], reason: FinishReason) {
+    static func reference(_ request: GenerationRequest, copying: Bool = false) -> (tokens: [Int32], reason: FinishReason) {
         var state: any DecodingState = SamplingState(parameters: request.sampling, promptTokens: request.promptTokens)
         if let runtime = request.constraint {
             state = ConstrainedState(
@@ -32,7 +46,7 @@ enum FakeModel {
         var context = request.promptTokens
         var output: [Int32] = []
         while output.count < request.maxTokens {
-            var row = logits(after: context)
+            var row = logits(after: context, copying: copying)
             let token = row.withUnsafeMutableBufferPointer { row in
                 state.mask(row)
                 return state.choose(from: row)
@@ -90,6 +104,8 @@ final class SimulatedDevice: Device, @unchecked Sendable {
     let computesOnHostCores: Bool
     let maxBatchTokens: Int
     let maxSequences: Int
+    /// Whether the fake model repeats its context (`FakeModel.logits(after:copying:)`).
+    let copying: Bool
     /// Called with every step before it computes (on the engine's thread).
     var inspect: (DeviceStep) -> Void = { _ in }
 
@@ -107,14 +123,16 @@ final class SimulatedDevice: Device, @unchecked Sendable {
     private var _violations: [String] = []
     private var _steps: [[Seen]] = []
     private var _samples: [Int: Int] = [:]
+    private var _acceptedDrafts = 0
     private var _waits: [(step: Int, successorSubmitted: Bool)] = []
     private var _ranInline: [Int: Bool] = [:]
 
     init(
         blockSize: Int, blockCount: Int, asynchronous: Bool, maxBatchTokens: Int, maxSequences: Int,
-        computesOnHostCores: Bool = false
+        computesOnHostCores: Bool = false, copying: Bool = false
     ) {
         cacheLayout = KVCacheLayout(blockSize: blockSize, blockCount: blockCount, elementType: "token")
+        self.copying = copying
         self.asynchronous = asynchronous
         self.computesOnHostCores = computesOnHostCores
         self.maxBatchTokens = maxBatchTokens
@@ -126,8 +144,10 @@ final class SimulatedDevice: Device, @unchecked Sendable {
     /// Every step's entries, in order.
     var steps: [[Seen]] { lock.withLock { _steps } }
     var plan: [[String]] { steps.map { $0.map(\.description) } }
-    /// Tokens sampled per sequence id.
+    /// Tokens sampled per sequence id (accepted drafts included).
     var samples: [Int: Int] { lock.withLock { _samples } }
+    /// Drafts accepted over the run.
+    var acceptedDrafts: Int { lock.withLock { _acceptedDrafts } }
     /// Each wait, and whether the next step had been submitted before it.
     var waits: [(step: Int, successorSubmitted: Bool)] { lock.withLock { _waits } }
 
@@ -200,8 +220,9 @@ final class SimulatedDevice: Device, @unchecked Sendable {
             if released.contains(id) { fail("sequence \(id) scheduled after its release") }
             if entry.tokenCount < 1 { fail("empty entry for \(id)") }
             let computed = written[id] ?? 0
-            if entry.firstPosition != computed && entry.firstPosition % blockSize != 0 {
-                fail("sequence \(id) starts at \(entry.firstPosition), not at \(computed) or a block boundary")
+            let first = devicePosition(entry)
+            if first != computed && first % blockSize != 0 {
+                fail("sequence \(id) starts at \(first), not at \(computed) or a block boundary")
             }
             if entry.appendsPreviousSample {
                 // Invariant "no host round trip": the input is the sample of the step in flight.
@@ -209,10 +230,15 @@ final class SimulatedDevice: Device, @unchecked Sendable {
                 if lastSamplingStep[id] != step.id - 1 || unwaited[step.id - 1] == nil {
                     fail("sequence \(id) appends a sample that is not in flight")
                 }
+                if entry.firstPosition > first { fail("sequence \(id): the host's position \(entry.firstPosition) is past the device's \(first)") }
+            } else if entry.firstPosition != first {
+                fail("sequence \(id): known tokens at \(entry.firstPosition), the device is at \(first)")
             }
-            // Invariant "memory freed late": no block written now is used by another sequence in flight.
-            let end = entry.firstPosition + entry.tokenCount
-            for position in entry.firstPosition..<end {
+            if entry.draftLimit > 0 && !(entry.samples && entry.tokenCount == 1) { fail("sequence \(id) drafts outside a decode") }
+            // Invariant "memory freed late": no block written now, drafts included, is used by
+            // another sequence in flight.
+            let end = first + entry.tokenCount + entry.draftLimit
+            for position in first..<end {
                 let index = position / blockSize
                 guard index < entry.blockTable.count else {
                     fail("sequence \(id) lacks a block for position \(position)")
@@ -227,18 +253,26 @@ final class SimulatedDevice: Device, @unchecked Sendable {
         _steps.append(
             step.entries.map {
                 Seen(
-                    sequenceID: $0.sequenceID, range: $0.firstPosition..<$0.firstPosition + $0.tokens.count,
+                    sequenceID: $0.sequenceID, range: devicePosition($0)..<devicePosition($0) + $0.tokens.count,
                     usesPreviousSample: $0.appendsPreviousSample, samples: $0.samples)
             })
+    }
+
+    /// Where an entry's input starts on the device: after the positions it kept for a decode that
+    /// appends its previous sample (only the device knows how many drafts were accepted).
+    private func devicePosition(_ entry: DeviceStep.Entry) -> Int {
+        entry.appendsPreviousSample ? written[entry.sequenceID] ?? entry.firstPosition : entry.firstPosition
     }
 
     private func compute(_ step: DeviceStep) -> StepOutput {
         for id in step.releasedSequences { states[id] = nil }
         var samples: [StepOutput.Sample] = []
+        var verifications: [StepOutput.Verification] = []
         for entry in step.entries {
             let id = entry.sequenceID
             if let state = entry.newState { states[id] = state }
             if let count = entry.acceptedTokens { states[id]?.rollBack(toAcceptedCount: count) }
+            let first = devicePosition(entry)
             var inputs = entry.tokens
             if entry.appendsPreviousSample {
                 guard let previous = states[id]?.lastToken else {
@@ -247,29 +281,44 @@ final class SimulatedDevice: Device, @unchecked Sendable {
                 }
                 inputs.append(previous)
             }
-            for (offset, token) in inputs.enumerated() {
-                guard let s = slot(entry.firstPosition + offset, entry.blockTable) else { continue }
+            let inputEnd = first + inputs.count
+            var drafts: [Int32] = []
+            if entry.samples, entry.draftLimit > 0, let state = states[id] {
+                drafts = state.draft(limit: min(entry.draftLimit, entry.blockTable.count * cacheLayout.blockSize - inputEnd))
+            }
+            for (offset, token) in (inputs + drafts).enumerated() {
+                guard let s = slot(first + offset, entry.blockTable) else { continue }
                 kv[s] = token
             }
-            written[id] = entry.firstPosition + inputs.count
+            written[id] = inputEnd
             guard entry.samples else { continue }
             guard var state = states[id] else {
                 fail("sequence \(id) samples without a decoding state")
                 continue
             }
-            let end = entry.firstPosition + inputs.count
-            let context = (0..<end).map { slot($0, entry.blockTable).map { kv[$0] } ?? -2 }
-            var row = FakeModel.logits(after: context)
-            let token = row.withUnsafeMutableBufferPointer { row in
-                state.mask(row)
-                return state.choose(from: row)
+            // Row i sees the context up to the input and the first i drafts, read back through the
+            // block table; its token counts, and the next row too while it equals the draft.
+            var accepted = 0
+            while true {
+                let end = inputEnd + accepted
+                let context = (0..<end).map { slot($0, entry.blockTable).map { kv[$0] } ?? -2 }
+                var row = FakeModel.logits(after: context, copying: copying)
+                let token = row.withUnsafeMutableBufferPointer { row in
+                    state.mask(row)
+                    return state.choose(from: row)
+                }
+                state.accept(token)
+                samples.append(StepOutput.Sample(sequenceID: id, token: token))
+                _samples[id, default: 0] += 1
+                guard accepted < drafts.count, drafts[accepted] == token else { break }
+                accepted += 1
             }
-            state.accept(token)
+            if !drafts.isEmpty { verifications.append(StepOutput.Verification(sequenceID: id, drafted: drafts.count, accepted: accepted)) }
+            _acceptedDrafts += accepted
+            written[id] = inputEnd + accepted
             states[id] = state
             lastSamplingStep[id] = step.id
-            _samples[id, default: 0] += 1
-            samples.append(StepOutput.Sample(sequenceID: id, token: token))
         }
-        return StepOutput(stepID: step.id, samples: samples, startNanoseconds: 0, endNanoseconds: 0)
+        return StepOutput(stepID: step.id, samples: samples, verifications: verifications, startNanoseconds: 0, endNanoseconds: 0)
     }
 }

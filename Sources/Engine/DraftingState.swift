@@ -1,0 +1,38 @@
+/// A decoding state that also drafts: any other state (sampling, constrained) plus an
+/// `NGramDrafter` over the prompt and the accepted tokens.
+///
+/// The device asks it for drafts when it builds a step, appends them to the sequence's input, and
+/// verifies them row by row with the wrapped state itself: each row is masked and chosen exactly as
+/// a step without drafts would choose it, and the draft is kept only while it equals the choice.
+/// For a deterministic drafter this is the standard acceptance rule (rejection sampling against a
+/// one-hot draft distribution): the output has the target distribution, and with a seed it is the
+/// very output of decoding without drafts.
+public struct DraftingState: DecodingState {
+    private var base: any DecodingState
+    private var drafter: NGramDrafter
+
+    /// Wraps `base` for a sequence whose prompt is `promptTokens`, drafting with n-grams of `sizes`.
+    public init(base: any DecodingState, promptTokens: [Int32], sizes: ClosedRange<Int>) {
+        self.base = base
+        drafter = NGramDrafter(prompt: promptTokens, sizes: sizes)
+    }
+
+    public var lastToken: Int32? { base.lastToken }
+    public var acceptedCount: Int { base.acceptedCount }
+
+    public func mask(_ logits: UnsafeMutableBufferPointer<Float>) { base.mask(logits) }
+
+    public mutating func choose(from logits: UnsafeMutableBufferPointer<Float>) -> Int32 { base.choose(from: logits) }
+
+    public mutating func accept(_ token: Int32) {
+        base.accept(token)
+        drafter.append(token)
+    }
+
+    public mutating func rollBack(toAcceptedCount count: Int) {
+        base.rollBack(toAcceptedCount: count)
+        drafter.rollBack(toOutputCount: count)
+    }
+
+    public func draft(limit: Int) -> [Int32] { drafter.propose(limit: limit) }
+}
