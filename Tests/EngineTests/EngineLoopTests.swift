@@ -433,9 +433,15 @@ private func request(
             var longest = 0
             var requests: [TimedRequest] = []
             for index in 0..<uniform(1...10) {
-                // With speculation, prompts from few tokens: they repeat, so n-grams match.
-                var tokens = prefixes[uniform(0...2)]
-                tokens += (0..<uniform(0...12)).map { _ in Int32(speculative ? uniform(2...9) : uniform(2...998)) }
+                var tokens: [Int32]
+                if speculative {
+                    // Prompts from few tokens: they repeat, so n-grams match. (This stream's trial 86
+                    // preempted a sequence while a step that accepted drafts was in flight.)
+                    let tail = (0..<uniform(0...12)).map { _ in Int32(uniform(2...9)) }
+                    tokens = prefixes[uniform(0...2)] + tail
+                } else {
+                    tokens = prefixes[uniform(0...2)] + (0..<uniform(0...12)).map { _ in Int32(uniform(2...998)) }
+                }
                 if tokens.isEmpty { tokens = [2] }
                 let sampling =
                     uniform(0...2) == 0
