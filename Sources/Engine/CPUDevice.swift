@@ -201,21 +201,16 @@ public final class CPUDevice: Device, @unchecked Sendable {
                 kept.withUnsafeMutableBufferPointer { kept in
                     model.pool.parallelFor(sampling.count) { range in
                         for i in range {
-                            let input = sampling[i]
-                            var row = firstRow[i]
-                            while true {
-                                let logitRow = UnsafeMutableBufferPointer(rebasing: logits[(row * vocabulary)..<((row + 1) * vocabulary)])
-                                batch[i].mask(logitRow)
-                                let token = batch[i].choose(from: logitRow)
-                                batch[i].accept(token)
+                            let input = sampling[i], first = firstRow[i]
+                            var row = first
+                            kept[i] = batch[i].chooseVerifying(drafts: input.drafts) { draft in
+                                row = first + draft
+                                return UnsafeMutableBufferPointer(rebasing: logits[(row * vocabulary)..<((row + 1) * vocabulary)])
+                            } chosen: { token, logitRow in
                                 chosen[row] = StepOutput.Sample(
                                     sequenceID: input.entry.sequenceID, token: token,
                                     logprob: input.entry.topLogprobs.map { LogProbabilities(logitRow).report(chosen: token, top: $0) })
-                                let draft = row - firstRow[i]
-                                guard draft < input.drafts.count, input.drafts[draft] == token else { break }
-                                row += 1
                             }
-                            kept[i] = row - firstRow[i]
                         }
                     }
                 }

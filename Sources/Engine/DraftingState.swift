@@ -36,3 +36,25 @@ public struct DraftingState: DecodingState {
 
     public func draft(limit: Int) -> [Int32] { drafter.propose(limit: limit) }
 }
+
+extension DecodingState {
+    /// Chooses a sequence's tokens from the logit rows of a step that verified `drafts`: row `i`
+    /// (the logits after the input and the first `i` drafts) is masked, chosen and accepted exactly
+    /// as a step without drafts would, and the next row counts only while the choice equals the
+    /// draft. Calls `chosen` with each token and its row; returns how many drafts were accepted.
+    public mutating func chooseVerifying(
+        drafts: [Int32], row: (Int) -> UnsafeMutableBufferPointer<Float>,
+        chosen: (Int32, UnsafeMutableBufferPointer<Float>) -> Void
+    ) -> Int {
+        var accepted = 0
+        while true {
+            let logits = row(accepted)
+            mask(logits)
+            let token = choose(from: logits)
+            accept(token)
+            chosen(token, logits)
+            guard accepted < drafts.count, drafts[accepted] == token else { return accepted }
+            accepted += 1
+        }
+    }
+}

@@ -409,6 +409,45 @@ private func request(
         #expect(outputs[0] == requests.map { FakeModel.reference($0.request).tokens })
     }
 
+    /// Drafts keep the distribution: a prompt whose first sample is often 7, after which the
+    /// drafter proposes 8 (the n-gram "5 6 7" occurred before, followed by 8) and the model favours
+    /// 8 too. Over 3000 seeds, the second token is 8 as often as the model's exact probability
+    /// says, and the runs with and without drafts agree seed by seed.
+    @Test func draftsKeepTheSampledDistribution() async {
+        let prompt: [Int32] = [5, 6, 7, 8, 9, 5, 6]
+        var speculation = Speculation()
+        speculation.tokenCost = 0
+        var seconds: [[[Int32]]] = []
+        var drafted = 0
+        for drafting in [nil, speculation] {
+            let requests = (0..<3000).map {
+                request($0, prompt, maxTokens: 3, arrival: $0 / 64, sampling: SamplingParameters(seed: UInt64($0)))
+            }
+            let harness = LoopHarness(
+                requests, asynchronous: true, blockSize: 4, blockCount: 64 * 4, maxBatchTokens: 512, maxSequences: 64,
+                speculation: drafting, copying: true)
+            harness.run()
+            expectClean(harness)
+            let results = await harness.results()
+            seconds.append(results.map(\.tokenIDs))
+            drafted += harness.device.acceptedDrafts
+        }
+        let differing = zip(seconds[0], seconds[1]).filter { $0 != $1 }.count
+        #expect(differing == 0, "the same tokens seed by seed: \(differing) of 3000 differ")
+        #expect(drafted > 100, "drafts were verified and accepted: \(drafted)")
+        // The exact probability of 8 after the prompt and 7 (temperature 1: a plain softmax).
+        let logits = FakeModel.logits(after: prompt + [7], copying: true)
+        let maximum = logits.max() ?? 0
+        let weights = logits.map { exp(Double($0 - maximum)) }
+        let p = weights[8] / weights.reduce(0, +)
+        let afterSeven = seconds[1].filter { (tokens: [Int32]) in tokens.count == 3 && tokens[0] == 7 }
+        let n = Double(afterSeven.count)
+        let observed = Double(afterSeven.filter { (tokens: [Int32]) in tokens[1] == 8 }.count)
+        let z = (observed - n * p) / (n * p * (1 - p)).squareRoot()
+        #expect(n > 500, "enough samples after 7: \(n)")
+        #expect(abs(z) < 4, "8 follows 7 in \(observed) of \(n) runs; the model says p = \(p) (z = \(z))")
+    }
+
     /// Random workloads: arrivals over time, shared prefixes, sampling with penalties, stop tokens
     /// and end of text, aborts, and pools from ample to barely enough; every invariant is checked
     /// at every step, and every output equals its request run alone. With speculative decoding

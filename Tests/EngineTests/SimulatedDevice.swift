@@ -13,7 +13,7 @@ enum FakeModel {
     static let endOfText: Int32 = 999
 
     /// Deterministic pseudo-random logits in [0, 8) for the token after `context`. A `copying`
-    /// model also favours (+6) the token that followed the latest earlier occurrence of the
+    /// model also favours (+10) the token that followed the latest earlier occurrence of the
     /// context's last two tokens, as real models repeat their input: n-gram drafts then are often,
     /// not always, accepted.
     static func logits<C: BidirectionalCollection>(after context: C, copying: Bool = false) -> [Float] where C.Element == Int32 {
@@ -28,7 +28,7 @@ enum FakeModel {
             ),
                 tokens[end + 1] >= 0, Int(tokens[end + 1]) < vocabularySize
             {
-                logits[Int(tokens[end + 1])] += 6
+                logits[Int(tokens[end + 1])] += 10
             }
         }
         return logits
@@ -298,20 +298,18 @@ final class SimulatedDevice: Device, @unchecked Sendable {
             }
             // Row i sees the context up to the input and the first i drafts, read back through the
             // block table; its token counts, and the next row too while it equals the draft.
-            var accepted = 0
-            while true {
-                let end = inputEnd + accepted
-                let context = (0..<end).map { slot($0, entry.blockTable).map { kv[$0] } ?? -2 }
-                var row = FakeModel.logits(after: context, copying: copying)
-                let token = row.withUnsafeMutableBufferPointer { row in
-                    state.mask(row)
-                    return state.choose(from: row)
-                }
-                state.accept(token)
+            var rows: [UnsafeMutableBufferPointer<Float>] = []
+            defer { for row in rows { row.deallocate() } }
+            let accepted = state.chooseVerifying(drafts: drafts) { draft in
+                let context = (0..<(inputEnd + draft)).map { slot($0, entry.blockTable).map { kv[$0] } ?? -2 }
+                let logits = FakeModel.logits(after: context, copying: copying)
+                let row = UnsafeMutableBufferPointer<Float>.allocate(capacity: logits.count)
+                _ = row.initialize(from: logits)
+                rows.append(row)
+                return row
+            } chosen: { token, _ in
                 samples.append(StepOutput.Sample(sequenceID: id, token: token))
                 _samples[id, default: 0] += 1
-                guard accepted < drafts.count, drafts[accepted] == token else { break }
-                accepted += 1
             }
             if !drafts.isEmpty { verifications.append(StepOutput.Verification(sequenceID: id, drafted: drafts.count, accepted: accepted)) }
             _acceptedDrafts += accepted
