@@ -651,6 +651,7 @@ def generation_cases(ctx, endpoint):
     # stream, ignore_eos, stream_options --------------------------------------------------------------
     cases += bool_cases(endpoint, "stream", stream=True)
     cases += bool_cases(endpoint, "ignore_eos")
+    cases += bool_cases(endpoint, "speculative")
     g = f"{endpoint}.stream_options"
     so = lambda v, stream=True: with_field(endpoint, "stream_options", v, dict(BASE[endpoint], stream=stream))
     cases += [

@@ -19,6 +19,9 @@ public struct GenerationOptions: Sendable {
     public var stop: [String] = []
     public var stopTokenIDs: [Int32] = []
     public var ignoreEOS = false
+    /// Whether the server may speculate for this request (Tandem's `speculative`, default true;
+    /// the output is the same either way).
+    public var speculative = true
     /// Alternatives per token to report (nil: no log-probabilities).
     public var logprobs: Int?
     public var echo = false
@@ -33,7 +36,7 @@ public struct GenerationOptions: Sendable {
         "ignore_eos", "logprobs", "user", "store", "metadata", "service_tier", "skip_special_tokens", "min_tokens",
         "include_stop_str_in_output", "response_format", "tools", "tool_choice", "parallel_tool_calls", "functions",
         "function_call", "guided_json", "guided_regex", "guided_choice", "guided_grammar", "guided_decoding_backend",
-        "structured_outputs", "grammar", "json_schema", "echo"
+        "structured_outputs", "grammar", "json_schema", "echo", "speculative"
     ]
 
     /// Reads the common fields; `chat` selects the chat form of `logprobs` (a flag plus `top_logprobs`).
@@ -81,6 +84,7 @@ public struct GenerationOptions: Sendable {
             stopTokenIDs = try TokenIDs.parse(.array(ids), key: "stop_token_ids", vocabularySize: limits.vocabularySize)
         }
         ignoreEOS = try fields.bool("ignore_eos") ?? false
+        speculative = try fields.bool("speculative") ?? true
 
         let range = 0...limits.maxLogprobs
         if chat {

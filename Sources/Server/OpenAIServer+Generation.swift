@@ -145,6 +145,7 @@ extension OpenAIServer {
                     ignoreEOS: options.ignoreEOS, stopTokenIDs: Set(options.stopTokenIDs), stopStrings: options.stop,
                     topLogprobs: options.logprobs, constraint: constraint))
             requests[requests.count - 1].constraintStartsAfter = constraintStartsAfter
+            requests[requests.count - 1].speculative = options.speculative
         }
         return GenerationJob(
             endpoint: endpoint, id: id, created: Int(Date().timeIntervalSince1970),

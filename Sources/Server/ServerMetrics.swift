@@ -27,6 +27,12 @@ final class ServerMetrics: Sendable {
     private let deviceIdle: CoreMetrics.FloatingPointCounter
     private let steps: CoreMetrics.Counter
     private let preemptions: CoreMetrics.Counter
+    private let specDrafts: CoreMetrics.Counter
+    private let specDraftTokens: CoreMetrics.Counter
+    private let specAcceptedTokens: CoreMetrics.Counter
+    /// Accepted drafts per draft position (vLLM's `spec_decode_num_accepted_tokens_per_pos`),
+    /// created as positions appear.
+    private let specAcceptedPerPosition = NIOLockedValueBox<[CoreMetrics.Counter]>([])
     private let success: [String: CoreMetrics.Counter]
     private let timeToFirstToken: CoreMetrics.Recorder
     private let interTokenLatency: CoreMetrics.Recorder
@@ -71,6 +77,10 @@ final class ServerMetrics: Sendable {
         deviceIdle = CoreMetrics.FloatingPointCounter(label: "tandem:device_idle_seconds_total", dimensions: model, factory: factory)
         steps = CoreMetrics.Counter(label: "tandem:steps_total", dimensions: model, factory: factory)
         preemptions = CoreMetrics.Counter(label: "tandem:preemptions_total", dimensions: model, factory: factory)
+        specDrafts = CoreMetrics.Counter(label: "vllm:spec_decode_num_drafts_total", dimensions: model, factory: factory)
+        specDraftTokens = CoreMetrics.Counter(label: "vllm:spec_decode_num_draft_tokens_total", dimensions: model, factory: factory)
+        specAcceptedTokens = CoreMetrics.Counter(
+            label: "vllm:spec_decode_num_accepted_tokens_total", dimensions: model, factory: factory)
         var success: [String: CoreMetrics.Counter] = [:]
         for reason in [FinishReason.stop, .length, .abort] {
             success[reason.rawValue] = CoreMetrics.Counter(
@@ -142,6 +152,22 @@ final class ServerMetrics: Sendable {
                 advance(preemptions, \.preemptions)
                 advance(deviceBusy, \.deviceBusySeconds)
                 advance(deviceIdle, \.deviceIdleSeconds)
+                advance(specDrafts, \.verifications)
+                advance(specDraftTokens, \.draftedTokens)
+                advance(specAcceptedTokens, \.acceptedDraftTokens)
+                let previous = last?.acceptedDraftsPerPosition ?? []
+                specAcceptedPerPosition.withLockedValue { counters in
+                    for (position, count) in now.acceptedDraftsPerPosition.enumerated() {
+                        if position == counters.count {
+                            counters.append(
+                                CoreMetrics.Counter(
+                                    label: "vllm:spec_decode_num_accepted_tokens_per_pos_total",
+                                    dimensions: [("model_name", modelName), ("position", String(position))], factory: factory))
+                        }
+                        let old = position < previous.count ? previous[position] : 0
+                        if count > old { counters[position].increment(by: Int64(count - old)) }
+                    }
+                }
                 last = now
             }
         }

@@ -369,5 +369,42 @@ extension AllServerTests {
                 }
             }
         }
+
+        /// Speculative decoding's counters under vLLM's names, equal to the engine's statistics;
+        /// `"speculative": false` opts a request out.
+        @Test func speculativeDecodingMetrics() async throws {
+            var speculation = Speculation()
+            speculation.tokenCost = 0
+            let server = try ServerTestModel.server(speculation: speculation)
+            let engine = try #require(server.engine)
+            let prompt = "Repeat exactly: one two three four five six seven eight. one two three four five six seven eight. one two"
+            try await server.withRouter { client in
+                try await client.execute(
+                    uri: "/v1/completions", method: .post,
+                    body: json(#"{"prompt":"\#(prompt)","max_tokens":24,"temperature":0,"speculative":false}"#)
+                ) { #expect($0.status == .ok) }
+                #expect(engine.currentStatistics.verifications == 0, "an opted-out request drafts nothing")
+                try await client.execute(
+                    uri: "/v1/completions", method: .post, body: json(#"{"prompt":"\#(prompt)","max_tokens":24,"temperature":0}"#)
+                ) { #expect($0.status == .ok) }
+                try await client.execute(
+                    uri: "/v1/completions", method: .post, body: json(#"{"prompt":"x","max_tokens":1,"speculative":"no"}"#)
+                ) { #expect($0.status == .badRequest) }
+                try await client.execute(uri: "/metrics", method: .get) { (response: TestResponse) async throws in
+                    let lines = String(buffer: response.body).split(separator: "\n").map(String.init)
+                    let statistics = engine.currentStatistics
+                    #expect(statistics.acceptedDraftTokens > 0, "drafts were accepted")
+                    let label = #"{model_name="smollm"}"#
+                    #expect(lines.contains("vllm:spec_decode_num_drafts_total\(label) \(statistics.verifications)"))
+                    #expect(lines.contains("vllm:spec_decode_num_draft_tokens_total\(label) \(statistics.draftedTokens)"))
+                    #expect(lines.contains("vllm:spec_decode_num_accepted_tokens_total\(label) \(statistics.acceptedDraftTokens)"))
+                    #expect(
+                        lines.contains {
+                            $0.hasPrefix("vllm:spec_decode_num_accepted_tokens_per_pos_total{") && $0.contains(#"position="0""#)
+                                && $0.hasSuffix(" \(statistics.acceptedDraftsPerPosition.first ?? 0)")
+                        })
+                }
+            }
+        }
     }
 }

@@ -26,11 +26,12 @@ enum ServerTestModel {
         )
     }
 
-    static func engine(kvCacheTokens: Int = 4096, maxSequences: Int = 32) throws -> Engine {
+    static func engine(kvCacheTokens: Int = 4096, maxSequences: Int = 32, speculation: Speculation? = nil) throws -> Engine {
         let (model, tokenizer, _) = try loaded.get()
         var configuration = Engine.Configuration()
         configuration.maxBatchTokens = 256
         configuration.maxSequences = maxSequences
+        configuration.speculation = speculation
         var cache = CPUDevice.CacheConfiguration()
         cache.tokens = kvCacheTokens
         return Engine(model: model, tokenizer: tokenizer, configuration: configuration, cache: cache)
@@ -38,13 +39,13 @@ enum ServerTestModel {
 
     static func server(
         _ configure: (inout ServerConfiguration) -> Void = { _ in }, kvCacheTokens: Int = 4096,
-        maxSequences: Int = 32
+        maxSequences: Int = 32, speculation: Speculation? = nil
     ) throws -> OpenAIServer {
         var configuration = ServerConfiguration()
         configuration.servedModelName = "smollm"
         configuration.port = 0
         configure(&configuration)
-        let engine = try engine(kvCacheTokens: kvCacheTokens, maxSequences: maxSequences)
+        let engine = try engine(kvCacheTokens: kvCacheTokens, maxSequences: maxSequences, speculation: speculation)
         return OpenAIServer(
             configuration: configuration,
             model: try ServedModel(engine: engine, chatTemplate: try loaded.get().2))
