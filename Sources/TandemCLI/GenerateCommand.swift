@@ -96,7 +96,9 @@ struct GenerateCommand: AsyncParsableCommand {
                 timings: .init(
                     prompt_tokens: promptTokens.count, generated_tokens: result.usage.completionTokens,
                     prompt_seconds: timings.prefillSeconds, decode_seconds: timings.decodeSeconds,
-                    prompt_tokens_per_s: timings.prefillTokensPerSecond, decode_tokens_per_s: timings.decodeTokensPerSecond))
+                    prompt_tokens_per_s: timings.prefillTokensPerSecond, decode_tokens_per_s: timings.decodeTokensPerSecond,
+                    drafted_tokens: engine.currentStatistics.draftedTokens,
+                    accepted_draft_tokens: engine.currentStatistics.acceptedDraftTokens))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             output.write(try encoder.encode(report) + Data("\n".utf8))
@@ -140,6 +142,8 @@ private struct GenerateReport: Encodable {
         var decode_seconds: Double
         var prompt_tokens_per_s: Double
         var decode_tokens_per_s: Double
+        var drafted_tokens: Int
+        var accepted_draft_tokens: Int
     }
     var text: String
     var token_ids: [Int32]

@@ -184,6 +184,12 @@ struct ThroughputBench: AsyncParsableCommand {
                     r.device_idle_fraction * 100, r.mean_batch_size, r.mean_tokens_per_step, r.steps,
                     r.preemptions, r.elapsed_s))
         }
+        for (name, r) in rows where r.drafted_tokens > 0 {
+            print(
+                String(
+                    format: "%@: drafts accepted %d of %d (%.1f%%), mean accepted length %.2f", name, r.accepted_draft_tokens,
+                    r.drafted_tokens, 100 * r.draft_acceptance_rate, r.mean_accepted_length))
+        }
     }
 }
 
@@ -206,6 +212,12 @@ struct ThroughputReport: Encodable {
     var decode_steps: Int
     var steps: Int
     var preemptions: Int
+    /// Speculative decoding: drafts verified and accepted, accepted / drafted, and the tokens a
+    /// verifying sequence-step yielded on average.
+    var drafted_tokens: Int
+    var accepted_draft_tokens: Int
+    var draft_acceptance_rate: Double
+    var mean_accepted_length: Double
 
     init(results: [GenerationResult], seconds: Double, before: EngineStatistics, after: EngineStatistics) {
         let promptTokens = results.reduce(0) { $0 + $1.usage.promptTokens }
@@ -227,6 +239,11 @@ struct ThroughputReport: Encodable {
         decode_tokens_per_s =
             Double(after.decodeOnlyTokens - before.decodeOnlyTokens)
             / max(after.decodeOnlyDeviceSeconds - before.decodeOnlyDeviceSeconds, 1e-12)
+        drafted_tokens = after.draftedTokens - before.draftedTokens
+        accepted_draft_tokens = after.acceptedDraftTokens - before.acceptedDraftTokens
+        draft_acceptance_rate = Double(accepted_draft_tokens) / Double(max(drafted_tokens, 1))
+        let verifications = after.verifications - before.verifications
+        mean_accepted_length = verifications > 0 ? 1 + Double(accepted_draft_tokens) / Double(verifications) : 0
     }
 }
 

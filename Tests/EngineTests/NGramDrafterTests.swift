@@ -55,3 +55,30 @@ import Testing
         #expect(state.lastToken == 1 && state.draft(limit: 2) == [2, 3])
     }
 }
+
+@Suite struct SpeculationPolicyTests {
+    @Test func draftsWhereTheyPayAndNotInLargeBatches() {
+        var policy = Speculation()
+        policy.tokenCost = 0.3
+        // One sequence: the k maximizing E(k) / (1 + 0.3 k).
+        #expect(policy.draftLength(acceptanceRate: 0.9, decodingSequences: 1) == 5)
+        #expect(policy.draftLength(acceptanceRate: 0.5, decodingSequences: 1) == 1)
+        #expect(policy.draftLength(acceptanceRate: 0.2, decodingSequences: 1) == 0)
+        // 64 decodes: the step is bound by computing; drafts cost more than they yield.
+        #expect(policy.draftLength(acceptanceRate: 0.9, decodingSequences: 64) == 0)
+        #expect(policy.draftLength(acceptanceRate: 0.9, decodingSequences: 2) > 0)
+        policy.tokenCost = 0
+        #expect(policy.draftLength(acceptanceRate: 0.1, decodingSequences: 64) == policy.maxDraftTokens)
+    }
+
+    @Test func acceptanceEstimateFollowsRecentSteps() {
+        var estimate = AcceptanceEstimate()
+        #expect(estimate.rate == 0.5)
+        for _ in 0..<20 { estimate.record(drafted: 4, accepted: 4) }
+        #expect(estimate.rate > 0.9)
+        for _ in 0..<20 { estimate.record(drafted: 4, accepted: 0) }
+        #expect(estimate.rate < 0.2)
+        for _ in 0..<20 { estimate.record(drafted: 0, accepted: 0) }
+        #expect(abs(estimate.rate - 0.5) < 0.1, "without evidence it returns to 0.5: \(estimate.rate)")
+    }
+}
