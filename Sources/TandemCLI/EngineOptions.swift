@@ -35,13 +35,14 @@ struct EngineOptions: ParsableArguments {
         guard ["f32", "f16", "q8_0"].contains(kvType) else { throw ValidationError("--kv-type must be f32, f16 or q8_0") }
     }
 
-    func configuration(asynchronous: Bool? = nil, recordSteps: Bool = false) -> Engine.Configuration {
+    /// The engine's settings for `model` (speculative decoding's costs are measured on it).
+    func configuration(for model: LlamaModel, asynchronous: Bool? = nil, recordSteps: Bool = false) throws -> Engine.Configuration {
         var c = Engine.Configuration()
         c.maxBatchTokens = maxBatchTokens
         c.maxSequences = maxSeqs
         c.asynchronous = asynchronous ?? !sync
         c.recordSteps = recordSteps
-        c.speculation = speculationOptions.speculation
+        c.speculation = try speculationOptions.speculation(for: model)
         return c
     }
 

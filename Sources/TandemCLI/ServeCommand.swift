@@ -76,13 +76,14 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.requestTimeout = requestTimeout
         configuration.serveChatPage = !noUI
         let arguments = ["--model", path] + (modelOptions.threads.map { ["--threads", String($0)] } ?? [])
-        let engineConfiguration = engineOptions.configuration()
         let server = OpenAIServer(configuration: configuration) {
             let options = try ModelOptions.parse(arguments)
             let file = try options.openFile()
             let tokenizer = try options.loadTokenizer(file)
             let model = try options.loadModel(file)
-            let engine = Engine(model: model, tokenizer: tokenizer, configuration: engineConfiguration, cache: try engineOptions.cache(for: model))
+            let engine = Engine(
+                model: model, tokenizer: tokenizer, configuration: try engineOptions.configuration(for: model),
+                cache: try engineOptions.cache(for: model))
             let served = ServedModel(engine: engine, chatTemplate: file.metadata["tokenizer.chat_template"]?.string)
             if case .failure(let error) = served.chat {
                 standardError("tandem serve: the model's chat template cannot be used (chat requests will fail; completions work): \(error)")

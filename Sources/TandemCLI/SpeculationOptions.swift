@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Model
 
 /// Speculative decoding's options (`tandem serve`, `chat`, `generate`, `bench throughput`).
 struct SpeculationOptions: ParsableArguments {
@@ -16,10 +17,11 @@ struct SpeculationOptions: ParsableArguments {
     var specMaxDrafts = Speculation().maxDraftTokens
 
     @Option(
-        help:
-            "What one more token costs a one-token decode step, as a fraction of it (tandem bench verify measures it); drafting stops where it does not pay."
-    )
-    var specTokenCost = Speculation().tokenCost
+        help: """
+            What verifying costs, as fractions of a one-token step: DRAFT,TOKEN (for any drafts, and per token), \
+            or auto (measured at start, in a few decode steps' time). Drafting stops where it does not pay.
+            """)
+    var specCosts = "auto"
 
     func validate() throws {
         guard ["ngram", "off"].contains(speculative) else { throw ValidationError("--speculative must be ngram or off") }
@@ -27,16 +29,31 @@ struct SpeculationOptions: ParsableArguments {
             throw ValidationError("--spec-ngram-min and --spec-ngram-max must satisfy 1 <= min <= max <= 16")
         }
         guard (1...64).contains(specMaxDrafts) else { throw ValidationError("--spec-max-drafts must be in 1...64") }
-        guard specTokenCost.isFinite, specTokenCost >= 0 else { throw ValidationError("--spec-token-cost must be >= 0") }
+        guard specCosts == "auto" || costs != nil else {
+            throw ValidationError("--spec-costs must be auto or two numbers >= 0, e.g. 0.1,0.3")
+        }
     }
 
-    /// The speculative decoding settings, nil when it is off.
-    var speculation: Speculation? {
+    /// The costs given as DRAFT,TOKEN; nil for auto (or a malformed value, which `validate` refuses).
+    private var costs: (draft: Double, token: Double)? {
+        let parts = specCosts.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, parts.allSatisfy({ $0.isFinite && $0 >= 0 }) else { return nil }
+        return (parts[0], parts[1])
+    }
+
+    /// The speculative decoding settings for `model`, nil when it is off; with `--spec-costs auto`
+    /// the costs are measured on `model` now.
+    func speculation(for model: LlamaModel) throws -> Speculation? {
         guard speculative == "ngram" else { return nil }
         var s = Speculation()
         s.ngramSizes = specNgramMin...specNgramMax
         s.maxDraftTokens = specMaxDrafts
-        s.tokenCost = specTokenCost
+        if let costs {
+            s.draftCost = costs.draft
+            s.tokenCost = costs.token
+        } else {
+            try s.measureCosts(of: model)
+        }
         return s
     }
 }

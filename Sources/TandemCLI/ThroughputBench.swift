@@ -77,8 +77,8 @@ struct ThroughputBench: AsyncParsableCommand {
             let name = asynchronous ? "async" : "sync"
             let engine = Engine(
                 model: model, tokenizer: tokenizer,
-                configuration: engineOptions.configuration(
-                    asynchronous: asynchronous,
+                configuration: try engineOptions.configuration(
+                    for: model, asynchronous: asynchronous,
                     recordSteps: trace != nil || svg != nil),
                 cache: try engineOptions.cache(for: model))
             var requests = requests

@@ -1,6 +1,6 @@
 import ArgumentParser
+import Engine
 import Foundation
-import Model
 
 /// `tandem bench verify`: what verifying drafts costs. One sequence's forward pass with k new
 /// tokens (its input and k - 1 drafts) after a context, against the one-token decode step, and
@@ -39,35 +39,15 @@ struct VerifyBench: ParsableCommand {
         guard context + maxTokens <= model.configuration.contextLength else {
             throw CLIError("--context + --max-tokens exceeds the model's context of \(model.configuration.contextLength)")
         }
-        let blockSize = 16
-        let blocks = (context + maxTokens + blockSize - 1) / blockSize
-        let cache = model.makeKVCache(blockSize: blockSize, blockCount: blocks, precision: .float32)
-        let table = (0..<blocks).map { Int32($0) }
-        let vocabulary = Int32(min(model.configuration.vocabularySize, 32000))
-        let tokens = (0..<(context + maxTokens)).map { Int32(($0 * 7919 + 17) % Int(vocabulary)) }
-        func forward(_ range: Range<Int>) throws {
-            var batch = ForwardBatch()
-            batch.append(
-                tokens: tokens[range], firstPosition: range.lowerBound, blockTable: table, blockSize: blockSize,
-                logitCount: range.count)
-            try model.forward(batch, cache: cache) { _ in }
-        }
-        var start = 0
-        while start < context {  // the context, in prefill chunks
-            let end = min(start + 512, context)
-            try forward(start..<end)
-            start = end
-        }
+        let timer = try VerifyStepTimer(model: model, context: context, maxTokens: maxTokens)
         var milliseconds: [Double] = []
         for k in 1...maxTokens {
-            try forward(context..<context + k)  // warm-up
+            _ = try timer.seconds(tokens: k)  // warm-up
             var runs = 0
-            let begin = DispatchTime.now().uptimeNanoseconds
             var elapsed = 0.0
             repeat {
-                try forward(context..<context + k)
+                elapsed += try timer.seconds(tokens: k)
                 runs += 1
-                elapsed = Double(DispatchTime.now().uptimeNanoseconds - begin) / 1e9
             } while elapsed < seconds
             milliseconds.append(elapsed * 1e3 / Double(runs))
         }

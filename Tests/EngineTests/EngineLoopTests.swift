@@ -417,6 +417,7 @@ private func request(
         let prompt: [Int32] = [5, 6, 7, 8, 9, 5, 6]
         var speculation = Speculation()
         speculation.tokenCost = 0
+        speculation.draftCost = 0
         var seconds: [[[Int32]]] = []
         var drafted = 0
         for drafting in [nil, speculation] {
@@ -459,6 +460,7 @@ private func request(
         var speculation = Speculation()
         speculation.maxDraftTokens = 4
         speculation.tokenCost = 0
+        speculation.draftCost = 0
         func uniform(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(random.next() % UInt64(range.count)) }
         var preemptions = 0
         var hits = 0

@@ -60,7 +60,7 @@ import Testing
     @Test func draftsWhereTheyPayAndNotInLargeBatches() {
         var policy = Speculation()
         policy.tokenCost = 0.3
-        // One sequence: the k maximizing E(k) / (1 + 0.3 k).
+        // One sequence: the k maximizing E(k) / (1 + 0.1 + 0.3 k).
         #expect(policy.draftLength(acceptanceRate: 0.9, decodingSequences: 1) == 5)
         #expect(policy.draftLength(acceptanceRate: 0.5, decodingSequences: 1) == 1)
         #expect(policy.draftLength(acceptanceRate: 0.2, decodingSequences: 1) == 0)
@@ -68,17 +68,18 @@ import Testing
         #expect(policy.draftLength(acceptanceRate: 0.9, decodingSequences: 64) == 0)
         #expect(policy.draftLength(acceptanceRate: 0.9, decodingSequences: 2) > 0)
         policy.tokenCost = 0
+        policy.draftCost = 0
         #expect(policy.draftLength(acceptanceRate: 0.1, decodingSequences: 64) == policy.maxDraftTokens)
     }
 
     @Test func acceptanceEstimateFollowsRecentSteps() {
         var estimate = AcceptanceEstimate()
-        #expect(estimate.rate == 0.5)
-        for _ in 0..<20 { estimate.record(drafted: 4, accepted: 4) }
+        #expect(estimate.rate == AcceptanceEstimate.prior)
+        for _ in 0..<40 { estimate.record(drafted: 4, accepted: 4) }
         #expect(estimate.rate > 0.9)
-        for _ in 0..<20 { estimate.record(drafted: 4, accepted: 0) }
+        for _ in 0..<80 { estimate.record(drafted: 4, accepted: 0) }
         #expect(estimate.rate < 0.2)
-        for _ in 0..<20 { estimate.record(drafted: 0, accepted: 0) }
-        #expect(abs(estimate.rate - 0.5) < 0.1, "without evidence it returns to 0.5: \(estimate.rate)")
+        for _ in 0..<100 { estimate.record(drafted: 0, accepted: 0) }
+        #expect(abs(estimate.rate - AcceptanceEstimate.prior) < 0.05, "without evidence it returns to the prior: \(estimate.rate)")
     }
 }

@@ -132,6 +132,7 @@ enum Shared {
         }
         var speculation = Speculation()
         speculation.tokenCost = 0  // draft wherever the n-grams match
+        speculation.draftCost = 0
         var outputs: [[GenerationResult]] = []
         var accepted = 0
         for drafting in [nil, speculation] {

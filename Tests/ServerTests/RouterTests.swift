@@ -375,6 +375,7 @@ extension AllServerTests {
         @Test func speculativeDecodingMetrics() async throws {
             var speculation = Speculation()
             speculation.tokenCost = 0
+            speculation.draftCost = 0
             let server = try ServerTestModel.server(speculation: speculation)
             let engine = try #require(server.engine)
             let prompt = "Repeat exactly: one two three four five six seven eight. one two three four five six seven eight. one two"
