@@ -378,22 +378,33 @@ private func request(
     /// Constrained requests mixed with free ones, through preemption: the grammar state lives on
     /// the device, is rolled back on readmission, and gives the same tokens in both modes as each
     /// request run alone; every constrained output matches its grammar.
-    @Test func constrainedOutputsAreTheSameInBothModes() async throws {
+    /// With speculative decoding too: drafted positions are masked by the grammar as it stands
+    /// after the drafts before them.
+    @Test(arguments: [false, true])
+    func constrainedOutputsAreTheSameInBothModes(speculative: Bool) async throws {
         // Tokens " t1" ... " t49" (SentencePiece "▁t1"…), then end of text.
         let words = try FakeModel.runtime(.regex("( t[1-4][0-9]?){2,6}"))
         let choice = try FakeModel.runtime(.choice([" t7 t8", " t70"]))
         let sampling = SamplingParameters(temperature: 1, topK: 30, repetitionPenalty: 1.2, seed: 5)
         var requests: [TimedRequest] = []
         for i in 0..<8 {
-            var timed = request(i, prompt(3 + i, base: 2 + Int32(i)), maxTokens: 7, arrival: i / 3, sampling: sampling, ignoreEOS: false)
+            // A prompt said twice: its n-grams repeat, so drafts follow them.
+            let said = prompt(3 + i, base: 2 + Int32(i))
+            var timed = request(i, said + said, maxTokens: 7, arrival: i / 3, sampling: sampling, ignoreEOS: false)
             timed.request.constraint = i % 3 == 2 ? nil : (i % 3 == 0 ? words : choice)
             requests.append(timed)
         }
+        var speculation = Speculation()
+        speculation.tokenCost = 0
+        speculation.draftCost = 0
         var outputs: [[[Int32]]] = []
+        var accepted = 0
         for asynchronous in [false, true] {
             let harness = LoopHarness(
-                requests, asynchronous: asynchronous, blockSize: 2, blockCount: 14, maxBatchTokens: 12, maxSequences: 5)
+                requests, asynchronous: asynchronous, blockSize: 2, blockCount: 14, maxBatchTokens: 12, maxSequences: 5,
+                speculation: speculative ? speculation : nil)
             harness.run()
+            accepted += harness.device.acceptedDrafts
             await harness.checkResults()
             expectClean(harness)
             #expect(harness.core.scheduler.preemptionCount > 0)
@@ -406,7 +417,8 @@ private func request(
             }
         }
         #expect(outputs[0] == outputs[1])
-        #expect(outputs[0] == requests.map { FakeModel.reference($0.request).tokens })
+        #expect(outputs[0] == requests.map { FakeModel.reference($0.request, copying: speculative).tokens })
+        if speculative { #expect(accepted > 0, "drafts were accepted") }
     }
 
     /// Drafts keep the distribution: a prompt whose first sample is often 7, after which the

@@ -1,5 +1,7 @@
 import Foundation
 import GGUF
+import Grammar
+import JSON
 import Model
 import ModelStore
 import Testing
@@ -130,6 +132,16 @@ enum Shared {
                 requests.append(request)
             }
         }
+        // And an extraction under a JSON schema: drafted positions are masked by the grammar.
+        let schema = try JSONValue.parse(
+            Array(#"{"type":"object","properties":{"name":{"type":"string"},"city":{"type":"string"}},"required":["name","city"]}"#.utf8))
+        let constrained = try Shared.engine()
+        var extraction = GenerationRequest(
+            id: "json", promptTokens: try Shared.prompt(Shared.chat("Return the name and the city as JSON: Alice Martin lives in Paris.")),
+            maxTokens: 40)
+        extraction.constraint = try constrained.constraint(.jsonSchema(schema))
+        constrained.shutdown()
+        requests.append(extraction)
         var speculation = Speculation()
         speculation.tokenCost = 0  // draft wherever the n-grams match
         speculation.draftCost = 0
