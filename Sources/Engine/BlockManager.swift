@@ -8,6 +8,9 @@
 public struct BlockManager: Sendable {
     public let blockSize: Int
     public let blockCount: Int
+    /// A block-table entry whose block was released because no future step attends to it (it
+    /// fell out of a sliding window).
+    public static let hole: Int32 = -1
 
     private var referenceCount: [Int32]
     /// Content hash of a full, computed block that is registered in `cachedBlocks`.
@@ -82,11 +85,12 @@ public struct BlockManager: Sendable {
     }
 
     /// Registers a full block whose keys and values are (being) computed, so later prompts with
-    /// the same prefix can share it. `parentHash` is the hash of the previous block (nil for the first).
+    /// the same prefix can share it. `parentHash` is the hash of the previous block (nil for the
+    /// first). A hole registers nothing; its hash still chains the blocks after it.
     @discardableResult
     public mutating func registerFullBlock(_ block: Int32, tokens: ArraySlice<Int32>, parentHash: UInt64?) -> UInt64 {
         let h = Self.chainHash(parent: parentHash, tokens: tokens)
-        if blockHash[Int(block)] == nil, cachedBlocks[h] == nil {
+        if block != Self.hole, blockHash[Int(block)] == nil, cachedBlocks[h] == nil {
             blockHash[Int(block)] = h
             blockTokens[Int(block)] = Array(tokens)
             cachedBlocks[h] = block
@@ -125,12 +129,13 @@ public struct BlockManager: Sendable {
         return blocks
     }
 
-    /// Drops one reference on each block. Blocks left unreferenced become free only after step
-    /// `afterStep` has completed (see `stepCompleted`); pass nil when no submitted step reads them.
+    /// Drops one reference on each block; holes (`BlockManager.hole`) are passed over. Blocks left
+    /// unreferenced become free only after step `afterStep` has completed (see `stepCompleted`);
+    /// pass nil when no submitted step reads them. A registered block stays in the prefix cache.
     /// Invariant "memory freed late": blocks return to the pool only once `afterStep` completed.
-    public mutating func release(_ blocks: [Int32], afterStep: Int?) {
+    public mutating func release(_ blocks: some Sequence<Int32>, afterStep: Int?) {
         var unreferenced: [Int32] = []
-        for block in blocks {
+        for block in blocks where block != Self.hole {
             precondition(referenceCount[Int(block)] > 0, "double free of block \(block)")
             referenceCount[Int(block)] -= 1
             if referenceCount[Int(block)] == 0 { unreferenced.append(block) }

@@ -49,7 +49,7 @@ final class EngineCore {
         scheduler = Scheduler(
             configuration: .init(
                 maxBatchTokens: max(configuration.maxBatchTokens, 1), maxSequences: max(configuration.maxSequences, 1),
-                asynchronous: configuration.asynchronous),
+                asynchronous: configuration.asynchronous, attentionWindow: layout.attentionWindow),
             blocks: BlockManager(blockSize: layout.blockSize, blockCount: layout.blockCount))
     }
 

@@ -5,11 +5,17 @@
 /// A plain state machine over `SequenceState`s and a `BlockManager`: no threads, no model. In
 /// asynchronous mode it schedules a decoding sequence whose last token is still being sampled by
 /// an in-flight step, with a reference to that token instead of its value.
+///
+/// When every layer of the model attends only to a sliding window, a sequence's blocks that lie
+/// entirely before the window of the first token it computes are released as it advances, so a
+/// long sequence holds about `window / blockSize` blocks (`releaseBlocksOutsideWindow`).
 struct Scheduler {
     struct Configuration: Sendable {
         var maxBatchTokens: Int
         var maxSequences: Int
         var asynchronous: Bool
+        /// The model's window when every layer has one (`KVCacheLayout.attentionWindow`), else nil.
+        var attentionWindow: Int? = nil
     }
 
     /// One sequence's part of a scheduled step.
@@ -31,6 +37,8 @@ struct Scheduler {
     private(set) var waiting: [SequenceState] = []
     private(set) var running: [SequenceState] = []
     private(set) var preemptionCount = 0
+    /// Blocks released because they fell out of the window of every layer (see `attentionWindow`).
+    private(set) var blocksReleasedBehindWindow = 0
 
     init(configuration: Configuration, blocks: BlockManager) {
         self.configuration = configuration
@@ -57,7 +65,7 @@ struct Scheduler {
             // Retry after each preemption; stop when scheduled, waiting for blocks, or preempted itself.
             while sequence.status == .running, let planned = plan(sequence, budget: budget) {
                 if reserveBlocks(for: sequence, upTo: planned.firstPosition + planned.tokenCount) {
-                    commit(planned)
+                    commit(planned, lastSubmittedStep: lastSubmittedStep)
                     work.append(planned)
                     scheduled.insert(sequence.id)
                     budget -= planned.tokenCount
@@ -78,6 +86,9 @@ struct Scheduler {
         while budget > 0, running.count < configuration.maxSequences, let sequence = waiting.first {
             // A preempted sequence waits until its in-flight samples are collected.
             guard sequence.pendingSamples == 0 else { break }
+            // Under a window the rule stays the same: a hit needs every block of the prefix cached
+            // (the hash chain starts at the first block); the blocks before the window of its first
+            // computed position are released again when its chunk commits.
             let shared =
                 sequence.computedTokens == 0 && sequence.blockTable.isEmpty
                 ? blocks.acquireCachedPrefix(sequence.tokens) : []
@@ -92,10 +103,7 @@ struct Scheduler {
                 reserveBlocks(for: sequence, upTo: planned.firstPosition + planned.tokenCount)
             else {
                 blocks.release(sequence.blockTable, afterStep: nil)
-                sequence.blockTable = []
-                sequence.computedTokens = 0
-                sequence.registeredBlocks = 0
-                sequence.lastBlockHash = nil
+                sequence.clearBlocks()
                 break
             }
             waiting.removeFirst()
@@ -105,7 +113,7 @@ struct Scheduler {
             // Committing now registers the chunk's full blocks, so a later admission in this same
             // step (e.g. another choice of the same prompt) shares them: each layer writes every
             // token's keys and values before any token attends.
-            commit(planned)
+            commit(planned, lastSubmittedStep: lastSubmittedStep)
             work.append(planned)
             budget -= planned.tokenCount
         }
@@ -141,8 +149,9 @@ struct Scheduler {
         return true
     }
 
-    /// Records the planned work as submitted: advances counters, registers full blocks.
-    private mutating func commit(_ item: Work) {
+    /// Records the planned work as submitted: advances counters, registers full blocks, and
+    /// releases the blocks that fell out of the window.
+    private mutating func commit(_ item: Work, lastSubmittedStep: Int?) {
         let sequence = item.sequence
         sequence.computedTokens += item.tokenCount
         if item.samples { sequence.pendingSamples += 1 }
@@ -155,15 +164,31 @@ struct Scheduler {
                 sequence.blockTable[b], tokens: sequence.tokens[range], parentHash: sequence.lastBlockHash)
             sequence.registeredBlocks += 1
         }
+        releaseBlocksOutsideWindow(sequence, from: item.firstPosition, lastSubmittedStep: lastSubmittedStep)
+    }
+
+    /// Under a window on every layer, releases the blocks of `sequence` that lie entirely before
+    /// the first position its token at `position` attends to, and leaves holes in their place.
+    /// This step's later tokens and every later step attend from further on (a chunk's first token
+    /// reaches back the furthest), and a preempted sequence recomputes into fresh blocks, so only
+    /// steps in flight may still read them. Invariant "memory freed late": the release waits for
+    /// `lastSubmittedStep`. A registered block stays in the prefix cache once unreferenced.
+    private mutating func releaseBlocksOutsideWindow(_ sequence: SequenceState, from position: Int, lastSubmittedStep: Int?) {
+        guard let window = configuration.attentionWindow else { return }
+        let firstAttended = max(position - window + 1, 0)
+        let end = min(firstAttended / blocks.blockSize, sequence.blockTable.count)
+        guard sequence.firstHeldBlock < end else { return }
+        let released = sequence.firstHeldBlock..<end
+        blocks.release(sequence.blockTable[released], afterStep: lastSubmittedStep)
+        sequence.blockTable.replaceSubrange(released, with: repeatElement(BlockManager.hole, count: released.count))
+        sequence.firstHeldBlock = end
+        blocksReleasedBehindWindow += released.count
     }
 
     /// Returns a running sequence to the front of the waiting queue; it will recompute its KV.
     private mutating func preempt(_ sequence: SequenceState, lastSubmittedStep: Int?) {
         blocks.release(sequence.blockTable, afterStep: lastSubmittedStep)
-        sequence.blockTable = []
-        sequence.computedTokens = 0
-        sequence.registeredBlocks = 0
-        sequence.lastBlockHash = nil
+        sequence.clearBlocks()
         sequence.status = .waiting
         sequence.preemptions += 1
         preemptionCount += 1
@@ -175,6 +200,7 @@ struct Scheduler {
     mutating func remove(_ sequence: SequenceState, lastSubmittedStep: Int?) {
         blocks.release(sequence.blockTable, afterStep: lastSubmittedStep)
         sequence.blockTable = []
+        sequence.firstHeldBlock = 0
         sequence.status = .finished
         running.removeAll { $0 === sequence }
         waiting.removeAll { $0 === sequence }

@@ -16,7 +16,11 @@ final class SequenceState {
     var status: Status = .waiting
     var computedTokens = 0
     var pendingSamples = 0
+    /// Physical block of each logical block; `BlockManager.hole` before `firstHeldBlock`.
     var blockTable: [Int32] = []
+    /// Blocks before this index were released: they lie before every position the sequence's
+    /// next steps attend to (a sliding window on every layer). 0 without a window.
+    var firstHeldBlock = 0
     /// Full blocks registered in the prefix cache, and the hash of the last of them.
     var registeredBlocks = 0
     var lastBlockHash: UInt64?
@@ -50,6 +54,15 @@ final class SequenceState {
 
     /// Known tokens whose keys and values are not computed yet.
     var uncomputedTokens: Int { tokens.count - computedTokens }
+
+    /// Drops every block (the caller released them) and the progress they held.
+    func clearBlocks() {
+        blockTable = []
+        firstHeldBlock = 0
+        computedTokens = 0
+        registeredBlocks = 0
+        lastBlockHash = nil
+    }
 
     func appendCollected(_ token: Int32) {
         tokens.append(token)

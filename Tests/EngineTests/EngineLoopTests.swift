@@ -22,6 +22,13 @@ private final class LoopHarness {
     let blockCount: Int
     /// With a pool that can never run short, running decodes must be scheduled every step.
     let expectDecodesEveryStep: Bool
+    /// The model's sliding window on every layer, if any.
+    let window: Int?
+    /// The most blocks a sequence may hold under the window: those of the positions its last
+    /// chunk attended to and wrote (at most `window + maxBatchTokens - 1`), one more for alignment.
+    let heldBlockLimit: Int?
+    /// The most blocks any running sequence held after an iteration, by sequence id.
+    private(set) var mostHeldBlocks: [Int: Int] = [:]
     private let requests: [TimedRequest]
     private var streams: [String: AsyncStream<GenerationEvent>] = [:]
     private var collected: [GenerationResult]?
@@ -33,7 +40,7 @@ private final class LoopHarness {
 
     init(
         _ requests: [TimedRequest], asynchronous: Bool, blockSize: Int, blockCount: Int, maxBatchTokens: Int,
-        maxSequences: Int, expectDecodesEveryStep: Bool = false, computesOnHostCores: Bool = false
+        maxSequences: Int, expectDecodesEveryStep: Bool = false, computesOnHostCores: Bool = false, window: Int? = nil
     ) {
         // Sequence ids follow arrival order, as in the engine.
         self.requests = requests.enumerated().sorted { ($0.element.arrival, $0.offset) < ($1.element.arrival, $1.offset) }
@@ -42,9 +49,11 @@ private final class LoopHarness {
         self.blockSize = blockSize
         self.blockCount = blockCount
         self.expectDecodesEveryStep = expectDecodesEveryStep
+        self.window = window
+        heldBlockLimit = window.map { ($0 + maxBatchTokens - 1 + blockSize - 1) / blockSize + 1 }
         device = SimulatedDevice(
             blockSize: blockSize, blockCount: blockCount, asynchronous: asynchronous, maxBatchTokens: maxBatchTokens,
-            maxSequences: maxSequences, computesOnHostCores: computesOnHostCores)
+            maxSequences: maxSequences, computesOnHostCores: computesOnHostCores, window: window)
         core = EngineCore(
             device: device, tokenizer: FakeModel.tokenizer,
             configuration: .init(
@@ -99,7 +108,7 @@ private final class LoopHarness {
         let results = await results()
         let samples = device.samples
         for (index, (timed, result)) in zip(requests, results).enumerated() {
-            let reference = FakeModel.reference(timed.request)
+            let reference = FakeModel.reference(timed.request, window: window)
             let sampled = samples[index, default: 0]
             switch result.finishReason {
             case .abort:
@@ -155,13 +164,22 @@ private final class LoopHarness {
         }
     }
 
-    /// Reference counts match the block tables; a block is shared only as a registered prefix.
+    /// Reference counts match the block tables; a block is shared only as a registered prefix;
+    /// under a window, holes lead the table and a sequence holds at most `heldBlockLimit` blocks.
     private func checkOwnership() {
         var owners: [Int32: [(SequenceState, Int)]] = [:]
         for sequence in core.scheduler.running + core.scheduler.waiting {
             if sequence.status == .waiting && !sequence.blockTable.isEmpty { fail("waiting \(sequence.id) holds blocks") }
-            if Set(sequence.blockTable).count != sequence.blockTable.count { fail("\(sequence.id) holds a block twice") }
-            for (index, block) in sequence.blockTable.enumerated() { owners[block, default: []].append((sequence, index)) }
+            let held = sequence.blockTable.enumerated().filter { $0.element != BlockManager.hole }
+            if Set(held.map(\.element)).count != held.count { fail("\(sequence.id) holds a block twice") }
+            if held.first.map({ $0.offset != sequence.firstHeldBlock }) ?? false || held.count + sequence.firstHeldBlock != sequence.blockTable.count
+            {
+                fail("\(sequence.id) has holes after its first held block: \(sequence.blockTable)")
+            }
+            if window == nil && sequence.firstHeldBlock != 0 { fail("\(sequence.id) released blocks without a window") }
+            mostHeldBlocks[sequence.id] = max(mostHeldBlocks[sequence.id] ?? 0, held.count)
+            if let limit = heldBlockLimit, held.count > limit { fail("\(sequence.id) holds \(held.count) blocks, more than \(limit)") }
+            for (index, block) in held { owners[block, default: []].append((sequence, index)) }
         }
         for block in 0..<Int32(blockCount) {
             let list = owners[block] ?? []
@@ -317,6 +335,27 @@ private func request(
         #expect(harness.device.plan.joined().filter { $0.hasSuffix("s") && $0.contains(":12..<") }.count == 4)
     }
 
+    /// A generation far longer than the pool, on a model with a window of 8 on every layer: the
+    /// blocks behind the window return to the pool as it advances, so it runs in 6 blocks of 4
+    /// (it needs 55 without the window) without preemption, with the tokens it gets alone.
+    @Test(arguments: [false, true])
+    func aSlidingWindowFreesTheBlocksBehindIt(asynchronous: Bool) async {
+        let sampling = SamplingParameters(temperature: 1, topK: 20, repetitionPenalty: 1.2, seed: 11)
+        let harness = LoopHarness(
+            [request(0, prompt(20), maxTokens: 200, sampling: sampling)], asynchronous: asynchronous, blockSize: 4, blockCount: 6,
+            maxBatchTokens: 8, maxSequences: 4, window: 8)
+        harness.run()
+        await harness.checkResults()
+        expectClean(harness)
+        #expect(await harness.results().map(\.tokenIDs.count) == [200])
+        #expect(harness.core.scheduler.preemptionCount == 0)
+        // After each step it holds the blocks of the positions its tokens attended to and wrote:
+        // the prompt's second chunk 0..<16, then while decoding 3 blocks, 4 across a boundary.
+        #expect(harness.mostHeldBlocks[0] == 4)
+        // The last step computes position 218, which attends from 211: blocks 0-51 were released.
+        #expect(harness.core.scheduler.blocksReleasedBehindWindow == 52)
+    }
+
     /// Invariant "identical results in both modes", and both equal to each request run alone.
     @Test func synchronousAndAsynchronousProduceTheSameTokens() async {
         let requests = (0..<6).map { i in
@@ -408,15 +447,29 @@ private func request(
     /// at every step, and every output equals its request run alone.
     @Test(arguments: [false, true])
     func randomWorkloadsKeepEveryInvariant(asynchronous: Bool) async {
-        var random = SplitMix64(seed: asynchronous ? 17 : 29)
+        await runRandomWorkloads(asynchronous: asynchronous, seed: asynchronous ? 17 : 29, windowed: false)
+    }
+
+    /// The random workloads on a model with a sliding window on every layer: blocks behind the
+    /// window are released as sequences advance (a long sequence holds at most `heldBlockLimit`),
+    /// and nothing is read from a hole, through preemption, prefix hits and aborts.
+    @Test(arguments: [false, true])
+    func randomWorkloadsWithASlidingWindowKeepEveryInvariant(asynchronous: Bool) async {
+        await runRandomWorkloads(asynchronous: asynchronous, seed: asynchronous ? 41 : 43, windowed: true)
+    }
+
+    private func runRandomWorkloads(asynchronous: Bool, seed: UInt64, windowed: Bool) async {
+        var random = SplitMix64(seed: seed)
         func uniform(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(random.next() % UInt64(range.count)) }
         var preemptions = 0
         var hits = 0
         var stops = 0
+        var released = 0
         for trial in 0..<120 {
             let blockSize = [1, 2, 4, 8][trial % 4]
             let maxSequences = uniform(1...6)
             let maxBatchTokens = uniform(maxSequences...40)
+            let window = windowed ? uniform(1...16) : nil
             let prefixes = (0..<3).map { p in (0..<uniform(0...20)).map { _ in Int32(p * 100 + uniform(2...11)) } }
             var longest = 0
             var requests: [TimedRequest] = []
@@ -428,40 +481,45 @@ private func request(
                     ? SamplingParameters.greedy
                     : SamplingParameters(temperature: 1, topK: uniform(0...50), repetitionPenalty: 1.2, seed: UInt64(index))
                 var timed = request(
-                    index, tokens, maxTokens: uniform(1...16), arrival: uniform(0...30), sampling: sampling,
+                    index, tokens, maxTokens: uniform(1...(windowed ? 48 : 16)), arrival: uniform(0...30), sampling: sampling,
                     ignoreEOS: uniform(0...1) == 0)
                 if uniform(0...5) == 0 {
                     // Stop at a token the request is known to produce.
-                    let reference = FakeModel.reference(timed.request).tokens
+                    let reference = FakeModel.reference(timed.request, window: window).tokens
                     if let token = reference.randomElement(using: &random) { timed.request.stopTokenIDs = [token] }
                 }
                 if uniform(0...9) == 0 { timed.abortAt = timed.arrival + uniform(0...20) }
                 longest = max(longest, tokens.count + timed.request.maxTokens)
                 requests.append(timed)
             }
-            let minimumBlocks = (longest + blockSize - 1) / blockSize
+            // Enough for the longest request alone. Under a window that is what one chunk can
+            // span: the window of the chunk before it to the chunk's end, one block more for alignment.
+            var minimumBlocks = (longest + blockSize - 1) / blockSize
+            if let window { minimumBlocks = min(minimumBlocks, (window + 2 * maxBatchTokens - 1 + blockSize - 1) / blockSize + 1) }
             let ample = trial % 3 == 0
             let blockCount = ample ? minimumBlocks * requests.count + 1 : minimumBlocks + uniform(0...3)
             let harness = LoopHarness(
                 requests, asynchronous: asynchronous, blockSize: blockSize, blockCount: blockCount, maxBatchTokens: maxBatchTokens,
-                maxSequences: maxSequences, expectDecodesEveryStep: ample)
+                maxSequences: maxSequences, expectDecodesEveryStep: ample, window: window)
             harness.run()
             await harness.checkResults()
             #expect(
                 harness.allViolations.isEmpty,
                 """
                 trial \(trial): \(harness.allViolations.joined(separator: "\n"))
-                blocks \(blockCount) of \(blockSize), budget \(maxBatchTokens), cap \(maxSequences)
+                blocks \(blockCount) of \(blockSize), budget \(maxBatchTokens), cap \(maxSequences), window \(window.map(String.init) ?? "none")
                 plan: \(harness.device.plan.prefix(16).enumerated().map { "\($0.offset): \($0.element)" }.joined(separator: "\n"))
                 """)
             if !harness.allViolations.isEmpty { break }
             preemptions += harness.core.scheduler.preemptionCount
             hits += harness.core.scheduler.blocks.prefixHits
             stops += await harness.results().filter { $0.finishReason == .stop }.count
+            released += harness.core.scheduler.blocksReleasedBehindWindow
         }
         #expect(preemptions > 0, "the tight pools must exercise preemption")
         #expect(hits > 0, "the shared prefixes must hit the cache")
         #expect(stops > 0, "stop tokens and end of text must end requests")
+        #expect((released > 0) == windowed, "blocks are released behind a window, and only then")
     }
 }
 
