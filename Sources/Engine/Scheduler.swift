@@ -8,7 +8,8 @@
 ///
 /// When every layer of the model attends only to a sliding window, a sequence's blocks that lie
 /// entirely before the window of the first token it computes are released as it advances, so a
-/// long sequence holds about `window / blockSize` blocks (`releaseBlocksOutsideWindow`).
+/// long sequence holds about `window / blockSize` blocks (`releaseBlocksOutsideWindow`,
+/// `blocksHeld(window:chunk:blockSize:)`).
 struct Scheduler {
     struct Configuration: Sendable {
         var maxBatchTokens: Int
@@ -64,8 +65,8 @@ struct Scheduler {
         for sequence in decodesFirst where budget > 0 {
             // Retry after each preemption; stop when scheduled, waiting for blocks, or preempted itself.
             while sequence.status == .running, let planned = plan(sequence, budget: budget) {
-                if reserveBlocks(for: sequence, upTo: planned.firstPosition + planned.tokenCount) {
-                    commit(planned, lastSubmittedStep: lastSubmittedStep)
+                if reserveBlocks(for: planned, lastSubmittedStep: lastSubmittedStep) {
+                    commit(planned)
                     work.append(planned)
                     scheduled.insert(sequence.id)
                     budget -= planned.tokenCount
@@ -88,7 +89,7 @@ struct Scheduler {
             guard sequence.pendingSamples == 0 else { break }
             // Under a window the rule stays the same: a hit needs every block of the prefix cached
             // (the hash chain starts at the first block); the blocks before the window of its first
-            // computed position are released again when its chunk commits.
+            // computed position are released again before its chunk's blocks are reserved.
             let shared =
                 sequence.computedTokens == 0 && sequence.blockTable.isEmpty
                 ? blocks.acquireCachedPrefix(sequence.tokens) : []
@@ -100,7 +101,7 @@ struct Scheduler {
             }
             if sequence.preemptions == 0 { sequence.cachedPromptTokens = sequence.computedTokens }
             guard let planned = plan(sequence, budget: budget),
-                reserveBlocks(for: sequence, upTo: planned.firstPosition + planned.tokenCount)
+                reserveBlocks(for: planned, lastSubmittedStep: lastSubmittedStep)
             else {
                 blocks.release(sequence.blockTable, afterStep: nil)
                 sequence.clearBlocks()
@@ -113,7 +114,7 @@ struct Scheduler {
             // Committing now registers the chunk's full blocks, so a later admission in this same
             // step (e.g. another choice of the same prompt) shares them: each layer writes every
             // token's keys and values before any token attends.
-            commit(planned, lastSubmittedStep: lastSubmittedStep)
+            commit(planned)
             work.append(planned)
             budget -= planned.tokenCount
         }
@@ -140,18 +141,21 @@ struct Scheduler {
         return Work(sequence: sequence, knownTokens: start..<start, usesPendingSample: true, samples: true)
     }
 
-    /// Makes sure `sequence` has blocks for positions up to `end`; false if the pool is short.
-    private mutating func reserveBlocks(for sequence: SequenceState, upTo end: Int) -> Bool {
-        let needed = blocks.blocksNeeded(forTokens: end) - sequence.blockTable.count
+    /// Releases the blocks behind the window of `item`'s first token, then makes sure its sequence
+    /// has blocks for the positions it computes; false if the pool is short.
+    private mutating func reserveBlocks(for item: Work, lastSubmittedStep: Int?) -> Bool {
+        let sequence = item.sequence
+        releaseBlocksOutsideWindow(sequence, from: item.firstPosition, lastSubmittedStep: lastSubmittedStep)
+        let needed = blocks.blocksNeeded(forTokens: item.firstPosition + item.tokenCount) - sequence.blockTable.count
         guard needed > 0 else { return true }
         guard let fresh = blocks.allocate(needed) else { return false }
         sequence.blockTable += fresh
         return true
     }
 
-    /// Records the planned work as submitted: advances counters, registers full blocks, and
-    /// releases the blocks that fell out of the window.
-    private mutating func commit(_ item: Work, lastSubmittedStep: Int?) {
+    /// Records the planned work as submitted: advances counters, registers full blocks (a hole
+    /// left by the window registers nothing).
+    private mutating func commit(_ item: Work) {
         let sequence = item.sequence
         sequence.computedTokens += item.tokenCount
         if item.samples { sequence.pendingSamples += 1 }
@@ -164,15 +168,15 @@ struct Scheduler {
                 sequence.blockTable[b], tokens: sequence.tokens[range], parentHash: sequence.lastBlockHash)
             sequence.registeredBlocks += 1
         }
-        releaseBlocksOutsideWindow(sequence, from: item.firstPosition, lastSubmittedStep: lastSubmittedStep)
     }
 
     /// Under a window on every layer, releases the blocks of `sequence` that lie entirely before
-    /// the first position its token at `position` attends to, and leaves holes in their place.
-    /// This step's later tokens and every later step attend from further on (a chunk's first token
-    /// reaches back the furthest), and a preempted sequence recomputes into fresh blocks, so only
-    /// steps in flight may still read them. Invariant "memory freed late": the release waits for
-    /// `lastSubmittedStep`. A registered block stays in the prefix cache once unreferenced.
+    /// the first position its token at `position` (the first it computes next) attends to, and
+    /// leaves holes in their place. That token's successors and every later step attend from
+    /// further on (a chunk's first token reaches back the furthest), and a preempted sequence
+    /// recomputes into fresh blocks, so only steps in flight may still read them. Invariant "memory
+    /// freed late": the release waits for `lastSubmittedStep`. A registered block stays in the
+    /// prefix cache once unreferenced.
     private mutating func releaseBlocksOutsideWindow(_ sequence: SequenceState, from position: Int, lastSubmittedStep: Int?) {
         guard let window = configuration.attentionWindow else { return }
         let firstAttended = max(position - window + 1, 0)
@@ -194,6 +198,17 @@ struct Scheduler {
         preemptionCount += 1
         let position = waiting.firstIndex { $0.arrival > sequence.arrival } ?? waiting.count
         waiting.insert(sequence, at: position)
+    }
+
+    /// The most blocks a sequence holds under a window on every layer when its steps compute at
+    /// most `chunk` tokens: those of the `window - 1` positions before a step's first token and of
+    /// the step's tokens, one more where they straddle a block boundary. Without a window (nil) a
+    /// sequence holds a block per `blockSize` tokens of its context.
+    static func blocksHeld(window: Int?, chunk: Int, blockSize: Int) -> Int? {
+        guard let window, window > 0, chunk > 0, blockSize > 0 else { return nil }
+        // Either term beyond `Int.max / 4` means no cache could hold it: no overflow below.
+        let span = min(window, Int.max / 4) + min(chunk, Int.max / 4) - 1
+        return (span + blockSize - 1) / blockSize + 1
     }
 
     /// Removes a finished or aborted sequence; its blocks are freed once `lastSubmittedStep` completes.

@@ -35,6 +35,8 @@ private final class LoopHarness {
     private(set) var violations: [String] = []
     private(set) var observedPreemptions: [(step: Int, victim: Int)] = []
     private var iteration = 0
+    /// Sequences in the step submitted during the current iteration.
+    private var scheduledNow: Set<Int> = []
     /// Running sequences before the iteration's schedule: (id, arrival, preemptions, decoding).
     private var before: [(sequence: SequenceState, preemptions: Int, decoding: Bool)] = []
 
@@ -50,7 +52,7 @@ private final class LoopHarness {
         self.blockCount = blockCount
         self.expectDecodesEveryStep = expectDecodesEveryStep
         self.window = window
-        heldBlockLimit = window.map { ($0 + maxBatchTokens - 1 + blockSize - 1) / blockSize + 1 }
+        heldBlockLimit = Scheduler.blocksHeld(window: window, chunk: maxBatchTokens, blockSize: blockSize)
         device = SimulatedDevice(
             blockSize: blockSize, blockCount: blockCount, asynchronous: asynchronous, maxBatchTokens: maxBatchTokens,
             maxSequences: maxSequences, computesOnHostCores: computesOnHostCores, window: window)
@@ -77,6 +79,7 @@ private final class LoopHarness {
             before = core.scheduler.running.map { sequence in
                 (sequence, sequence.preemptions, sequence.isDecoding && sequence.canSample)
             }
+            scheduledNow = []
             let busy = core.iterate()
             checkPreemptions()
             checkOwnership()
@@ -131,6 +134,7 @@ private final class LoopHarness {
     /// What the scheduler's state shows at submission: decodes first, the newest preempted, the
     /// sample limit kept.
     private func checkSchedule(_ step: DeviceStep) {
+        scheduledNow.formUnion(step.entries.map(\.sequenceID))
         let decoding = Set(before.filter(\.decoding).map(\.sequence.id))
         let isDecode = step.entries.map { decoding.contains($0.sequenceID) }
         if let firstPrefill = isDecode.firstIndex(of: false), isDecode[firstPrefill...].contains(true) {
@@ -151,14 +155,18 @@ private final class LoopHarness {
         }
     }
 
-    /// The victims of this iteration's preemptions are newer than every running sequence that stays.
+    /// The victims of this iteration's preemptions are newer than every running sequence that stays,
+    /// except those already scheduled in this step (decodes come first, so an older prefill short of
+    /// blocks can be its own victim).
     private func checkPreemptions() {
         let victims = before.filter { $0.sequence.preemptions != $0.preemptions }.map(\.sequence)
         let victimIDs = Set(victims.map(\.id))
         for victim in victims {
             observedPreemptions.append((iteration, victim.id))
             if victim.preemptions != (before.first { $0.sequence === victim }?.preemptions ?? 0) + 1 { fail("\(victim.id) preempted twice") }
-            if let newer = before.first(where: { !victimIDs.contains($0.sequence.id) && $0.sequence.arrival > victim.arrival }) {
+            if let newer = before.first(where: {
+                !victimIDs.contains($0.sequence.id) && !scheduledNow.contains($0.sequence.id) && $0.sequence.arrival > victim.arrival
+            }) {
                 fail("preempted \(victim.id) while newer \(newer.sequence.id) keeps running")
             }
         }
@@ -336,13 +344,13 @@ private func request(
     }
 
     /// A generation far longer than the pool, on a model with a window of 8 on every layer: the
-    /// blocks behind the window return to the pool as it advances, so it runs in 6 blocks of 4
+    /// blocks behind the window return to the pool as it advances, so it runs in 5 blocks of 4
     /// (it needs 55 without the window) without preemption, with the tokens it gets alone.
     @Test(arguments: [false, true])
     func aSlidingWindowFreesTheBlocksBehindIt(asynchronous: Bool) async {
         let sampling = SamplingParameters(temperature: 1, topK: 20, repetitionPenalty: 1.2, seed: 11)
         let harness = LoopHarness(
-            [request(0, prompt(20), maxTokens: 200, sampling: sampling)], asynchronous: asynchronous, blockSize: 4, blockCount: 6,
+            [request(0, prompt(20), maxTokens: 200, sampling: sampling)], asynchronous: asynchronous, blockSize: 4, blockCount: 5,
             maxBatchTokens: 8, maxSequences: 4, window: 8)
         harness.run()
         await harness.checkResults()
@@ -354,6 +362,7 @@ private func request(
         #expect(harness.mostHeldBlocks[0] == 4)
         // The last step computes position 218, which attends from 211: blocks 0-51 were released.
         #expect(harness.core.scheduler.blocksReleasedBehindWindow == 52)
+        #expect(Scheduler.blocksHeld(window: 8, chunk: 8, blockSize: 4) == 5)
     }
 
     /// Invariant "identical results in both modes", and both equal to each request run alone.
@@ -492,10 +501,11 @@ private func request(
                 longest = max(longest, tokens.count + timed.request.maxTokens)
                 requests.append(timed)
             }
-            // Enough for the longest request alone. Under a window that is what one chunk can
-            // span: the window of the chunk before it to the chunk's end, one block more for alignment.
+            // Enough for the longest request alone; under a window, for the blocks one step holds.
             var minimumBlocks = (longest + blockSize - 1) / blockSize
-            if let window { minimumBlocks = min(minimumBlocks, (window + 2 * maxBatchTokens - 1 + blockSize - 1) / blockSize + 1) }
+            if let held = Scheduler.blocksHeld(window: window, chunk: maxBatchTokens, blockSize: blockSize) {
+                minimumBlocks = min(minimumBlocks, held)
+            }
             let ample = trial % 3 == 0
             let blockCount = ample ? minimumBlocks * requests.count + 1 : minimumBlocks + uniform(0...3)
             let harness = LoopHarness(
