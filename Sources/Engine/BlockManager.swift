@@ -68,20 +68,51 @@ public struct BlockManager: Sendable {
 
     /// Takes a reference on the longest run of cached blocks that starts `tokens`, leaving at
     /// least one token uncached (its logits are needed). Returns the shared blocks.
-    public mutating func acquireCachedPrefix(_ tokens: [Int32]) -> [Int32] {
+    ///
+    /// With a `window` on every layer, the first token computed after a hit of `k` blocks attends
+    /// only from position `k * blockSize - window + 1`: the hit needs the cached blocks from there
+    /// on, and the blocks before it are returned as holes (`hole`), cached or not (the oldest
+    /// blocks of a long prompt are freed first behind a window, so evicted first).
+    public mutating func acquireCachedPrefix(_ tokens: [Int32], window: Int? = nil) -> [Int32] {
         let usable = max(tokens.count - 1, 0) / blockSize
         let hashes = blockHashes(Array(tokens.prefix(usable * blockSize)))
-        var blocks: [Int32] = []
+        // cached[i]: block i of the prefix, if cached with these very tokens; run[i]: how many
+        // blocks up to i are cached in a row.
+        var cached: [Int32?] = []
+        var run: [Int] = []
         for (index, hash) in hashes.enumerated() {
-            guard let block = cachedBlocks[hash],
-                blockTokens[Int(block)].elementsEqual(tokens[index * blockSize..<(index + 1) * blockSize])
-            else { break }
-            blocks.append(block)
+            let block = cachedBlocks[hash].flatMap {
+                blockTokens[Int($0)].elementsEqual(tokens[index * blockSize..<(index + 1) * blockSize]) ? $0 : nil
+            }
+            cached.append(block)
+            run.append(block == nil ? 0 : (run.last ?? 0) + 1)
+            if window == nil && block == nil { break }
         }
-        for block in blocks { retain(block) }
+        // The longest hit whose needed blocks (all, or those in the window of its end; at least one)
+        // are cached.
+        var count = cached.count
+        while count > 0 {
+            let first = firstNeededBlock(afterHitOf: count, window: window)
+            if first < count && run[count - 1] >= count - first { break }
+            count -= 1
+        }
+        let first = firstNeededBlock(afterHitOf: count, window: window)
+        var table = [Int32](repeating: Self.hole, count: first)
+        for block in cached[first..<count] {
+            guard let block else { break }  // cannot happen: the run covers them
+            retain(block)
+            table.append(block)
+        }
         prefixQueries += tokens.count
-        prefixHits += blocks.count * blockSize
-        return blocks
+        prefixHits += table.count * blockSize
+        return table
+    }
+
+    /// The first block a hit of `count` blocks needs: 0 without a window, else the block of the
+    /// first position the next token (at `count * blockSize`) attends to.
+    private func firstNeededBlock(afterHitOf count: Int, window: Int?) -> Int {
+        guard let window, window > 0 else { return 0 }
+        return max(count * blockSize - window + 1, 0) / blockSize
     }
 
     /// Registers a full block whose keys and values are (being) computed, so later prompts with

@@ -87,14 +87,14 @@ struct Scheduler {
         while budget > 0, running.count < configuration.maxSequences, let sequence = waiting.first {
             // A preempted sequence waits until its in-flight samples are collected.
             guard sequence.pendingSamples == 0 else { break }
-            // Under a window the rule stays the same: a hit needs every block of the prefix cached
-            // (the hash chain starts at the first block); the blocks before the window of its first
-            // computed position are released again before its chunk's blocks are reserved.
+            // Under a window a hit needs only the cached blocks in the window of its end; the
+            // blocks before it come back as holes.
             let shared =
                 sequence.computedTokens == 0 && sequence.blockTable.isEmpty
-                ? blocks.acquireCachedPrefix(sequence.tokens) : []
+                ? blocks.acquireCachedPrefix(sequence.tokens, window: configuration.attentionWindow) : []
             if !shared.isEmpty {
                 sequence.blockTable = shared
+                sequence.firstHeldBlock = shared.firstIndex { $0 != BlockManager.hole } ?? shared.count
                 sequence.computedTokens = shared.count * blocks.blockSize
                 sequence.registeredBlocks = shared.count
                 sequence.lastBlockHash = blocks.blockHashes(Array(sequence.tokens.prefix(shared.count * blocks.blockSize))).last
