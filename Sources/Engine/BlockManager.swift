@@ -8,6 +8,9 @@
 public struct BlockManager: Sendable {
     public let blockSize: Int
     public let blockCount: Int
+    /// A block-table entry whose block was released because no future step attends to it (it
+    /// fell out of a sliding window).
+    public static let hole: Int32 = -1
 
     private var referenceCount: [Int32]
     /// Content hash of a full, computed block that is registered in `cachedBlocks`.
@@ -65,28 +68,60 @@ public struct BlockManager: Sendable {
 
     /// Takes a reference on the longest run of cached blocks that starts `tokens`, leaving at
     /// least one token uncached (its logits are needed). Returns the shared blocks.
-    public mutating func acquireCachedPrefix(_ tokens: [Int32]) -> [Int32] {
+    ///
+    /// With a `window` on every layer, the first token computed after a hit of `k` blocks attends
+    /// only from position `k * blockSize - window + 1`: the hit needs the cached blocks from there
+    /// on, and the blocks before it are returned as holes (`hole`), cached or not (the oldest
+    /// blocks of a long prompt are freed first behind a window, so evicted first).
+    public mutating func acquireCachedPrefix(_ tokens: [Int32], window: Int? = nil) -> [Int32] {
         let usable = max(tokens.count - 1, 0) / blockSize
         let hashes = blockHashes(Array(tokens.prefix(usable * blockSize)))
-        var blocks: [Int32] = []
+        // cached[i]: block i of the prefix, if cached with these very tokens; run[i]: how many
+        // blocks up to i are cached in a row.
+        var cached: [Int32?] = []
+        var run: [Int] = []
         for (index, hash) in hashes.enumerated() {
-            guard let block = cachedBlocks[hash],
-                blockTokens[Int(block)].elementsEqual(tokens[index * blockSize..<(index + 1) * blockSize])
-            else { break }
-            blocks.append(block)
+            let block = cachedBlocks[hash].flatMap {
+                blockTokens[Int($0)].elementsEqual(tokens[index * blockSize..<(index + 1) * blockSize]) ? $0 : nil
+            }
+            cached.append(block)
+            run.append(block == nil ? 0 : (run.last ?? 0) + 1)
+            if window == nil && block == nil { break }
         }
-        for block in blocks { retain(block) }
+        // The longest hit whose needed blocks (all, or those in the window of its end; at least one)
+        // are cached.
+        var count = cached.count
+        while count > 0 {
+            let first = firstNeededBlock(afterHitOf: count, window: window)
+            if first < count && run[count - 1] >= count - first { break }
+            count -= 1
+        }
+        let first = firstNeededBlock(afterHitOf: count, window: window)
+        var table = [Int32](repeating: Self.hole, count: first)
+        for block in cached[first..<count] {
+            guard let block else { break }  // cannot happen: the run covers them
+            retain(block)
+            table.append(block)
+        }
         prefixQueries += tokens.count
-        prefixHits += blocks.count * blockSize
-        return blocks
+        prefixHits += table.count * blockSize
+        return table
+    }
+
+    /// The first block a hit of `count` blocks needs: 0 without a window, else the block of the
+    /// first position the next token (at `count * blockSize`) attends to.
+    private func firstNeededBlock(afterHitOf count: Int, window: Int?) -> Int {
+        guard let window, window > 0 else { return 0 }
+        return max(count * blockSize - window + 1, 0) / blockSize
     }
 
     /// Registers a full block whose keys and values are (being) computed, so later prompts with
-    /// the same prefix can share it. `parentHash` is the hash of the previous block (nil for the first).
+    /// the same prefix can share it. `parentHash` is the hash of the previous block (nil for the
+    /// first). A hole registers nothing; its hash still chains the blocks after it.
     @discardableResult
     public mutating func registerFullBlock(_ block: Int32, tokens: ArraySlice<Int32>, parentHash: UInt64?) -> UInt64 {
         let h = Self.chainHash(parent: parentHash, tokens: tokens)
-        if blockHash[Int(block)] == nil, cachedBlocks[h] == nil {
+        if block != Self.hole, blockHash[Int(block)] == nil, cachedBlocks[h] == nil {
             blockHash[Int(block)] = h
             blockTokens[Int(block)] = Array(tokens)
             cachedBlocks[h] = block
@@ -125,12 +160,13 @@ public struct BlockManager: Sendable {
         return blocks
     }
 
-    /// Drops one reference on each block. Blocks left unreferenced become free only after step
-    /// `afterStep` has completed (see `stepCompleted`); pass nil when no submitted step reads them.
+    /// Drops one reference on each block; holes (`BlockManager.hole`) are passed over. Blocks left
+    /// unreferenced become free only after step `afterStep` has completed (see `stepCompleted`);
+    /// pass nil when no submitted step reads them. A registered block stays in the prefix cache.
     /// Invariant "memory freed late": blocks return to the pool only once `afterStep` completed.
-    public mutating func release(_ blocks: [Int32], afterStep: Int?) {
+    public mutating func release(_ blocks: some Sequence<Int32>, afterStep: Int?) {
         var unreferenced: [Int32] = []
-        for block in blocks {
+        for block in blocks where block != Self.hole {
             precondition(referenceCount[Int(block)] > 0, "double free of block \(block)")
             referenceCount[Int(block)] -= 1
             if referenceCount[Int(block)] == 0 { unreferenced.append(block) }

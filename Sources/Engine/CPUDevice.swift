@@ -53,7 +53,8 @@ public final class CPUDevice: Device, @unchecked Sendable {
         let blockCount = max((tokens + blockSize - 1) / blockSize, 1)
         cache = model.makeKVCache(blockSize: blockSize, blockCount: blockCount, precision: configuration.precision)
         cacheLayout = KVCacheLayout(
-            blockSize: blockSize, blockCount: blockCount, elementType: configuration.precision.name)
+            blockSize: blockSize, blockCount: blockCount, elementType: configuration.precision.name,
+            attentionWindow: c.windowOnEveryLayer)
         let thread = Thread { self.computeLoop() }  // holds the device until shutdown()
         thread.name = "tandem-device"
         thread.stackSize = 8 << 20

@@ -42,11 +42,16 @@ public struct KVCacheLayout: Sendable, Equatable {
     public var blockCount: Int
     /// The element type, as reported to clients (e.g. "float16").
     public var elementType: String
+    /// Positions a token attends to when every layer of the model has the same sliding window
+    /// (its own and the `attentionWindow - 1` before); nil when some layer sees the whole context.
+    /// The scheduler then frees the blocks that fell out of the window (docs/architecture.md).
+    public var attentionWindow: Int?
 
-    public init(blockSize: Int, blockCount: Int, elementType: String) {
+    public init(blockSize: Int, blockCount: Int, elementType: String, attentionWindow: Int? = nil) {
         self.blockSize = blockSize
         self.blockCount = blockCount
         self.elementType = elementType
+        self.attentionWindow = attentionWindow.flatMap { $0 > 0 ? $0 : nil }
     }
 
     /// Tokens the cache holds.
@@ -66,6 +71,8 @@ public struct DeviceStep: Sendable {
         /// the host's lower bound: with drafts in flight only the device knows how many were
         /// accepted, so it places the input after the positions it has kept.
         public var firstPosition: Int
+        /// Physical block of each logical block; -1 (a hole) for a block that lies entirely
+        /// before every position this entry attends to (freed under a sliding window).
         public var blockTable: [Int32]
         /// Whether to sample a token after the last input.
         public var samples: Bool

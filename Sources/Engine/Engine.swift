@@ -92,7 +92,16 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Largest prompt + max_tokens a request may ask for.
-    public var maxSequenceLength: Int { min(limits.contextLength, cacheLayout.capacity) }
+    public var maxSequenceLength: Int { min(limits.contextLength, cacheSequenceLimit) }
+
+    /// Tokens of one sequence the KV cache can hold: its capacity, or any number under a window on
+    /// every layer when the blocks a sequence holds at most (its window and one step's tokens) fit.
+    private var cacheSequenceLimit: Int {
+        let held = Scheduler.blocksHeld(
+            window: cacheLayout.attentionWindow, chunk: max(configuration.maxBatchTokens, 1), blockSize: cacheLayout.blockSize)
+        guard let held, held <= cacheLayout.blockCount else { return cacheLayout.capacity }
+        return .max
+    }
 
     /// Queues a request and returns its stream of events. Throws for a request that can never
     /// be served (empty, too long for the context or the cache, bad token ids or parameters).
@@ -154,7 +163,7 @@ public final class Engine: @unchecked Sendable {
         do { try request.sampling.validate(vocabularySize: vocabulary) } catch { throw .invalidSampling(error.description) }
         // Subtractions, not `prompt + maxTokens`: maxTokens may be anything up to Int.max.
         let prompt = request.promptTokens.count
-        for (limit, what) in [(limits.contextLength, "model's context length"), (cacheLayout.capacity, "KV cache capacity")]
+        for (limit, what) in [(limits.contextLength, "model's context length"), (cacheSequenceLimit, "KV cache capacity")]
         where request.maxTokens > limit - prompt {
             throw .tooLong(promptTokens: prompt, maxTokens: request.maxTokens, limit: limit, what: what)
         }

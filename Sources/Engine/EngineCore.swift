@@ -50,7 +50,8 @@ final class EngineCore {
         scheduler = Scheduler(
             configuration: .init(
                 maxBatchTokens: max(configuration.maxBatchTokens, 1), maxSequences: max(configuration.maxSequences, 1),
-                asynchronous: configuration.asynchronous, speculation: configuration.speculation),
+                asynchronous: configuration.asynchronous, attentionWindow: layout.attentionWindow,
+                speculation: configuration.speculation),
             blocks: BlockManager(blockSize: layout.blockSize, blockCount: layout.blockCount))
     }
 

@@ -5,13 +5,20 @@
 /// A plain state machine over `SequenceState`s and a `BlockManager`: no threads, no model. In
 /// asynchronous mode it schedules a decoding sequence whose last token is still being sampled by
 /// an in-flight step, with a reference to that token instead of its value.
+///
+/// When every layer of the model attends only to a sliding window, a sequence's blocks that lie
+/// entirely before the window of the first token it computes are released as it advances, so a
+/// long sequence holds about `window / blockSize` blocks (`releaseBlocksOutsideWindow`,
+/// `blocksHeld(window:chunk:blockSize:)`).
 struct Scheduler {
     struct Configuration: Sendable {
         var maxBatchTokens: Int
         var maxSequences: Int
         var asynchronous: Bool
+        /// The model's window when every layer has one (`KVCacheLayout.attentionWindow`), else nil.
+        var attentionWindow: Int? = nil
         /// Speculative decoding's draft policy; nil: off.
-        var speculation: Speculation?
+        var speculation: Speculation? = nil
     }
 
     /// One sequence's part of a scheduled step.
@@ -43,6 +50,8 @@ struct Scheduler {
     private(set) var waiting: [SequenceState] = []
     private(set) var running: [SequenceState] = []
     private(set) var preemptionCount = 0
+    /// Blocks released because they fell out of the window of every layer (see `attentionWindow`).
+    private(set) var blocksReleasedBehindWindow = 0
 
     init(configuration: Configuration, blocks: BlockManager) {
         self.configuration = configuration
@@ -72,10 +81,10 @@ struct Scheduler {
             // Retry after each preemption; stop when scheduled, waiting for blocks, or preempted itself.
             while sequence.status == .running, var planned = plan(sequence, budget: budget) {
                 planned.draftLimit = draftLimit(planned, budget: budget - laterDecodes, decodingSequences: decoding.count)
-                var reserved = reserveBlocks(for: sequence, upTo: planned.reachEnd)
+                var reserved = reserveBlocks(for: planned, lastSubmittedStep: lastSubmittedStep)
                 if !reserved && planned.draftLimit > 0 {
                     planned.draftLimit = 0  // short of blocks: drafts are the first thing to go
-                    reserved = reserveBlocks(for: sequence, upTo: planned.reachEnd)
+                    reserved = reserveBlocks(for: planned, lastSubmittedStep: lastSubmittedStep)
                 }
                 if reserved {
                     commit(planned)
@@ -99,24 +108,24 @@ struct Scheduler {
         while budget > 0, running.count < configuration.maxSequences, let sequence = waiting.first {
             // A preempted sequence waits until its in-flight samples are collected.
             guard sequence.pendingSamples == 0 else { break }
+            // Under a window a hit needs only the cached blocks in the window of its end; the
+            // blocks before it come back as holes.
             let shared =
                 sequence.computedTokens == 0 && sequence.blockTable.isEmpty
-                ? blocks.acquireCachedPrefix(sequence.tokens) : []
+                ? blocks.acquireCachedPrefix(sequence.tokens, window: configuration.attentionWindow) : []
             if !shared.isEmpty {
                 sequence.blockTable = shared
+                sequence.firstHeldBlock = shared.firstIndex { $0 != BlockManager.hole } ?? shared.count
                 sequence.computedTokens = shared.count * blocks.blockSize
                 sequence.registeredBlocks = shared.count
                 sequence.lastBlockHash = blocks.blockHashes(Array(sequence.tokens.prefix(shared.count * blocks.blockSize))).last
             }
             if sequence.preemptions == 0 { sequence.cachedPromptTokens = sequence.computedTokens }
             guard let planned = plan(sequence, budget: budget),
-                reserveBlocks(for: sequence, upTo: planned.reachEnd)
+                reserveBlocks(for: planned, lastSubmittedStep: lastSubmittedStep)
             else {
                 blocks.release(sequence.blockTable, afterStep: nil)
-                sequence.blockTable = []
-                sequence.computedTokens = 0
-                sequence.registeredBlocks = 0
-                sequence.lastBlockHash = nil
+                sequence.clearBlocks()
                 break
             }
             waiting.removeFirst()
@@ -165,16 +174,20 @@ struct Scheduler {
         return max(0, min(wanted, remaining, budget - item.tokenCount))
     }
 
-    /// Makes sure `sequence` has blocks for positions up to `end`; false if the pool is short.
-    private mutating func reserveBlocks(for sequence: SequenceState, upTo end: Int) -> Bool {
-        let needed = blocks.blocksNeeded(forTokens: end) - sequence.blockTable.count
+    /// Releases the blocks behind the window of `item`'s first token, then makes sure its sequence
+    /// has blocks for the positions it computes; false if the pool is short.
+    private mutating func reserveBlocks(for item: Work, lastSubmittedStep: Int?) -> Bool {
+        let sequence = item.sequence
+        releaseBlocksOutsideWindow(sequence, from: item.firstPosition, lastSubmittedStep: lastSubmittedStep)
+        let needed = blocks.blocksNeeded(forTokens: item.reachEnd) - sequence.blockTable.count
         guard needed > 0 else { return true }
         guard let fresh = blocks.allocate(needed) else { return false }
         sequence.blockTable += fresh
         return true
     }
 
-    /// Records the planned work as submitted: advances counters, registers full blocks.
+    /// Records the planned work as submitted: advances counters, registers full blocks (a hole
+    /// left by the window registers nothing).
     private mutating func commit(_ item: Work) {
         let sequence = item.sequence
         sequence.computedTokens += item.tokenCount
@@ -191,13 +204,29 @@ struct Scheduler {
         }
     }
 
+    /// Under a window on every layer, releases the blocks of `sequence` that lie entirely before
+    /// the first position its token at `position` (the first it computes next) attends to, and
+    /// leaves holes in their place. That token's successors and every later step attend from
+    /// further on (a chunk's first token reaches back the furthest), and a preempted sequence
+    /// recomputes into fresh blocks, so only steps in flight may still read them. Invariant "memory
+    /// freed late": the release waits for `lastSubmittedStep`. A registered block stays in the
+    /// prefix cache once unreferenced.
+    private mutating func releaseBlocksOutsideWindow(_ sequence: SequenceState, from position: Int, lastSubmittedStep: Int?) {
+        guard let window = configuration.attentionWindow else { return }
+        let firstAttended = max(position - window + 1, 0)
+        let end = min(firstAttended / blocks.blockSize, sequence.blockTable.count)
+        guard sequence.firstHeldBlock < end else { return }
+        let released = sequence.firstHeldBlock..<end
+        blocks.release(sequence.blockTable[released], afterStep: lastSubmittedStep)
+        sequence.blockTable.replaceSubrange(released, with: repeatElement(BlockManager.hole, count: released.count))
+        sequence.firstHeldBlock = end
+        blocksReleasedBehindWindow += released.count
+    }
+
     /// Returns a running sequence to the front of the waiting queue; it will recompute its KV.
     private mutating func preempt(_ sequence: SequenceState, lastSubmittedStep: Int?) {
         blocks.release(sequence.blockTable, afterStep: lastSubmittedStep)
-        sequence.blockTable = []
-        sequence.computedTokens = 0
-        sequence.registeredBlocks = 0
-        sequence.lastBlockHash = nil
+        sequence.clearBlocks()
         sequence.status = .waiting
         sequence.preemptions += 1
         preemptionCount += 1
@@ -205,10 +234,22 @@ struct Scheduler {
         waiting.insert(sequence, at: position)
     }
 
+    /// The most blocks a sequence holds under a window on every layer when its steps compute at
+    /// most `chunk` tokens: those of the `window - 1` positions before a step's first token and of
+    /// the step's tokens, one more where they straddle a block boundary. Without a window (nil) a
+    /// sequence holds a block per `blockSize` tokens of its context.
+    static func blocksHeld(window: Int?, chunk: Int, blockSize: Int) -> Int? {
+        guard let window, window > 0, chunk > 0, blockSize > 0 else { return nil }
+        // Either term beyond `Int.max / 4` means no cache could hold it: no overflow below.
+        let span = min(window, Int.max / 4) + min(chunk, Int.max / 4) - 1
+        return (span + blockSize - 1) / blockSize + 1
+    }
+
     /// Removes a finished or aborted sequence; its blocks are freed once `lastSubmittedStep` completes.
     mutating func remove(_ sequence: SequenceState, lastSubmittedStep: Int?) {
         blocks.release(sequence.blockTable, afterStep: lastSubmittedStep)
         sequence.blockTable = []
+        sequence.firstHeldBlock = 0
         sequence.status = .finished
         running.removeAll { $0 === sequence }
         waiting.removeAll { $0 === sequence }

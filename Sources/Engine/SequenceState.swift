@@ -25,7 +25,11 @@ final class SequenceState {
     var speculates = false
     /// How often this sequence's drafts are accepted (for choosing how many to verify).
     var acceptance = AcceptanceEstimate()
+    /// Physical block of each logical block; `BlockManager.hole` before `firstHeldBlock`.
     var blockTable: [Int32] = []
+    /// Blocks before this index were released: they lie before every position the sequence's
+    /// next steps attend to (a sliding window on every layer). 0 without a window.
+    var firstHeldBlock = 0
     /// Full blocks registered in the prefix cache, and the hash of the last of them.
     var registeredBlocks = 0
     var lastBlockHash: UInt64?
@@ -59,6 +63,15 @@ final class SequenceState {
 
     /// Known tokens whose keys and values are not computed yet.
     var uncomputedTokens: Int { tokens.count - computedTokens }
+
+    /// Drops every block (the caller released them) and the progress they held.
+    func clearBlocks() {
+        blockTable = []
+        firstHeldBlock = 0
+        computedTokens = 0
+        registeredBlocks = 0
+        lastBlockHash = nil
+    }
 
     /// Appends a token collected from a step (its sample or an accepted draft).
     func appendCollected(_ token: Int32) {

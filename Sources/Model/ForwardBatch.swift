@@ -2,7 +2,8 @@
 ///
 /// Token `i` of the batch is at `positions[i]` of its sequence, and its key and value are written to
 /// KV slot `slots[i]` (slot = block × blockSize + offset in block). Attention for a sequence reads
-/// positions `0...position` through the sequence's block table.
+/// positions `0...position` through the sequence's block table, or only the window before `position`
+/// on a sliding-window layer.
 public struct ForwardBatch: Sendable {
     /// One sequence's part of the batch.
     public struct Sequence: Sendable {
@@ -12,7 +13,9 @@ public struct ForwardBatch: Sendable {
         public var tokenCount: Int
         /// Position of the sequence's first new token (number of tokens already in its KV cache).
         public var firstPosition: Int
-        /// Physical KV blocks of the sequence, in order.
+        /// Physical KV blocks of the sequence, in order; -1 (a hole) for a block freed because it lies
+        /// entirely before the window of the first new token, on a model whose every layer has a
+        /// window (`ModelConfiguration.windowOnEveryLayer`). The forward pass refuses a hole elsewhere.
         public var blockTable: [Int32]
         /// How many of the sequence's last tokens want logits: usually 0 (a prefill chunk) or 1
         /// (the position that is sampled); more for prompt log-probabilities.

@@ -282,8 +282,17 @@ public final class LlamaModel: @unchecked Sendable {
             guard (end + cache.blockSize - 1) / cache.blockSize <= s.blockTable.count else {
                 throw .invalidBatch("block table too short for \(end) positions")
             }
-            for block in s.blockTable where block < 0 || Int(block) >= cache.blockCount {
-                throw .invalidBatch("block \(block) outside the cache (0..<\(cache.blockCount))")
+            // Holes (-1) may stand only for blocks no token of the sequence attends to: those
+            // entirely before the window of its first token, when every layer has that window.
+            let firstAttended = configuration.windowOnEveryLayer.map { max(s.firstPosition - $0 + 1, 0) } ?? 0
+            for (index, block) in s.blockTable.enumerated() {
+                if block < 0 {
+                    guard (index + 1) * cache.blockSize <= firstAttended else {
+                        throw .invalidBatch("block \(index) of the table is a hole but position \(firstAttended) on is attended")
+                    }
+                } else if Int(block) >= cache.blockCount {
+                    throw .invalidBatch("block \(block) outside the cache (0..<\(cache.blockCount))")
+                }
             }
             for i in 0..<s.tokenCount where batch.positions[s.tokenStart + i] != Int32(s.firstPosition + i) {
                 throw .invalidBatch("positions of a sequence must be consecutive")

@@ -137,6 +137,16 @@ public struct ModelConfiguration: Sendable, Equatable {
         index < slidingWindowLayers.count && slidingWindowLayers[index]
     }
 
+    /// The window when every layer has it (Mistral, Phi-3 with a window), else nil. Then no
+    /// position before `p - window + 1` is read for a token at `p` in any layer, so the cache may
+    /// drop those positions; with interleaved global layers (Gemma 2/3) every position stays needed.
+    public var windowOnEveryLayer: Int? {
+        guard slidingWindow > 0, slidingWindowLayers.count == layerCount, !slidingWindowLayers.contains(false) else {
+            return nil
+        }
+        return slidingWindow
+    }
+
     public var qWidth: Int { headCount * headDimension }
     public var kvWidth: Int { kvHeadCount * headDimension }
 

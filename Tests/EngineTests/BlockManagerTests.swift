@@ -302,4 +302,31 @@ private func allocate(
         manager.stepCompleted(5)
         #expect(manager.freeBlockCount == 4)
     }
+
+    /// Under a window, a hit needs only the cached blocks in the window of its end: the oldest
+    /// blocks of the prompt, freed and evicted first, come back as holes.
+    @Test func aWindowedHitNeedsOnlyTheBlocksInItsWindow() throws {
+        var manager = BlockManager(blockSize: 2, blockCount: 6)
+        let tokens: [Int32] = Array(2...11)
+        let table = try allocate(&manager, 5)
+        registerAll(&manager, table: table, tokens: tokens)
+        manager.release(table, afterStep: nil)
+        // Evict the prompt's blocks 0 and 1: the never used block and the two freed first.
+        manager.release(try allocate(&manager, 3), afterStep: nil)
+        #expect(manager.acquireCachedPrefix(tokens) == [])
+        let hole = BlockManager.hole
+        // 4 blocks are usable (the last token is computed again); position 8 attends from 6 with a
+        // window of 3 (block 3 only), from 4 with a window of 5 (blocks 2 and 3).
+        let narrow = manager.acquireCachedPrefix(tokens, window: 3)
+        #expect(narrow == [hole, hole, hole, table[3]])
+        #expect(manager.references(table[3]) == 1 && manager.references(table[2]) == 0)
+        manager.release(narrow, afterStep: nil)
+        let wider = manager.acquireCachedPrefix(tokens, window: 5)
+        #expect(wider == [hole, hole, table[2], table[3]])
+        manager.release(wider, afterStep: nil)
+        // A window of 7 reaches block 1, which is gone, and so does every shorter hit.
+        #expect(manager.acquireCachedPrefix(tokens, window: 7) == [])
+        #expect(manager.prefixHits == 2 * 8)
+        #expect(manager.freeBlockCount == 6)
+    }
 }

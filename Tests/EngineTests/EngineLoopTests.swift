@@ -22,19 +22,28 @@ private final class LoopHarness {
     let blockCount: Int
     /// With a pool that can never run short, running decodes must be scheduled every step.
     let expectDecodesEveryStep: Bool
+    /// The model's sliding window on every layer, if any.
+    let window: Int?
+    /// The most blocks a sequence may hold under the window: those of the positions its last
+    /// chunk attended to and wrote (at most `window + maxBatchTokens - 1`), one more for alignment.
+    let heldBlockLimit: Int?
+    /// The most blocks any running sequence held after an iteration, by sequence id.
+    private(set) var mostHeldBlocks: [Int: Int] = [:]
     private let requests: [TimedRequest]
     private var streams: [String: AsyncStream<GenerationEvent>] = [:]
     private var collected: [GenerationResult]?
     private(set) var violations: [String] = []
     private(set) var observedPreemptions: [(step: Int, victim: Int)] = []
     private var iteration = 0
+    /// Sequences in the step submitted during the current iteration.
+    private var scheduledNow: Set<Int> = []
     /// Running sequences before the iteration's schedule: (id, arrival, preemptions, decoding).
     private var before: [(sequence: SequenceState, preemptions: Int, decoding: Bool)] = []
 
     init(
         _ requests: [TimedRequest], asynchronous: Bool, blockSize: Int, blockCount: Int, maxBatchTokens: Int,
         maxSequences: Int, expectDecodesEveryStep: Bool = false, computesOnHostCores: Bool = false,
-        speculation: Speculation? = nil, copying: Bool = false
+        speculation: Speculation? = nil, copying: Bool = false, window: Int? = nil
     ) {
         // Sequence ids follow arrival order, as in the engine.
         self.requests = requests.enumerated().sorted { ($0.element.arrival, $0.offset) < ($1.element.arrival, $1.offset) }
@@ -43,9 +52,12 @@ private final class LoopHarness {
         self.blockSize = blockSize
         self.blockCount = blockCount
         self.expectDecodesEveryStep = expectDecodesEveryStep
+        self.window = window
+        heldBlockLimit = Scheduler.blocksHeld(window: window, chunk: maxBatchTokens, blockSize: blockSize)
         device = SimulatedDevice(
             blockSize: blockSize, blockCount: blockCount, asynchronous: asynchronous, maxBatchTokens: maxBatchTokens,
-            maxSequences: maxSequences, computesOnHostCores: computesOnHostCores, copying: copying || speculation != nil)
+            maxSequences: maxSequences, computesOnHostCores: computesOnHostCores, copying: copying || speculation != nil,
+            window: window)
         core = EngineCore(
             device: device, tokenizer: FakeModel.tokenizer,
             configuration: .init(
@@ -70,6 +82,7 @@ private final class LoopHarness {
             before = core.scheduler.running.map { sequence in
                 (sequence, sequence.preemptions, sequence.isDecoding && sequence.canSample)
             }
+            scheduledNow = []
             let busy = core.iterate()
             checkPreemptions()
             checkOwnership()
@@ -101,7 +114,7 @@ private final class LoopHarness {
         let results = await results()
         let samples = device.samples
         for (index, (timed, result)) in zip(requests, results).enumerated() {
-            let reference = FakeModel.reference(timed.request, copying: device.copying)
+            let reference = FakeModel.reference(timed.request, copying: device.copying, window: window)
             let sampled = samples[index, default: 0]
             // Tokens a step may sample beyond the end: the one in flight (asynchronous), and the
             // drafts accepted after an end within a step, or by a step in flight.
@@ -128,6 +141,7 @@ private final class LoopHarness {
     /// What the scheduler's state shows at submission: decodes first, the newest preempted, the
     /// sample limit kept.
     private func checkSchedule(_ step: DeviceStep) {
+        scheduledNow.formUnion(step.entries.map(\.sequenceID))
         let decoding = Set(before.filter(\.decoding).map(\.sequence.id))
         let isDecode = step.entries.map { decoding.contains($0.sequenceID) }
         if let firstPrefill = isDecode.firstIndex(of: false), isDecode[firstPrefill...].contains(true) {
@@ -148,26 +162,39 @@ private final class LoopHarness {
         }
     }
 
-    /// The victims of this iteration's preemptions are newer than every running sequence that stays.
+    /// The victims of this iteration's preemptions are newer than every running sequence that stays,
+    /// except those already scheduled in this step (decodes come first, so an older prefill short of
+    /// blocks can be its own victim).
     private func checkPreemptions() {
         let victims = before.filter { $0.sequence.preemptions != $0.preemptions }.map(\.sequence)
         let victimIDs = Set(victims.map(\.id))
         for victim in victims {
             observedPreemptions.append((iteration, victim.id))
             if victim.preemptions != (before.first { $0.sequence === victim }?.preemptions ?? 0) + 1 { fail("\(victim.id) preempted twice") }
-            if let newer = before.first(where: { !victimIDs.contains($0.sequence.id) && $0.sequence.arrival > victim.arrival }) {
+            if let newer = before.first(where: {
+                !victimIDs.contains($0.sequence.id) && !scheduledNow.contains($0.sequence.id) && $0.sequence.arrival > victim.arrival
+            }) {
                 fail("preempted \(victim.id) while newer \(newer.sequence.id) keeps running")
             }
         }
     }
 
-    /// Reference counts match the block tables; a block is shared only as a registered prefix.
+    /// Reference counts match the block tables; a block is shared only as a registered prefix;
+    /// under a window, holes lead the table and a sequence holds at most `heldBlockLimit` blocks.
     private func checkOwnership() {
         var owners: [Int32: [(SequenceState, Int)]] = [:]
         for sequence in core.scheduler.running + core.scheduler.waiting {
             if sequence.status == .waiting && !sequence.blockTable.isEmpty { fail("waiting \(sequence.id) holds blocks") }
-            if Set(sequence.blockTable).count != sequence.blockTable.count { fail("\(sequence.id) holds a block twice") }
-            for (index, block) in sequence.blockTable.enumerated() { owners[block, default: []].append((sequence, index)) }
+            let held = sequence.blockTable.enumerated().filter { $0.element != BlockManager.hole }
+            if Set(held.map(\.element)).count != held.count { fail("\(sequence.id) holds a block twice") }
+            if held.first.map({ $0.offset != sequence.firstHeldBlock }) ?? false || held.count + sequence.firstHeldBlock != sequence.blockTable.count
+            {
+                fail("\(sequence.id) has holes after its first held block: \(sequence.blockTable)")
+            }
+            if window == nil && sequence.firstHeldBlock != 0 { fail("\(sequence.id) released blocks without a window") }
+            mostHeldBlocks[sequence.id] = max(mostHeldBlocks[sequence.id] ?? 0, held.count)
+            if let limit = heldBlockLimit, held.count > limit { fail("\(sequence.id) holds \(held.count) blocks, more than \(limit)") }
+            for (index, block) in held { owners[block, default: []].append((sequence, index)) }
         }
         for block in 0..<Int32(blockCount) {
             let list = owners[block] ?? []
@@ -323,6 +350,28 @@ private func request(
         #expect(harness.device.plan.joined().filter { $0.hasSuffix("s") && $0.contains(":12..<") }.count == 4)
     }
 
+    /// A generation far longer than the pool, on a model with a window of 8 on every layer: the
+    /// blocks behind the window return to the pool as it advances, so it runs in 5 blocks of 4
+    /// (it needs 55 without the window) without preemption, with the tokens it gets alone.
+    @Test(arguments: [false, true])
+    func aSlidingWindowFreesTheBlocksBehindIt(asynchronous: Bool) async {
+        let sampling = SamplingParameters(temperature: 1, topK: 20, repetitionPenalty: 1.2, seed: 11)
+        let harness = LoopHarness(
+            [request(0, prompt(20), maxTokens: 200, sampling: sampling)], asynchronous: asynchronous, blockSize: 4, blockCount: 5,
+            maxBatchTokens: 8, maxSequences: 4, window: 8)
+        harness.run()
+        await harness.checkResults()
+        expectClean(harness)
+        #expect(await harness.results().map(\.tokenIDs.count) == [200])
+        #expect(harness.core.scheduler.preemptionCount == 0)
+        // After each step it holds the blocks of the positions its tokens attended to and wrote:
+        // the prompt's second chunk 0..<16, then while decoding 3 blocks, 4 across a boundary.
+        #expect(harness.mostHeldBlocks[0] == 4)
+        // The last step computes position 218, which attends from 211: blocks 0-51 were released.
+        #expect(harness.core.scheduler.blocksReleasedBehindWindow == 52)
+        #expect(Scheduler.blocksHeld(window: 8, chunk: 8, blockSize: 4) == 5)
+    }
+
     /// Invariant "identical results in both modes", and both equal to each request run alone.
     @Test func synchronousAndAsynchronousProduceTheSameTokens() async {
         let requests = (0..<6).map { i in
@@ -468,7 +517,21 @@ private func request(
     /// those of the requests run alone without drafts.
     @Test(arguments: [false, true], [false, true])
     func randomWorkloadsKeepEveryInvariant(asynchronous: Bool, speculative: Bool) async {
-        var random = SplitMix64(seed: (asynchronous ? 17 : 29) + (speculative ? 1000 : 0))
+        await runRandomWorkloads(
+            asynchronous: asynchronous, seed: (asynchronous ? 17 : 29) + (speculative ? 1000 : 0), windowed: false,
+            speculative: speculative)
+    }
+
+    /// The random workloads on a model with a sliding window on every layer: blocks behind the
+    /// window are released as sequences advance (a long sequence holds at most `heldBlockLimit`),
+    /// and nothing is read from a hole, through preemption, prefix hits and aborts.
+    @Test(arguments: [false, true])
+    func randomWorkloadsWithASlidingWindowKeepEveryInvariant(asynchronous: Bool) async {
+        await runRandomWorkloads(asynchronous: asynchronous, seed: asynchronous ? 41 : 43, windowed: true, speculative: false)
+    }
+
+    private func runRandomWorkloads(asynchronous: Bool, seed: UInt64, windowed: Bool, speculative: Bool) async {
+        var random = SplitMix64(seed: seed)
         var speculation = Speculation()
         speculation.maxDraftTokens = 4
         speculation.tokenCost = 0
@@ -478,10 +541,12 @@ private func request(
         var hits = 0
         var stops = 0
         var acceptedDrafts = 0
+        var released = 0
         for trial in 0..<120 {
             let blockSize = [1, 2, 4, 8][trial % 4]
             let maxSequences = uniform(1...6)
             let maxBatchTokens = uniform(maxSequences...40)
+            let window = windowed ? uniform(1...16) : nil
             let prefixes = (0..<3).map { p in (0..<uniform(0...20)).map { _ in Int32(p * 100 + uniform(2...11)) } }
             var longest = 0
             var requests: [TimedRequest] = []
@@ -501,30 +566,35 @@ private func request(
                     ? SamplingParameters.greedy
                     : SamplingParameters(temperature: 1, topK: uniform(0...50), repetitionPenalty: 1.2, seed: UInt64(index))
                 var timed = request(
-                    index, tokens, maxTokens: uniform(1...16), arrival: uniform(0...30), sampling: sampling,
+                    index, tokens, maxTokens: uniform(1...(windowed ? 48 : 16)), arrival: uniform(0...30), sampling: sampling,
                     ignoreEOS: uniform(0...1) == 0)
                 if uniform(0...5) == 0 {
                     // Stop at a token the request is known to produce.
-                    let reference = FakeModel.reference(timed.request, copying: speculative).tokens
+                    let reference = FakeModel.reference(timed.request, copying: speculative, window: window).tokens
                     if let token = reference.randomElement(using: &random) { timed.request.stopTokenIDs = [token] }
                 }
                 if uniform(0...9) == 0 { timed.abortAt = timed.arrival + uniform(0...20) }
                 longest = max(longest, tokens.count + timed.request.maxTokens)
                 requests.append(timed)
             }
-            let minimumBlocks = (longest + blockSize - 1) / blockSize
+            // Enough for the longest request alone; under a window, for the blocks one step holds.
+            var minimumBlocks = (longest + blockSize - 1) / blockSize
+            if let held = Scheduler.blocksHeld(window: window, chunk: maxBatchTokens, blockSize: blockSize) {
+                minimumBlocks = min(minimumBlocks, held)
+            }
             let ample = trial % 3 == 0
             let blockCount = ample ? minimumBlocks * requests.count + 1 : minimumBlocks + uniform(0...3)
             let harness = LoopHarness(
                 requests, asynchronous: asynchronous, blockSize: blockSize, blockCount: blockCount, maxBatchTokens: maxBatchTokens,
-                maxSequences: maxSequences, expectDecodesEveryStep: ample, speculation: speculative ? speculation : nil)
+                maxSequences: maxSequences, expectDecodesEveryStep: ample, speculation: speculative ? speculation : nil,
+                window: window)
             harness.run()
             await harness.checkResults()
             #expect(
                 harness.allViolations.isEmpty,
                 """
                 trial \(trial): \(harness.allViolations.joined(separator: "\n"))
-                blocks \(blockCount) of \(blockSize), budget \(maxBatchTokens), cap \(maxSequences)
+                blocks \(blockCount) of \(blockSize), budget \(maxBatchTokens), cap \(maxSequences), window \(window.map(String.init) ?? "none")
                 plan: \(harness.device.plan.prefix(16).enumerated().map { "\($0.offset): \($0.element)" }.joined(separator: "\n"))
                 """)
             if !harness.allViolations.isEmpty { break }
@@ -532,11 +602,13 @@ private func request(
             hits += harness.core.scheduler.blocks.prefixHits
             stops += await harness.results().filter { $0.finishReason == .stop }.count
             acceptedDrafts += harness.device.acceptedDrafts
+            released += harness.core.scheduler.blocksReleasedBehindWindow
         }
         if speculative { #expect(acceptedDrafts > 10, "drafts must be accepted: \(acceptedDrafts)") }
         #expect(preemptions > 0, "the tight pools must exercise preemption")
         #expect(hits > 0, "the shared prefixes must hit the cache")
         #expect(stops > 0, "stop tokens and end of text must end requests")
+        #expect((released > 0) == windowed, "blocks are released behind a window, and only then")
     }
 }
 

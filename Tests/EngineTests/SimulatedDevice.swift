@@ -5,9 +5,10 @@ import Tokenizer
 @testable import Engine
 
 /// A fake model whose next-token logits are a hash of the whole context (prompt and outputs so
-/// far), read back through the block tables from a paged token store. Anything that corrupts the
-/// simulated KV cache (a wrong shared block, a block reused too early, a wrong position, a stale
-/// decoding state) changes the tokens.
+/// far), or of its last `window` tokens when the model has a sliding window on every layer, read
+/// back through the block tables from a paged token store. Anything that corrupts the simulated
+/// KV cache (a wrong shared block, a block reused too early, a wrong position, a stale decoding
+/// state) changes the tokens.
 enum FakeModel {
     static let vocabularySize = 1000
     static let endOfText: Int32 = 999
@@ -35,8 +36,10 @@ enum FakeModel {
     }
 
     /// What the engine must produce for `request`: the request run alone, token by token, with a
-    /// fresh decoding state.
-    static func reference(_ request: GenerationRequest, copying: Bool = false) -> (tokens: [Int32], reason: FinishReason) {
+    /// fresh decoding state; with a `window`, each token sees only the last `window` of its context.
+    static func reference(
+        _ request: GenerationRequest, copying: Bool = false, window: Int? = nil
+    ) -> (tokens: [Int32], reason: FinishReason) {
         var state: any DecodingState = SamplingState(parameters: request.sampling, promptTokens: request.promptTokens)
         if let runtime = request.constraint {
             state = ConstrainedState(
@@ -46,7 +49,7 @@ enum FakeModel {
         var context = request.promptTokens
         var output: [Int32] = []
         while output.count < request.maxTokens {
-            var row = logits(after: context, copying: copying)
+            var row = logits(after: context.suffix(window ?? context.count), copying: copying)
             let token = row.withUnsafeMutableBufferPointer { row in
                 state.mask(row)
                 return state.choose(from: row)
@@ -86,8 +89,9 @@ enum FakeModel {
 
 /// A device that computes each step when it is submitted (in submission order, as a real device
 /// would), against `FakeModel` and a paged token store, and checks at every step the invariants
-/// a device can see: budgets, positions, the device-resolved decode inputs, and that no block is
-/// written while a step still in flight (submitted, not yet waited for) uses it.
+/// a device can see: budgets, positions, the device-resolved decode inputs, that no block is
+/// written while a step still in flight (submitted, not yet waited for) uses it, and that every
+/// position a token attends to (all before it, or its window) has a block, never a hole.
 final class SimulatedDevice: Device, @unchecked Sendable {
     /// One entry as the device saw it, for the plan tests.
     struct Seen: Sendable {
@@ -129,9 +133,9 @@ final class SimulatedDevice: Device, @unchecked Sendable {
 
     init(
         blockSize: Int, blockCount: Int, asynchronous: Bool, maxBatchTokens: Int, maxSequences: Int,
-        computesOnHostCores: Bool = false, copying: Bool = false
+        computesOnHostCores: Bool = false, copying: Bool = false, window: Int? = nil
     ) {
-        cacheLayout = KVCacheLayout(blockSize: blockSize, blockCount: blockCount, elementType: "token")
+        cacheLayout = KVCacheLayout(blockSize: blockSize, blockCount: blockCount, elementType: "token", attentionWindow: window)
         self.copying = copying
         self.asynchronous = asynchronous
         self.computesOnHostCores = computesOnHostCores
@@ -194,6 +198,11 @@ final class SimulatedDevice: Device, @unchecked Sendable {
 
     func shutdown() {}
 
+    /// The first position a token at `position` attends to.
+    private func firstAttended(_ position: Int) -> Int {
+        cacheLayout.attentionWindow.map { max(position - $0 + 1, 0) } ?? 0
+    }
+
     private func slot(_ position: Int, _ table: [Int32]) -> Int? {
         let index = position / cacheLayout.blockSize
         guard index < table.count, table[index] >= 0, Int(table[index]) < cacheLayout.blockCount else { return nil }
@@ -212,7 +221,7 @@ final class SimulatedDevice: Device, @unchecked Sendable {
         var inFlightBlocks: [Int32: Set<Int>] = [:]
         for earlier in unwaited.values {
             for entry in earlier.entries {
-                for block in entry.blockTable { inFlightBlocks[block, default: []].insert(entry.sequenceID) }
+                for block in entry.blockTable where block >= 0 { inFlightBlocks[block, default: []].insert(entry.sequenceID) }
             }
         }
         for entry in step.entries {
@@ -248,6 +257,11 @@ final class SimulatedDevice: Device, @unchecked Sendable {
                 if let users = inFlightBlocks[block], !users.subtracting([id]).isEmpty {
                     fail("block \(block) written by \(id) while sequences \(users.sorted()) in flight use it")
                 }
+            }
+            // Every position the entry's tokens attend to (the first token reaches back the
+            // furthest) must have a block: a hole there would be read.
+            if let missing = (firstAttended(first)..<end).first(where: { slot($0, entry.blockTable) == nil }) {
+                fail("sequence \(id) attends to position \(missing), which has no block (\(entry.blockTable))")
             }
         }
         _steps.append(
@@ -296,12 +310,14 @@ final class SimulatedDevice: Device, @unchecked Sendable {
                 fail("sequence \(id) samples without a decoding state")
                 continue
             }
-            // Row i sees the context up to the input and the first i drafts, read back through the
-            // block table; its token counts, and the next row too while it equals the draft.
+            // Row i sees the context (the window of it) up to the input and the first i drafts,
+            // read back through the block table; its token counts, and the next row too while it
+            // equals the draft.
             var rows: [UnsafeMutableBufferPointer<Float>] = []
             defer { for row in rows { row.deallocate() } }
             let accepted = state.chooseVerifying(drafts: drafts) { draft in
-                let context = (0..<(inputEnd + draft)).map { slot($0, entry.blockTable).map { kv[$0] } ?? -2 }
+                let end = inputEnd + draft
+                let context = (firstAttended(end - 1)..<end).map { slot($0, entry.blockTable).map { kv[$0] } ?? -2 }
                 let logits = FakeModel.logits(after: context, copying: copying)
                 let row = UnsafeMutableBufferPointer<Float>.allocate(capacity: logits.count)
                 _ = row.initialize(from: logits)
