@@ -48,7 +48,7 @@ public struct VerifyStepTimer {
 extension Speculation {
     /// Sets `draftCost` and `tokenCost` from `model` on this machine: one-sequence steps of 1, 2 and
     /// 8 tokens after 64 positions, the fastest of `repetitions` each (after a warm-up).
-    public mutating func measureCosts(of model: LlamaModel, repetitions: Int = 3) throws {
+    public mutating func measureCosts(of model: LlamaModel, repetitions: Int = 5) throws {
         let timer = try VerifyStepTimer(model: model, context: 64, maxTokens: 8)
         func fastest(_ k: Int) throws -> Double {
             _ = try timer.seconds(tokens: k)

@@ -33,6 +33,9 @@ struct ToolCallParser {
     /// Hermes: a block just closed at the end of the text so far, so a newline that starts the next
     /// text is the separator between blocks.
     private var afterBlock = false
+    /// Hermes: UTF-8 bytes at the start of `pending` (an open block) already searched for the close
+    /// tag, so a block that stays open is not searched again from its start at every token.
+    private var searched = 0
 
     init(format: ToolCallFormat) { self.format = format }
 
@@ -78,8 +81,14 @@ struct ToolCallParser {
             if pending.first == "\n" { pending.removeFirst() }
             afterBlock = false
         }
-        while let start = pending.range(of: Self.open) {
-            guard let end = pending.range(of: Self.close, range: start.upperBound..<pending.endIndex) else { break }
+        while let start = openTag() {
+            let resume = start.lowerBound == pending.startIndex ? max(searched - Self.close.utf8.count + 1, 0) : 0
+            guard let end = Self.closeTag(in: pending, from: max(pending.utf8.distance(from: pending.startIndex, to: start.upperBound), resume))
+            else {
+                searched = start.lowerBound == pending.startIndex ? pending.utf8.count : 0
+                break
+            }
+            searched = 0
             emit(pending[..<start.lowerBound])
             if let call = Self.call(String(pending[start.upperBound..<end.lowerBound]), format: .hermes) {
                 events.append(.call(call))
@@ -95,10 +104,10 @@ struct ToolCallParser {
         if final {
             emit(pending[...])
             pending = ""
-        } else if let start = pending.range(of: Self.open) {
+        } else if let start = openTag() {
             // An open block waits for its close.
             emit(pending[..<start.lowerBound])
-            pending = String(pending[start.lowerBound...])
+            if start.lowerBound != pending.startIndex { pending = String(pending[start.lowerBound...]) }
         } else {
             // Hold the longest tail that could begin `<tool_call>`.
             let held = (1..<Self.open.count).reversed().first { pending.hasSuffix(Self.open.prefix($0)) } ?? 0
@@ -107,6 +116,26 @@ struct ToolCallParser {
             pending = String(pending[cut...])
         }
         return events
+    }
+
+    /// The first `<tool_call>` in `pending`: at its start while an open block is being searched.
+    private func openTag() -> Range<String.Index>? {
+        guard searched > 0 else { return pending.range(of: Self.open) }
+        return pending.startIndex..<pending.utf8.index(pending.startIndex, offsetBy: Self.open.utf8.count)
+    }
+
+    /// The first `</tool_call>` in `text` at or after UTF-8 offset `offset` (a byte search: the tag is
+    /// ASCII, so a match starts and ends on scalar boundaries).
+    private static func closeTag(in text: String, from offset: Int) -> Range<String.Index>? {
+        let bytes = text.utf8, tag = Array(close.utf8)
+        guard var index = bytes.index(bytes.startIndex, offsetBy: offset, limitedBy: bytes.endIndex) else { return nil }
+        while let found = bytes[index...].firstIndex(of: tag[0]) {
+            if bytes[found...].starts(with: tag) {
+                return found..<bytes.index(found, offsetBy: tag.count)
+            }
+            index = bytes.index(after: found)
+        }
+        return nil
     }
 
     /// One call object's text, `{"name": …, "arguments" or "parameters": …}`; nil if it is not one.

@@ -106,8 +106,11 @@ struct GenerateCommand: AsyncParsableCommand {
             output.write(Data("\n".utf8))
             let statistics = engine.currentStatistics
             let drafts =
-                statistics.draftedTokens > 0
-                ? String(format: ", drafts accepted: %d of %d", statistics.acceptedDraftTokens, statistics.draftedTokens) : ""
+                configuration.speculation.map {
+                    String(
+                        format: ", drafts accepted: %d of %d (costs %.2f + %.2f per token)", statistics.acceptedDraftTokens,
+                        statistics.draftedTokens, $0.draftCost, $0.tokenCost)
+                } ?? ""
             standardError(
                 String(
                     format: "[%d prompt tokens: %.1f tok/s, %d generated: %.1f tok/s%@, finish: %@]",

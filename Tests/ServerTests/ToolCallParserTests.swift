@@ -40,6 +40,29 @@ import Testing
             ])
     }
 
+    /// A block that stays open for a long reply is not searched again from its start at every
+    /// token: the cost per piece with 16 times more pieces stays within 3 times (it was 16 times,
+    /// quadratic). A close tag split over pieces, and non-ASCII text, are still found.
+    @Test func aLongOpenBlockCostsLinearTime() {
+        func secondsPerPiece(_ count: Int) -> Double {
+            var parser = ToolCallParser(format: .hermes)
+            let start = ContinuousClock.now
+            _ = parser.feed("<tool_call>{\"name\": \"echo\", \"arguments\": {\"text\": \"")
+            for _ in 0..<count { _ = parser.feed("été ") }
+            let events = parser.feed("\"}}</tool") + parser.feed("_call>")
+            let elapsed = ContinuousClock.now - start
+            #expect(events.count == 1)
+            if case .call(let call)? = events.first { #expect(call.name == "echo" && call.arguments.count > 4 * count) }
+            let (seconds, attoseconds) = elapsed.components
+            return (Double(seconds) + Double(attoseconds) * 1e-18) / Double(count)
+        }
+        _ = secondsPerPiece(500)  // warm up
+        // The fastest of three each: the machines are shared.
+        let small = (0..<3).map { _ in secondsPerPiece(1000) }.min() ?? 0
+        let large = (0..<3).map { _ in secondsPerPiece(16000) }.min() ?? 0
+        #expect(large / small < 3, "per piece: \(small * 1e6) µs for 1000 pieces, \(large * 1e6) µs for 16000")
+    }
+
     @Test func hermesContentStreamsAtOnceButHoldsAPossibleMarker() {
         var parser = ToolCallParser(format: .hermes)
         #expect(parser.feed("Hello <to") == [.content("Hello ")])
