@@ -47,16 +47,19 @@ public struct VerifyStepTimer {
 
 extension Speculation {
     /// Sets `draftCost` and `tokenCost` from `model` on this machine: one-sequence steps of 1, 2 and
-    /// 8 tokens after 64 positions, the fastest of `repetitions` each (after a warm-up).
+    /// 8 tokens after 64 positions, interleaved over `repetitions` rounds (after a warm-up round) so
+    /// that a change of load touches all three, the fastest of each.
     public mutating func measureCosts(of model: LlamaModel, repetitions: Int = 5) throws {
         let timer = try VerifyStepTimer(model: model, context: 64, maxTokens: 8)
-        func fastest(_ k: Int) throws -> Double {
-            _ = try timer.seconds(tokens: k)
-            var best = Double.infinity
-            for _ in 0..<max(repetitions, 1) { best = min(best, try timer.seconds(tokens: k)) }
-            return best
+        let counts = [1, 2, 8]
+        var fastest = [Double](repeating: .infinity, count: counts.count)
+        for round in 0...max(repetitions, 1) {
+            for (index, k) in counts.enumerated() {
+                let seconds = try timer.seconds(tokens: k)
+                if round > 0 { fastest[index] = min(fastest[index], seconds) }
+            }
         }
-        let one = try fastest(1), two = try fastest(2), eight = try fastest(8)
+        let one = fastest[0], two = fastest[1], eight = fastest[2]
         tokenCost = max((eight - two) / (6 * one), 0.01)
         draftCost = max((two - one) / one - tokenCost, 0)
     }

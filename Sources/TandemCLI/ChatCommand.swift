@@ -46,7 +46,8 @@ struct ChatCommand: AsyncParsableCommand {
         let tokenizer = try modelOptions.loadTokenizer(file)
         let model = try modelOptions.loadModel(file)
         let engine = Engine(
-            model: model, tokenizer: tokenizer, configuration: try engineOptions.configuration(for: model), cache: try engineOptions.cache(for: model)
+            model: model, tokenizer: tokenizer, configuration: try engineOptions.configuration(for: model, path: try modelOptions.resolvedPath()),
+            cache: try engineOptions.cache(for: model)
         )
         defer { engine.shutdown() }
         let renderer: ChatPromptRenderer

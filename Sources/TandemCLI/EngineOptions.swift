@@ -35,14 +35,16 @@ struct EngineOptions: ParsableArguments {
         guard ["f32", "f16", "q8_0"].contains(kvType) else { throw ValidationError("--kv-type must be f32, f16 or q8_0") }
     }
 
-    /// The engine's settings for `model` (speculative decoding's costs are measured on it).
-    func configuration(for model: LlamaModel, asynchronous: Bool? = nil, recordSteps: Bool = false) throws -> Engine.Configuration {
+    /// The engine's settings for `model`, loaded from `path` (speculative decoding's costs are measured on it).
+    func configuration(
+        for model: LlamaModel, path: String, asynchronous: Bool? = nil, recordSteps: Bool = false
+    ) throws -> Engine.Configuration {
         var c = Engine.Configuration()
         c.maxBatchTokens = maxBatchTokens
         c.maxSequences = maxSeqs
         c.asynchronous = asynchronous ?? !sync
         c.recordSteps = recordSteps
-        c.speculation = try speculationOptions.speculation(for: model)
+        c.speculation = try speculationOptions.speculation(for: model, path: path)
         return c
     }
 

@@ -70,7 +70,7 @@ struct GenerateCommand: AsyncParsableCommand {
         let budget = min(maxTokens, context - promptTokens.count)
         // One request: a KV cache of its length, and room for the drafts of two steps in flight.
         var configuration = Engine.Configuration()
-        configuration.speculation = try speculationOptions.speculation(for: model)
+        configuration.speculation = try speculationOptions.speculation(for: model, path: try modelOptions.resolvedPath())
         var cache = CPUDevice.CacheConfiguration()
         cache.tokens = promptTokens.count + budget + 2 * (configuration.speculation.map { $0.maxDraftTokens + 1 } ?? 0)
         cache.precision = .float32  // single requests keep the f32 cache (docs/benchmarks.md)

@@ -82,7 +82,7 @@ struct ServeCommand: AsyncParsableCommand {
             let tokenizer = try options.loadTokenizer(file)
             let model = try options.loadModel(file)
             let engine = Engine(
-                model: model, tokenizer: tokenizer, configuration: try engineOptions.configuration(for: model),
+                model: model, tokenizer: tokenizer, configuration: try engineOptions.configuration(for: model, path: try options.resolvedPath()),
                 cache: try engineOptions.cache(for: model))
             let served = ServedModel(engine: engine, chatTemplate: file.metadata["tokenizer.chat_template"]?.string)
             if case .failure(let error) = served.chat {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Engine
+import Foundation
 import Model
+import ModelStore
 
 /// Speculative decoding's options (`tandem serve`, `chat`, `generate`, `bench throughput`).
 struct SpeculationOptions: ParsableArguments {
@@ -19,7 +21,8 @@ struct SpeculationOptions: ParsableArguments {
     @Option(
         help: """
             What verifying costs, as fractions of a one-token step: DRAFT,TOKEN (for any drafts, and per token), \
-            or auto (measured at start, in a few decode steps' time). Drafting stops where it does not pay.
+            or auto (measured on first use of a model file and thread count, then kept in the model cache directory). \
+            Drafting stops where it does not pay.
             """)
     var specCosts = "auto"
 
@@ -41,9 +44,10 @@ struct SpeculationOptions: ParsableArguments {
         return (parts[0], parts[1])
     }
 
-    /// The speculative decoding settings for `model`, nil when it is off; with `--spec-costs auto`
-    /// the costs are measured on `model` now.
-    func speculation(for model: LlamaModel) throws -> Speculation? {
+    /// The speculative decoding settings for `model`, loaded from `path`; nil when it is off. With
+    /// `--spec-costs auto` the costs are those measured earlier for the same file (path, size,
+    /// modification time) and thread count, or measured now (a few decode steps) and kept.
+    func speculation(for model: LlamaModel, path: String) throws -> Speculation? {
         guard speculative == "ngram" else { return nil }
         var s = Speculation()
         s.ngramSizes = specNgramMin...specNgramMax
@@ -51,9 +55,23 @@ struct SpeculationOptions: ParsableArguments {
         if let costs {
             s.draftCost = costs.draft
             s.tokenCost = costs.token
-        } else {
-            try s.measureCosts(of: model)
+            return s
         }
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        let size = (attributes?[.size] as? NSNumber)?.int64Value ?? 0
+        let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+        let key = "\(path)|\(size)|\(Int64(modified))|\(model.pool.threadCount)"
+        let store = DefaultModel.cacheDirectory.appendingPathComponent("speculation-costs.json")
+        var known = (try? JSONDecoder().decode([String: [Double]].self, from: Data(contentsOf: store))) ?? [:]
+        if let kept = known[key], kept.count == 2, kept.allSatisfy({ $0.isFinite && $0 >= 0 }) {
+            s.draftCost = kept[0]
+            s.tokenCost = kept[1]
+            return s
+        }
+        try s.measureCosts(of: model)
+        known[key] = [s.draftCost, s.tokenCost]
+        try? FileManager.default.createDirectory(at: DefaultModel.cacheDirectory, withIntermediateDirectories: true)
+        try? JSONEncoder().encode(known).write(to: store, options: .atomic)  // a cache: losing it costs a measurement
         return s
     }
 }

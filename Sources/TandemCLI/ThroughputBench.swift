@@ -78,7 +78,7 @@ struct ThroughputBench: AsyncParsableCommand {
             let engine = Engine(
                 model: model, tokenizer: tokenizer,
                 configuration: try engineOptions.configuration(
-                    for: model, asynchronous: asynchronous,
+                    for: model, path: try modelOptions.resolvedPath(), asynchronous: asynchronous,
                     recordSteps: trace != nil || svg != nil),
                 cache: try engineOptions.cache(for: model))
             var requests = requests
