@@ -96,4 +96,36 @@ import Tokenizer
         let result = await Engine.result(of: try engine.submit(request), id: request.id)
         #expect(result.tokenIDs == (try reference(model, prompt: prompt, count: 100)))
     }
+
+    /// The sizing rule: from a memory budget the local pool gets `localTokens` (at most its layers'
+    /// share of an unsplit cache) and the global pool the memory it leaves. tiny-gemma3 (f16, 64 key
+    /// values per layer: 256 bytes per token and layer) in 1 MiB: 682 tokens unsplit; with 64 local
+    /// tokens (81,920 bytes over 5 layers) the global layer gets 3776 tokens.
+    @Test func aMemoryBudgetGoesToTheGlobalPoolWhatTheLocalOneLeaves() throws {
+        let (model, tokenizer) = try Self.loaded.get()
+        var cache = CPUDevice.CacheConfiguration()
+        cache.memoryMiB = 1
+        cache.localTokens = 64
+        let split = CPUDevice(model: model, cache: cache)
+        defer { split.shutdown() }
+        #expect(split.cacheLayout.blockCount == 236 && split.cacheLayout.localPool?.blockCount == 4)
+        #expect(split.cache.byteCount <= 1 << 20)
+        cache.localTokens = nil  // the unsplit share: both pools as large as one unsplit pool
+        let even = CPUDevice(model: model, cache: cache)
+        defer { even.shutdown() }
+        #expect(even.cacheLayout.blockCount == 43 && even.cacheLayout.localPool?.blockCount == 43)
+        cache.splitsLocalLayers = false
+        let unsplit = CPUDevice(model: model, cache: cache)
+        defer { unsplit.shutdown() }
+        #expect(unsplit.cacheLayout.blockCount == 43 && unsplit.cacheLayout.localPool == nil)
+        #expect(even.cache.byteCount == unsplit.cache.byteCount)
+        // A request may be as long as the global pool when one sequence's window fits the local pool.
+        var configuration = Engine.Configuration()
+        configuration.maxBatchTokens = 8
+        cache.splitsLocalLayers = true
+        cache.localTokens = 64
+        let engine = Engine(model: model, tokenizer: tokenizer, configuration: configuration, cache: cache)
+        defer { engine.shutdown() }
+        #expect(engine.maxSequenceLength == min(model.configuration.contextLength, 236 * 16))
+    }
 }
