@@ -67,14 +67,37 @@ public struct BlockManager: Sendable {
     }
 
     /// Takes a reference on the longest run of cached blocks that starts `tokens`, leaving at
-    /// least one token uncached (its logits are needed). Returns the shared blocks.
+    /// least one token uncached (its logits are needed), of at most `limit` blocks. Returns the
+    /// shared blocks.
     ///
-    /// With a `window` on every layer, the first token computed after a hit of `k` blocks attends
-    /// only from position `k * blockSize - window + 1`: the hit needs the cached blocks from there
-    /// on, and the blocks before it are returned as holes (`hole`), cached or not (the oldest
-    /// blocks of a long prompt are freed first behind a window, so evicted first).
-    public mutating func acquireCachedPrefix(_ tokens: [Int32], window: Int? = nil) -> [Int32] {
-        let usable = max(tokens.count - 1, 0) / blockSize
+    /// With a `window` on every layer reading these blocks, the first token computed after a hit
+    /// of `k` blocks attends only from position `k * blockSize - window + 1`: the hit needs the
+    /// cached blocks from there on, and the blocks before it are returned as holes (`hole`), cached
+    /// or not (the oldest blocks of a long prompt are freed first behind a window, so evicted first).
+    public mutating func acquireCachedPrefix(_ tokens: [Int32], window: Int? = nil, limit: Int = .max) -> [Int32] {
+        let (cached, count) = cachedPrefix(tokens, window: window, limit: limit)
+        let first = firstNeededBlock(afterHitOf: count, window: window)
+        var table = [Int32](repeating: Self.hole, count: first)
+        for block in cached[first..<count] {
+            guard let block else { break }  // cannot happen: the run covers them
+            retain(block)
+            table.append(block)
+        }
+        prefixQueries += tokens.count
+        prefixHits += table.count * blockSize
+        return table
+    }
+
+    /// How many blocks `acquireCachedPrefix(tokens, window:, limit:)` would share now.
+    public func cachedPrefixLength(_ tokens: [Int32], window: Int? = nil, limit: Int = .max) -> Int {
+        cachedPrefix(tokens, window: window, limit: limit).count
+    }
+
+    /// The cached block of each full block of `tokens` (as far as needed), and the longest hit of
+    /// at most `limit` blocks whose needed blocks (all, or those in the window of its end; at
+    /// least one) are cached.
+    private func cachedPrefix(_ tokens: [Int32], window: Int?, limit: Int) -> (cached: [Int32?], count: Int) {
+        let usable = min(max(tokens.count - 1, 0) / blockSize, max(limit, 0))
         let hashes = blockHashes(Array(tokens.prefix(usable * blockSize)))
         // cached[i]: block i of the prefix, if cached with these very tokens; run[i]: how many
         // blocks up to i are cached in a row.
@@ -88,24 +111,13 @@ public struct BlockManager: Sendable {
             run.append(block == nil ? 0 : (run.last ?? 0) + 1)
             if window == nil && block == nil { break }
         }
-        // The longest hit whose needed blocks (all, or those in the window of its end; at least one)
-        // are cached.
         var count = cached.count
         while count > 0 {
             let first = firstNeededBlock(afterHitOf: count, window: window)
             if first < count && run[count - 1] >= count - first { break }
             count -= 1
         }
-        let first = firstNeededBlock(afterHitOf: count, window: window)
-        var table = [Int32](repeating: Self.hole, count: first)
-        for block in cached[first..<count] {
-            guard let block else { break }  // cannot happen: the run covers them
-            retain(block)
-            table.append(block)
-        }
-        prefixQueries += tokens.count
-        prefixHits += table.count * blockSize
-        return table
+        return (cached, count)
     }
 
     /// The first block a hit of `count` blocks needs: 0 without a window, else the block of the

@@ -27,8 +27,28 @@ public final class CPUDevice: Device, @unchecked Sendable {
         /// f16 by default: measured 13% more batched throughput than f32 (attention reads half the
         /// bytes) at half the memory; see docs/benchmarks.md.
         public var precision: KVElementType = .float16
+        /// On a model that interleaves local (sliding-window) and global layers (Gemma 2/3), whether
+        /// the local layers get a pool of their own (`KVCacheLayout.localPool`), which needs blocks
+        /// only for each sequence's window.
+        public var splitsLocalLayers = true
+        /// Tokens of the local layers' pool; nil: as many as their share of an unsplit cache. The
+        /// local pool never gets more than that share; the global pool gets `tokens`, or, sized
+        /// from `memoryMiB`, the memory the local pool leaves (docs/models.md, "Sliding windows").
+        public var localTokens: Int?
 
         public init() {}
+
+        /// Sizes the local pool for `maxSequences` sequences that each hold the blocks of their
+        /// window and one step of `maxBatchTokens` (`Scheduler.blocksHeld`), on a model with
+        /// interleaved local and global layers; nothing otherwise.
+        public mutating func sizeLocalPool(for model: LlamaModel, maxSequences: Int, maxBatchTokens: Int) {
+            let blockSize = max(self.blockSize, 1)
+            guard let window = model.configuration.interleavedWindow,
+                let held = Scheduler.blocksHeld(window: window, chunk: max(maxBatchTokens, 1), blockSize: blockSize)
+            else { return }
+            let (product, overflow) = held.multipliedReportingOverflow(by: max(maxSequences, 1) * blockSize)
+            localTokens = overflow ? nil : product
+        }
     }
 
     public let model: LlamaModel
@@ -49,12 +69,29 @@ public final class CPUDevice: Device, @unchecked Sendable {
         let c = model.configuration
         let blockSize = max(configuration.blockSize, 1)
         let bytesPerToken = KVCache.bytesPerToken(layerCount: c.layerCount, kvWidth: c.kvWidth, precision: configuration.precision)
-        let tokens = configuration.tokens ?? max(configuration.memoryMiB << 20 / max(bytesPerToken, 1), blockSize)
+        let memory = configuration.memoryMiB << 20
+        let unsplit = configuration.tokens ?? max(memory / max(bytesPerToken, 1), blockSize)
+        var tokens = unsplit
+        var localPool: KVCacheLayout.LocalPool?
+        if configuration.splitsLocalLayers, let window = c.interleavedWindow {
+            // The local pool gets at most its layers' share of an unsplit cache; sized from memory,
+            // the global pool gets what the local one leaves.
+            let localLayers = c.slidingWindowLayers.filter { $0 }.count
+            let localTokens = min(max(configuration.localTokens ?? unsplit, blockSize), unsplit)
+            if configuration.tokens == nil {
+                let localBytes = localTokens * KVCache.bytesPerToken(layerCount: localLayers, kvWidth: c.kvWidth, precision: configuration.precision)
+                let globalBytesPerToken = KVCache.bytesPerToken(
+                    layerCount: c.layerCount - localLayers, kvWidth: c.kvWidth, precision: configuration.precision)
+                tokens = max((memory - localBytes) / max(globalBytesPerToken, 1), unsplit)
+            }
+            localPool = .init(blockCount: (localTokens + blockSize - 1) / blockSize, window: window)
+        }
         let blockCount = max((tokens + blockSize - 1) / blockSize, 1)
-        cache = model.makeKVCache(blockSize: blockSize, blockCount: blockCount, precision: configuration.precision)
+        cache = model.makeKVCache(
+            blockSize: blockSize, blockCount: blockCount, localBlockCount: localPool?.blockCount, precision: configuration.precision)
         cacheLayout = KVCacheLayout(
             blockSize: blockSize, blockCount: blockCount, elementType: configuration.precision.name,
-            attentionWindow: c.windowOnEveryLayer)
+            attentionWindow: c.windowOnEveryLayer, localPool: localPool)
         let thread = Thread { self.computeLoop() }  // holds the device until shutdown()
         thread.name = "tandem-device"
         thread.stackSize = 8 << 20
@@ -149,7 +186,8 @@ public final class CPUDevice: Device, @unchecked Sendable {
             }
             batch.append(
                 tokens: tokens, firstPosition: firstPosition, blockTable: entry.blockTable,
-                blockSize: cache.blockSize, logitCount: entry.samples ? 1 + drafts.count : 0)
+                localBlockTable: cache.isSplit ? entry.localBlockTable ?? [] : nil, blockSize: cache.blockSize,
+                logitCount: entry.samples ? 1 + drafts.count : 0)
             inputs.append(VerifiedInput(entry: entry, inputEnd: inputEnd, drafts: drafts))
             keptPositions[id] = inputEnd
         }

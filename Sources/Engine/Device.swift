@@ -46,15 +46,35 @@ public struct KVCacheLayout: Sendable, Equatable {
     /// (its own and the `attentionWindow - 1` before); nil when some layer sees the whole context.
     /// The scheduler then frees the blocks that fell out of the window (docs/architecture.md).
     public var attentionWindow: Int?
+    /// The second pool of a split cache: when the model interleaves sliding-window ("local")
+    /// layers with global ones (Gemma 2/3), the local layers may keep their keys and values in a
+    /// pool of their own, `blockCount` above being then the global layers' pool. Each sequence then
+    /// has a second block table (`DeviceStep.Entry.localBlockTable`), whose blocks behind the local
+    /// window the scheduler releases; nil when every layer shares one pool.
+    public var localPool: LocalPool?
 
-    public init(blockSize: Int, blockCount: Int, elementType: String, attentionWindow: Int? = nil) {
+    /// The local layers' pool of a split cache.
+    public struct LocalPool: Sendable, Equatable {
+        /// Blocks in the local pool.
+        public var blockCount: Int
+        /// Positions a local layer's token attends to (its own and the `window - 1` before).
+        public var window: Int
+
+        public init(blockCount: Int, window: Int) {
+            self.blockCount = blockCount
+            self.window = window
+        }
+    }
+
+    public init(blockSize: Int, blockCount: Int, elementType: String, attentionWindow: Int? = nil, localPool: LocalPool? = nil) {
         self.blockSize = blockSize
         self.blockCount = blockCount
         self.elementType = elementType
         self.attentionWindow = attentionWindow.flatMap { $0 > 0 ? $0 : nil }
+        self.localPool = localPool.flatMap { $0.blockCount > 0 && $0.window > 0 ? $0 : nil }
     }
 
-    /// Tokens the cache holds.
+    /// Tokens the cache holds (the global pool of a split cache).
     public var capacity: Int { blockSize * blockCount }
 }
 
@@ -74,6 +94,10 @@ public struct DeviceStep: Sendable {
         /// Physical block of each logical block; -1 (a hole) for a block that lies entirely
         /// before every position this entry attends to (freed under a sliding window).
         public var blockTable: [Int32]
+        /// With a split cache (`KVCacheLayout.localPool`), the local layers' blocks for the same
+        /// logical blocks; -1 for a block entirely before the local window of every position this
+        /// entry attends from. As long as `blockTable`. nil without a split cache.
+        public var localBlockTable: [Int32]?
         /// Whether to sample a token after the last input.
         public var samples: Bool
         /// Set the first time a sequence samples: the state the device keeps for it from then on.
@@ -91,9 +115,10 @@ public struct DeviceStep: Sendable {
 
         public init(
             sequenceID: Int, tokens: [Int32], appendsPreviousSample: Bool, firstPosition: Int, blockTable: [Int32],
-            samples: Bool, newState: (any DecodingState)? = nil, acceptedTokens: Int? = nil, topLogprobs: Int? = nil,
-            draftLimit: Int = 0
+            localBlockTable: [Int32]? = nil, samples: Bool, newState: (any DecodingState)? = nil, acceptedTokens: Int? = nil,
+            topLogprobs: Int? = nil, draftLimit: Int = 0
         ) {
+            self.localBlockTable = localBlockTable
             self.sequenceID = sequenceID
             self.tokens = tokens
             self.appendsPreviousSample = appendsPreviousSample

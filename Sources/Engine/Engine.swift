@@ -96,9 +96,16 @@ public final class Engine: @unchecked Sendable {
 
     /// Tokens of one sequence the KV cache can hold: its capacity, or any number under a window on
     /// every layer when the blocks a sequence holds at most (its window and one step's tokens) fit.
+    /// With a split cache, the global pool's capacity when those blocks fit the local pool, else
+    /// the smaller of the two pools' capacities.
     private var cacheSequenceLimit: Int {
-        let held = Scheduler.blocksHeld(
-            window: cacheLayout.attentionWindow, chunk: max(configuration.maxBatchTokens, 1), blockSize: cacheLayout.blockSize)
+        let chunk = max(configuration.maxBatchTokens, 1)
+        if let local = cacheLayout.localPool {
+            let held = Scheduler.blocksHeld(window: local.window, chunk: chunk, blockSize: cacheLayout.blockSize) ?? .max
+            return held <= local.blockCount
+                ? cacheLayout.capacity : min(cacheLayout.capacity, local.blockCount * cacheLayout.blockSize)
+        }
+        let held = Scheduler.blocksHeld(window: cacheLayout.attentionWindow, chunk: chunk, blockSize: cacheLayout.blockSize)
         guard let held, held <= cacheLayout.blockCount else { return cacheLayout.capacity }
         return .max
     }

@@ -51,8 +51,9 @@ final class EngineCore {
             configuration: .init(
                 maxBatchTokens: max(configuration.maxBatchTokens, 1), maxSequences: max(configuration.maxSequences, 1),
                 asynchronous: configuration.asynchronous, attentionWindow: layout.attentionWindow,
-                speculation: configuration.speculation),
-            blocks: BlockManager(blockSize: layout.blockSize, blockCount: layout.blockCount))
+                localWindow: layout.localPool?.window, speculation: configuration.speculation),
+            blocks: BlockManager(blockSize: layout.blockSize, blockCount: layout.blockCount),
+            localBlocks: layout.localPool.map { BlockManager(blockSize: layout.blockSize, blockCount: $0.blockCount) })
     }
 
     /// Whether any request is queued, running or waiting for a step in flight.
@@ -144,7 +145,8 @@ final class EngineCore {
                 sequenceID: sequence.id, tokens: Array(sequence.tokens[item.knownTokens]),
                 // Invariant "no host round trip": a decode's input is the device's own last sample.
                 appendsPreviousSample: item.usesPendingSample, firstPosition: item.firstPosition,
-                blockTable: sequence.blockTable, samples: item.samples, topLogprobs: state.request.topLogprobs,
+                blockTable: sequence.blockTable, localBlockTable: scheduler.localBlocks == nil ? nil : sequence.localBlockTable,
+                samples: item.samples, topLogprobs: state.request.topLogprobs,
                 draftLimit: item.draftLimit)
             if item.samples && !sequence.hasDecodingState {
                 sequence.hasDecodingState = true
@@ -241,6 +243,7 @@ final class EngineCore {
         statistics.runningRequests = scheduler.running.count
         statistics.waitingRequests = scheduler.waiting.count
         statistics.kvCacheUsage = scheduler.blocks.usage
+        statistics.localKVCacheUsage = scheduler.localBlocks?.usage
     }
 }
 

@@ -10,6 +10,11 @@
 /// entirely before the window of the first token it computes are released as it advances, so a
 /// long sequence holds about `window / blockSize` blocks (`releaseBlocksOutsideWindow`,
 /// `blocksHeld(window:chunk:blockSize:)`).
+///
+/// With a split cache (a model with interleaved local and global layers, `KVCacheLayout.localPool`)
+/// each sequence has two block tables over two pools: the global table holds every block, the
+/// local table the same logical blocks less those behind the local layers' window, released by
+/// the same rule. A step reserves in both pools; a sequence is preempted when either runs short.
 struct Scheduler {
     struct Configuration: Sendable {
         var maxBatchTokens: Int
@@ -17,6 +22,8 @@ struct Scheduler {
         var asynchronous: Bool
         /// The model's window when every layer has one (`KVCacheLayout.attentionWindow`), else nil.
         var attentionWindow: Int? = nil
+        /// The local layers' window with a split cache (`KVCacheLayout.LocalPool.window`), else nil.
+        var localWindow: Int? = nil
         /// Speculative decoding's draft policy; nil: off.
         var speculation: Speculation? = nil
     }
@@ -47,15 +54,19 @@ struct Scheduler {
 
     let configuration: Configuration
     private(set) var blocks: BlockManager
+    /// The local layers' pool of a split cache (its window is `configuration.localWindow`), else nil.
+    private(set) var localBlocks: BlockManager?
     private(set) var waiting: [SequenceState] = []
     private(set) var running: [SequenceState] = []
     private(set) var preemptionCount = 0
-    /// Blocks released because they fell out of the window of every layer (see `attentionWindow`).
+    /// Blocks released because they fell out of the window of every layer (see `attentionWindow`),
+    /// or, with a split cache, of the local layers' pool behind their window.
     private(set) var blocksReleasedBehindWindow = 0
 
-    init(configuration: Configuration, blocks: BlockManager) {
+    init(configuration: Configuration, blocks: BlockManager, localBlocks: BlockManager? = nil) {
         self.configuration = configuration
         self.blocks = blocks
+        self.localBlocks = configuration.localWindow == nil ? nil : localBlocks
     }
 
     var hasUnfinishedSequences: Bool { !waiting.isEmpty || !running.isEmpty }
@@ -96,7 +107,8 @@ struct Scheduler {
                 // Out of blocks. If steps in flight will return enough, wait for them; else preempt
                 // the newest running sequence not scheduled in this step.
                 let needed = blocks.blocksNeeded(forTokens: planned.reachEnd) - sequence.blockTable.count
-                guard blocks.freeBlockCount + blocks.deferredBlockCount < needed,
+                let short = [blocks, localBlocks].contains { $0.map { $0.freeBlockCount + $0.deferredBlockCount < needed } ?? false }
+                guard short,
                     let victim = running.filter({ !scheduled.contains($0.id) }).max(by: { $0.arrival < $1.arrival })
                 else { break }
                 preempt(victim, lastSubmittedStep: lastSubmittedStep)
@@ -110,12 +122,12 @@ struct Scheduler {
             guard sequence.pendingSamples == 0 else { break }
             // Under a window a hit needs only the cached blocks in the window of its end; the
             // blocks before it come back as holes.
-            let shared =
-                sequence.computedTokens == 0 && sequence.blockTable.isEmpty
-                ? blocks.acquireCachedPrefix(sequence.tokens, window: configuration.attentionWindow) : []
+            let shared = sequence.computedTokens == 0 && sequence.blockTable.isEmpty ? acquireCachedPrefix(sequence) : []
             if !shared.isEmpty {
                 sequence.blockTable = shared
                 sequence.firstHeldBlock = shared.firstIndex { $0 != BlockManager.hole } ?? shared.count
+                sequence.localFirstHeldBlock =
+                    sequence.localBlockTable.firstIndex { $0 != BlockManager.hole } ?? sequence.localBlockTable.count
                 sequence.computedTokens = shared.count * blocks.blockSize
                 sequence.registeredBlocks = shared.count
                 sequence.lastBlockHash = blocks.blockHashes(Array(sequence.tokens.prefix(shared.count * blocks.blockSize))).last
@@ -125,6 +137,7 @@ struct Scheduler {
                 reserveBlocks(for: planned, lastSubmittedStep: lastSubmittedStep)
             else {
                 blocks.release(sequence.blockTable, afterStep: nil)
+                localBlocks?.release(sequence.localBlockTable, afterStep: nil)
                 sequence.clearBlocks()
                 break
             }
@@ -140,6 +153,21 @@ struct Scheduler {
             budget -= planned.tokenCount
         }
         return work
+    }
+
+    /// Takes the longest cached prefix of a newly admitted `sequence`: its global blocks, and with
+    /// a split cache its local ones into `localBlockTable`. A hit of `k` blocks then needs all `k`
+    /// global blocks and the local blocks in the window of its end, so it is the longest for which
+    /// both pools have them (a shorter global hit is always good; the local one is searched below it).
+    private mutating func acquireCachedPrefix(_ sequence: SequenceState) -> [Int32] {
+        guard localBlocks != nil, let localWindow = configuration.localWindow else {
+            return blocks.acquireCachedPrefix(sequence.tokens, window: configuration.attentionWindow)
+        }
+        let global = blocks.cachedPrefixLength(sequence.tokens)
+        let count = localBlocks?.cachedPrefixLength(sequence.tokens, window: localWindow, limit: global) ?? 0
+        guard count > 0 else { return [] }
+        sequence.localBlockTable = localBlocks?.acquireCachedPrefix(sequence.tokens, window: localWindow, limit: count) ?? []
+        return blocks.acquireCachedPrefix(sequence.tokens, limit: count)
     }
 
     /// What `sequence` would compute this step, or nil if it has nothing to do now.
@@ -181,8 +209,12 @@ struct Scheduler {
         releaseBlocksOutsideWindow(sequence, from: item.firstPosition, lastSubmittedStep: lastSubmittedStep)
         let needed = blocks.blocksNeeded(forTokens: item.reachEnd) - sequence.blockTable.count
         guard needed > 0 else { return true }
-        guard let fresh = blocks.allocate(needed) else { return false }
+        // Both pools or neither: a split cache's tables stay as long as each other.
+        guard needed <= blocks.freeBlockCount, needed <= localBlocks?.freeBlockCount ?? needed,
+            let fresh = blocks.allocate(needed)
+        else { return false }
         sequence.blockTable += fresh
+        if localBlocks != nil { sequence.localBlockTable += localBlocks?.allocate(needed) ?? [] }
         return true
     }
 
@@ -198,6 +230,9 @@ struct Scheduler {
         while (sequence.registeredBlocks + 1) * blocks.blockSize <= knownEnd {
             let b = sequence.registeredBlocks
             let range = (b * blocks.blockSize)..<((b + 1) * blocks.blockSize)
+            if b < sequence.localBlockTable.count {
+                localBlocks?.registerFullBlock(sequence.localBlockTable[b], tokens: sequence.tokens[range], parentHash: sequence.lastBlockHash)
+            }
             sequence.lastBlockHash = blocks.registerFullBlock(
                 sequence.blockTable[b], tokens: sequence.tokens[range], parentHash: sequence.lastBlockHash)
             sequence.registeredBlocks += 1
@@ -206,26 +241,43 @@ struct Scheduler {
 
     /// Under a window on every layer, releases the blocks of `sequence` that lie entirely before
     /// the first position its token at `position` (the first it computes next) attends to, and
-    /// leaves holes in their place. That token's successors and every later step attend from
-    /// further on (a chunk's first token reaches back the furthest), and a preempted sequence
-    /// recomputes into fresh blocks, so only steps in flight may still read them. Invariant "memory
-    /// freed late": the release waits for `lastSubmittedStep`. A registered block stays in the
-    /// prefix cache once unreferenced.
+    /// leaves holes in their place; with a split cache, the same for its local table under the
+    /// local layers' window. That token's successors and every later step attend from further on
+    /// (a chunk's first token reaches back the furthest), and a preempted sequence recomputes into
+    /// fresh blocks, so only steps in flight may still read them. Invariant "memory freed late": the
+    /// release waits for `lastSubmittedStep`. A registered block stays in the prefix cache once
+    /// unreferenced.
     private mutating func releaseBlocksOutsideWindow(_ sequence: SequenceState, from position: Int, lastSubmittedStep: Int?) {
-        guard let window = configuration.attentionWindow else { return }
-        let firstAttended = max(position - window + 1, 0)
-        let end = min(firstAttended / blocks.blockSize, sequence.blockTable.count)
-        guard sequence.firstHeldBlock < end else { return }
-        let released = sequence.firstHeldBlock..<end
-        blocks.release(sequence.blockTable[released], afterStep: lastSubmittedStep)
-        sequence.blockTable.replaceSubrange(released, with: repeatElement(BlockManager.hole, count: released.count))
-        sequence.firstHeldBlock = end
-        blocksReleasedBehindWindow += released.count
+        if let window = configuration.attentionWindow {
+            blocksReleasedBehindWindow += Self.release(
+                &sequence.blockTable, firstHeld: &sequence.firstHeldBlock, in: &blocks, before: max(position - window + 1, 0),
+                afterStep: lastSubmittedStep)
+        }
+        if let window = configuration.localWindow, localBlocks != nil {
+            blocksReleasedBehindWindow += Self.release(
+                &sequence.localBlockTable, firstHeld: &sequence.localFirstHeldBlock, in: &localBlocks!,
+                before: max(position - window + 1, 0), afterStep: lastSubmittedStep)
+        }
+    }
+
+    /// Releases `table`'s held blocks that lie entirely before position `firstAttended` into
+    /// `pool`, leaving holes; returns how many.
+    private static func release(
+        _ table: inout [Int32], firstHeld: inout Int, in pool: inout BlockManager, before firstAttended: Int, afterStep: Int?
+    ) -> Int {
+        let end = min(firstAttended / pool.blockSize, table.count)
+        guard firstHeld < end else { return 0 }
+        let released = firstHeld..<end
+        pool.release(table[released], afterStep: afterStep)
+        table.replaceSubrange(released, with: repeatElement(BlockManager.hole, count: released.count))
+        firstHeld = end
+        return released.count
     }
 
     /// Returns a running sequence to the front of the waiting queue; it will recompute its KV.
     private mutating func preempt(_ sequence: SequenceState, lastSubmittedStep: Int?) {
         blocks.release(sequence.blockTable, afterStep: lastSubmittedStep)
+        localBlocks?.release(sequence.localBlockTable, afterStep: lastSubmittedStep)
         sequence.clearBlocks()
         sequence.status = .waiting
         sequence.preemptions += 1
@@ -248,8 +300,11 @@ struct Scheduler {
     /// Removes a finished or aborted sequence; its blocks are freed once `lastSubmittedStep` completes.
     mutating func remove(_ sequence: SequenceState, lastSubmittedStep: Int?) {
         blocks.release(sequence.blockTable, afterStep: lastSubmittedStep)
+        localBlocks?.release(sequence.localBlockTable, afterStep: lastSubmittedStep)
         sequence.blockTable = []
         sequence.firstHeldBlock = 0
+        sequence.localBlockTable = []
+        sequence.localFirstHeldBlock = 0
         sequence.status = .finished
         running.removeAll { $0 === sequence }
         waiting.removeAll { $0 === sequence }
@@ -258,5 +313,6 @@ struct Scheduler {
     /// Frees blocks held back for steps up to `stepID`.
     mutating func stepCompleted(_ stepID: Int) {
         blocks.stepCompleted(stepID)
+        localBlocks?.stepCompleted(stepID)
     }
 }

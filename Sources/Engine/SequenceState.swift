@@ -30,6 +30,10 @@ final class SequenceState {
     /// Blocks before this index were released: they lie before every position the sequence's
     /// next steps attend to (a sliding window on every layer). 0 without a window.
     var firstHeldBlock = 0
+    /// With a split cache, the local layers' blocks for the same logical blocks, and the first
+    /// one not released behind their window (`BlockManager.hole` before it). Empty otherwise.
+    var localBlockTable: [Int32] = []
+    var localFirstHeldBlock = 0
     /// Full blocks registered in the prefix cache, and the hash of the last of them.
     var registeredBlocks = 0
     var lastBlockHash: UInt64?
@@ -68,6 +72,8 @@ final class SequenceState {
     func clearBlocks() {
         blockTable = []
         firstHeldBlock = 0
+        localBlockTable = []
+        localFirstHeldBlock = 0
         computedTokens = 0
         registeredBlocks = 0
         lastBlockHash = nil

@@ -48,6 +48,8 @@ public struct EngineStatistics: Sendable, Codable {
     public var runningRequests = 0
     public var waitingRequests = 0
     public var kvCacheUsage = 0.0
+    /// With a split cache, the local layers' pool in use, 0-1 (`kvCacheUsage` is the global pool's).
+    public var localKVCacheUsage: Double?
     public var finishedRequests: [String: Int] = [:]
     /// Speculative decoding: sequence-steps that verified drafts, the drafts verified, the drafts
     /// accepted, and per draft position how often it was accepted (vLLM's `spec_decode` counters).

@@ -17,15 +17,22 @@ public struct ForwardBatch: Sendable {
         /// entirely before the window of the first new token, on a model whose every layer has a
         /// window (`ModelConfiguration.windowOnEveryLayer`). The forward pass refuses a hole elsewhere.
         public var blockTable: [Int32]
+        /// With a split cache (`KVCache.isSplit`), the blocks of the local layers' pool for the same
+        /// positions; -1 for a block entirely before the window of the first new token. nil otherwise.
+        public var localBlockTable: [Int32]?
         /// How many of the sequence's last tokens want logits: usually 0 (a prefill chunk) or 1
         /// (the position that is sampled); more for prompt log-probabilities.
         public var logitCount: Int
 
-        public init(tokenStart: Int, tokenCount: Int, firstPosition: Int, blockTable: [Int32], logitCount: Int) {
+        public init(
+            tokenStart: Int, tokenCount: Int, firstPosition: Int, blockTable: [Int32], localBlockTable: [Int32]? = nil,
+            logitCount: Int
+        ) {
             self.tokenStart = tokenStart
             self.tokenCount = tokenCount
             self.firstPosition = firstPosition
             self.blockTable = blockTable
+            self.localBlockTable = localBlockTable
             self.logitCount = logitCount
         }
     }
@@ -33,26 +40,33 @@ public struct ForwardBatch: Sendable {
     public var tokens: [Int32] = []
     public var positions: [Int32] = []
     public var slots: [Int32] = []
+    /// With a split cache, each token's slot in the local layers' pool (from `localBlockTable`).
+    public var localSlots: [Int32] = []
     public var sequences: [Sequence] = []
 
     public init() {}
 
     /// Appends a sequence's new tokens, computing positions and slots from its block table.
-    /// `logitCount` trailing tokens get logits (1: just the last one).
+    /// `logitCount` trailing tokens get logits (1: just the last one). With a split cache, pass
+    /// the sequence's `localBlockTable` too.
     public mutating func append(
-        tokens newTokens: some Collection<Int32>, firstPosition: Int, blockTable: [Int32],
+        tokens newTokens: some Collection<Int32>, firstPosition: Int, blockTable: [Int32], localBlockTable: [Int32]? = nil,
         blockSize: Int, logitCount: Int
     ) {
         sequences.append(
             Sequence(
                 tokenStart: tokens.count, tokenCount: newTokens.count, firstPosition: firstPosition,
-                blockTable: blockTable, logitCount: min(max(logitCount, 0), newTokens.count)))
+                blockTable: blockTable, localBlockTable: localBlockTable, logitCount: min(max(logitCount, 0), newTokens.count)))
+        func slot(_ position: Int, _ table: [Int32]) -> Int32 {
+            let block = position / blockSize < table.count ? table[position / blockSize] : -1
+            return block < 0 ? -1 : block * Int32(blockSize) + Int32(position % blockSize)
+        }
         for (offset, token) in newTokens.enumerated() {
             let position = firstPosition + offset
             tokens.append(token)
             positions.append(Int32(position))
-            let block = position / blockSize < blockTable.count ? blockTable[position / blockSize] : -1
-            slots.append(block < 0 ? -1 : block * Int32(blockSize) + Int32(position % blockSize))
+            slots.append(slot(position, blockTable))
+            if let localBlockTable { localSlots.append(slot(position, localBlockTable)) }
         }
     }
 

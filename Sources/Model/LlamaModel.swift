@@ -70,12 +70,17 @@ public final class LlamaModel: @unchecked Sendable {
 
     deinit { workspace.deallocate() }
 
-    /// Creates a KV cache shaped for this model.
-    public func makeKVCache(blockSize: Int = 16, blockCount: Int, precision: KVElementType = .float32) -> KVCache {
-        KVCache(
+    /// Creates a KV cache shaped for this model. With `localBlockCount`, on a model that interleaves
+    /// local and global layers (`ModelConfiguration.interleavedWindow`), the local layers get their
+    /// own pool of that many blocks (a split cache: batches then carry local block tables).
+    public func makeKVCache(
+        blockSize: Int = 16, blockCount: Int, localBlockCount: Int? = nil, precision: KVElementType = .float32
+    ) -> KVCache {
+        let split = configuration.interleavedWindow != nil ? localBlockCount : nil
+        return KVCache(
             layerCount: configuration.layerCount, kvHeadCount: configuration.kvHeadCount,
             headDimension: configuration.headDimension, blockSize: blockSize, blockCount: blockCount,
-            precision: precision)
+            precision: precision, localLayers: configuration.slidingWindowLayers, localBlockCount: split)
     }
 
     /// Runs the batch through the model, writing each token's keys and values into `cache`, and
@@ -100,13 +105,21 @@ public final class LlamaModel: @unchecked Sendable {
             if c.embeddingScale != 1 { multiplyInPlace(w.x + i * c.embeddingWidth, count: c.embeddingWidth, by: c.embeddingScale) }
         }
 
+        // With a split cache the local layers write and read through the local tables and slots.
+        let localSlots = cache.isSplit ? batch.localSlots : batch.slots
         batch.positions.withUnsafeBufferPointer { positions in
             batch.slots.withUnsafeBufferPointer { slots in
-                withAttentionSequences(batch.sequences) { sequences in
-                    for (index, layer) in weights.layers.enumerated() {
-                        runLayer(
-                            layer, index: index, tokens: n, positions: positions.baseAddress!, slots: slots.baseAddress!,
-                            sequences: sequences, kv: cache.layer(index))
+                localSlots.withUnsafeBufferPointer { localSlots in
+                    withAttentionSequences(batch.sequences, \.blockTable) { global in
+                        withAttentionSequences(batch.sequences, { cache.isSplit ? $0.localBlockTable ?? [] : $0.blockTable }) { local in
+                            for (index, layer) in weights.layers.enumerated() {
+                                let inLocalPool = cache.localLayers[index]
+                                runLayer(
+                                    layer, index: index, tokens: n, positions: positions.baseAddress!,
+                                    slots: inLocalPool ? localSlots.baseAddress! : slots.baseAddress!,
+                                    sequences: inLocalPool ? local : global, kv: cache.layer(index))
+                            }
+                        }
                     }
                 }
             }
@@ -270,6 +283,15 @@ public final class LlamaModel: @unchecked Sendable {
         for slot in batch.slots where slot < 0 || Int(slot) >= cache.capacity {
             throw .invalidBatch("KV slot \(slot) outside the cache (0..<\(cache.capacity))")
         }
+        if let localCapacity = cache.localCapacity {
+            guard cache.localLayers == configuration.slidingWindowLayers else { throw .invalidBatch("KV cache shape does not match the model") }
+            guard batch.localSlots.count == n else { throw .invalidBatch("a split KV cache needs a local slot per token") }
+            for slot in batch.localSlots where slot < 0 || Int(slot) >= localCapacity {
+                throw .invalidBatch("local KV slot \(slot) outside the local pool (0..<\(localCapacity))")
+            }
+        } else if !batch.localSlots.isEmpty || batch.sequences.contains(where: { $0.localBlockTable != nil }) {
+            throw .invalidBatch("local block tables without a split KV cache")
+        }
         var expectedStart = 0
         for s in batch.sequences {
             guard s.tokenStart == expectedStart, s.tokenCount > 0 else { throw .invalidBatch("sequences are not contiguous") }
@@ -279,20 +301,16 @@ public final class LlamaModel: @unchecked Sendable {
             guard s.firstPosition >= 0, end <= configuration.contextLength else {
                 throw .invalidBatch("positions \(s.firstPosition)..<\(end) exceed the context length \(configuration.contextLength)")
             }
-            guard (end + cache.blockSize - 1) / cache.blockSize <= s.blockTable.count else {
-                throw .invalidBatch("block table too short for \(end) positions")
-            }
             // Holes (-1) may stand only for blocks no token of the sequence attends to: those
-            // entirely before the window of its first token, when every layer has that window.
-            let firstAttended = configuration.windowOnEveryLayer.map { max(s.firstPosition - $0 + 1, 0) } ?? 0
-            for (index, block) in s.blockTable.enumerated() {
-                if block < 0 {
-                    guard (index + 1) * cache.blockSize <= firstAttended else {
-                        throw .invalidBatch("block \(index) of the table is a hole but position \(firstAttended) on is attended")
-                    }
-                } else if Int(block) >= cache.blockCount {
-                    throw .invalidBatch("block \(block) outside the cache (0..<\(cache.blockCount))")
-                }
+            // entirely before the window of its first token, when every layer reading the table has
+            // that window (every layer; or the local layers of a split cache).
+            let window = cache.isSplit ? nil : configuration.windowOnEveryLayer
+            try Self.validate(
+                s.blockTable, end: end, firstAttended: window.map { max(s.firstPosition - $0 + 1, 0) } ?? 0, cache: cache, blocks: cache.blockCount)
+            if let localBlocks = cache.localBlockCount {
+                guard let table = s.localBlockTable else { throw .invalidBatch("a split KV cache needs a local block table") }
+                try Self.validate(
+                    table, end: end, firstAttended: max(s.firstPosition - configuration.slidingWindow + 1, 0), cache: cache, blocks: localBlocks)
             }
             for i in 0..<s.tokenCount where batch.positions[s.tokenStart + i] != Int32(s.firstPosition + i) {
                 throw .invalidBatch("positions of a sequence must be consecutive")
@@ -300,29 +318,47 @@ public final class LlamaModel: @unchecked Sendable {
         }
         guard expectedStart == n else { throw .invalidBatch("sequences do not cover the tokens") }
     }
+
+    /// Checks one block table of a sequence whose new tokens end at `end`: it covers them, every
+    /// block is in its pool of `blocks`, and a hole (-1) lies entirely before `firstAttended`.
+    private static func validate(_ table: [Int32], end: Int, firstAttended: Int, cache: KVCache, blocks: Int) throws(ModelError) {
+        guard (end + cache.blockSize - 1) / cache.blockSize <= table.count else {
+            throw .invalidBatch("block table too short for \(end) positions")
+        }
+        for (index, block) in table.enumerated() {
+            if block < 0 {
+                guard (index + 1) * cache.blockSize <= firstAttended else {
+                    throw .invalidBatch("block \(index) of the table is a hole but position \(firstAttended) on is attended")
+                }
+            } else if Int(block) >= blocks {
+                throw .invalidBatch("block \(block) outside the cache (0..<\(blocks))")
+            }
+        }
+    }
 }
 
-/// Calls `body` with the attention kernel's view of the batch's sequences (block tables copied to
-/// one stable buffer).
+/// Calls `body` with the attention kernel's view of the batch's sequences (the block tables
+/// `table` picks, copied to one stable buffer).
 private func withAttentionSequences<R>(
-    _ sequences: [ForwardBatch.Sequence],
+    _ sequences: [ForwardBatch.Sequence], _ table: (ForwardBatch.Sequence) -> [Int32],
     _ body: (UnsafeBufferPointer<AttentionSequence>) -> R
 ) -> R {
-    let total = sequences.reduce(0) { $0 + $1.blockTable.count }
+    let total = sequences.reduce(0) { $0 + table($1).count }
     let flat = UnsafeMutablePointer<Int32>.allocate(capacity: max(total, 1))
     defer { flat.deallocate() }
     var views: [AttentionSequence] = []
     views.reserveCapacity(sequences.count)
     var offset = 0
     for s in sequences {
-        s.blockTable.withUnsafeBufferPointer { table in
+        let blockTable = table(s)
+        blockTable.withUnsafeBufferPointer { table in
             if let base = table.baseAddress { (flat + offset).update(from: base, count: table.count) }
         }
         views.append(
             AttentionSequence(
                 firstToken: Int32(s.tokenStart), tokenCount: Int32(s.tokenCount),
                 positionOfFirst: Int32(s.firstPosition), blockTable: UnsafePointer(flat + offset)))
-        offset += s.blockTable.count
+        offset += blockTable.count
     }
     return views.withUnsafeBufferPointer(body)
 }

@@ -147,6 +147,16 @@ public struct ModelConfiguration: Sendable, Equatable {
         return slidingWindow
     }
 
+    /// The local layers' window when the model interleaves them with global layers (Gemma 2/3),
+    /// else nil. The local layers then need only their window of the cache, the global ones every
+    /// position: a KV cache may keep the two kinds in separate block pools (`KVCache`).
+    public var interleavedWindow: Int? {
+        guard slidingWindow > 0, slidingWindowLayers.count == layerCount, slidingWindowLayers.contains(true),
+            slidingWindowLayers.contains(false)
+        else { return nil }
+        return slidingWindow
+    }
+
     public var qWidth: Int { headCount * headDimension }
     public var kvWidth: Int { kvHeadCount * headDimension }
 

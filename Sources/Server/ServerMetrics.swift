@@ -19,6 +19,8 @@ final class ServerMetrics: Sendable {
     private let running: CoreMetrics.Gauge
     private let waiting: CoreMetrics.Gauge
     private let kvCacheUsage: CoreMetrics.Gauge
+    /// The local layers' pool of a split cache (Gemma 2/3); 0 without one.
+    private let localKVCacheUsage: CoreMetrics.Gauge
     private let promptTokens: CoreMetrics.Counter
     private let generationTokens: CoreMetrics.Counter
     private let prefixQueries: CoreMetrics.Counter
@@ -69,6 +71,7 @@ final class ServerMetrics: Sendable {
         running = CoreMetrics.Gauge(label: "vllm:num_requests_running", dimensions: model, factory: factory)
         waiting = CoreMetrics.Gauge(label: "vllm:num_requests_waiting", dimensions: model, factory: factory)
         kvCacheUsage = CoreMetrics.Gauge(label: "vllm:kv_cache_usage_perc", dimensions: model, factory: factory)
+        localKVCacheUsage = CoreMetrics.Gauge(label: "tandem:local_kv_cache_usage_perc", dimensions: model, factory: factory)
         promptTokens = CoreMetrics.Counter(label: "vllm:prompt_tokens_total", dimensions: model, factory: factory)
         generationTokens = CoreMetrics.Counter(label: "vllm:generation_tokens_total", dimensions: model, factory: factory)
         prefixQueries = CoreMetrics.Counter(label: "vllm:prefix_cache_queries_total", dimensions: model, factory: factory)
@@ -136,6 +139,7 @@ final class ServerMetrics: Sendable {
                 running.record(now.runningRequests)
                 waiting.record(now.waitingRequests)
                 kvCacheUsage.record(now.kvCacheUsage)
+                localKVCacheUsage.record(now.localKVCacheUsage ?? 0)
                 func advance(_ counter: CoreMetrics.Counter, _ value: KeyPath<EngineStatistics, Int>) {
                     let old = last?[keyPath: value] ?? 0
                     if now[keyPath: value] > old { counter.increment(by: Int64(now[keyPath: value] - old)) }

@@ -20,6 +20,12 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "KV cache memory budget in MiB when --kv-cache-tokens is not given.")
     var kvCacheMib = 1024
 
+    @Option(
+        help:
+            "Gemma 2/3: KV cache tokens of the local (sliding-window) layers' own pool (default: --max-seqs sequences' windows, at most their share of an unsplit cache; 0: no split)."
+    )
+    var kvLocalCacheTokens: Int?
+
     @Option(help: "KV cache element type: f32, f16 or q8_0 (56% of f16's memory; head sizes that are multiples of 32).")
     var kvType = "f16"
 
@@ -31,7 +37,9 @@ struct EngineOptions: ParsableArguments {
     func validate() throws {
         guard maxBatchTokens >= 1, maxSeqs >= 1 else { throw ValidationError("--max-batch-tokens and --max-seqs must be >= 1") }
         guard (1...1024).contains(blockSize) else { throw ValidationError("--block-size must be in 1...1024") }
-        guard kvCacheMib >= 1, (kvCacheTokens ?? 1) >= 1 else { throw ValidationError("the KV cache size must be positive") }
+        guard kvCacheMib >= 1, (kvCacheTokens ?? 1) >= 1, (kvLocalCacheTokens ?? 0) >= 0 else {
+            throw ValidationError("the KV cache size must be positive")
+        }
         guard ["f32", "f16", "q8_0"].contains(kvType) else { throw ValidationError("--kv-type must be f32, f16 or q8_0") }
     }
 
@@ -54,6 +62,11 @@ struct EngineOptions: ParsableArguments {
         c.blockSize = blockSize
         c.tokens = kvCacheTokens
         c.memoryMiB = kvCacheMib
+        c.sizeLocalPool(for: model, maxSequences: maxSeqs, maxBatchTokens: maxBatchTokens)
+        if let kvLocalCacheTokens {
+            c.localTokens = kvLocalCacheTokens
+            c.splitsLocalLayers = kvLocalCacheTokens > 0
+        }
         c.precision = ["f32": .float32, "q8_0": .q8_0][kvType] ?? .float16
         let headSize = model.configuration.headDimension
         guard headSize % c.precision.blockElements == 0 else {

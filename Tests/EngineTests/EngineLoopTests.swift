@@ -27,6 +27,11 @@ private final class LoopHarness {
     /// The most blocks a sequence may hold under the window: those of the positions its last
     /// chunk attended to and wrote (at most `window + maxBatchTokens - 1`), one more for alignment.
     let heldBlockLimit: Int?
+    /// With interleaved local and global layers (a split cache): the local window, the local
+    /// pool's blocks, and the most blocks of it a sequence may hold.
+    let localWindow: Int?
+    let localBlockCount: Int
+    let localHeldBlockLimit: Int?
     /// The most blocks any running sequence held after an iteration, by sequence id.
     private(set) var mostHeldBlocks: [Int: Int] = [:]
     private let requests: [TimedRequest]
@@ -43,7 +48,8 @@ private final class LoopHarness {
     init(
         _ requests: [TimedRequest], asynchronous: Bool, blockSize: Int, blockCount: Int, maxBatchTokens: Int,
         maxSequences: Int, expectDecodesEveryStep: Bool = false, computesOnHostCores: Bool = false,
-        speculation: Speculation? = nil, copying: Bool = false, window: Int? = nil
+        speculation: Speculation? = nil, copying: Bool = false, window: Int? = nil, localWindow: Int? = nil,
+        localBlockCount: Int = 0
     ) {
         // Sequence ids follow arrival order, as in the engine.
         self.requests = requests.enumerated().sorted { ($0.element.arrival, $0.offset) < ($1.element.arrival, $1.offset) }
@@ -54,10 +60,15 @@ private final class LoopHarness {
         self.expectDecodesEveryStep = expectDecodesEveryStep
         self.window = window
         heldBlockLimit = Scheduler.blocksHeld(window: window, chunk: maxBatchTokens, blockSize: blockSize)
+        self.localWindow = localWindow
+        self.localBlockCount = localBlockCount
+        // A speculating decode also reserves for the drafts its step in flight may have accepted.
+        localHeldBlockLimit = Scheduler.blocksHeld(
+            window: localWindow, chunk: maxBatchTokens + (speculation?.maxDraftTokens ?? 0), blockSize: blockSize)
         device = SimulatedDevice(
             blockSize: blockSize, blockCount: blockCount, asynchronous: asynchronous, maxBatchTokens: maxBatchTokens,
             maxSequences: maxSequences, computesOnHostCores: computesOnHostCores, copying: copying || speculation != nil,
-            window: window)
+            window: window, localPool: localWindow.map { .init(blockCount: localBlockCount, window: $0) })
         core = EngineCore(
             device: device, tokenizer: FakeModel.tokenizer,
             configuration: .init(
@@ -95,6 +106,10 @@ private final class LoopHarness {
         if core.scheduler.blocks.freeBlockCount != blockCount || core.scheduler.blocks.deferredBlockCount != 0 {
             fail("blocks leaked: \(core.scheduler.blocks.freeBlockCount) free, \(core.scheduler.blocks.deferredBlockCount) deferred")
         }
+        if let local = core.scheduler.localBlocks, local.freeBlockCount != localBlockCount || local.deferredBlockCount != 0 {
+            fail("local blocks leaked: \(local.freeBlockCount) free, \(local.deferredBlockCount) deferred")
+        }
+        if (core.scheduler.localBlocks != nil) != (localWindow != nil) { fail("a split cache without a local pool, or the reverse") }
     }
 
     /// Each request's result, in arrival order (its stream is read once, the first time).
@@ -114,7 +129,7 @@ private final class LoopHarness {
         let results = await results()
         let samples = device.samples
         for (index, (timed, result)) in zip(requests, results).enumerated() {
-            let reference = FakeModel.reference(timed.request, copying: device.copying, window: window)
+            let reference = FakeModel.reference(timed.request, copying: device.copying, window: window, localWindow: localWindow)
             let sampled = samples[index, default: 0]
             // Tokens a step may sample beyond the end: the one in flight (asynchronous), and the
             // drafts accepted after an end within a step, or by a step in flight.
@@ -212,6 +227,38 @@ private final class LoopHarness {
             }
         }
         if core.scheduler.blocks.freeBlockCount + owners.count > blockCount { fail("free and referenced blocks overlap") }
+        if let local = core.scheduler.localBlocks { checkLocalOwnership(local) }
+    }
+
+    /// The same for the local pool of a split cache: reference counts match the local tables, a
+    /// shared block is a registered prefix, holes lead the table, at most `localHeldBlockLimit` held.
+    private func checkLocalOwnership(_ pool: BlockManager) {
+        var owners: [Int32: [(SequenceState, Int)]] = [:]
+        for sequence in core.scheduler.running + core.scheduler.waiting {
+            if sequence.status == .waiting && !sequence.localBlockTable.isEmpty { fail("waiting \(sequence.id) holds local blocks") }
+            if sequence.status == .running && sequence.localBlockTable.count != sequence.blockTable.count {
+                fail("\(sequence.id): local table \(sequence.localBlockTable), global \(sequence.blockTable)")
+            }
+            let held = sequence.localBlockTable.enumerated().filter { $0.element != BlockManager.hole }
+            if held.first.map({ $0.offset != sequence.localFirstHeldBlock }) ?? false
+                || held.count + sequence.localFirstHeldBlock != sequence.localBlockTable.count
+            {
+                fail("\(sequence.id) has local holes after its first held block: \(sequence.localBlockTable)")
+            }
+            if let limit = localHeldBlockLimit, held.count > limit { fail("\(sequence.id) holds \(held.count) local blocks, more than \(limit)") }
+            for (index, block) in held { owners[block, default: []].append((sequence, index)) }
+        }
+        for block in 0..<Int32(localBlockCount) {
+            let list = owners[block] ?? []
+            if pool.references(block) != list.count { fail("local block \(block) has \(pool.references(block)) references, \(list.count) owners") }
+            guard list.count > 1 else { continue }
+            for (sequence, index) in list {
+                let prefix = Array(sequence.tokens.prefix((index + 1) * blockSize))
+                if index >= sequence.registeredBlocks || prefix != Array(list[0].0.tokens.prefix((index + 1) * blockSize)) || index != list[0].1 {
+                    fail("local block \(block) shared by \(list.map(\.0.id)) without a common cached prefix")
+                }
+            }
+        }
     }
 
     var allViolations: [String] { violations + device.violations }
@@ -530,7 +577,18 @@ private func request(
         await runRandomWorkloads(asynchronous: asynchronous, seed: asynchronous ? 41 : 43, windowed: true, speculative: false)
     }
 
-    private func runRandomWorkloads(asynchronous: Bool, seed: UInt64, windowed: Bool, speculative: Bool) async {
+    /// The random workloads on a model with interleaved local and global layers and a split cache:
+    /// the fake model hashes the whole context (global table) and the local window (local table),
+    /// the local pool is sized for the blocks one step holds, and its blocks behind the window are
+    /// released; with speculative decoding too.
+    @Test(arguments: [false, true], [false, true])
+    func randomWorkloadsWithInterleavedLocalLayersKeepEveryInvariant(asynchronous: Bool, speculative: Bool) async {
+        await runRandomWorkloads(
+            asynchronous: asynchronous, seed: (asynchronous ? 53 : 59) + (speculative ? 1000 : 0), windowed: false,
+            speculative: speculative, split: true)
+    }
+
+    private func runRandomWorkloads(asynchronous: Bool, seed: UInt64, windowed: Bool, speculative: Bool, split: Bool = false) async {
         var random = SplitMix64(seed: seed)
         var speculation = Speculation()
         speculation.maxDraftTokens = 4
@@ -547,6 +605,7 @@ private func request(
             let maxSequences = uniform(1...6)
             let maxBatchTokens = uniform(maxSequences...40)
             let window = windowed ? uniform(1...16) : nil
+            let localWindow = split ? uniform(1...16) : nil
             let prefixes = (0..<3).map { p in (0..<uniform(0...20)).map { _ in Int32(p * 100 + uniform(2...11)) } }
             var longest = 0
             var requests: [TimedRequest] = []
@@ -566,11 +625,12 @@ private func request(
                     ? SamplingParameters.greedy
                     : SamplingParameters(temperature: 1, topK: uniform(0...50), repetitionPenalty: 1.2, seed: UInt64(index))
                 var timed = request(
-                    index, tokens, maxTokens: uniform(1...(windowed ? 48 : 16)), arrival: uniform(0...30), sampling: sampling,
+                    index, tokens, maxTokens: uniform(1...(windowed || split ? 48 : 16)), arrival: uniform(0...30), sampling: sampling,
                     ignoreEOS: uniform(0...1) == 0)
                 if uniform(0...5) == 0 {
                     // Stop at a token the request is known to produce.
-                    let reference = FakeModel.reference(timed.request, copying: speculative, window: window).tokens
+                    let reference = FakeModel.reference(timed.request, copying: speculative, window: window, localWindow: localWindow)
+                        .tokens
                     if let token = reference.randomElement(using: &random) { timed.request.stopTokenIDs = [token] }
                 }
                 if uniform(0...9) == 0 { timed.abortAt = timed.arrival + uniform(0...20) }
@@ -584,17 +644,24 @@ private func request(
             }
             let ample = trial % 3 == 0
             let blockCount = ample ? minimumBlocks * requests.count + 1 : minimumBlocks + uniform(0...3)
+            // The local pool: for the blocks one step holds under the local window (or the longest
+            // request, if fewer), with room to spare when ample.
+            var minimumLocalBlocks = (longest + blockSize - 1) / blockSize
+            if let held = Scheduler.blocksHeld(window: localWindow, chunk: maxBatchTokens, blockSize: blockSize) {
+                minimumLocalBlocks = min(minimumLocalBlocks, held)
+            }
+            let localBlockCount = ample ? minimumLocalBlocks * requests.count + 1 : minimumLocalBlocks + uniform(0...3)
             let harness = LoopHarness(
                 requests, asynchronous: asynchronous, blockSize: blockSize, blockCount: blockCount, maxBatchTokens: maxBatchTokens,
                 maxSequences: maxSequences, expectDecodesEveryStep: ample, speculation: speculative ? speculation : nil,
-                window: window)
+                window: window, localWindow: localWindow, localBlockCount: localBlockCount)
             harness.run()
             await harness.checkResults()
             #expect(
                 harness.allViolations.isEmpty,
                 """
                 trial \(trial): \(harness.allViolations.joined(separator: "\n"))
-                blocks \(blockCount) of \(blockSize), budget \(maxBatchTokens), cap \(maxSequences), window \(window.map(String.init) ?? "none")
+                blocks \(blockCount) (local \(localBlockCount), window \(localWindow.map(String.init) ?? "none")) of \(blockSize), budget \(maxBatchTokens), cap \(maxSequences), window \(window.map(String.init) ?? "none")
                 plan: \(harness.device.plan.prefix(16).enumerated().map { "\($0.offset): \($0.element)" }.joined(separator: "\n"))
                 """)
             if !harness.allViolations.isEmpty { break }
@@ -608,7 +675,7 @@ private func request(
         #expect(preemptions > 0, "the tight pools must exercise preemption")
         #expect(hits > 0, "the shared prefixes must hit the cache")
         #expect(stops > 0, "stop tokens and end of text must end requests")
-        #expect((released > 0) == windowed, "blocks are released behind a window, and only then")
+        #expect((released > 0) == (windowed || split), "blocks are released behind a window, and only then")
     }
 }
 

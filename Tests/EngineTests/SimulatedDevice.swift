@@ -6,7 +6,10 @@ import Tokenizer
 
 /// A fake model whose next-token logits are a hash of the whole context (prompt and outputs so
 /// far), or of its last `window` tokens when the model has a sliding window on every layer, read
-/// back through the block tables from a paged token store. Anything that corrupts the simulated
+/// back through the block tables from a paged token store. A model with interleaved local and
+/// global layers and a split cache hashes both: the whole context read through the global table
+/// and its last `localWindow` tokens read through the local table, so a wrong block in either
+/// changes the tokens. Anything that corrupts the simulated
 /// KV cache (a wrong shared block, a block reused too early, a wrong position, a stale decoding
 /// state) changes the tokens.
 enum FakeModel {
@@ -35,10 +38,14 @@ enum FakeModel {
         return logits
     }
 
+    /// Separates the whole context from the local window's in the hashed context of a split cache.
+    static let localSeparator: Int32 = -3
+
     /// What the engine must produce for `request`: the request run alone, token by token, with a
-    /// fresh decoding state; with a `window`, each token sees only the last `window` of its context.
+    /// fresh decoding state; with a `window`, each token sees only the last `window` of its context;
+    /// with a `localWindow` (interleaved layers), the whole context and then its last `localWindow`.
     static func reference(
-        _ request: GenerationRequest, copying: Bool = false, window: Int? = nil
+        _ request: GenerationRequest, copying: Bool = false, window: Int? = nil, localWindow: Int? = nil
     ) -> (tokens: [Int32], reason: FinishReason) {
         var state: any DecodingState = SamplingState(parameters: request.sampling, promptTokens: request.promptTokens)
         if let runtime = request.constraint {
@@ -49,7 +56,8 @@ enum FakeModel {
         var context = request.promptTokens
         var output: [Int32] = []
         while output.count < request.maxTokens {
-            var row = logits(after: context.suffix(window ?? context.count), copying: copying)
+            let seen = Array(context.suffix(window ?? context.count)) + (localWindow.map { [localSeparator] + context.suffix($0) } ?? [])
+            var row = logits(after: seen, copying: copying)
             let token = row.withUnsafeMutableBufferPointer { row in
                 state.mask(row)
                 return state.choose(from: row)
@@ -117,6 +125,8 @@ final class SimulatedDevice: Device, @unchecked Sendable {
     // the test reads it after the run).
     private let lock = NSLock()
     private var kv: [Int32]
+    /// The local layers' pool of a split cache.
+    private var localKV: [Int32]
     private var states: [Int: any DecodingState] = [:]
     private var written: [Int: Int] = [:]
     private var released: Set<Int> = []
@@ -133,9 +143,11 @@ final class SimulatedDevice: Device, @unchecked Sendable {
 
     init(
         blockSize: Int, blockCount: Int, asynchronous: Bool, maxBatchTokens: Int, maxSequences: Int,
-        computesOnHostCores: Bool = false, copying: Bool = false, window: Int? = nil
+        computesOnHostCores: Bool = false, copying: Bool = false, window: Int? = nil, localPool: KVCacheLayout.LocalPool? = nil
     ) {
-        cacheLayout = KVCacheLayout(blockSize: blockSize, blockCount: blockCount, elementType: "token", attentionWindow: window)
+        cacheLayout = KVCacheLayout(
+            blockSize: blockSize, blockCount: blockCount, elementType: "token", attentionWindow: window, localPool: localPool)
+        localKV = Array(repeating: -1, count: blockSize * (localPool?.blockCount ?? 0))
         self.copying = copying
         self.asynchronous = asynchronous
         self.computesOnHostCores = computesOnHostCores
@@ -203,10 +215,19 @@ final class SimulatedDevice: Device, @unchecked Sendable {
         cacheLayout.attentionWindow.map { max(position - $0 + 1, 0) } ?? 0
     }
 
-    private func slot(_ position: Int, _ table: [Int32]) -> Int? {
+    /// The first position a local layer's token at `position` attends to (split cache).
+    private func firstAttendedLocally(_ position: Int) -> Int {
+        cacheLayout.localPool.map { max(position - $0.window + 1, 0) } ?? 0
+    }
+
+    private func slot(_ position: Int, _ table: [Int32], blocks: Int? = nil) -> Int? {
         let index = position / cacheLayout.blockSize
-        guard index < table.count, table[index] >= 0, Int(table[index]) < cacheLayout.blockCount else { return nil }
+        guard index < table.count, table[index] >= 0, Int(table[index]) < blocks ?? cacheLayout.blockCount else { return nil }
         return Int(table[index]) * cacheLayout.blockSize + position % cacheLayout.blockSize
+    }
+
+    private func localSlot(_ position: Int, _ entry: DeviceStep.Entry) -> Int? {
+        slot(position, entry.localBlockTable ?? [], blocks: cacheLayout.localPool?.blockCount ?? 0)
     }
 
     /// The invariants a device can check before computing a step.
@@ -219,9 +240,13 @@ final class SimulatedDevice: Device, @unchecked Sendable {
         released.formUnion(step.releasedSequences)
         // Blocks that steps in flight use, by sequence.
         var inFlightBlocks: [Int32: Set<Int>] = [:]
+        var inFlightLocalBlocks: [Int32: Set<Int>] = [:]
         for earlier in unwaited.values {
             for entry in earlier.entries {
                 for block in entry.blockTable where block >= 0 { inFlightBlocks[block, default: []].insert(entry.sequenceID) }
+                for block in entry.localBlockTable ?? [] where block >= 0 {
+                    inFlightLocalBlocks[block, default: []].insert(entry.sequenceID)
+                }
             }
         }
         for entry in step.entries {
@@ -257,6 +282,22 @@ final class SimulatedDevice: Device, @unchecked Sendable {
                 if let users = inFlightBlocks[block], !users.subtracting([id]).isEmpty {
                     fail("block \(block) written by \(id) while sequences \(users.sorted()) in flight use it")
                 }
+                if let local = entry.localBlockTable, index < local.count, let users = inFlightLocalBlocks[local[index]],
+                    !users.subtracting([id]).isEmpty
+                {
+                    fail("local block \(local[index]) written by \(id) while sequences \(users.sorted()) in flight use it")
+                }
+            }
+            // A split cache: both tables cover the same logical blocks, the local one every position
+            // its local window reaches.
+            if cacheLayout.localPool != nil {
+                if entry.localBlockTable?.count != entry.blockTable.count {
+                    fail("sequence \(id): local table \(entry.localBlockTable ?? []) for global \(entry.blockTable)")
+                } else if let missing = (firstAttendedLocally(first)..<end).first(where: { localSlot($0, entry) == nil }) {
+                    fail("sequence \(id) attends locally to position \(missing), which has no block (\(entry.localBlockTable ?? []))")
+                }
+            } else if entry.localBlockTable != nil {
+                fail("sequence \(id) has a local table without a split cache")
             }
             // Every position the entry's tokens attend to (the first token reaches back the
             // furthest) must have a block: a hole there would be read.
@@ -301,6 +342,7 @@ final class SimulatedDevice: Device, @unchecked Sendable {
                 drafts = state.draft(limit: min(entry.draftLimit, entry.blockTable.count * cacheLayout.blockSize - inputEnd))
             }
             for (offset, token) in (inputs + drafts).enumerated() {
+                if let s = localSlot(first + offset, entry) { localKV[s] = token }
                 guard let s = slot(first + offset, entry.blockTable) else { continue }
                 kv[s] = token
             }
@@ -317,7 +359,11 @@ final class SimulatedDevice: Device, @unchecked Sendable {
             defer { for row in rows { row.deallocate() } }
             let accepted = state.chooseVerifying(drafts: drafts) { draft in
                 let end = inputEnd + draft
-                let context = (firstAttended(end - 1)..<end).map { slot($0, entry.blockTable).map { kv[$0] } ?? -2 }
+                var context = (firstAttended(end - 1)..<end).map { slot($0, entry.blockTable).map { kv[$0] } ?? -2 }
+                if cacheLayout.localPool != nil {
+                    context.append(FakeModel.localSeparator)
+                    context += (firstAttendedLocally(end - 1)..<end).map { localSlot($0, entry).map { localKV[$0] } ?? -2 }
+                }
                 let logits = FakeModel.logits(after: context, copying: copying)
                 let row = UnsafeMutableBufferPointer<Float>.allocate(capacity: logits.count)
                 _ = row.initialize(from: logits)
