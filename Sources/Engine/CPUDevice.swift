@@ -38,16 +38,23 @@ public final class CPUDevice: Device, @unchecked Sendable {
 
         public init() {}
 
-        /// Sizes the local pool for `maxSequences` sequences that each hold the blocks of their
-        /// window and one step of `maxBatchTokens` (`Scheduler.blocksHeld`), on a model with
-        /// interleaved local and global layers; nothing otherwise.
+        /// Sizes the local pool, on a model with interleaved local and global layers (nothing
+        /// otherwise), for `maxSequences` decoding sequences that each hold the blocks of their
+        /// window and of two steps' drafts (`Scheduler.blocksHeld`), plus one step of
+        /// `maxBatchTokens` prompt tokens: a step's budget is shared by its sequences, so they do not
+        /// each need a whole chunk beyond their window. When more is needed at once the scheduler
+        /// waits or preempts, as for the global pool.
         public mutating func sizeLocalPool(for model: LlamaModel, maxSequences: Int, maxBatchTokens: Int) {
             let blockSize = max(self.blockSize, 1)
+            let drafts = 2 * Speculation().maxDraftTokens
             guard let window = model.configuration.interleavedWindow,
-                let held = Scheduler.blocksHeld(window: window, chunk: max(maxBatchTokens, 1), blockSize: blockSize)
+                let decoding = Scheduler.blocksHeld(window: window, chunk: 1 + drafts, blockSize: blockSize),
+                let step = Scheduler.blocksHeld(window: 1, chunk: max(maxBatchTokens, 1), blockSize: blockSize)
             else { return }
-            let (product, overflow) = held.multipliedReportingOverflow(by: max(maxSequences, 1) * blockSize)
-            localTokens = overflow ? nil : product
+            let (perSequences, overflow) = decoding.multipliedReportingOverflow(by: max(maxSequences, 1))
+            let (blocks, overflowBlocks) = perSequences.addingReportingOverflow(step)
+            let (product, overflowTokens) = blocks.multipliedReportingOverflow(by: blockSize)
+            localTokens = overflow || overflowBlocks || overflowTokens ? nil : product
         }
     }
 
