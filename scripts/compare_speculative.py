@@ -4,7 +4,7 @@
     python3 scripts/compare_speculative.py [--tandem .build/release/tandem] [--model PATH]
         [--max-tokens 200] [--rounds 2] [--threads 2] [--no-llamacpp]
 
-Six chat prompts, greedy: four input-grounded (two code edits, a summary that quotes its source,
+Six chat prompts (SmolLM2 or Gemma chat format, by the file name), greedy: four input-grounded (two code edits, a summary that quotes its source,
 extraction from a document) and two open-ended prose. Each round runs, per prompt: `tandem generate
 --json` with `--speculative off` and `--speculative ngram`, then llama.cpp (llama-cpp-python, built
 from source by pip) without drafts and with `LlamaPromptLookupDecoding`, all on the same machine
@@ -65,13 +65,16 @@ PROMPTS = [
 ]
 
 
-def chat(question: str) -> str:
+def chat(question: str, gemma: bool) -> str:
+    if gemma:
+        return f"<start_of_turn>user\n{question}<end_of_turn>\n<start_of_turn>model\n"
     return f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
 
 
-def tandem(binary: str, model: str | None, prompt: str, max_tokens: int, speculative: str, threads: int) -> dict:
+def tandem(binary: str, model: str | None, prompt: str, max_tokens: int, speculative: str, threads: int,
+           extra: list[str]) -> dict:
     command = [binary, "generate", "--json", "--temperature", "0", "--max-tokens", str(max_tokens),
-               "--speculative", speculative, "--threads", str(threads), "--prompt", prompt]
+               "--speculative", speculative, "--threads", str(threads), "--prompt", prompt] + extra
     if model:
         command += ["--model", model]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -104,6 +107,10 @@ class LlamaCpp:
         return {"tokens": count, "tok_s": (count - 1) / seconds if seconds > 0 else 0.0}
 
 
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b > 0 else "n/a"
+
+
 def geometric_mean(values: list[float]) -> float:
     values = [v for v in values if v > 0]
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else 0.0
@@ -117,6 +124,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-llamacpp", action="store_true")
+    parser.add_argument("--tandem-option", action="append", default=[],
+                        help="an extra option for the speculative tandem runs (repeatable), e.g. --tandem-option=--spec-costs=0.1,0.3")
     args = parser.parse_args()
 
     model = args.model or str(Path(os.environ.get("TANDEM_CACHE", Path.home() / ".cache" / "tandem"))
@@ -132,9 +141,9 @@ def main() -> None:
     details: dict[str, dict] = {}
     for round_ in range(args.rounds):
         for group, name, question in PROMPTS:
-            prompt = chat(question)
-            off = tandem(args.tandem, args.model, prompt, args.max_tokens, "off", args.threads)
-            on = tandem(args.tandem, args.model, prompt, args.max_tokens, "ngram", args.threads)
+            prompt = chat(question, gemma="gemma" in Path(model).name.lower())
+            off = tandem(args.tandem, args.model, prompt, args.max_tokens, "off", args.threads, [])
+            on = tandem(args.tandem, args.model, prompt, args.max_tokens, "ngram", args.threads, args.tandem_option)
             if off["tokens"] != on["tokens"]:
                 sys.exit(f"{name}: speculative decoding changed the greedy output")
             runs = {"tandem": off, "tandem ngram": on}
@@ -154,17 +163,17 @@ def main() -> None:
         d = details[name]
         row = [name, d["group"], str(d["tokens"]), f"{d['accepted']} of {d['drafted']}"]
         row += [f"{best[(name, label)]:.1f}" for label in labels]
-        row.append(f"{best[(name, 'tandem ngram')] / best[(name, 'tandem')]:.2f}")
+        row.append(ratio(best[(name, 'tandem ngram')], best[(name, 'tandem')]))
         if peers:
-            row.append(f"{best[(name, 'tandem ngram')] / best[(name, 'llama.cpp lookup')]:.2f}")
+            row.append(ratio(best[(name, 'tandem ngram')], best[(name, 'llama.cpp lookup')]))
         print("| " + " | ".join(row) + " |")
     for group in ("grounded", "prose"):
         names = [name for g, name, _ in PROMPTS if g == group]
         means = {label: geometric_mean([best[(name, label)] for name in names]) for label in labels}
         line = f"{group}: geometric mean decode tok/s " + ", ".join(f"{label} {v:.1f}" for label, v in means.items())
-        line += f"; ngram / off {means['tandem ngram'] / means['tandem']:.2f}"
+        line += f"; ngram / off {ratio(means['tandem ngram'], means['tandem'])}"
         if peers:
-            line += f"; tandem ngram / llama.cpp lookup {means['tandem ngram'] / means['llama.cpp lookup']:.2f}"
+            line += f"; tandem ngram / llama.cpp lookup {ratio(means['tandem ngram'], means['llama.cpp lookup'])}"
         print(line)
 
 

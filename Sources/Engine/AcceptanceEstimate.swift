@@ -8,7 +8,7 @@
 /// tries again some fifty steps later.
 struct AcceptanceEstimate {
     static let decay = 0.95
-    static let prior = 0.6
+    static let prior = 0.8
     private var acceptances = 0.0
     private var rejections = 0.0
 
