@@ -2,14 +2,36 @@ import APIRequests
 import ChatTemplate
 import Tokenizer
 
-/// Turns chat messages into prompt tokens with the model's own chat template (ChatML when the
-/// model has none): rendered with `add_generation_prompt`, then tokenized with special tokens
-/// parsed and without adding BOS (the template adds it when the model wants it).
+/// Turns chat messages into prompt tokens with the model's own chat template (when the file has
+/// none, the turn format its vocabulary's special tokens name: Gemma's, Llama 3's, else ChatML):
+/// rendered with `add_generation_prompt`, then tokenized with special tokens parsed and without
+/// adding BOS (the template adds it when the model wants it).
 public struct ChatPromptRenderer: Sendable {
-    /// The ChatML template, used for models without `tokenizer.chat_template`.
+    /// The ChatML template, for models without `tokenizer.chat_template` whose vocabulary names no
+    /// other turn format.
     public static let chatML = """
         {% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}
         """
+
+    /// Gemma's turns (`<start_of_turn>user` / `model`), a system message folded into the first user
+    /// turn as Gemma 3's own template does: for Gemma files without `tokenizer.chat_template`.
+    public static let gemma = """
+        {{ bos_token }}{% if messages[0]['role'] == 'system' %}{% set prefix = messages[0]['content'] + '\\n\\n' %}{% set turns = messages[1:] %}{% else %}{% set prefix = '' %}{% set turns = messages %}{% endif %}{% for message in turns %}{{ '<start_of_turn>' + ('model' if message['role'] == 'assistant' else message['role']) + '\\n' + (prefix if loop.first else '') + message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}
+        """
+
+    /// Llama 3's headers, for Llama 3 files without `tokenizer.chat_template`.
+    public static let llama3 = """
+        {{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}
+        """
+
+    /// The template for a model without one of its own: the turn format whose special tokens the
+    /// vocabulary has (ChatML when none matches).
+    public static func fallbackTemplate(for tokenizer: Tokenizer) -> String {
+        func has(_ texts: String...) -> Bool { texts.allSatisfy { tokenizer.token(for: $0) != nil } }
+        if has("<start_of_turn>", "<end_of_turn>") { return gemma }
+        if has("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>") { return llama3 }
+        return chatML
+    }
 
     public let template: ChatTemplate
     public let tokenizer: Tokenizer
@@ -24,10 +46,11 @@ public struct ChatPromptRenderer: Sendable {
     private let bosToken: String
     private let eosToken: String
 
-    /// - Parameter templateSource: the model's `tokenizer.chat_template`, or nil for ChatML.
+    /// - Parameter templateSource: the model's `tokenizer.chat_template`, or nil for the fallback
+    ///   its vocabulary names (`fallbackTemplate(for:)`).
     /// - Throws: `TemplateError` when the template does not parse.
     public init(templateSource: String?, tokenizer: Tokenizer) throws {
-        template = try ChatTemplate(templateSource ?? Self.chatML)
+        template = try ChatTemplate(templateSource ?? Self.fallbackTemplate(for: tokenizer))
         self.tokenizer = tokenizer
         thinks = templateSource?.contains("<think>") ?? false
         (toolFormat, rendersTools) = ToolCallFormat.of(templateSource: templateSource)
