@@ -192,10 +192,16 @@ def main():
             chat.line("Write a very long story about a dragon and a knight, with ten chapters and many details.")
             chat.expect(r"details\.\s*\n", 10, "the message sent")
             begin = chat.mark
+
+            def reply_so_far():
+                # After the message's last echo (the line editor redraws the line as it submits it):
+                # only the reply's own text counts, so Ctrl-C goes to a reply that is streaming.
+                text = chat.stripped()
+                return text[max(text.rfind("details."), begin):]
             deadline = time.time() + 120
-            while len(chat.stripped()) - begin < 300 and time.time() < deadline and not STATS.search(chat.stripped(), begin):
+            while len(reply_so_far()) < 300 and time.time() < deadline and not STATS.search(chat.stripped(), begin):
                 chat.read(0.2)
-            check(len(chat.stripped()) - begin >= 300 and not STATS.search(chat.stripped(), begin),
+            check(len(reply_so_far()) >= 300 and not STATS.search(chat.stripped(), begin),
                   "the long reply is streaming: " + repr(chat.stripped()[begin - 200:][-600:]))
             chat.skip()
             stop_time = time.time()
