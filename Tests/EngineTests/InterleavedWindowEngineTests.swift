@@ -1,5 +1,4 @@
 import Foundation
-import GGUF
 import Model
 import Testing
 import Tokenizer
@@ -12,41 +11,7 @@ import Tokenizer
 /// local window are released as they advance, and the greedy tokens are those of the model on one
 /// unsplit cache with every block in place.
 @Suite struct InterleavedWindowEngineTests {
-    static let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/generated/tiny-gemma3.gguf").path
-
-    struct FixtureMissing: Error, CustomStringConvertible {
-        var description: String { "\(path) is missing: run scripts/test.sh (it regenerates the synthetic fixtures)" }
-    }
-
-    static let loaded: Result<(LlamaModel, Tokenizer), any Error> = Result {
-        guard FileManager.default.fileExists(atPath: path) else { throw FixtureMissing() }
-        let file = try GGUFFile(path: path)
-        return (try LlamaModel(file: file, threads: 2), try Tokenizer(metadata: file.metadata))
-    }
-
-    /// Greedy tokens of `prompt` computed one sequence at a time on an unsplit cache.
-    private func reference(_ model: LlamaModel, prompt: [Int32], count: Int) throws -> [Int32] {
-        let blockSize = 16
-        let total = prompt.count + count
-        let cache = model.makeKVCache(blockSize: blockSize, blockCount: (total + blockSize - 1) / blockSize, precision: .float16)
-        let table = (0..<Int32(cache.blockCount)).map { $0 }
-        var context = prompt
-        var computed = 0
-        var output: [Int32] = []
-        while output.count < count {
-            var batch = ForwardBatch()
-            batch.append(
-                tokens: context[computed...], firstPosition: computed, blockTable: table, blockSize: blockSize, logitCount: 1)
-            let token = try model.forward(batch, cache: cache) { logits in
-                Int32(logits.indices.max { logits[$0] < logits[$1] || (logits[$0] == logits[$1] && $0 > $1) } ?? 0)
-            }
-            computed = context.count
-            context.append(token)
-            output.append(token)
-        }
-        return output
-    }
+    static let loaded = Result { try SyntheticModel.load("tiny-gemma3") }
 
     @Test(arguments: [false, true])
     func longGenerationsInASmallLocalPoolMatchTheFullCache(asynchronous: Bool) async throws {
@@ -65,18 +30,7 @@ import Tokenizer
         #expect(engine.cacheLayout.localPool == KVCacheLayout.LocalPool(blockCount: 8, window: 8))
         #expect(engine.cacheLayout.blockCount == 84)
         #expect(engine.maxSequenceLength == 336)
-        let shared: [Int32] = (0..<12).map { Int32(3 + $0 * 5) }
-        let prompts = [shared, shared, (0..<9).map { Int32(7 + $0 * 3) }]
-        let requests = prompts.enumerated().map { index, prompt in
-            GenerationRequest(id: "g\(index)", promptTokens: prompt, maxTokens: 100, ignoreEOS: true)
-        }
-        let streams = try requests.map { try engine.submit($0) }
-        var results: [GenerationResult] = []
-        for (request, stream) in zip(requests, streams) { results.append(await Engine.result(of: stream, id: request.id)) }
-        for (request, result) in zip(requests, results) {
-            #expect(result.finishReason == .length, "\(request.id)")
-            #expect(result.tokenIDs == (try reference(model, prompt: request.promptTokens, count: 100)), "\(request.id)")
-        }
+        try await SyntheticModel.expectGreedyGenerationsOfSharedPrompts(engine, model: model)
         #expect(try await Shared.eventuallyEmpty(engine))
         #expect(engine.currentStatistics.localKVCacheUsage == 0)
     }
@@ -94,7 +48,7 @@ import Tokenizer
         let prompt: [Int32] = (0..<12).map { Int32(3 + $0 * 5) }
         let request = GenerationRequest(id: "u", promptTokens: prompt, maxTokens: 100, ignoreEOS: true)
         let result = await Engine.result(of: try engine.submit(request), id: request.id)
-        #expect(result.tokenIDs == (try reference(model, prompt: prompt, count: 100)))
+        #expect(result.tokenIDs == (try SyntheticModel.greedyReference(model, prompt: prompt, count: 100)))
     }
 
     /// The sizing rule: from a memory budget the local pool gets `localTokens` (at most its layers'

@@ -1,5 +1,4 @@
 import Foundation
-import GGUF
 import Model
 import Testing
 import Tokenizer
@@ -10,41 +9,7 @@ import Tokenizer
 /// generations far longer than the KV pool run to their end with the blocks behind the window
 /// freed and holes in their tables, and give the greedy tokens of the model run on a full table.
 @Suite struct SlidingWindowEngineTests {
-    static let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/generated/tiny-mistral.gguf").path
-
-    struct FixtureMissing: Error, CustomStringConvertible {
-        var description: String { "\(path) is missing: run scripts/test.sh (it regenerates the synthetic fixtures)" }
-    }
-
-    static let loaded: Result<(LlamaModel, Tokenizer), any Error> = Result {
-        guard FileManager.default.fileExists(atPath: path) else { throw FixtureMissing() }
-        let file = try GGUFFile(path: path)
-        return (try LlamaModel(file: file, threads: 2), try Tokenizer(metadata: file.metadata))
-    }
-
-    /// Greedy tokens of `prompt` computed one sequence at a time with every block in place.
-    private func reference(_ model: LlamaModel, prompt: [Int32], count: Int) throws -> [Int32] {
-        let blockSize = 16
-        let total = prompt.count + count
-        let cache = model.makeKVCache(blockSize: blockSize, blockCount: (total + blockSize - 1) / blockSize, precision: .float16)
-        let table = (0..<Int32(cache.blockCount)).map { $0 }
-        var context = prompt
-        var computed = 0
-        var output: [Int32] = []
-        while output.count < count {
-            var batch = ForwardBatch()
-            batch.append(
-                tokens: context[computed...], firstPosition: computed, blockTable: table, blockSize: blockSize, logitCount: 1)
-            let token = try model.forward(batch, cache: cache) { logits in
-                Int32(logits.indices.max { logits[$0] < logits[$1] || (logits[$0] == logits[$1] && $0 > $1) } ?? 0)
-            }
-            computed = context.count
-            context.append(token)
-            output.append(token)
-        }
-        return output
-    }
+    static let loaded = Result { try SyntheticModel.load("tiny-mistral") }
 
     @Test(arguments: [false, true])
     func longGenerationsInATinyPoolMatchTheFullCache(asynchronous: Bool) async throws {
@@ -59,18 +24,7 @@ import Tokenizer
         cache.tokens = 48  // 12 blocks; each generation below spans 28 without the window
         let engine = Engine(model: model, tokenizer: tokenizer, configuration: configuration, cache: cache)
         defer { engine.shutdown() }
-        let shared: [Int32] = (0..<12).map { Int32(3 + $0 * 5) }
-        let prompts = [shared, shared, (0..<9).map { Int32(7 + $0 * 3) }]
-        let requests = prompts.enumerated().map { index, prompt in
-            GenerationRequest(id: "w\(index)", promptTokens: prompt, maxTokens: 100, ignoreEOS: true)
-        }
-        let streams = try requests.map { try engine.submit($0) }
-        var results: [GenerationResult] = []
-        for (request, stream) in zip(requests, streams) { results.append(await Engine.result(of: stream, id: request.id)) }
-        for (request, result) in zip(requests, results) {
-            #expect(result.finishReason == .length, "\(request.id)")
-            #expect(result.tokenIDs == (try reference(model, prompt: request.promptTokens, count: 100)), "\(request.id)")
-        }
+        try await SyntheticModel.expectGreedyGenerationsOfSharedPrompts(engine, model: model)
         #expect(try await Shared.eventuallyEmpty(engine))
         #expect(engine.currentStatistics.prefixCacheHits > 0)
     }
