@@ -26,9 +26,12 @@ import Testing
         #expect(result.failed == 0)
         #expect(result.totalOutputTokens == 30)
         #expect(result.totalInputTokens == 120)  // calibrated with /tokenize: exactly 20 each
-        // The empty first chunk does not count: TTFT is the 100 ms delay (plus scheduling slack).
-        #expect(result.ttft.mean >= 99 && result.ttft.mean < 400, "ttft \(result.ttft.mean)")
-        #expect(result.itl.mean >= 25 && result.itl.mean < 150, "itl \(result.itl.mean)")
+        // The empty first chunk does not count: TTFT is at least the 100 ms delay, and the gaps at
+        // least the 30 ms ones. No upper bounds: the tests share two cores with the model's suites,
+        // which delayed the fake server's first chunk to a 454 ms mean once; TTFT and the gaps
+        // still come before the end.
+        #expect(result.ttft.mean >= 99 && result.ttft.mean < result.e2el.mean, "ttft \(result.ttft.mean)")
+        #expect(result.itl.mean >= 25 && result.itl.mean < result.e2el.mean, "itl \(result.itl.mean)")
         #expect(abs(result.tpot.mean - result.itl.mean) < 1, "tpot \(result.tpot.mean) itl \(result.itl.mean)")
         #expect(result.e2el.mean >= 99 + 4 * 30)
         // 6 requests, 3 at a time, each ≥ 220 ms: at least two waves.
