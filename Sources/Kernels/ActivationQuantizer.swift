@@ -23,13 +23,17 @@ enum ActivationQuantizer {
                 output.sums[token * blocks + block] = scale * Float(sum)
                 output.integerSums[token * blocks + block] = sum
             }
-            // Sub-block sums feed the K formats' minimum terms only.
+            // Sums of 16 and of 32 quants feed the K formats only (Q6_K's VNNI tile, the minimum terms).
             if blockSize == 32 { continue }
+            let groupSums = output.groupSums + token * (columns / 16)
             let subBlockSums = output.subBlockSums + token * (columns / 32)
-            for subBlock in 0..<(columns / 32) {
+            for group in 0..<(columns / 16) {
                 var sum: Int16 = 0
-                for i in 0..<32 { sum &+= Int16(quants[subBlock * 32 + i]) }
-                subBlockSums[subBlock] = sum
+                for i in 0..<16 { sum &+= Int16(quants[group * 16 + i]) }
+                groupSums[group] = sum
+            }
+            for subBlock in 0..<(columns / 32) {
+                subBlockSums[subBlock] = groupSums[2 * subBlock] &+ groupSums[2 * subBlock + 1]
             }
         }
     }

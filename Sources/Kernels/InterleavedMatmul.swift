@@ -31,9 +31,11 @@ enum InterleavedMatmul {
         let groupBytes = packed.blocksPerRow * packed.bytesPerGroupBlock
         let groupsPerChunk = max(1, chunkBytes / groupBytes)
         let rows = w.rows
-        if tokens > 1 && packed.isNibbles {
-            // Two row groups per tile: each activation broadcast feeds both (measured +20-40% on Q4_1;
-            // nothing on Q8_0, whose sign fix-up and `madd` per chunk dominate).
+        if tokens > 4 && packed.isNibbles {
+            // Two row groups per tile: each activation broadcast feeds both (measured +20-40% on Q4_1 in
+            // cache; nothing on Q8_0, whose sign fix-up and `madd` per chunk dominate). Not for one
+            // sweep of up to 4 tokens: a matrix streamed from memory as two row groups at once read at
+            // 27 GB/s against 43-70 GB/s as one (Q4_0 65536 x 2048, 2 and 3 tokens, both tiles).
             let pairs = (packed.groups + 1) / 2
             pool.parallelFor(pairs) { range in
                 forEachTile(groups: range, groupsPerChunk: max(1, groupsPerChunk / 2), tokens: tokens) { pair, token, count in
@@ -92,7 +94,16 @@ enum InterleavedMatmul {
                 tileQ4K(p, a, tokens, group: group, token: token, rows: rows, output: output)
             }
         } else if p.type == .q6_K {
-            tileQ6K(p, a, tokens, group: group, token: token, rows: rows, output: output)
+            if vnni {
+                tandem_q6k_tile_vnni(
+                    p.groupData(group), Int32(p.blocksPerRow), Int32(p.bytesPerGroupBlock),
+                    a.quants + token * a.columns, Int32(a.columns), a.scales + token * p.blocksPerRow,
+                    a.groupSums + token * (a.columns / 16), Int32(Tokens.count),
+                    firstOutput(group: group, token: token, rows: rows, output: output), Int32(rows),
+                    Int32(validRows(group: group, rows: rows)))
+            } else {
+                tileQ6K(p, a, tokens, group: group, token: token, rows: rows, output: output)
+            }
         } else if p.isKFormat {
             if vnni {
                 tandem_k_tile_vnni(
@@ -126,8 +137,8 @@ enum InterleavedMatmul {
         }
     }
 
-    /// Whether this CPU has AVX-512 VNNI, so that the Q4_1, Q8_0, Q4_0, Q5_0, Q4_K and Q5_K tiles run as C
-    /// with `vpdpbusd` (Q6_K's signed quants keep the AVX2 tile). Bit-identical to the AVX2 tiles;
+    /// Whether this CPU has AVX-512 VNNI, so that the Q4_1, Q8_0, Q4_0, Q5_0 and K-format tiles run as C
+    /// with `vpdpbusd`. Bit-identical to the AVX2 tiles;
     /// `TANDEM_NO_VNNI=1` keeps the AVX2 tiles, for comparison.
     static let hasVNNI = tandem_has_vnni() != 0 && getenv("TANDEM_NO_VNNI") == nil
 
@@ -439,6 +450,8 @@ enum InterleavedMatmul {
         sweep(p, Tokens.self, group: group, token: token, rows: rows, output: output) { block, b, acc in
             var scaled = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
             for j in 0..<4 {
+                // As the VNNI tile: a quarter block of the weights 2 KiB ahead.
+                for line in stride(from: 0, to: 320, by: 64) { tandem_prefetch_l1(block + (2048 + 296 * j + line)) }
                 var low = TileLanes<Tokens, __m256i>(_mm256_setzero_si256()), high = low
                 for k in 0..<8 {
                     let raw = _mm256_loadu_si256((block + L.quants + 32 * (8 * j + k)).assumingMemoryBound(to: __m256i.self))
@@ -486,6 +499,9 @@ enum InterleavedMatmul {
         sweep(p, Tokens.self, group: group, token: token, rows: rows, output: output) { block, b, acc in
             var scaled = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
             for g in 0..<16 {
+                // As the VNNI tile: two lines of the weights 4 KiB ahead per group.
+                tandem_prefetch_l1(block + (4096 + 128 * g))
+                tandem_prefetch_l1(block + (4096 + 128 * g + 64))
                 var bits = _mm256_loadu_si256((block + L.bits + 32 * g).assumingMemoryBound(to: __m256i.self))
                 var sums = TileLanes<Tokens, __m256i>(_mm256_setzero_si256())
                 for k in 0..<4 {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GGUF
 import Kernels
 
 /// `tandem bench kernels`: the matrix products of the default model's shapes, in GFLOP/s and GB/s.
@@ -21,6 +22,12 @@ struct KernelsBench: ParsableCommand {
     @Flag(help: "Also measure the other formats: Q8_0, Q4_0, Q5_0 at 1536 x 576; Q4_K, Q5_K, Q6_K at 576 x 1536.")
     var formats = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Measure these shapes instead of the default model's, comma separated: TYPE:ROWSxCOLUMNS (e.g. q4_0:65536x2048,q6_K:128256x2048).",
+            discussion: "Matrices larger than the last-level cache stream from memory, as a 1B-8B model's do."))
+    var shapes: String?
+
     @Flag(help: "Also measure decode attention: 64 sequences x 192 cached positions over 30 layers (f16 cache).")
     var attention = false
 
@@ -29,15 +36,30 @@ struct KernelsBench: ParsableCommand {
         guard !counts.isEmpty, counts.allSatisfy({ $0 > 0 }) else { throw CLIError("--tokens must list positive counts") }
         let threadCount = threads ?? WorkerPool.processorCount
         guard (1...1024).contains(threadCount) else { throw CLIError("--threads must be between 1 and 1024") }
-        let shapes = KernelBenchmark.defaultShapes + (formats ? KernelBenchmark.formatShapes : [])
+        let measured =
+            try shapes.map(Self.parseShapes)
+            ?? KernelBenchmark.defaultShapes + (formats ? KernelBenchmark.formatShapes : [])
         let pool = WorkerPool(threads: threadCount)
-        _ = KernelBenchmark.run(pool: pool, shapes: shapes, tokenCounts: counts, minimumSeconds: seconds)
+        _ = KernelBenchmark.run(pool: pool, shapes: measured, tokenCounts: counts, minimumSeconds: seconds)
         if attention {
             let result = KernelBenchmark.attention(pool: pool, minimumSeconds: seconds)
             print(
                 String(
                     format: "decode attention, %d sequences x %d positions: %.3f ms/layer, %.2f GB/s of cache",
                     result.sequences, result.context, result.secondsPerLayer * 1e3, result.gigabytesPerSecond))
+        }
+    }
+
+    /// `TYPE:ROWSxCOLUMNS,...` as (type, rows, columns); columns must be whole blocks of the type.
+    static func parseShapes(_ text: String) throws -> [(GGMLType, Int, Int)] {
+        try text.split(separator: ",").map { item in
+            let parts = item.split(separator: ":")
+            let sizes = parts.count == 2 ? parts[1].split(separator: "x").compactMap { Int($0) } : []
+            guard parts.count == 2, sizes.count == 2,
+                let type = GGMLType.allCases.first(where: { "\($0)".lowercased() == parts[0].lowercased() }),
+                type.isSupported, type.blockSize > 1, sizes[0] > 0, sizes[1] > 0, sizes[1] % type.blockSize == 0
+            else { throw CLIError("--shapes: '\(item)' is not TYPE:ROWSxCOLUMNS of a quantized type with whole blocks") }
+            return (type, sizes[0], sizes[1])
         }
     }
 }

@@ -15,6 +15,13 @@ static inline __attribute__((always_inline)) void tandem_prefetch_l2(const void 
     __builtin_prefetch(address, 0, 2);
 }
 
+/// Asks the CPU to start loading the cache line that holds `address` into the first-level cache
+/// (`prefetcht0`): the weight streams of the Q6_K and Q4_K tiles, which the hardware prefetchers alone
+/// leave well below the memory's read rate.
+static inline __attribute__((always_inline)) void tandem_prefetch_l1(const void *address) {
+    __builtin_prefetch(address, 0, 3);
+}
+
 /// 1 when the CPU runs AVX-512 VNNI on 256-bit vectors (then the `_vnni` tiles below may be called).
 int tandem_has_vnni(void);
 
@@ -37,6 +44,13 @@ void tandem_k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const 
 /// as `tandem_k_tile_vnni`.
 void tandem_q4k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
                           const float *scales, const int16_t *subBlockSums, int tokens, float *out, int rows,
+                          int valid);
+
+/// The interleaved Q6_K tile in its 6-bit layout (`InterleavedMatmul.tileQ6K`) with `vpdpbusd` on the
+/// stored `q + 32`; the activation sums of each 16 quants at `groupSums` (`[t * columns / 16 + g]`) take
+/// `32 * Σ a` off each group's dot. Otherwise as `tandem_k_tile_vnni`.
+void tandem_q6k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
+                          const float *scales, const int16_t *groupSums, int tokens, float *out, int rows,
                           int valid);
 
 /// The interleaved Q4_1 or Q4_0 nibble tile (`InterleavedMatmul.tileQ4_1`) with `vpdpbusd`, over `groups`
