@@ -45,7 +45,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void store_rows(float *
 
 /// One byte per column: Q8_0's signed bytes, where `w ^ 0x80` is `w + 128` as an unsigned byte, or
 /// Q4_0/Q5_0's stored `q + offset` (0...31, `flip` 0). `vpdpbusd` sums `(w + offset) * a` exactly in
-/// 32 bits, and subtracting `offset * Σ a` (the block's activation sum) leaves `Σ w * a`.
+/// 32 bits, and starting the sum at `-offset * Σ a` (the block's activation sum) leaves `Σ w * a`.
 VNNI_TARGET static inline __attribute__((always_inline)) void byte_tile(const uint8_t *group, int blocks, int bytesPerBlock,
                                          const int8_t *quants, int columns, const float *scales,
                                          const int32_t *integerSums, uint8_t flipBits, int32_t offset,
@@ -55,7 +55,11 @@ VNNI_TARGET static inline __attribute__((always_inline)) void byte_tile(const ui
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = group + (long)b * bytesPerBlock;
         __m256i even[4], odd[4];
-        for (int t = 0; t < tokens; t++) { even[t] = _mm256_setzero_si256(); odd[t] = _mm256_setzero_si256(); }
+        for (int t = 0; t < tokens; t++) {
+            // `- offset * Σ a` is the even sum's starting value.
+            even[t] = _mm256_set1_epi32(-offset * integerSums[t * blocks + b]);
+            odd[t] = _mm256_setzero_si256();
+        }
         for (int k = 0; k < 8; k += 2) {
             __m256i w0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(block + 16 + 32 * k)), flip);
             __m256i w1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(block + 48 + 32 * k)), flip);
@@ -67,10 +71,8 @@ VNNI_TARGET static inline __attribute__((always_inline)) void byte_tile(const ui
         }
         __m256 weightScales = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)block));
         for (int t = 0; t < tokens; t++) {
-            int index = t * blocks + b;
-            __m256i dots = _mm256_sub_epi32(_mm256_add_epi32(even[t], odd[t]),
-                                            _mm256_set1_epi32(offset * integerSums[index]));
-            __m256 scale = _mm256_mul_ps(weightScales, _mm256_set1_ps(scales[index]));
+            __m256i dots = _mm256_add_epi32(even[t], odd[t]);
+            __m256 scale = _mm256_mul_ps(weightScales, _mm256_set1_ps(scales[t * blocks + b]));
             acc[t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dots), acc[t]);
         }
     }
@@ -88,8 +90,8 @@ VNNI_TARGET void tandem_byte_tile_vnni(const void *group, int blocks, int bytesP
 
 /// Q4_1 or Q4_0 nibbles over `groups` (1 or 2) adjacent row groups: nibbles (0...15) go to `vpdpbusd`
 /// as they are; low and high nibbles accumulate apart (shorter dependency chains) and are added per
-/// block. Q4_1 (`offset` 0) adds its minimum term; Q4_0 (nibble `q + 8`, `offset` 8) subtracts
-/// `8 * Σ a` from the integer dot, as the AVX2 tile does.
+/// block. Q4_1 (`offset` 0) adds its minimum term; Q4_0 (nibble `q + 8`, `offset` 8) starts the low
+/// sum at `-8 * Σ a`, so the block's integer dot is the AVX2 tile's.
 VNNI_TARGET static inline __attribute__((always_inline)) void nibble_tile(const uint8_t *group, long groupStride, const int groups, int blocks,
                                          int bytesPerBlock, const int8_t *quants, int columns,
                                          const float *scales, const float *sums, const int32_t *integerSums,
@@ -104,7 +106,11 @@ VNNI_TARGET static inline __attribute__((always_inline)) void nibble_tile(const 
         const uint8_t *block = group + (long)b * bytesPerBlock;
         __m256i low[2][4], high[2][4];
         for (int g = 0; g < groups; g++)
-            for (int t = 0; t < tokens; t++) { low[g][t] = _mm256_setzero_si256(); high[g][t] = _mm256_setzero_si256(); }
+            for (int t = 0; t < tokens; t++) {
+                // Q4_0's `- 8 * Σ a` is the low sum's starting value (Q4_1: zero).
+                low[g][t] = _mm256_set1_epi32(-offset * integerSums[t * blocks + b]);
+                high[g][t] = _mm256_setzero_si256();
+            }
         for (int k = 0; k < 4; k++) {
             __m256i lows[2], highs[2];
             for (int g = 0; g < groups; g++) {
@@ -136,8 +142,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void nibble_tile(const 
             } else {
                 for (int t = 0; t < tokens; t++) {
                     int index = t * blocks + b;
-                    __m256i exact = _mm256_sub_epi32(_mm256_add_epi32(low[g][t], high[g][t]),
-                                                     _mm256_set1_epi32(offset * integerSums[index]));
+                    __m256i exact = _mm256_add_epi32(low[g][t], high[g][t]);
                     __m256 scale = _mm256_mul_ps(weightScales, _mm256_set1_ps(scales[index]));
                     acc[g][t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(exact), acc[g][t]);
                 }
