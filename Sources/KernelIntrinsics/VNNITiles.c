@@ -303,14 +303,15 @@ VNNI_TARGET void tandem_q4k_tile_vnni(const void *group, int blocks, int bytesPe
 /// Q6_K in its 6-bit layout (`InterleavedWeights.Q6KLayout`: 8-row f16 scales, the rows' 16 group scales,
 /// a nibble plane and a 2-bit plane): the stored `u = q + 32` (0...63) is put back together as
 /// `tileQ6K` does and goes to `vpdpbusd` as it is; each group's dot starts at `-32 * Σ a` of its 16
-/// columns, so it ends as the exact `Σ q * a`, and one `vpmulld` weighs it by the rows' group scale:
-/// the integers of `tileQ6K`'s sign fix-up and `madd`, then its float work, operation for operation.
+/// columns (`groupOffsets`), so it ends as the exact `Σ q * a`, and one `vpmulld` weighs it by the rows'
+/// group scale: the integers of `tileQ6K`'s sign fix-up and `madd`, then its float work, operation for
+/// operation.
 VNNI_TARGET static inline __attribute__((always_inline)) void q6k_tile(const uint8_t *group, int blocks, int bytesPerBlock,
                                          const int8_t *quants, int columns, const float *scales,
-                                         const int16_t *groupSums, const int tokens, float *out, int rows,
+                                         const int32_t *groupOffsets, const int tokens, float *out, int rows,
                                          int valid) {
     enum { D = 0, SCALES = 16, NIBBLES = 144, BITS = 1168 };
-    const __m256i mask = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
+    const __m256i mask = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30);
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = group + (long)b * bytesPerBlock;
@@ -324,12 +325,14 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q6k_tile(const uin
             __m256i bits = _mm256_loadu_si256((const __m256i *)(block + BITS + 32 * g));
             __m256i dots[4];
             for (int t = 0; t < tokens; t++)
-                dots[t] = _mm256_set1_epi32(-32 * (int32_t)groupSums[(long)t * (columns / 16) + b * 16 + g]);
+                dots[t] = _mm256_set1_epi32(groupOffsets[(long)t * (columns / 16) + b * 16 + g]);
             for (int k = 0; k < 4; k++) {
                 __m256i raw = _mm256_loadu_si256((const __m256i *)(block + NIBBLES + 32 * (4 * (g % 8) + k)));
                 __m256i nibble = g < 8 ? _mm256_and_si256(raw, mask) : _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
-                __m256i stored = _mm256_or_si256(nibble, _mm256_slli_epi16(_mm256_and_si256(bits, three), 4));
-                bits = _mm256_srli_epi16(bits, 2);
+                // Bits 2k, 2k + 1 of each byte to bits 4, 5 (a 16-bit shift by at most 4 keeps each byte's
+                // bits 4, 5 from its own byte).
+                __m256i high = k < 2 ? _mm256_slli_epi16(bits, 4 - 2 * k) : k == 2 ? bits : _mm256_srli_epi16(bits, 2);
+                __m256i stored = _mm256_or_si256(nibble, _mm256_and_si256(high, top));
                 for (int t = 0; t < tokens; t++) {
                     dots[t] = _mm256_dpbusd_epi32(dots[t], stored,
                                                   broadcast4(quants + (long)t * columns + b * 256 + 16 * g + 4 * k));
@@ -347,10 +350,10 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q6k_tile(const uin
     for (int t = 0; t < tokens; t++) store_rows(out + (long)t * rows, acc[t], valid);
 }
 
-#define Q6K_CASE(T) q6k_tile(group, blocks, bytesPerBlock, quants, columns, scales, groupSums, T, out, rows, valid)
+#define Q6K_CASE(T) q6k_tile(group, blocks, bytesPerBlock, quants, columns, scales, groupOffsets, T, out, rows, valid)
 
 VNNI_TARGET void tandem_q6k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
-                                      const float *scales, const int16_t *groupSums, int tokens, float *out, int rows,
+                                      const float *scales, const int32_t *groupOffsets, int tokens, float *out, int rows,
                                       int valid) {
     FOR_TOKENS(Q6K_CASE);
 }
@@ -358,7 +361,7 @@ VNNI_TARGET void tandem_q6k_tile_vnni(const void *group, int blocks, int bytesPe
 #else
 int tandem_has_vnni(void) { return 0; }
 void tandem_q6k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
-                          const float *scales, const int16_t *groupSums, int tokens, float *out, int rows,
+                          const float *scales, const int32_t *groupOffsets, int tokens, float *out, int rows,
                           int valid) {}
 void tandem_q4k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
                           const float *scales, const int16_t *subBlockSums, int tokens, float *out, int rows,

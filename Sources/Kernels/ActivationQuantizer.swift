@@ -23,17 +23,19 @@ enum ActivationQuantizer {
                 output.sums[token * blocks + block] = scale * Float(sum)
                 output.integerSums[token * blocks + block] = sum
             }
-            // Sums of 16 and of 32 quants feed the K formats only (Q6_K's VNNI tile, the minimum terms).
+            // Sums of 32 quants (the K formats' minimum terms) and -32 x the sums of 16 (Q6_K's VNNI tile).
             if blockSize == 32 { continue }
-            let groupSums = output.groupSums + token * (columns / 16)
             let subBlockSums = output.subBlockSums + token * (columns / 32)
-            for group in 0..<(columns / 16) {
-                var sum: Int16 = 0
-                for i in 0..<16 { sum &+= Int16(quants[group * 16 + i]) }
-                groupSums[group] = sum
-            }
+            let groupOffsets = output.groupOffsets + token * (columns / 16)
             for subBlock in 0..<(columns / 32) {
-                subBlockSums[subBlock] = groupSums[2 * subBlock] &+ groupSums[2 * subBlock + 1]
+                var first: Int16 = 0, second: Int16 = 0
+                for i in 0..<16 {
+                    first &+= Int16(quants[subBlock * 32 + i])
+                    second &+= Int16(quants[subBlock * 32 + 16 + i])
+                }
+                subBlockSums[subBlock] = first &+ second
+                groupOffsets[2 * subBlock] = -32 &* Int32(first)
+                groupOffsets[2 * subBlock + 1] = -32 &* Int32(second)
             }
         }
     }

@@ -98,7 +98,7 @@ enum InterleavedMatmul {
                 tandem_q6k_tile_vnni(
                     p.groupData(group), Int32(p.blocksPerRow), Int32(p.bytesPerGroupBlock),
                     a.quants + token * a.columns, Int32(a.columns), a.scales + token * p.blocksPerRow,
-                    a.groupSums + token * (a.columns / 16), Int32(Tokens.count),
+                    a.groupOffsets + token * (a.columns / 16), Int32(Tokens.count),
                     firstOutput(group: group, token: token, rows: rows, output: output), Int32(rows),
                     Int32(validRows(group: group, rows: rows)))
             } else {

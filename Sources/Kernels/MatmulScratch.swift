@@ -33,8 +33,8 @@ public final class MatmulScratch: @unchecked Sendable {
         let scaleBytes = (tokens * blocks * 4 + 63) & ~63
         let sumBytes = (tokens * blocks * 4 + 63) & ~63
         let subBlockSumBytes = (tokens * (columns / 32) * 2 + 63) & ~63
-        let groupSumBytes = (tokens * (columns / 16) * 2 + 63) & ~63
-        let base = memory(bytes: quantBytes + scaleBytes + 2 * sumBytes + subBlockSumBytes + groupSumBytes)
+        let groupOffsetBytes = (tokens * (columns / 16) * 4 + 63) & ~63
+        let base = memory(bytes: quantBytes + scaleBytes + 2 * sumBytes + subBlockSumBytes + groupOffsetBytes)
         return QuantizedActivations(
             quants: base.bindMemory(to: Int8.self, capacity: tokens * columns),
             scales: (base + quantBytes).bindMemory(to: Float.self, capacity: tokens * blocks),
@@ -43,8 +43,8 @@ public final class MatmulScratch: @unchecked Sendable {
                 .bindMemory(to: Int16.self, capacity: tokens * (columns / 32)),
             integerSums: (base + quantBytes + scaleBytes + sumBytes + subBlockSumBytes)
                 .bindMemory(to: Int32.self, capacity: tokens * blocks),
-            groupSums: (base + quantBytes + scaleBytes + 2 * sumBytes + subBlockSumBytes)
-                .bindMemory(to: Int16.self, capacity: tokens * (columns / 16)),
+            groupOffsets: (base + quantBytes + scaleBytes + 2 * sumBytes + subBlockSumBytes)
+                .bindMemory(to: Int32.self, capacity: tokens * (columns / 16)),
             columns: columns, blockSize: blockSize)
     }
 }
@@ -53,8 +53,8 @@ public final class MatmulScratch: @unchecked Sendable {
 ///
 /// For token `t`, quants start at `t * columns`; block scales, block sums (`scale * Σ quant`) and the
 /// exact Int32 block sums `Σ quant` at `t * blocksPerToken`; the exact sums of each sub-block of 32
-/// quants (K formats only; at most 32 * 127 in magnitude, so Int16) at `t * columns / 32`, and of each
-/// group of 16 (K formats only, for Q6_K's VNNI tile) at `t * columns / 16`.
+/// quants (K formats only; at most 32 * 127 in magnitude, so Int16) at `t * columns / 32`; and -32 x the
+/// sum of each 16 quants (K formats only: where Q6_K's VNNI tile starts a group's dot) at `t * columns / 16`.
 ///
 /// `@unchecked Sendable`: a view of `MatmulScratch` memory, shared read-only with the pool's jobs once filled.
 struct QuantizedActivations: @unchecked Sendable {
@@ -63,7 +63,7 @@ struct QuantizedActivations: @unchecked Sendable {
     let sums: UnsafeMutablePointer<Float>
     let subBlockSums: UnsafeMutablePointer<Int16>
     let integerSums: UnsafeMutablePointer<Int32>
-    let groupSums: UnsafeMutablePointer<Int16>
+    let groupOffsets: UnsafeMutablePointer<Int32>
     let columns: Int
     let blockSize: Int
     var blocksPerToken: Int { columns / blockSize }

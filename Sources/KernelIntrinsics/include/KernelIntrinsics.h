@@ -47,10 +47,10 @@ void tandem_q4k_tile_vnni(const void *group, int blocks, int bytesPerBlock, cons
                           int valid);
 
 /// The interleaved Q6_K tile in its 6-bit layout (`InterleavedMatmul.tileQ6K`) with `vpdpbusd` on the
-/// stored `q + 32`; the activation sums of each 16 quants at `groupSums` (`[t * columns / 16 + g]`) take
-/// `32 * Σ a` off each group's dot. Otherwise as `tandem_k_tile_vnni`.
+/// stored `q + 32`; `-32 * Σ a` of each 16 activation quants at `groupOffsets` (`[t * columns / 16 + g]`)
+/// starts each group's dot. Otherwise as `tandem_k_tile_vnni`.
 void tandem_q6k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
-                          const float *scales, const int16_t *groupSums, int tokens, float *out, int rows,
+                          const float *scales, const int32_t *groupOffsets, int tokens, float *out, int rows,
                           int valid);
 
 /// The interleaved Q4_1 or Q4_0 nibble tile (`InterleavedMatmul.tileQ4_1`) with `vpdpbusd`, over `groups`
