@@ -46,7 +46,8 @@ struct SpeculationOptions: ParsableArguments {
 
     /// The speculative decoding settings for `model`, loaded from `path`; nil when it is off. With
     /// `--spec-costs auto` the costs are those measured earlier for the same file (path, size,
-    /// modification time) and thread count, or measured now (a few decode steps) and kept.
+    /// modification time), thread count and build of tandem (its kernels set the costs), or measured
+    /// now (a few decode steps) and kept.
     func speculation(for model: LlamaModel, path: String) throws -> Speculation? {
         guard speculative == "ngram" else { return nil }
         var s = Speculation()
@@ -57,10 +58,8 @@ struct SpeculationOptions: ParsableArguments {
             s.tokenCost = costs.token
             return s
         }
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        let size = (attributes?[.size] as? NSNumber)?.int64Value ?? 0
-        let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-        let key = "\(path)|\(size)|\(Int64(modified))|\(model.pool.threadCount)"
+        let build = Bundle.main.executablePath.map { Self.stamp(of: $0) } ?? "?"
+        let key = "\(path)|\(Self.stamp(of: path))|\(model.pool.threadCount)|\(build)"
         let store = DefaultModel.cacheDirectory.appendingPathComponent("speculation-costs.json")
         var known = (try? JSONDecoder().decode([String: [Double]].self, from: Data(contentsOf: store))) ?? [:]
         if let kept = known[key], kept.count == 2, kept.allSatisfy({ $0.isFinite && $0 >= 0 }) {
@@ -73,5 +72,13 @@ struct SpeculationOptions: ParsableArguments {
         try? FileManager.default.createDirectory(at: DefaultModel.cacheDirectory, withIntermediateDirectories: true)
         try? JSONEncoder().encode(known).write(to: store, options: .atomic)  // a cache: losing it costs a measurement
         return s
+    }
+
+    /// A file's size and modification time, `size|seconds`.
+    private static func stamp(of path: String) -> String {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        let size = (attributes?[.size] as? NSNumber)?.int64Value ?? 0
+        let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+        return "\(size)|\(Int64(modified))"
     }
 }
