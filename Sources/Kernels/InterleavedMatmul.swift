@@ -17,8 +17,11 @@ import Glibc
 /// Q4_1 `acc = fma(weightMinimum, activationSum, acc)`, block by block. The results are therefore
 /// bit-identical to the file-layout kernels, whatever the batch size or thread count.
 enum InterleavedMatmul {
-    /// Bytes of packed weights a thread keeps hot while it sweeps all token tiles over them.
-    static let chunkBytes = 24 * 1024
+    /// Bytes of packed weights a thread keeps hot (in its second-level cache) while it sweeps all token
+    /// tiles over them. 256 KiB against the 24 KiB (first level) it was: streamed matrices at 8-64 tokens
+    /// +4-28% (Q6_K and Q8_0 heads the most; `bench kernels --shapes`, alternated), fewer restarts of
+    /// the hardware prefetchers' streams at each chunk's end.
+    static let chunkBytes = 256 * 1024
 
     static func run(
         _ w: WeightMatrix, _ packed: InterleavedWeights, _ input: UnsafePointer<Float>, _ tokens: Int,
