@@ -10,13 +10,15 @@
 #include <immintrin.h>
 
 #define VNNI_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
-/// Calls CASE(n) with the token count as a constant (1 to 4), so each count gets its own unrolled tile.
+/// Calls CASE(n) with the token count as a constant (1 to 6), so each count gets its own unrolled tile.
 #define FOR_TOKENS(CASE)                                                                                                      \
     switch (tokens) {                                                                                                         \
     case 1: CASE(1); break;                                                                                                   \
     case 2: CASE(2); break;                                                                                                   \
     case 3: CASE(3); break;                                                                                                   \
-    default: CASE(4); break;                                                                                                  \
+    case 4: CASE(4); break;                                                                                                   \
+    case 5: CASE(5); break;                                                                                                   \
+    default: CASE(6); break;                                                                                                  \
     }
 
 int tandem_has_vnni(void) {
@@ -51,10 +53,11 @@ VNNI_TARGET static inline __attribute__((always_inline)) void byte_tile(const ui
                                          const int32_t *integerSums, uint8_t flipBits, int32_t offset,
                                          const int tokens, float *out, int rows, int valid) {
     const __m256i flip = _mm256_set1_epi8((char)flipBits);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 acc[6];
+    for (int t = 0; t < 6; t++) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = group + (long)b * bytesPerBlock;
-        __m256i even[4], odd[4];
+        __m256i even[6], odd[6];
         for (int t = 0; t < tokens; t++) {
             // `- offset * Σ a` is the even sum's starting value.
             even[t] = _mm256_set1_epi32(-offset * integerSums[t * blocks + b]);
@@ -88,7 +91,8 @@ VNNI_TARGET void tandem_byte_tile_vnni(const void *group, int blocks, int bytesP
     FOR_TOKENS(BYTE_CASE);
 }
 
-/// Q4_1 or Q4_0 nibbles over `groups` (1 or 2) adjacent row groups: nibbles (0...15) go to `vpdpbusd`
+/// Q4_1 or Q4_0 nibbles over `groups` (1 or 2) adjacent row groups for 1-4 tokens, or one group for 5
+/// or 6 tokens: nibbles (0...15) go to `vpdpbusd`
 /// as they are; low and high nibbles accumulate apart (shorter dependency chains) and are added per
 /// block. Q4_1 (`offset` 0) adds its minimum term; Q4_0 (nibble `q + 8`, `offset` 8) starts the low
 /// sum at `-8 * Σ a`, so the block's integer dot is the AVX2 tile's.
@@ -99,12 +103,12 @@ VNNI_TARGET static inline __attribute__((always_inline)) void nibble_tile(const 
                                          int rows, int valid0, int valid1) {
     const __m256i mask = _mm256_set1_epi8(0x0F);
     const int quantStart = offset == 0 ? 32 : 16;
-    __m256 acc[2][4];
+    __m256 acc[2][6];
     for (int g = 0; g < 2; g++)
-        for (int t = 0; t < 4; t++) acc[g][t] = _mm256_setzero_ps();
+        for (int t = 0; t < 6; t++) acc[g][t] = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = group + (long)b * bytesPerBlock;
-        __m256i low[2][4], high[2][4];
+        __m256i low[2][6], high[2][6];
         for (int g = 0; g < groups; g++)
             for (int t = 0; t < tokens; t++) {
                 // Q4_0's `- 8 * Σ a` is the low sum's starting value (Q4_1: zero).
@@ -162,7 +166,9 @@ VNNI_TARGET static inline __attribute__((always_inline)) void nibble_tile(const 
     case 1: NIBBLE_CASE(G, 1, O); break;       \
     case 2: NIBBLE_CASE(G, 2, O); break;       \
     case 3: NIBBLE_CASE(G, 3, O); break;       \
-    default: NIBBLE_CASE(G, 4, O); break;      \
+    case 4: NIBBLE_CASE(G, 4, O); break;       \
+    case 5: NIBBLE_CASE(1, 5, O); break;       \
+    default: NIBBLE_CASE(1, 6, O); break;      \
     }
 
 VNNI_TARGET void tandem_nibble_tile_vnni(const void *group, long groupStride, int groups, int blocks, int bytesPerBlock,
@@ -216,13 +222,14 @@ VNNI_TARGET static inline __attribute__((always_inline)) void k_tile(const uint8
                                          const int16_t *subBlockSums, const int tokens, float *out, int rows,
                                          int valid) {
     enum { D = 0, DMIN = 32, SCALES = 64, MINIMUMS = 192, QUANTS = 256 };
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 acc[6];
+    for (int t = 0; t < 6; t++) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = group + (long)b * bytesPerBlock;
-        __m256i scaled[4];
+        __m256i scaled[6];
         for (int t = 0; t < tokens; t++) scaled[t] = _mm256_setzero_si256();
         for (int g = 0; g < 16; g++) {
-            __m256i dots[4];
+            __m256i dots[6];
             for (int t = 0; t < tokens; t++) dots[t] = _mm256_setzero_si256();
             for (int k = 0; k < 4; k++) {
                 __m256i weights = _mm256_loadu_si256((const __m256i *)(block + QUANTS + 32 * (4 * g + k)));
@@ -259,15 +266,16 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q4k_tile(const uin
                                          int valid) {
     enum { D = 0, DMIN = 16, SCALES = 32, MINIMUMS = 96, QUANTS = 160 };
     const __m256i mask = _mm256_set1_epi8(0x0F);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 acc[6];
+    for (int t = 0; t < 6; t++) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = group + (long)b * bytesPerBlock;
-        __m256i scaled[4];
+        __m256i scaled[6];
         for (int t = 0; t < tokens; t++) scaled[t] = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
             // A quarter block of the weights 2 KiB ahead (streamed at 4 tokens: 17 GB/s without, 27 with).
             for (int l = 0; l < 320; l += 64) tandem_prefetch_l1(block + 2048 + 296 * j + l);
-            __m256i low[4], high[4];
+            __m256i low[6], high[6];
             for (int t = 0; t < tokens; t++) { low[t] = _mm256_setzero_si256(); high[t] = _mm256_setzero_si256(); }
             for (int k = 0; k < 8; k++) {
                 __m256i raw = _mm256_loadu_si256((const __m256i *)(block + QUANTS + 32 * (8 * j + k)));
@@ -312,10 +320,11 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q6k_tile(const uin
                                          int valid) {
     enum { D = 0, SCALES = 16, NIBBLES = 144, BITS = 1168 };
     const __m256i mask = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 acc[6];
+    for (int t = 0; t < 6; t++) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = group + (long)b * bytesPerBlock;
-        __m256i scaled[4];
+        __m256i scaled[6];
         for (int t = 0; t < tokens; t++) scaled[t] = _mm256_setzero_si256();
         for (int g = 0; g < 16; g++) {
             // Two lines of the weights 4 KiB ahead per group (the hardware prefetchers alone left a
@@ -323,7 +332,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q6k_tile(const uin
             tandem_prefetch_l1(block + 4096 + 128 * g);
             tandem_prefetch_l1(block + 4096 + 128 * g + 64);
             __m256i bits = _mm256_loadu_si256((const __m256i *)(block + BITS + 32 * g));
-            __m256i dots[4];
+            __m256i dots[6];
             for (int t = 0; t < tokens; t++)
                 dots[t] = _mm256_set1_epi32(groupOffsets[(long)t * (columns / 16) + b * 16 + g]);
             for (int k = 0; k < 4; k++) {

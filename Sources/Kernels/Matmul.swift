@@ -60,16 +60,16 @@ func quantizeActivations(
 }
 
 /// Calls `body(group, firstToken, tokenCount)` for every row group of `groups` and every tile of up
-/// to 4 tokens, chunk by chunk: each chunk of `groupsPerChunk` groups sweeps all the token tiles while
+/// to `width` tokens, chunk by chunk: each chunk of `groupsPerChunk` groups sweeps all the token tiles while
 /// its weights stay in cache.
 @inline(__always)
-func forEachTile(groups: Range<Int>, groupsPerChunk: Int, tokens: Int, _ body: (Int, Int, Int) -> Void) {
+func forEachTile(groups: Range<Int>, groupsPerChunk: Int, tokens: Int, width: Int = 4, _ body: (Int, Int, Int) -> Void) {
     var chunkStart = groups.lowerBound
     while chunkStart < groups.upperBound {
         let chunkEnd = min(chunkStart + groupsPerChunk, groups.upperBound)
         var token = 0
         while token < tokens {
-            let count = min(4, tokens - token)
+            let count = min(width, tokens - token)
             for group in chunkStart..<chunkEnd { body(group, token, count) }
             token += count
         }

@@ -160,7 +160,7 @@ func runMatmul(
             return
         }
         #expect(fused.rows == 25 && fused.columns == columns)
-        for tokens in [1, 2, 3, 4, 5, 9] {
+        for tokens in [1, 2, 3, 4, 5, 6, 9] {
             let input = randomActivations(tokens: tokens, columns: columns, seed: 70 + UInt64(tokens))
             let separate = parts.map { runMatmul($0.matrix, input, tokens: tokens, pool: Self.pool1) }
             var expected: [Float] = []

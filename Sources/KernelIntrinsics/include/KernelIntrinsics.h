@@ -54,7 +54,7 @@ void tandem_q6k_tile_vnni(const void *group, int blocks, int bytesPerBlock, cons
                           int valid);
 
 /// The interleaved Q4_1 or Q4_0 nibble tile (`InterleavedMatmul.tileQ4_1`) with `vpdpbusd`, over `groups`
-/// (1 or 2) row groups `groupStride` bytes apart. `offset` 0: Q4_1, activation sums (scaled) at `sums`;
+/// (1 or 2) row groups `groupStride` bytes apart, for 1-4 tokens (5 or 6 with one group). `offset` 0: Q4_1, activation sums (scaled) at `sums`;
 /// `offset` 8: Q4_0 (nibble `q + 8`), integer block sums at `integerSums`. The second group's rows go 8
 /// floats after the first's (`valid0`, `valid1` rows of each).
 void tandem_nibble_tile_vnni(const void *group, long groupStride, int groups, int blocks, int bytesPerBlock,
