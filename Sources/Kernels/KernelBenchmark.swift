@@ -41,6 +41,30 @@ public enum KernelBenchmark {
         (.q4_K, 576, 1536), (.q5_K, 576, 1536), (.q6_K, 576, 1536)
     ]
 
+    /// `TYPE:ROWSxCOLUMNS,...` (e.g. `q4_0:65536x2048,q6_K:128256x2048`, types as ggml names them, any
+    /// case) as (type, rows, columns); nil unless every item names a quantized type Tandem multiplies,
+    /// with whole blocks per row and at most 16 GiB of weights.
+    public static func shapes(parsing text: String) -> [(GGMLType, Int, Int)]? {
+        let items = text.split(separator: ",", omittingEmptySubsequences: false)
+        guard !items.isEmpty else { return nil }
+        var shapes: [(GGMLType, Int, Int)] = []
+        for item in items {
+            let parts = item.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2,
+                let type = GGMLType.allCases.first(where: { "\($0)".lowercased() == parts[0].lowercased() }),
+                type.isSupported, type.blockSize > 1
+            else { return nil }
+            let sizes = parts[1].split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+            guard sizes.count == 2, let rows = sizes[0], let columns = sizes[1], rows > 0, columns > 0,
+                columns % type.blockSize == 0
+            else { return nil }
+            let (blocks, overflow) = rows.multipliedReportingOverflow(by: columns / type.blockSize)
+            guard !overflow, blocks <= (16 << 30) / type.bytesPerBlock else { return nil }
+            shapes.append((type, rows, columns))
+        }
+        return shapes
+    }
+
     /// Runs every shape for every token count and returns the results; prints a line per result
     /// through `log` as it goes, then the estimated single-token matvec time of the whole model.
     public static func run(

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import GGUF
 import Kernels
 
 /// `tandem bench kernels`: the matrix products of the default model's shapes, in GFLOP/s and GB/s.
@@ -33,11 +32,18 @@ struct KernelsBench: ParsableCommand {
 
     func run() throws {
         let counts = tokens.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !counts.isEmpty, counts.allSatisfy({ $0 > 0 }) else { throw CLIError("--tokens must list positive counts") }
+        guard !counts.isEmpty, counts.allSatisfy({ (1...65536).contains($0) }) else {
+            throw CLIError("--tokens must list counts from 1 to 65536")
+        }
         let threadCount = threads ?? WorkerPool.processorCount
         guard (1...1024).contains(threadCount) else { throw CLIError("--threads must be between 1 and 1024") }
         let measured =
-            try shapes.map(Self.parseShapes)
+            try shapes.map { text in
+                guard let parsed = KernelBenchmark.shapes(parsing: text) else {
+                    throw CLIError("--shapes must list TYPE:ROWSxCOLUMNS of quantized types with whole blocks, under 16 GiB each")
+                }
+                return parsed
+            }
             ?? KernelBenchmark.defaultShapes + (formats ? KernelBenchmark.formatShapes : [])
         let pool = WorkerPool(threads: threadCount)
         _ = KernelBenchmark.run(pool: pool, shapes: measured, tokenCounts: counts, minimumSeconds: seconds)
@@ -47,19 +53,6 @@ struct KernelsBench: ParsableCommand {
                 String(
                     format: "decode attention, %d sequences x %d positions: %.3f ms/layer, %.2f GB/s of cache",
                     result.sequences, result.context, result.secondsPerLayer * 1e3, result.gigabytesPerSecond))
-        }
-    }
-
-    /// `TYPE:ROWSxCOLUMNS,...` as (type, rows, columns); columns must be whole blocks of the type.
-    static func parseShapes(_ text: String) throws -> [(GGMLType, Int, Int)] {
-        try text.split(separator: ",").map { item in
-            let parts = item.split(separator: ":")
-            let sizes = parts.count == 2 ? parts[1].split(separator: "x").compactMap { Int($0) } : []
-            guard parts.count == 2, sizes.count == 2,
-                let type = GGMLType.allCases.first(where: { "\($0)".lowercased() == parts[0].lowercased() }),
-                type.isSupported, type.blockSize > 1, sizes[0] > 0, sizes[1] > 0, sizes[1] % type.blockSize == 0
-            else { throw CLIError("--shapes: '\(item)' is not TYPE:ROWSxCOLUMNS of a quantized type with whole blocks") }
-            return (type, sizes[0], sizes[1])
         }
     }
 }
