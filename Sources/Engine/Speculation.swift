@@ -11,7 +11,7 @@
 /// is large (the step is bound by computing, not reading) or the drafts are rarely accepted.
 public struct Speculation: Sendable, Equatable {
     /// The n-gram sizes the drafter matches, longest first.
-    public var ngramSizes: ClosedRange<Int> = 3...5
+    public var ngramSizes: ClosedRange<Int> = 2...5
     /// Drafts one sequence verifies in one step at most.
     public var maxDraftTokens = 8
     /// What verifying any drafts adds to a one-token step beyond their tokens, as a fraction of
