@@ -8,7 +8,8 @@ import Glibc
 /// The matrix product over `InterleavedWeights` (Q4_1 and Q4_0 nibbles; Q5_0 as unsigned and Q8_0 and
 /// the K formats as signed bytes).
 ///
-/// Work unit: one group of 8 rows (two groups for Q4_1 batches) x up to 4 tokens. For chunk `k` of a
+/// Work unit: one group of 8 rows (two groups for Q4_1 and Q4_0 above 4 tokens) x up to 4 tokens (the VNNI
+/// tiles: up to 6, so that 5-6 tokens are one sweep). For chunk `k` of a
 /// block, one load gives 4 quant bytes of each of the 8 rows; the token's 4 matching activation bytes
 /// are broadcast to all lanes, and `maddubs` + `madd` leave each row's partial dot product in that
 /// row's lane. After the block, lane `r`
