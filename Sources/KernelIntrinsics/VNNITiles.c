@@ -45,6 +45,20 @@ VNNI_TARGET static inline __attribute__((always_inline)) void store_rows(float *
     }
 }
 
+/// Writes each token's accumulator to its `valid` rows (token `t`'s at `out + t * rows`).
+VNNI_TARGET static inline __attribute__((always_inline)) void store_tokens(float *out, const __m256 *acc, int tokens,
+                                                                         int rows, int valid) {
+    for (int t = 0; t < tokens; t++) store_rows(out + (long)t * rows, acc[t], valid);
+}
+
+/// Adds each token's group dot, weighed by the 8 rows' signed group scales at `groupScales`, to `scaled`
+/// (one `vpmulld` per token: the exact integers the AVX2 tiles get from `madd`).
+VNNI_TARGET static inline __attribute__((always_inline)) void add_weighted(__m256i *scaled, const __m256i *dots,
+                                                                         const uint8_t *groupScales, int tokens) {
+    __m256i scale = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)groupScales));
+    for (int t = 0; t < tokens; t++) scaled[t] = _mm256_add_epi32(scaled[t], _mm256_mullo_epi32(dots[t], scale));
+}
+
 /// One byte per column: Q8_0's signed bytes, where `w ^ 0x80` is `w + 128` as an unsigned byte, or
 /// Q4_0/Q5_0's stored `q + offset` (0...31, `flip` 0). `vpdpbusd` sums `(w + offset) * a` exactly in
 /// 32 bits, and starting the sum at `-offset * Σ a` (the block's activation sum) leaves `Σ w * a`.
@@ -79,7 +93,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void byte_tile(const ui
             acc[t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(dots), acc[t]);
         }
     }
-    for (int t = 0; t < tokens; t++) store_rows(out + (long)t * rows, acc[t], valid);
+    store_tokens(out, acc, tokens, rows, valid);
 }
 
 #define BYTE_CASE(T) byte_tile(group, blocks, bytesPerBlock, quants, columns, scales, integerSums, \
@@ -238,14 +252,13 @@ VNNI_TARGET static inline __attribute__((always_inline)) void k_tile(const uint8
                                                   broadcast4(quants + (long)t * columns + b * 256 + 16 * g + 4 * k));
                 }
             }
-            __m256i scale = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + SCALES + 8 * g)));
-            for (int t = 0; t < tokens; t++) scaled[t] = _mm256_add_epi32(scaled[t], _mm256_mullo_epi32(dots[t], scale));
+            add_weighted(scaled, dots, block + SCALES + 8 * g, tokens);
         }
         __m256 d = _mm256_loadu_ps((const float *)(block + D));
         __m256 dmin = _mm256_loadu_ps((const float *)(block + DMIN));
         k_block_finish(block + MINIMUMS, d, dmin, scaled, scales, blocks, b, subBlockSums, columns, tokens, acc);
     }
-    for (int t = 0; t < tokens; t++) store_rows(out + (long)t * rows, acc[t], valid);
+    store_tokens(out, acc, tokens, rows, valid);
 }
 
 #define K_CASE(T) k_tile(group, blocks, bytesPerBlock, quants, columns, scales, subBlockSums, T, out, rows, valid)
@@ -297,7 +310,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q4k_tile(const uin
         __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(block + DMIN)));
         k_block_finish(block + MINIMUMS, d, dmin, scaled, scales, blocks, b, subBlockSums, columns, tokens, acc);
     }
-    for (int t = 0; t < tokens; t++) store_rows(out + (long)t * rows, acc[t], valid);
+    store_tokens(out, acc, tokens, rows, valid);
 }
 
 #define Q4K_CASE(T) q4k_tile(group, blocks, bytesPerBlock, quants, columns, scales, subBlockSums, T, out, rows, valid)
@@ -347,8 +360,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q6k_tile(const uin
                                                   broadcast4(quants + (long)t * columns + b * 256 + 16 * g + 4 * k));
                 }
             }
-            __m256i scale = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(block + SCALES + 8 * g)));
-            for (int t = 0; t < tokens; t++) scaled[t] = _mm256_add_epi32(scaled[t], _mm256_mullo_epi32(dots[t], scale));
+            add_weighted(scaled, dots, block + SCALES + 8 * g, tokens);
         }
         __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(block + D)));
         for (int t = 0; t < tokens; t++) {
@@ -356,7 +368,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q6k_tile(const uin
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, da), _mm256_cvtepi32_ps(scaled[t]), acc[t]);
         }
     }
-    for (int t = 0; t < tokens; t++) store_rows(out + (long)t * rows, acc[t], valid);
+    store_tokens(out, acc, tokens, rows, valid);
 }
 
 #define Q6K_CASE(T) q6k_tile(group, blocks, bytesPerBlock, quants, columns, scales, groupOffsets, T, out, rows, valid)
