@@ -823,6 +823,19 @@ def generation_cases(ctx, endpoint):
         Case(g, "min_tokens 'x'", endpoint, with_field(endpoint, "min_tokens", "x"), "err", param="min_tokens"),
     ]
 
+    # what SGLang's and vLLM's routers add to each request they forward --------------------------
+    g = f"{endpoint}.router_fields"
+    for key in ["no_stop_trim", "return_hidden_states"]:
+        cases += [
+            Case(g, f"{key} false", endpoint, with_field(endpoint, key, False), "ok"),
+            Case(g, f"{key} true", endpoint, with_field(endpoint, key, True), "err", param=key,
+                 code="unsupported_parameter"),
+            Case(g, f"{key} 'x'", endpoint, with_field(endpoint, key, "x"), "err", param=key),
+        ]
+    if chat:
+        for key in ["separate_reasoning", "stream_reasoning", "include_reasoning"]:
+            cases += bool_cases(endpoint, key)
+
     # structured output: every form compiles; what cannot be honoured is refused by name -----------
     g = f"{endpoint}.structured"
     schema = {"type": "object", "properties": {"a": {"type": "string", "maxLength": 4}}, "required": ["a"]}

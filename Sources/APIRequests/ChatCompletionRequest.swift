@@ -11,7 +11,8 @@ public struct ChatCompletionRequest: Sendable {
 
     static let fields = GenerationOptions.commonFields.union([
         "messages", "max_completion_tokens", "top_logprobs", "add_generation_prompt", "continue_final_message",
-        "chat_template_kwargs", "modalities", "reasoning_effort", "prediction", "audio"
+        "chat_template_kwargs", "modalities", "reasoning_effort", "prediction", "audio", "separate_reasoning",
+        "stream_reasoning", "include_reasoning"
     ])
 
     public init(body: [UInt8], limits: RequestLimits) throws(APIError) {
@@ -31,6 +32,10 @@ public struct ChatCompletionRequest: Sendable {
                 param: "tool_choice")
         }
         if try fields.bool("continue_final_message") == true { throw GenerationOptions.unsupported("continue_final_message") }
+        // SGLang's and vLLM's reasoning switches (their routers send them on every chat request).
+        // They act only with a reasoning parser, which Tandem does not have: a model's thinking
+        // stays in `content`, as those servers answer without one.
+        for key in ["separate_reasoning", "stream_reasoning", "include_reasoning"] { _ = try fields.bool(key) }
         if let modalities = try fields.array("modalities", maxCount: 8), modalities != ["text"] {
             throw GenerationOptions.unsupported("modalities", "only [\"text\"]")
         }

@@ -36,7 +36,7 @@ public struct GenerationOptions: Sendable {
         "ignore_eos", "logprobs", "user", "store", "metadata", "service_tier", "skip_special_tokens", "min_tokens",
         "include_stop_str_in_output", "response_format", "tools", "tool_choice", "parallel_tool_calls", "functions",
         "function_call", "guided_json", "guided_regex", "guided_choice", "guided_grammar", "guided_decoding_backend",
-        "structured_outputs", "grammar", "json_schema", "echo", "speculative"
+        "structured_outputs", "grammar", "json_schema", "echo", "speculative", "no_stop_trim", "return_hidden_states"
     ]
 
     /// Reads the common fields; `chat` selects the chat form of `logprobs` (a flag plus `top_logprobs`).
@@ -175,6 +175,9 @@ public struct GenerationOptions: Sendable {
         }
         if try fields.bool("skip_special_tokens") == false { throw unsupported("skip_special_tokens", "special tokens are always skipped") }
         if try fields.bool("include_stop_str_in_output") == true { throw unsupported("include_stop_str_in_output") }
+        // SGLang's names, which SGLang's and vLLM's routers add to every request they forward.
+        if try fields.bool("no_stop_trim") == true { throw unsupported("no_stop_trim", "stop strings are always trimmed") }
+        if try fields.bool("return_hidden_states") == true { throw unsupported("return_hidden_states") }
         if let minTokens = try fields.integer("min_tokens"), minTokens != 0 { throw unsupported("min_tokens") }
         _ = try fields.string("guided_decoding_backend", maxBytes: 64)
     }

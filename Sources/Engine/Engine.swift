@@ -51,6 +51,7 @@ public final class Engine: @unchecked Sendable {
     // Shared with submitters, guarded by `inbox`.
     private var arrivals: [Arrival] = []
     private var abortions: [String] = []
+    private var prefixCacheResetRequested = false
     private var activeIDs: Set<String> = []
     private var stopping = false
     private var snapshot = EngineStatistics()
@@ -138,6 +139,16 @@ public final class Engine: @unchecked Sendable {
         inbox.unlock()
     }
 
+    /// Drops the prefix cache: every request submitted after this call starts without a cached
+    /// prefix (the engine thread clears the index before it takes them in). Running requests keep
+    /// their blocks; what they complete later is cached again.
+    public func resetPrefixCache() {
+        inbox.lock()
+        prefixCacheResetRequested = true
+        inbox.signal()
+        inbox.unlock()
+    }
+
     /// Aborts everything and stops the engine thread and the device.
     public func shutdown() {
         inbox.lock()
@@ -186,7 +197,7 @@ public final class Engine: @unchecked Sendable {
             inbox.lock()
             snapshot = core.statistics
             // Nothing to compute: sleep until a request, an abort or shutdown arrives.
-            while !busy && arrivals.isEmpty && abortions.isEmpty && !stopping { inbox.wait() }
+            while !busy && arrivals.isEmpty && abortions.isEmpty && !prefixCacheResetRequested && !stopping { inbox.wait() }
             inbox.unlock()
         }
         core.drain()
@@ -196,15 +207,19 @@ public final class Engine: @unchecked Sendable {
         inbox.unlock()
     }
 
-    /// Moves new requests and abortions into the core; false when shutting down.
+    /// Moves new requests, abortions and a prefix-cache reset (first: requests submitted after the
+    /// reset was asked for must not find the old prefixes) into the core; false when shutting down.
     private func takeInbox() -> Bool {
         inbox.lock()
         let newRequests = arrivals
         let aborted = abortions
         let stop = stopping
+        let resetPrefixCache = prefixCacheResetRequested
         arrivals.removeAll()
         abortions.removeAll()
+        prefixCacheResetRequested = false
         inbox.unlock()
+        if resetPrefixCache { core.resetPrefixCache() }
         for arrival in newRequests {
             core.admit(arrival.request, submitted: arrival.submitted, continuation: arrival.continuation)
         }

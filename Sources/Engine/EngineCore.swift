@@ -80,6 +80,9 @@ final class EngineCore {
         if let state = requestIDs[requestID] { endRequest(state, reason: .abort) }
     }
 
+    /// Forgets every cached prefix (running sequences keep their blocks).
+    func resetPrefixCache() { scheduler.resetPrefixCache() }
+
     // MARK: The loop
 
     /// One turn of the loop: schedule and dispatch a step, then collect finished steps — all but

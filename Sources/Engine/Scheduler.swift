@@ -315,4 +315,10 @@ struct Scheduler {
         blocks.stepCompleted(stepID)
         localBlocks?.stepCompleted(stepID)
     }
+
+    /// Forgets every cached prefix: later sequences find no hit until new blocks are registered.
+    mutating func resetPrefixCache() {
+        blocks.resetPrefixCache()
+        localBlocks?.resetPrefixCache()
+    }
 }

@@ -149,7 +149,7 @@ extension OpenAIServer {
         }
         return GenerationJob(
             endpoint: endpoint, id: id, created: Int(Date().timeIntervalSince1970),
-            modelName: configuration.servedModelName, promptTokens: tokens, echo: echo,
+            modelName: options.model ?? configuration.servedModelName, promptTokens: tokens, echo: echo,
             stream: options.stream, includeUsage: options.includeUsage,
             logprobs: options.logprobs != nil, requests: requests)
     }

@@ -5,7 +5,8 @@ import NIOCore
 import Tokenizer
 
 extension OpenAIServer {
-    /// The routes: OpenAI's `/v1/*`, vLLM's `/tokenize`, `/detokenize`, `/health` and `/metrics`.
+    /// The routes: OpenAI's `/v1/*`, vLLM's `/tokenize`, `/detokenize`, `/health` and `/metrics`,
+    /// and the worker endpoints routers call (`addWorkerRoutes`).
     func makeRouter() -> Router<ServerRequestContext> {
         let router = Router(context: ServerRequestContext.self)
         router.middlewares.add(
@@ -24,16 +25,20 @@ extension OpenAIServer {
         router.post("/v1/chat/completions") { request, context in try await self.chatCompletions(request, context: context) }
         router.post("/tokenize") { request, _ in try await self.tokenize(request) }
         router.post("/detokenize") { request, _ in try await self.detokenize(request) }
+        addWorkerRoutes(to: router)
         return router
     }
 
+    /// 200 when requests are taken: 503 while the model loads and once shutdown began (so that
+    /// routers and readiness probes stop sending before the server closes).
     func health() -> Response {
         do {
             _ = try readyModel()
-            return Response(status: .ok)
         } catch {
             return error.response
         }
+        guard !state.isDraining else { return APIError.unavailable("the server is shutting down").response }
+        return Response(status: .ok)
     }
 
     /// The loaded model, or 503 while it loads (or when it failed to).
@@ -47,16 +52,19 @@ extension OpenAIServer {
 
     func models() throws -> Response {
         let model = try readyModel()
-        let entry: JSONValue = .object([
-            ("id", .string(configuration.servedModelName)),
-            ("object", "model"),
-            ("created", .int(Int(Date().timeIntervalSince1970))),
-            ("owned_by", "tandem"),
-            ("root", .string(configuration.servedModelName)),
-            ("parent", .null),
-            ("max_model_len", .int(model.engine.maxSequenceLength))
-        ])
-        return Self.json(["object": "list", "data": [entry]])
+        let created = Int(Date().timeIntervalSince1970)
+        let entries: [JSONValue] = configuration.servedModelNames.map { name in
+            .object([
+                ("id", .string(name)),
+                ("object", "model"),
+                ("created", .int(created)),
+                ("owned_by", "tandem"),
+                ("root", .string(configuration.servedModelName)),
+                ("parent", .null),
+                ("max_model_len", .int(model.engine.maxSequenceLength))
+            ])
+        }
+        return Self.json(["object": "list", "data": .array(entries)])
     }
 
     /// Reads a request body (413 over the limit, 408 when the client stops sending).
@@ -71,9 +79,9 @@ extension OpenAIServer {
         }
     }
 
-    /// Checks `model` against the served name (404 when it differs).
+    /// Checks `model` against the served names (404 for any other).
     func checkModel(_ name: String?) throws(APIError) {
-        if let name, name != configuration.servedModelName {
+        if let name, !configuration.servedModelNames.contains(name) {
             throw APIError(
                 status: .notFound, message: "the model '\(name.prefix(256))' does not exist", param: "model",
                 code: "model_not_found")

@@ -10,6 +10,8 @@ public struct ServedModel: Sendable {
     public let chat: Result<ChatPromptRenderer, TemplateError>
     /// Whether the server shuts the engine down when it stops.
     public let ownsEngine: Bool
+    /// The file the model came from, for `/model_info` and `/server_info` (nil: not from a file).
+    public var file: ModelFileInfo?
 
     public var tokenizer: Tokenizer { engine.tokenizer }
 
@@ -30,5 +32,29 @@ public struct ServedModel: Sendable {
     /// What a request is checked against.
     public var limits: RequestLimits {
         RequestLimits(vocabularySize: tokenizer.vocabularySize, maxModelLength: engine.maxSequenceLength)
+    }
+}
+
+/// What the worker endpoints report about the model file.
+public struct ModelFileInfo: Sendable {
+    /// The GGUF file's path.
+    public var path: String
+    /// Its `general.architecture` (`llama`, `qwen3`, `gemma3`, ...).
+    public var architecture: String
+
+    public init(path: String, architecture: String) {
+        self.path = path
+        self.architecture = architecture
+    }
+
+    /// The Hugging Face transformers class of the architecture (what `config.json`'s
+    /// `architectures` names, and what routers expect in `/model_info`).
+    public var transformersClass: String? {
+        let classes = [
+            "llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM",
+            "qwen3moe": "Qwen3MoeForCausalLM", "gemma2": "Gemma2ForCausalLM", "gemma3": "Gemma3ForCausalLM",
+            "olmoe": "OlmoeForCausalLM", "phi3": "Phi3ForCausalLM"
+        ]
+        return classes[architecture]
     }
 }

@@ -3,8 +3,11 @@ public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     /// TCP port; 0 picks a free one (see `OpenAIServer.boundPort`).
     public var port = 8080
-    /// The model name clients use; requests naming another model get 404.
-    public var servedModelName = "tandem"
+    /// The names clients may use for the model (aliases); the first is the one `/v1/models`,
+    /// `/server_info` and the metrics' `model_name` give. Requests naming another model get 404.
+    public var servedModelNames = ["tandem"]
+    /// What `GET /get_load` answers (the routers that poll it read different shapes).
+    public var loadReportFormat = LoadReportFormat.object
     /// When set, every request but `GET /health`, `GET /metrics` and the chat page's assets must send `Authorization: Bearer <key>`.
     public var apiKey: String?
     /// Requests waiting for their first token at which new ones are refused with 429.
@@ -30,4 +33,18 @@ public struct ServerConfiguration: Sendable {
     public var serveChatPage = true
 
     public init() {}
+
+    /// The primary served name.
+    public var servedModelName: String { servedModelNames.first ?? "tandem" }
+}
+
+/// The shape of `GET /get_load`'s answer.
+public enum LoadReportFormat: String, Sendable, CaseIterable {
+    /// `{"load": n, ...}`: what vllm-router (and SGLang's routers before 0.2) read; `load` is the
+    /// requests running plus waiting.
+    case object
+    /// `[{"dp_rank": 0, "num_reqs", "num_waiting_reqs", "num_tokens"}]`, one entry per data-parallel
+    /// rank, as SGLang's own server answers: what sglang-router 0.2 and later read (it sums
+    /// `num_tokens`, the KV-cache tokens in use).
+    case sglang
 }

@@ -19,6 +19,12 @@ final class ServerMetrics: Sendable {
     private let running: CoreMetrics.Gauge
     private let waiting: CoreMetrics.Gauge
     private let kvCacheUsage: CoreMetrics.Gauge
+    /// The same value under vLLM's older name, which the Gateway API Inference Extension's
+    /// model-server protocol and older endpoint pickers read.
+    private let gpuCacheUsage: CoreMetrics.Gauge
+    /// vLLM's LoRA gauge with no adapters (the endpoint picker's LoRA-affinity scorer reads it);
+    /// its value is the time of the scrape, as in vLLM.
+    private let loraRequestsInfo: CoreMetrics.Gauge
     /// The local layers' pool of a split cache (Gemma 2/3); 0 without one.
     private let localKVCacheUsage: CoreMetrics.Gauge
     private let promptTokens: CoreMetrics.Counter
@@ -71,6 +77,10 @@ final class ServerMetrics: Sendable {
         running = CoreMetrics.Gauge(label: "vllm:num_requests_running", dimensions: model, factory: factory)
         waiting = CoreMetrics.Gauge(label: "vllm:num_requests_waiting", dimensions: model, factory: factory)
         kvCacheUsage = CoreMetrics.Gauge(label: "vllm:kv_cache_usage_perc", dimensions: model, factory: factory)
+        gpuCacheUsage = CoreMetrics.Gauge(label: "vllm:gpu_cache_usage_perc", dimensions: model, factory: factory)
+        loraRequestsInfo = CoreMetrics.Gauge(
+            label: "vllm:lora_requests_info",
+            dimensions: [("max_lora", "0"), ("running_lora_adapters", ""), ("waiting_lora_adapters", "")], factory: factory)
         localKVCacheUsage = CoreMetrics.Gauge(label: "tandem:local_kv_cache_usage_perc", dimensions: model, factory: factory)
         promptTokens = CoreMetrics.Counter(label: "vllm:prompt_tokens_total", dimensions: model, factory: factory)
         generationTokens = CoreMetrics.Counter(label: "vllm:generation_tokens_total", dimensions: model, factory: factory)
@@ -139,6 +149,8 @@ final class ServerMetrics: Sendable {
                 running.record(now.runningRequests)
                 waiting.record(now.waitingRequests)
                 kvCacheUsage.record(now.kvCacheUsage)
+                gpuCacheUsage.record(now.kvCacheUsage)
+                loraRequestsInfo.record(Date().timeIntervalSince1970)
                 localKVCacheUsage.record(now.localKVCacheUsage ?? 0)
                 func advance(_ counter: CoreMetrics.Counter, _ value: KeyPath<EngineStatistics, Int>) {
                     let old = last?[keyPath: value] ?? 0

@@ -19,8 +19,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on.")
     var port = 8080
 
-    @Option(help: "The model name clients use (default: the GGUF file's name without extension).")
-    var servedModelName: String?
+    @Option(
+        parsing: .upToNextOption,
+        help: "The model names clients use, the first one primary, the others aliases (default: the GGUF file's name without extension).")
+    var servedModelName: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "What GET /get_load answers: object ({\"load\": n}, read by vllm-router) or sglang (a list per rank, read by sglang-router's power_of_two policy).",
+            valueName: "format"))
+    var getLoadFormat = LoadReportFormat.object
 
     @Option(help: "Require `Authorization: Bearer KEY` on every request except GET /health, GET /metrics and the chat page.")
     var apiKey: String?
@@ -47,6 +55,12 @@ struct ServeCommand: AsyncParsableCommand {
     var noUI = false
 
     func validate() throws {
+        for name in servedModelName where name.isEmpty || name.utf8.count > 1024 {
+            throw ValidationError("--served-model-name: names must be 1 to 1024 bytes long")
+        }
+        guard Set(servedModelName).count == servedModelName.count else {
+            throw ValidationError("--served-model-name: a name is given twice")
+        }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         guard maxWaiting >= 1 else { throw ValidationError("--max-waiting must be >= 1") }
         guard maxConnections >= 1 else { throw ValidationError("--max-connections must be >= 1") }
@@ -64,9 +78,9 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = ServerConfiguration()
         configuration.host = host
         configuration.port = port
-        configuration.servedModelName =
-            servedModelName
-            ?? URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        configuration.servedModelNames =
+            servedModelName.isEmpty ? [URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent] : servedModelName
+        configuration.loadReportFormat = getLoadFormat
         configuration.apiKey = apiKey
         configuration.maxWaiting = maxWaiting
         configuration.shutdownGrace = shutdownGrace
@@ -84,14 +98,19 @@ struct ServeCommand: AsyncParsableCommand {
             let engine = Engine(
                 model: model, tokenizer: tokenizer, configuration: try engineOptions.configuration(for: model, path: try options.resolvedPath()),
                 cache: try engineOptions.cache(for: model))
-            let served = ServedModel(engine: engine, chatTemplate: file.metadata["tokenizer.chat_template"]?.string)
+            var served = ServedModel(engine: engine, chatTemplate: file.metadata["tokenizer.chat_template"]?.string)
+            served.file = ModelFileInfo(
+                path: try options.resolvedPath(), architecture: file.metadata["general.architecture"]?.string ?? "unknown")
             if case .failure(let error) = served.chat {
                 standardError("tandem serve: the model's chat template cannot be used (chat requests will fail; completions work): \(error)")
             }
             return served
         }
-        standardError("tandem serve: http://\(host):\(port)/v1 (model '\(configuration.servedModelName)')")
+        let names = configuration.servedModelNames.map { "'\($0)'" }.joined(separator: ", ")
+        standardError("tandem serve: http://\(host):\(port)/v1 (model \(names))")
         if !noUI { standardError("tandem serve: chat page at http://\(host):\(port)/") }
         try await server.run()
     }
 }
+
+extension LoadReportFormat: ExpressibleByArgument {}

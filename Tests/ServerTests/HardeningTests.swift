@@ -130,7 +130,7 @@ extension AllServerTests {
         @Test func aTemplateThatDoesNotParseFailsChatsOnly() async throws {
             let engine = try ServerTestModel.engine()
             var configuration = ServerConfiguration()
-            configuration.servedModelName = "smollm"
+            configuration.servedModelNames = ["smollm"]
             let server = OpenAIServer(configuration: configuration, model: ServedModel(engine: engine, chatTemplate: "{% for m in messages %}"))
             try await server.withRouter { client in
                 let chat = try await send(client, "/v1/chat/completions", #"{"messages":[{"role":"user","content":"Hi"}],"max_tokens":1}"#)

@@ -294,7 +294,7 @@ extension AllServerTests {
             let template =
                 #"{% for m in messages %}{% if m['role'] == 'assistant' and loop.first %}{{ raise_exception('Conversation must start with a user message') }}{% endif %}{{ m['content'] }}{% endfor %}"#
             var configuration = ServerConfiguration()
-            configuration.servedModelName = "smollm"
+            configuration.servedModelNames = ["smollm"]
             let server = OpenAIServer(configuration: configuration, model: try ServedModel(engine: engine, chatTemplate: template))
             _ = tokenizer
             try await server.withRouter { client in

@@ -42,7 +42,7 @@ enum ServerTestModel {
         maxSequences: Int = 32, speculation: Speculation? = nil
     ) throws -> OpenAIServer {
         var configuration = ServerConfiguration()
-        configuration.servedModelName = "smollm"
+        configuration.servedModelNames = ["smollm"]
         configuration.port = 0
         configure(&configuration)
         let engine = try engine(kvCacheTokens: kvCacheTokens, maxSequences: maxSequences, speculation: speculation)
