@@ -14,6 +14,18 @@ public struct PromptGenerator: Sendable {
         public var tokens: Int
         /// Whether `tokens` was counted by the server.
         public var calibrated: Bool
+        /// A shared prefix (system prompt) sent before `text`, and its length in tokens (not in `tokens`).
+        public var prefix: String?
+        public var prefixTokens = 0
+
+        public init(text: String, tokens: Int, calibrated: Bool) {
+            self.text = text
+            self.tokens = tokens
+            self.calibrated = calibrated
+        }
+
+        /// Tokens of the prefix and the text.
+        public var totalTokens: Int { tokens + prefixTokens }
     }
 
     /// Counts the tokens of a text as the server would (`nil` when it cannot).
@@ -46,6 +58,22 @@ public struct PromptGenerator: Sendable {
     public init(inputLength: Int, seed: UInt64) {
         self.inputLength = inputLength
         self.seed = seed
+    }
+
+    /// The shared prefixes of a run and which one each request starts with: `count` prompts of
+    /// `length` tokens (from their own seed), each assigned to as many of `requests` requests as
+    /// the count allows, in a seeded random order.
+    public static func sharedPrefixes(
+        count: Int, length: Int, requests: Int, seed: UInt64, counter: TokenCounter?
+    ) async -> (prefixes: [Prompt], assignment: [Int]) {
+        guard count > 0 else { return ([], []) }
+        let generator = PromptGenerator(inputLength: length, seed: seed ^ 0x7072_6566_6978)  // "prefix"
+        var prefixes: [Prompt] = []
+        for index in 0..<count { prefixes.append(await generator.prompt(index: index, counter: counter)) }
+        var assignment = (0..<requests).map { $0 % count }
+        var random = SeededGenerator(seed: seed ^ 0x6173_7369_676E)  // "assign"
+        assignment.shuffle(using: &random)
+        return (prefixes, assignment)
     }
 
     /// The first `wordCount` words of prompt `index`.

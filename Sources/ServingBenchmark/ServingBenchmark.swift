@@ -69,6 +69,19 @@ public struct ServingBenchmark: Sendable {
             calibrated > 0
                 ? "Prompts: \(prompts.count), calibrated with the server's tokenizer, mean \(String(format: "%.1f", meanTokens)) tokens (target \(configuration.inputLength))"
                 : "Prompts: \(prompts.count), ~\(configuration.inputLength) tokens each (estimated: the server has no /tokenize)")
+        let shared = await PromptGenerator.sharedPrefixes(
+            count: configuration.sharedPrefixes, length: configuration.sharedPrefixLength, requests: prompts.count,
+            seed: configuration.seed, counter: counter)
+        for (index, group) in shared.assignment.enumerated() {
+            prompts[index].prefix = shared.prefixes[group].text
+            prompts[index].prefixTokens = shared.prefixes[group].tokens
+        }
+        if !shared.prefixes.isEmpty {
+            let mean = Double(shared.prefixes.reduce(0) { $0 + $1.tokens }) / Double(shared.prefixes.count)
+            log?(
+                "Shared prefixes: \(shared.prefixes.count), mean \(String(format: "%.1f", mean)) tokens, before each prompt (about \(prompts.count / shared.prefixes.count) requests each)"
+            )
+        }
 
         if configuration.warmUp {
             log?("Starting initial single prompt test run...")
@@ -135,9 +148,10 @@ public struct ServingBenchmark: Sendable {
             "stream_options": ["include_usage": true]
         ]
         if configuration.isChat {
-            body["messages"] = [["role": "user", "content": prompt.text]]
+            let system = prompt.prefix.map { [["role": "system", "content": $0]] } ?? []
+            body["messages"] = system + [["role": "user", "content": prompt.text]]
         } else {
-            body["prompt"] = prompt.text
+            body["prompt"] = prompt.prefix.map { $0 + "\n\n" + prompt.text } ?? prompt.text
         }
         if configuration.ignoreEOS { body["ignore_eos"] = true }
 
@@ -149,7 +163,7 @@ public struct ServingBenchmark: Sendable {
         do {
             request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
         } catch {
-            return .failure("could not encode the request: \(error)", promptTokens: prompt.tokens)
+            return .failure("could not encode the request: \(error)", promptTokens: prompt.totalTokens)
         }
 
         let clock = ContinuousClock()
@@ -159,7 +173,7 @@ public struct ServingBenchmark: Sendable {
             let response = try await client.execute(request, timeout: .nanoseconds(Int64(configuration.requestTimeout * 1e9)))
             guard response.status == .ok else {
                 let errorBody = (try? await response.body.collect(upTo: 1 << 16)).map { String(buffer: $0) } ?? ""
-                return .failure("HTTP \(response.status.code): \(errorBody.prefix(300))", promptTokens: prompt.tokens)
+                return .failure("HTTP \(response.status.code): \(errorBody.prefix(300))", promptTokens: prompt.totalTokens)
             }
             var parser = SSEParser()
             for try await buffer in response.body {
@@ -173,11 +187,11 @@ public struct ServingBenchmark: Sendable {
                 try accumulator.consume(event, at: time)
             }
         } catch let error as StreamAccumulator.StreamError {
-            return .failure(error.description, promptTokens: prompt.tokens)
+            return .failure(error.description, promptTokens: prompt.totalTokens)
         } catch {
-            return .failure(Self.describe(error), promptTokens: prompt.tokens)
+            return .failure(Self.describe(error), promptTokens: prompt.totalTokens)
         }
-        return accumulator.record(promptTokens: prompt.tokens)
+        return accumulator.record(promptTokens: prompt.totalTokens)
     }
 
     /// The configured model, or the first one the server lists.

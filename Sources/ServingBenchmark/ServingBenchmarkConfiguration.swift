@@ -18,6 +18,12 @@ public struct ServingBenchmarkConfiguration: Sendable, Equatable {
     public var inputLength: Int = 128
     /// `max_tokens` of each request.
     public var outputLength: Int = 128
+    /// Distinct shared prefixes (system prompts); each request starts with one of them, every
+    /// prefix used by as many requests as the count allows (SGLang's generated-shared-prefix
+    /// workload). 0: prompts share nothing.
+    public var sharedPrefixes: Int = 0
+    /// Length of each shared prefix in tokens (with `sharedPrefixes` > 0).
+    public var sharedPrefixLength: Int = 0
     /// Send `ignore_eos: true` so every request generates exactly `outputLength` tokens.
     public var ignoreEOS: Bool = false
     /// Seed for prompts and arrival times.
@@ -51,6 +57,12 @@ public struct ServingBenchmarkConfiguration: Sendable, Equatable {
         guard burstiness > 0, burstiness.isFinite else { throw .invalidArgument("burstiness must be positive") }
         if let maxConcurrency, maxConcurrency <= 0 { throw .invalidArgument("max-concurrency must be positive") }
         guard inputLength > 0, outputLength > 0 else { throw .invalidArgument("input and output lengths must be positive") }
+        guard sharedPrefixes >= 0, sharedPrefixes <= numPrompts else {
+            throw .invalidArgument("shared-prefixes must be in 0...num-prompts")
+        }
+        guard (sharedPrefixes == 0) == (sharedPrefixLength == 0), sharedPrefixLength >= 0 else {
+            throw .invalidArgument("shared-prefixes and shared-prefix-len go together, both positive")
+        }
         guard requestTimeout > 0, connectTimeout > 0 else { throw .invalidArgument("request timeout must be positive") }
     }
 

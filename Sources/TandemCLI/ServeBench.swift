@@ -12,7 +12,8 @@ struct ServeBench: AsyncParsableCommand {
             Sends --num-prompts streaming requests of random English words (~--input-len tokens, made \
             exact with the server's /tokenize when it has one) with max_tokens = --output-len and \
             temperature 0, arriving as a Poisson/gamma process of --request-rate (inf: all at once), at \
-            most --max-concurrency at a time. Reports TTFT, TPOT, ITL and E2EL (mean/median/p99 ms), \
+            most --max-concurrency at a time. With --shared-prefixes, each prompt starts with one of that many \
+            shared prefixes of --shared-prefix-len tokens (a system prompt on the chat endpoint). Reports TTFT, TPOT, ITL and E2EL (mean/median/p99 ms), \
             throughputs and goodput, defined as vLLM defines them. Set OPENAI_API_KEY to send a bearer token.
             """
     )
@@ -43,6 +44,12 @@ struct ServeBench: AsyncParsableCommand {
 
     @Option(help: "max_tokens of each request.")
     var outputLen = 128
+
+    @Option(help: "Distinct shared prefixes (system prompts): each request starts with one, each one used by as many requests (0: none).")
+    var sharedPrefixes = 0
+
+    @Option(help: "Length of each shared prefix in tokens (with --shared-prefixes).")
+    var sharedPrefixLen = 0
 
     @Flag(help: "Send ignore_eos: true so each request generates exactly --output-len tokens.")
     var ignoreEos = false
@@ -77,6 +84,8 @@ struct ServeBench: AsyncParsableCommand {
         settings.maxConcurrency = maxConcurrency
         settings.inputLength = inputLen
         settings.outputLength = outputLen
+        settings.sharedPrefixes = sharedPrefixes
+        settings.sharedPrefixLength = sharedPrefixLen
         settings.ignoreEOS = ignoreEos
         settings.seed = seed
         settings.calibratePrompts = !noCalibrate

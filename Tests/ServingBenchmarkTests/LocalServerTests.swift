@@ -80,3 +80,48 @@ final class ProgressLog: @unchecked Sendable {
     func append(_ done: Int, _ total: Int) { lock.withLock { storage.append((done, total)) } }
     var values: [(Int, Int)] { lock.withLock { storage } }
 }
+
+/// The shared-prefix workload: a few prefixes, each before as many prompts.
+@Suite struct SharedPrefixTests {
+    @Test func prefixesAreBalancedAndSeeded() async {
+        let first = await PromptGenerator.sharedPrefixes(count: 3, length: 40, requests: 10, seed: 7, counter: nil)
+        let again = await PromptGenerator.sharedPrefixes(count: 3, length: 40, requests: 10, seed: 7, counter: nil)
+        #expect(first.prefixes == again.prefixes && first.assignment == again.assignment)
+        #expect(first.prefixes.count == 3 && Set(first.prefixes.map(\.text)).count == 3)
+        #expect(first.prefixes.allSatisfy { $0.text.split(separator: " ").count == 40 })
+        #expect((0..<3).map { group in first.assignment.filter { $0 == group }.count } == [4, 3, 3])
+        #expect(first.assignment != Array((0..<10).map { $0 % 3 }), "shuffled")
+        // Not the prompts' own words.
+        let prompt = PromptGenerator(inputLength: 40, seed: 7).text(index: 0, wordCount: 40)
+        #expect(!first.prefixes.map(\.text).contains(prompt))
+        #expect(await PromptGenerator.sharedPrefixes(count: 0, length: 0, requests: 10, seed: 7, counter: nil).prefixes.isEmpty)
+    }
+
+    /// Every request carries its prefix: the server counts prefix and prompt tokens.
+    @Test func requestsCarryTheirPrefix() async throws {
+        let server = try await FakeOpenAIServer(firstTokenDelay: .milliseconds(5), interTokenDelay: .milliseconds(2))
+        defer { Task { await server.stop() } }
+        var configuration = ServingBenchmarkConfiguration(baseURL: server.baseURL)
+        configuration.numPrompts = 6
+        configuration.inputLength = 20
+        configuration.outputLength = 2
+        configuration.sharedPrefixes = 2
+        configuration.sharedPrefixLength = 30
+        let result = try await ServingBenchmark(configuration: configuration).run()
+        #expect(result.completed == 6)
+        // The fake server counts space-separated words plus one BOS. Calibrated, the prefix has 29
+        // words and the prompt 19; in the request the prefix's last word and the prompt's first
+        // are one "word" across the "\n\n" between them: 29 + 19 - 1 words and one BOS.
+        #expect(result.totalInputTokens == 6 * 48)
+    }
+
+    @Test func prefixSettingsAreChecked() {
+        var configuration = ServingBenchmarkConfiguration(baseURL: "http://127.0.0.1:1")
+        configuration.sharedPrefixes = 2
+        #expect(throws: ServingBenchmarkError.self) { try configuration.validate() }
+        configuration.sharedPrefixLength = 10
+        #expect(throws: Never.self) { try configuration.validate() }
+        configuration.sharedPrefixes = 101
+        #expect(throws: ServingBenchmarkError.self) { try configuration.validate() }
+    }
+}
