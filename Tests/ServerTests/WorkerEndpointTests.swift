@@ -10,7 +10,9 @@ import Testing
 /// Gateway API Inference Extension reads; on the real model.
 extension AllServerTests {
     @Suite struct WorkerEndpointTests {
-        static let prompt = #"{"prompt":"The quick brown fox jumps over the lazy dog, again and again, until the end of the afternoon.","max_tokens":1}"#
+        /// A prompt longer than one KV block (16 tokens), so that a repeat can hit the prefix cache.
+        static let prompt =
+            #"{"prompt":"The quick brown fox jumps over the lazy dog, again and again, until the end of the afternoon.","max_tokens":1}"#
 
         /// `/get_load` in both shapes, each of which one router reads.
         @Test(arguments: LoadReportFormat.allCases)
