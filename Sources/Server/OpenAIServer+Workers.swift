@@ -18,12 +18,16 @@ extension OpenAIServer {
         router.get("/flush_cache") { _, _ in try self.flushCache() }
     }
 
-    /// How busy the engine is, in the shape `configuration.loadReportFormat` names.
+    /// How busy the server is (requests in flight: running, and waiting to start or to be taken in),
+    /// in the shape `configuration.loadReportFormat` names.
     func load() throws -> Response {
         let engine = try readyModel().engine
         let statistics = engine.currentStatistics
-        let running = statistics.runningRequests
-        let waiting = statistics.waitingRequests + state.waitingCount
+        // The server's count is exact now; the engine's is as of its last step, which may be a long
+        // prefill behind: requests it has not taken in yet count as waiting.
+        let inFlight = state.inFlightCount
+        let running = min(statistics.runningRequests, inFlight)
+        let waiting = inFlight - running
         let tokens = Int((statistics.kvCacheUsage * Double(engine.cacheLayout.capacity)).rounded())
         switch configuration.loadReportFormat {
         case .object:

@@ -47,6 +47,9 @@ final class ServerState: Sendable {
 
     var inFlightIDs: [String] { inner.withLockedValue { Array($0.inFlight) } }
 
+    /// Engine requests registered and not finished (one per choice).
+    var inFlightCount: Int { inner.withLockedValue { $0.inFlight.count } }
+
     /// Registers engine requests about to be submitted; false when the server is draining.
     func register(_ ids: [String]) -> Bool {
         inner.withLockedValue {

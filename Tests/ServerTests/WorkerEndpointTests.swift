@@ -39,6 +39,33 @@ extension AllServerTests {
             }
         }
 
+        /// While a request with two choices runs, the load is 2: the server's own count, not the
+        /// engine's (which is as of its last step).
+        @Test func loadCountsRequestsInFlight() async throws {
+            let server = try ServerTestModel.server()
+            try await server.withRouter { client in
+                async let long: Void = client.execute(
+                    uri: "/v1/completions", method: .post,
+                    body: json(#"{"prompt":"Once upon a time","max_tokens":400,"ignore_eos":true,"n":2}"#)
+                ) { #expect($0.status == .ok) }
+                var seen: JSONValue?
+                for _ in 0..<1000 {
+                    let value = try await client.execute(uri: "/get_load", method: .get) { try parse($0.body) }
+                    if value["load"]?.integer == 2 {
+                        seen = value
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                let load = try #require(seen)
+                #expect((load["num_reqs"]?.integer ?? 0) + (load["num_waiting_reqs"]?.integer ?? 0) == 2)
+                #expect((load["num_tokens"]?.integer ?? 0) >= 0)
+                try await long
+                let after = try await client.execute(uri: "/get_load", method: .get) { try parse($0.body) }
+                #expect(after["load"]?.integer == 0)
+            }
+        }
+
         @Test func serverAndModelInfo() async throws {
             let server = try ServerTestModel.server { $0.servedModelNames = ["smollm", "small"] }
             let engine = try #require(server.engine)
@@ -104,9 +131,14 @@ extension AllServerTests {
             let engine = try #require(server.engine)
             try await server.withRouter { client in
                 func hitsOfOneRequest() async throws -> Int {
-                    let before = engine.currentStatistics.prefixCacheHits
+                    let before = engine.currentStatistics
                     try await client.execute(uri: "/v1/completions", method: .post, body: json(Self.prompt)) { #expect($0.status == .ok) }
-                    return engine.currentStatistics.prefixCacheHits - before
+                    // The answer can come before the engine publishes the step's statistics: wait for
+                    // the request's prefix-cache query to show.
+                    for _ in 0..<1000 where engine.currentStatistics.prefixCacheQueries == before.prefixCacheQueries {
+                        try await Task.sleep(for: .milliseconds(1))
+                    }
+                    return engine.currentStatistics.prefixCacheHits - before.prefixCacheHits
                 }
                 _ = try await hitsOfOneRequest()
                 #expect(try await hitsOfOneRequest() > 0)
