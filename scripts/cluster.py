@@ -11,13 +11,14 @@ half of the system prompts: a router that keeps each prompt on one worker lets t
 add up; one that spreads them makes every worker hold every prompt.
 
 Full mode also
-  - kills one worker (SIGKILL) in the middle of a cache_aware run: the router must stop sending to
-    it, and no request may fail but those that were running on it; then restarts it on the same
-    port, and a second run must be answered in full with the restarted worker taking part;
+  - stops one worker in the middle of a cache_aware run, gracefully (SIGTERM: no request may fail)
+    and then by a crash (SIGKILL: no request may fail but those that were running on it); the
+    router must stop sending to it; each time it restarts it on the same port, and a second run
+    must be answered in full with the restarted worker taking part;
   - runs the same workload against one worker with all the threads (and all the KV cache), to say
     what the split costs or gains on this machine.
 
-Checks (full mode): every request answered (the kill run: failures <= requests in flight on the
+Checks (full mode): every request answered (the SIGKILL run: failures <= requests in flight on the
 killed worker); cache_aware's hit rate >= 1.5x round_robin's and its TTFT p50 lower, per router;
 the killed worker rejoins. Short mode (CI): 2 workers, a few dozen requests through each pinned
 router, every one answered, the figures printed. Ends with `N passed, M failed` (checks); exits
@@ -49,13 +50,14 @@ MODEL_NAME = "tandem"
 MODES = {
     # requests: per run; prefixes x prefix_len: the shared system prompts; input_len: each user's own
     # question; kv_tokens: each worker's KV cache (about half the prompts' tokens plus the running
-    # sequences'); concurrency: requests in flight at once through the router.
+    # sequences'); concurrency: requests in flight at once through the router; rounds: runs of each
+    # router and policy (new seeds), whose mean the checks compare.
     "short": dict(workers=2, requests=32, prefixes=4, prefix_len=128, input_len=32, output_len=16,
-                  kv_tokens=2048, concurrency=8,
+                  kv_tokens=2048, concurrency=8, rounds=1,
                   runs=[("sglang", "cache_aware"), ("sglang", "round_robin"), ("vllm", "cache_aware")],
                   kill=False, single=False),
     "full": dict(workers=2, requests=128, prefixes=8, prefix_len=512, input_len=64, output_len=32,
-                 kv_tokens=3072, concurrency=8,
+                 kv_tokens=3072, concurrency=8, rounds=3,
                  runs=[("sglang", "cache_aware"), ("sglang", "round_robin"),
                        ("vllm", "cache_aware"), ("vllm", "round_robin")],
                  kill=True, single=True),
@@ -106,6 +108,8 @@ class Worker:
         self.process = None
 
     def start(self):
+        if http("GET", self.url + "/health", timeout=2)[0] != 0:
+            raise SystemExit(f"port {self.port} is in use: another server answers there")
         args = [self.binary, "serve", "--host", HOST, "--port", str(self.port), "--threads", str(self.threads),
                 "--kv-cache-tokens", str(self.kv_tokens), "--max-seqs", "16", "--served-model-name", MODEL_NAME,
                 "--get-load-format", self.load_format, "--shutdown-grace", "5", "--no-ui"]
@@ -140,8 +144,9 @@ class Worker:
 
 
 class Router:
-    """sglang-router or vllm-router in front of `workers`, with fast health checks so that a dead
-    worker is noticed within seconds."""
+    """sglang-router or vllm-router in front of `workers`, with fast health checks and a retry
+    budget longer than a health check, so that a dead worker is noticed within seconds and no
+    request that had not started on it is lost."""
 
     def __init__(self, venv, kind, policy, port, workers):
         self.kind, self.policy, self.port = kind, policy, port
@@ -150,7 +155,12 @@ class Router:
         common = ["--host", HOST, "--port", str(port), "--worker-urls", *urls, "--policy", policy,
                   "--prometheus-host", HOST, "--prometheus-port", str(port + 50),
                   "--health-check-interval-secs", "1", "--health-failure-threshold", "1",
-                  "--health-success-threshold", "1"]
+                  "--health-success-threshold", "1",
+                  # A request sent to a worker that just died is retried for about 2.6 s (the default
+                  # budget, 5 retries from 50 ms, is shorter than one health check), and two failures
+                  # open the worker's circuit for 5 s: the retries then go to another worker.
+                  "--retry-max-retries", "6", "--retry-initial-backoff-ms", "200",
+                  "--cb-failure-threshold", "2", "--cb-timeout-duration-secs", "5", "--cb-success-threshold", "1"]
         if kind == "sglang":
             self.args = [os.path.join(venv, "bin", "sglang-router"), "launch", *common, "--log-level", "warn"]
         else:
@@ -228,6 +238,14 @@ def measure(binary, mode, target_url, workers, seed=0, requests=None, rate=None,
     return result
 
 
+def summary(rounds):
+    """Means of the rounds' throughput and hit rate, the median of their TTFT p50s."""
+    ttfts = sorted(r["median_ttft_ms"] for r in rounds)
+    return dict(rounds=len(rounds), request_throughput=sum(r["request_throughput"] for r in rounds) / len(rounds),
+                hit_rate=sum(r["hit_rate"] for r in rounds) / len(rounds), hit_rates=[r["hit_rate"] for r in rounds],
+                median_ttft_ms=ttfts[len(ttfts) // 2])
+
+
 def row(name, r):
     shares = " / ".join("dead" if w is None else f"{w['finished']:>3} req {100 * w['hit_rate']:5.1f}%"
                         for w in r["workers"])
@@ -257,8 +275,15 @@ def main():
     parser.add_argument("--router-venv", default=os.path.join(ROOT, ".venv-routers"))
     parser.add_argument("--install", action="store_true", help="create the router venv when it is missing")
     parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--parts", default="routing,stop,single",
+                        help="what to run, of routing, stop (full mode) and single (full mode)")
     args = parser.parse_args()
-    mode = MODES[args.mode]
+    mode = dict(MODES[args.mode])
+    parts = set(args.parts.split(","))
+    if "routing" not in parts:
+        mode["runs"] = []
+    mode["kill"] = mode["kill"] and "stop" in parts
+    mode["single"] = mode["single"] and "single" in parts
     ensure_routers(args.router_venv, args.install)
 
     count = mode["workers"]
@@ -278,83 +303,104 @@ def main():
              "per worker: requests, hit rate |", "|---|---|---|---|---|---|---|---|"]
     workers = []
     router = None
-    try:
-        for kind, policy in mode["runs"]:
-            if not workers or workers[0].load_format != LOAD_FORMAT[kind]:
-                for worker in workers:
-                    worker.kill(signal.SIGTERM)
-                workers = [Worker(args.binary, PORT_BASE + i, threads, mode["kv_tokens"], LOAD_FORMAT[kind]).start()
-                           for i in range(count)]
-            router = Router(args.router_venv, kind, policy, PORT_BASE + 20, workers).start()
-            name = f"{kind}-router {policy}"
-            result = measure(args.binary, mode, router.url, workers)
-            router.stop()
-            figures["runs"][name] = result
-            table.append(row(name, result))
-            log(table[-1])
-            check(result["failed"] == 0 and result["completed"] == mode["requests"],
-                  f"{name}: every request answered ({result['completed']} of {mode['requests']})")
-            if result["failed"]:
-                log(result["errors_text"])
 
-        if args.mode == "full":
+    def restart(running, kind):
+        """The workers, answering /get_load as `kind`'s router reads it (restarted when they do not)."""
+        if running and running[0].load_format == LOAD_FORMAT[kind]:
+            return running
+        for worker in running:
+            worker.kill(signal.SIGTERM)
+        return [Worker(args.binary, PORT_BASE + i, threads, mode["kv_tokens"], LOAD_FORMAT[kind]).start()
+                for i in range(count)]
+
+    try:
+        # Rounds (new seeds: new prefixes, users and arrival order) alternate the policies, each with
+        # a fresh router (its prefix tree empty) and flushed worker caches.
+        results = {}
+        for kind in dict.fromkeys(k for k, _ in mode["runs"]):
+            workers = restart(workers, kind)
+            for number in range(mode["rounds"]):
+                for policy in [p for k, p in mode["runs"] if k == kind]:
+                    router = Router(args.router_venv, kind, policy, PORT_BASE + 20, workers).start()
+                    name = f"{kind}-router {policy}"
+                    result = measure(args.binary, mode, router.url, workers, seed=number)
+                    router.stop()
+                    results.setdefault(name, []).append(result)
+                    figures["runs"][f"{name} #{number + 1}"] = result
+                    table.append(row(f"{name} #{number + 1}", result))
+                    log(table[-1])
+                    check(result["failed"] == 0 and result["completed"] == mode["requests"],
+                          f"{name} #{number + 1}: every request answered ({result['completed']} of {mode['requests']})")
+                    if result["failed"]:
+                        log(result["errors_text"])
+        figures["summary"] = {name: summary(rounds) for name, rounds in results.items()}
+
+        if args.mode == "full" and mode["runs"]:
             for kind in ("sglang", "vllm"):
-                aware, spread = figures["runs"][f"{kind}-router cache_aware"], figures["runs"][f"{kind}-router round_robin"]
+                aware = figures["summary"][f"{kind}-router cache_aware"]
+                spread = figures["summary"][f"{kind}-router round_robin"]
                 ratio = aware["hit_rate"] / spread["hit_rate"] if spread["hit_rate"] else float("inf")
-                check(ratio >= 1.5, f"{kind}-router: cache_aware's hit rate is {ratio:.2f}x round_robin's (>= 1.5)")
+                check(ratio >= 1.5, f"{kind}-router: cache_aware's mean hit rate is {ratio:.2f}x round_robin's (>= 1.5)")
                 check(aware["median_ttft_ms"] < spread["median_ttft_ms"],
                       f"{kind}-router: cache_aware's TTFT p50 {aware['median_ttft_ms']:.0f} ms < "
-                      f"round_robin's {spread['median_ttft_ms']:.0f} ms")
+                      f"round_robin's {spread['median_ttft_ms']:.0f} ms (medians of the rounds)")
 
         if mode["kill"]:
             kind = "sglang"
-            if workers[0].load_format != LOAD_FORMAT[kind]:
-                for worker in workers:
-                    worker.kill(signal.SIGTERM)
-                workers = [Worker(args.binary, PORT_BASE + i, threads, mode["kv_tokens"], LOAD_FORMAT[kind]).start()
-                           for i in range(count)]
+            workers = restart(workers, kind)
             router = Router(args.router_venv, kind, "cache_aware", PORT_BASE + 20, workers).start()
             victim = workers[-1]
-            killed = {}
             rate = 3.0  # requests per second: the run lasts about requests / rate seconds
+            # SIGTERM (a graceful stop, as Kubernetes sends): nothing may fail. SIGKILL (a crash): only
+            # the requests running on the worker may.
+            for number, (sig, how) in enumerate([(signal.SIGTERM, "stopped (SIGTERM)"), (signal.SIGKILL, "killed (SIGKILL)")]):
+                stopped = {}
 
-            def kill_midway():
-                time.sleep(mode["requests"] / rate * 0.4)
-                # The worker's own count of the requests it holds (/get_load; the sglang shape here).
-                status, body = http("GET", victim.url + "/get_load")
-                ranks = json.loads(body) if status == 200 else []
-                killed["in_flight"] = sum(r["num_reqs"] + r["num_waiting_reqs"] for r in ranks)
-                victim.kill(signal.SIGKILL)
-                killed["at"] = time.time()
+                def stop_midway():
+                    time.sleep(mode["requests"] / rate * 0.4)
+                    # The worker's own count of the requests it holds (/get_load; the sglang shape here).
+                    status, body = http("GET", victim.url + "/get_load")
+                    ranks = json.loads(body) if status == 200 else []
+                    stopped["in_flight"] = sum(r["num_reqs"] + r["num_waiting_reqs"] for r in ranks)
+                    victim.kill(sig)
 
-            result = measure(args.binary, mode, router.url, workers, seed=1, rate=rate, during=kill_midway)
-            figures["runs"]["kill"] = dict(result, in_flight_at_kill=killed.get("in_flight"))
-            table.append(row(f"{kind}-router cache_aware, worker {victim.port} killed", result))
-            log(table[-1])
-            check(result["failed"] <= killed.get("in_flight", 0),
-                  f"kill: {result['failed']} request(s) failed, {killed.get('in_flight')} were in flight on the "
-                  f"killed worker; {result['completed']} answered")
-            victim.start()
-            time.sleep(5)  # a few health-check intervals: the router marks the worker healthy again
-            again = measure(args.binary, mode, router.url, workers, seed=2, requests=max(mode["requests"] // 2, 16))
+                result = measure(args.binary, mode, router.url, workers, seed=1 + 2 * number, rate=rate,
+                                 during=stop_midway)
+                name = f"{kind}-router cache_aware, worker {victim.port} {how}"
+                figures["runs"][name] = dict(result, in_flight_at_stop=stopped.get("in_flight"))
+                table.append(row(name, result))
+                log(table[-1])
+                allowed = 0 if sig == signal.SIGTERM else stopped.get("in_flight", 0)
+                check(result["failed"] <= allowed,
+                      f"{how}: {result['failed']} request(s) failed (allowed: {allowed}; {stopped.get('in_flight')} were "
+                      f"in flight on the worker); {result['completed']} answered")
+                victim.start()
+                time.sleep(5)  # a few health-check intervals: the router marks the worker healthy again
+                again = measure(args.binary, mode, router.url, workers, seed=2 + 2 * number,
+                                requests=max(mode["requests"] // 2, 16))
+                name = f"{kind}-router cache_aware, after the restart"
+                figures["runs"][f"{name} ({how})"] = again
+                table.append(row(name, again))
+                log(table[-1])
+                share = again["workers"][-1]["finished"] if again["workers"][-1] else 0
+                check(again["failed"] == 0 and share > 0,
+                      f"rejoin after {how}: every request answered ({again['completed']}), {share} by the restarted worker")
             router.stop()
-            figures["runs"]["rejoin"] = again
-            table.append(row(f"{kind}-router cache_aware, after the restart", again))
-            log(table[-1])
-            share = again["workers"][-1]["finished"] if again["workers"][-1] else 0
-            check(again["failed"] == 0 and share > 0,
-                  f"rejoin: every request answered ({again['completed']}), {share} by the restarted worker")
 
         if mode["single"]:
             for worker in workers:
                 worker.kill(signal.SIGTERM)
             single = Worker(args.binary, PORT_BASE + 10, threads * count, mode["kv_tokens"] * count, "object").start()
             workers = [single]
-            result = measure(args.binary, mode, single.url, workers)
-            figures["runs"]["one worker, all threads"] = result
-            table.append(row(f"one worker, {threads * count} threads, no router", result))
-            log(table[-1])
-            check(result["failed"] == 0, f"one worker: every request answered ({result['completed']})")
+            name = f"one worker, {threads * count} threads, no router"
+            rounds = []
+            for number in range(mode["rounds"]):
+                rounds.append(measure(args.binary, mode, single.url, workers, seed=number))
+                figures["runs"][f"{name} #{number + 1}"] = rounds[-1]
+                table.append(row(f"{name} #{number + 1}", rounds[-1]))
+                log(table[-1])
+                check(rounds[-1]["failed"] == 0, f"one worker #{number + 1}: every request answered ({rounds[-1]['completed']})")
+            figures["summary"][name] = summary(rounds)
     finally:
         if router:
             router.stop()
@@ -362,6 +408,11 @@ def main():
             worker.kill(signal.SIGTERM)
 
     log("\n" + "\n".join(table))
+    log("\n| run | rounds | req/s (mean) | TTFT p50 ms (median of rounds) | prefix hit rate (mean) | hit rate per round |")
+    log("|---|---|---|---|---|---|")
+    for name, value in figures.get("summary", {}).items():
+        log(f"| {name} | {value['rounds']} | {value['request_throughput']:.2f} | {value['median_ttft_ms']:.0f} | "
+            f"{100 * value['hit_rate']:.1f}% | {', '.join(f'{100 * h:.1f}%' for h in value['hit_rates'])} |")
     if args.json:
         with open(args.json, "w") as file:
             json.dump(figures, file, indent=1)

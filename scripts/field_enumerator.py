@@ -1072,6 +1072,19 @@ def misc_cases(ctx):
              check=lambda b: None if b.get("object") == "list" and b.get("data") else "models body malformed"),
         Case(g, "GET /health", "raw", None, "status:200", method="GET", path="/health"),
         Case(g, "GET /metrics", "raw", None, "status:200", method="GET", path="/metrics"),
+        # The worker endpoints routers call (docs/api.md).
+        Case(g, "GET /get_load", "raw", None, "ok", method="GET", path="/get_load",
+             check=lambda b: None if isinstance(b.get("load"), int) else "no integer 'load'"),
+        Case(g, "GET /server_info", "raw", None, "ok", method="GET", path="/server_info",
+             check=lambda b: None if b.get("served_model_name") == ctx.model else "served_model_name"),
+        Case(g, "GET /get_server_info", "raw", None, "ok", method="GET", path="/get_server_info"),
+        Case(g, "GET /model_info", "raw", None, "ok", method="GET", path="/model_info",
+             check=lambda b: None if b.get("is_generation") is True else "is_generation"),
+        Case(g, "GET /get_model_info", "raw", None, "ok", method="GET", path="/get_model_info"),
+        Case(g, "POST /flush_cache", "raw", None, "ok", method="POST", path="/flush_cache"),
+        Case(g, "POST /flush_cache with a body", "raw", dumps({"x": 1}), "ok", method="POST", path="/flush_cache"),
+        Case(g, "POST /get_load", "raw", None, "err", method="POST", path="/get_load"),
+        Case(g, "DELETE /flush_cache", "raw", None, "err", method="DELETE", path="/flush_cache"),
         Case(g, "GET /v1/completions", "raw", None, "err", method="GET", path="/v1/completions"),
         Case(g, "PUT /v1/chat/completions", "raw", dumps(BASE["chat"]), "err", method="PUT",
              path="/v1/chat/completions"),
@@ -1253,14 +1266,16 @@ def auth_cases(key):
         Case(g, "GET /v1/models key", "raw", None, "ok", method="GET", path="/v1/models", headers=good),
         Case(g, "POST chat key", "chat", chat, "ok", headers=good),
         Case(g, "POST /tokenize key", "tokenize", dumps(BASE["tokenize"]), "ok", headers=good),
+        Case(g, "POST /flush_cache key", "raw", None, "ok", method="POST", path="/flush_cache", headers=good),
     ]
     for path in ["/v1/models", "//v1/models", "/v1//models", "/V1/models", "/v1/models/", "/%761/models",
                  "/v1/%6dodels", "/./v1/models", "/v1/./models", "/x/../v1/models", "/v1/models?x=1",
-                 "/v1/models#f", "/health/", "/HEALTH", "/metrics/", "//health", "/nope", "/v1"]:
+                 "/v1/models#f", "/health/", "/HEALTH", "/metrics/", "//health", "/nope", "/v1", "/get_load",
+                 "/server_info", "/get_model_info", "/flush_cache"]:
         cases.append(Case(g, f"GET {path} no key", "raw", None, "status:401", method="GET", path=path))
     for path in ["/v1/completions", "/v1/chat/completions", "//v1/chat/completions", "/V1/chat/completions",
                  "/v1/chat/completions/", "/%76%31/chat/completions", "/tokenize", "/detokenize", "/Tokenize",
-                 "//tokenize", "/tokenize/", "/health", "/metrics"]:
+                 "//tokenize", "/tokenize/", "/health", "/metrics", "/flush_cache", "//flush_cache", "/Flush_cache"]:
         body = dumps(BASE["tokenize"]) if "okenize" in path else chat
         cases.append(Case(g, f"POST {path} no key", "raw", body, "status:401", path=path))
     for name, value in [("wrong key", f"Bearer {key}x"), ("prefix of key", f"Bearer {key[:-1]}"),

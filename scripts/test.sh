@@ -6,6 +6,8 @@
 #  4. `tandem serve` on the default model, driven by the `openai` package (scripts/openai_client_check.py);
 #  5. every request field at its boundaries against a real server (scripts/field_enumerator.py);
 #  6. the chaos run's short mode: hostile and valid requests, vanishing clients, bursts (scripts/chaos.py);
+#     the deployment files (scripts/check_deploy.py), and two workers behind sglang-router and
+#     vllm-router, pip-installed into .venv-routers (scripts/cluster.py, short mode);
 #  7. the chat page in headless Chromium and `tandem chat` through a pseudo-terminal
 #     (scripts/browser_check.py, scripts/terminal_check.py; Chromium is installed with apt-get when missing);
 #  8. the request-validation and chat-template fuzzers, TANDEM_FUZZ_SECONDS each (default 60);
@@ -39,7 +41,7 @@ stage "python venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c 'import numpy, gguf, openai, selenium' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import numpy, gguf, openai, selenium, yaml' 2>/dev/null; then
   echo "installing the test requirements into $venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/requirements-test.txt
 fi
@@ -87,6 +89,12 @@ probe_port=${TANDEM_PROBE_PORT:-18120}
 
 stage "chaos run, short mode (scripts/chaos.py)"
 "$venv/bin/python" scripts/chaos.py --binary "$tandem" --mode short --port $((probe_port + 10))
+
+stage "deployment files: ports, probes, grace periods, metric names (scripts/check_deploy.py)"
+"$venv/bin/python" scripts/check_deploy.py
+
+stage "two workers behind sglang-router and vllm-router, short mode (scripts/cluster.py)"
+"$venv/bin/python" scripts/cluster.py --binary "$tandem" --mode short --install
 
 stage "chromium, chromium-driver and tmux for the browser and terminal tests (apt-get when missing)"
 missing=()
