@@ -18,9 +18,10 @@ Full mode also
   - runs the same workload against one worker with all the threads (and all the KV cache), to say
     what the split costs or gains on this machine.
 
+Full mode runs each router and policy for three rounds (new seeds), each with a fresh router.
 Checks (full mode): every request answered (the SIGKILL run: failures <= requests in flight on the
-killed worker); cache_aware's hit rate >= 1.5x round_robin's and its TTFT p50 lower, per router;
-the killed worker rejoins. Short mode (CI): 2 workers, a few dozen requests through each pinned
+killed worker); cache_aware's mean hit rate >= 1.5x round_robin's and its median TTFT p50 lower,
+per router; the stopped worker rejoins. Short mode (CI): 2 workers, a few dozen requests through each pinned
 router, every one answered, the figures printed. Ends with `N passed, M failed` (checks); exits
 non-zero on a failure; --json FILE writes the figures.
 
@@ -28,6 +29,7 @@ The routers come from PyPI, pinned in scripts/requirements-cluster.txt, in their
 environment (--router-venv, default .venv-routers; --install creates it).
 
 Usage: scripts/cluster.py --binary PATH [--mode short|full] [--threads N] [--json FILE]
+                          [--parts routing,stop,single] [--router-venv DIR] [--install]
 Standard library only. Everything listens on 127.0.0.1, ports 18600-18699.
 """
 import argparse
