@@ -76,10 +76,9 @@ public final class WorkerPool: @unchecked Sendable {
         runLock.deallocate()
     }
 
-    /// The number of online processors of this machine.
-    public static var processorCount: Int {
-        max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-    }
+    /// The processors this process may keep busy: the online ones, within its CPU affinity and its
+    /// cgroup's CPU quota (a container's CPU limit); see `ProcessorCount`.
+    public static var processorCount: Int { ProcessorCount.current }
 
     /// Runs `body(threadIndex, threadCount)` once on every thread of the pool (the caller is thread 0)
     /// and returns when all have finished.

@@ -9,7 +9,7 @@ struct KernelsBench: ParsableCommand {
         abstract: "Micro-benchmark the quantized matrix products at the default model's shapes."
     )
 
-    @Option(help: "Compute threads (default: all cores).")
+    @Option(help: "Compute threads (default: the CPUs this process may use).")
     var threads: Int?
 
     @Option(help: "Token counts (rows of activations) to measure, comma separated.")

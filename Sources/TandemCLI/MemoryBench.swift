@@ -10,7 +10,7 @@ struct MemoryBench: ParsableCommand {
         abstract: "Measure memory read bandwidth (streaming 256-bit reads over a buffer far larger than the caches)."
     )
 
-    @Option(help: "Threads that read (default: all cores).")
+    @Option(help: "Threads that read (default: the CPUs this process may use).")
     var threads: Int?
 
     @Option(help: "Buffer size in MiB.")

@@ -12,7 +12,7 @@ struct ModelOptions: ParsableArguments {
         name: .long, help: "Path to a GGUF model. Default: SmolLM2-135M-Instruct Q4_1, fetched on first use into $TANDEM_CACHE or ~/.cache/tandem.")
     var model: String?
 
-    @Option(name: .long, help: "Compute threads (default: all cores).")
+    @Option(name: .long, help: "Compute threads (default: the CPUs this process may use, within its affinity and its cgroup's CPU limit).")
     var threads: Int?
 
     /// The model path, fetching the default model if none was given.
