@@ -27,18 +27,13 @@ extension OpenAIServer {
         // prefill behind: requests it has not taken in yet count as waiting.
         let inFlight = state.inFlightCount
         let running = min(statistics.runningRequests, inFlight)
-        let waiting = inFlight - running
         let tokens = Int((statistics.kvCacheUsage * Double(engine.cacheLayout.capacity)).rounded())
+        let counts: [(String, JSONValue)] = [
+            ("num_reqs", .int(running)), ("num_waiting_reqs", .int(inFlight - running)), ("num_tokens", .int(tokens))
+        ]
         switch configuration.loadReportFormat {
-        case .object:
-            return Self.json([
-                "load": .int(running + waiting), "num_reqs": .int(running), "num_waiting_reqs": .int(waiting),
-                "num_tokens": .int(tokens)
-            ])
-        case .sglang:
-            return Self.json([
-                ["dp_rank": 0, "num_reqs": .int(running), "num_waiting_reqs": .int(waiting), "num_tokens": .int(tokens)]
-            ])
+        case .object: return Self.json(.object([("load", .int(inFlight))] + counts))
+        case .sglang: return Self.json([.object([("dp_rank", 0)] + counts)])
         }
     }
 
