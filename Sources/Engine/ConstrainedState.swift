@@ -41,25 +41,23 @@ public struct ConstrainedState: DecodingState {
         // A dead end (nothing allowed, document incomplete) cannot come from a valid grammar; end
         // the text there rather than choose a forbidden token.
         let ending = accepting || allowed.population == 0
+        // End of text keeps its logit where it is allowed; the mask clears everything else.
+        let kept = ending ? endOfText.filter { $0 >= 0 && Int($0) < logits.count }.map { ($0, logits[Int($0)]) } : []
         allowed.words.withUnsafeBufferPointer { words in
             // A word at a time: most words of a mask are all allowed or all forbidden.
-            var index = 0
-            while index < logits.count {
-                let word = index >> 6
+            for word in 0..<((logits.count + 63) / 64) {
                 let bits = word < words.count ? words[word] : 0
-                let end = min(index + 64, logits.count)
-                if bits == ~0 && end - index == 64 {
-                    index = end
+                let start = word * 64
+                let end = min(start + 64, logits.count)
+                if bits == ~0 { continue }
+                if bits == 0 {
+                    for index in start..<end { logits[index] = -.infinity }
                     continue
                 }
-                while index < end {
-                    if bits & (1 << UInt64(index & 63)) == 0 && !(ending && endOfText.contains(Int32(index))) {
-                        logits[index] = -.infinity
-                    }
-                    index += 1
-                }
+                for index in start..<end where bits & (1 << UInt64(index & 63)) == 0 { logits[index] = -.infinity }
             }
         }
+        for (token, logit) in kept { logits[Int(token)] = logit }
     }
 
     public mutating func choose(from logits: UnsafeMutableBufferPointer<Float>) -> Int32 {

@@ -13,6 +13,8 @@ public final class ConstraintRuntime: @unchecked Sendable {
     private var cache: [[Int32]: TokenMask] = [:]
     /// States being computed right now.
     private var computing: Set<[Int32]> = []
+    /// Walkers not in use; each remembers the stack-set transitions it has met.
+    private var walkers: [MaskWalker] = []
     private var hits = 0
     private var misses = 0
     /// Masks kept at most (each is vocabulary / 8 bytes).
@@ -62,7 +64,9 @@ public final class ConstraintRuntime: @unchecked Sendable {
     /// Walks the trie from the root, advancing the grammar over each edge's byte and pruning the
     /// branches it refuses; every token at a node reached is allowed.
     private func compute(_ matcher: GrammarMatcher) -> TokenMask {
-        var walker = MaskWalker(grammar: grammar, nodes: matcher.nodes)
-        return walker.mask(from: matcher.stacks, trie: trie)
+        var walker = condition.withLock { walkers.popLast() } ?? MaskWalker(grammar: grammar)
+        let mask = walker.mask(from: matcher.stacks, matcherNodes: matcher.nodes, trie: trie)
+        condition.withLock { walkers.append(walker) }
+        return mask
     }
 }

@@ -106,14 +106,6 @@ public final class GrammarMatcher: @unchecked Sendable {
         return key
     }
 
-    /// The number of nodes, to undo speculative work with `truncate(to:)`.
-    var nodeCount: Int { nodes.count }
-
-    /// Forgets the nodes made after `count` (made while computing a token mask).
-    func truncate(to count: Int) {
-        while nodes.count > count { index[nodes.removeLast()] = nil }
-    }
-
     private func node(_ operation: Int32, parent: Int32) -> Int32 {
         let node = Node(operation: operation, parent: parent)
         if let id = index[node] { return id }
@@ -130,10 +122,11 @@ public final class GrammarMatcher: @unchecked Sendable {
         guard depth < GrammarMatcher.maximumExpansionDepth else { return }
         switch grammar.operations[Int(operation)] {
         case .bytes:
-            out.append(node(operation, parent: parent))
+            let id = node(operation, parent: parent)
+            if !out.contains(id) { out.append(id) }
         case .end:
             if parent == Self.accepted {
-                out.append(Self.accepted)
+                if !out.contains(Self.accepted) { out.append(Self.accepted) }
             } else {
                 let up = nodes[Int(parent)]
                 expand(up.operation, parent: up.parent, into: &out, depth: depth + 1)

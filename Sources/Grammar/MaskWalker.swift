@@ -2,97 +2,140 @@
 /// at each trie edge the open stacks advance over the edge's byte, and a branch whose stacks all
 /// die is pruned with everything below it.
 ///
-/// The walk never touches the matcher: stacks it makes live in a scratch arena above the
-/// matcher's nodes (without hash-consing), and the arena and the buffer of stack sets shrink back
-/// as the depth-first walk returns, so a walk over a 100k-node trie allocates almost nothing.
+/// The walker is a lazily built automaton over sets of parse stacks: it keeps its own arena of
+/// hash-consed stack nodes, gives every set of stacks it meets a number, and remembers each
+/// (set, byte) transition once computed. A walk over a 100k-node trie then costs a table lookup
+/// per edge, and the few sets a walk meets (a string's next positions, the structure after it)
+/// are expanded once for all the walks of a grammar, not once per trie edge. A walker is
+/// independent of any matcher: a walk starts by copying the matcher's stacks into its arena.
 struct MaskWalker {
+    private typealias Node = GrammarMatcher.Node
     private let grammar: Grammar
-    private let base: [GrammarMatcher.Node]
-    private var scratch: [GrammarMatcher.Node] = []
-    private var baseCount: Int32 { Int32(base.count) }
+    private var nodes: [Node] = []
+    private var nodeIndex: [Node: Int32] = [:]
+    /// Each set's stacks, sorted (`GrammarMatcher.accepted` first when present).
+    private var sets: [[Int32]] = []
+    private var setIndex: [[Int32]: Int32] = [:]
+    /// Whether a set has a stack that can take another byte.
+    private var live: [Bool] = []
+    /// `transitions[set * 256 + byte]`: the set after the byte, `dead`, or `unknown`.
+    private var transitions: [Int32] = []
+    private static let unknown: Int32 = -2
+    private static let dead: Int32 = -1
+    /// Sets remembered at most (256 transitions each); beyond, the walker starts over.
+    static let setLimit = 1_000_000
 
-    init(grammar: Grammar, nodes: [GrammarMatcher.Node]) {
-        self.grammar = grammar
-        base = nodes
-        scratch.reserveCapacity(1024)
-    }
+    init(grammar: Grammar) { self.grammar = grammar }
 
-    @inline(__always)
-    private func node(_ id: Int32) -> GrammarMatcher.Node {
-        id < baseCount ? base[Int(id)] : scratch[Int(id - baseCount)]
-    }
-
-    /// The mask of tokens accepted from `stacks`.
-    mutating func mask(from stacks: [Int32], trie: TokenTrie) -> TokenMask {
+    /// The mask of tokens accepted from `stacks`, stack ids in `matcherNodes`.
+    mutating func mask(from stacks: [Int32], matcherNodes: [GrammarMatcher.Node], trie: TokenTrie) -> TokenMask {
         var mask = TokenMask(count: trie.vocabularySize)
-        var flat = stacks.filter { $0 != GrammarMatcher.accepted }
-        guard !flat.isEmpty else { return mask }
-        // One frame per trie node on the path: its next edge, and where its stack set and its
-        // scratch nodes begin.
-        var frames: [(node: Int, edge: Int, start: Int, count: Int, scratchMark: Int)] = [
-            (0, Int(trie.childStart[0]), 0, flat.count, 0)
-        ]
-        frames.reserveCapacity(64)
-        flat.reserveCapacity(256)
-        while let frame = frames.last {
-            let end = Int(trie.childStart[frame.node + 1])
-            if frame.edge == end {
-                frames.removeLast()
-                flat.removeSubrange(frame.start...)
-                scratch.removeSubrange(frame.scratchMark...)
-                continue
-            }
-            frames[frames.count - 1].edge += 1
-            let resultStart = flat.count
-            let scratchMark = scratch.count
-            let byte = trie.edgeByte[frame.edge]
-            for index in frame.start..<(frame.start + frame.count) where flat[index] != GrammarMatcher.accepted {
-                let top = node(flat[index])
-                guard case .bytes(let set) = grammar.operations[Int(top.operation)], set.contains(byte) else { continue }
-                expand(top.operation + 1, parent: top.parent, into: &flat, from: resultStart)
-            }
-            guard flat.count > resultStart else { continue }
-            let child = Int(trie.edgeChild[frame.edge])
-            for t in Int(trie.tokenStart[child])..<Int(trie.tokenStart[child + 1]) { mask.insert(Int(trie.tokens[t])) }
-            let hasChildren = trie.childStart[child] < trie.childStart[child + 1]
-            let live = flat[resultStart...].contains { $0 != GrammarMatcher.accepted }
-            if hasChildren && live && flat.count - resultStart <= GrammarMatcher.maximumStacks {
-                frames.append((child, Int(trie.childStart[child]), resultStart, flat.count - resultStart, scratchMark))
-            } else {
-                flat.removeSubrange(resultStart...)
-                scratch.removeSubrange(scratchMark...)
+        if sets.count >= Self.setLimit { self = MaskWalker(grammar: grammar) }
+        let start = intern(stacks.map { importStack($0, from: matcherNodes) })
+        guard start != Self.dead, live[Int(start)] else { return mask }
+        trie.childStart.withUnsafeBufferPointer { childStart in
+            trie.edgeByte.withUnsafeBufferPointer { edgeByte in
+                trie.edgeChild.withUnsafeBufferPointer { edgeChild in
+                    trie.tokenStart.withUnsafeBufferPointer { tokenStart in
+                        trie.tokens.withUnsafeBufferPointer { tokens in
+                            // One frame per trie node on the path: its next edge, its last edge, its set.
+                            var frames: [(edge: Int32, end: Int32, set: Int32)] = [(childStart[0], childStart[1], start)]
+                            frames.reserveCapacity(64)
+                            while let frame = frames.last {
+                                if frame.edge == frame.end {
+                                    frames.removeLast()
+                                    continue
+                                }
+                                frames[frames.count - 1].edge += 1
+                                let edge = Int(frame.edge)
+                                let slot = Int(frame.set) &* 256 &+ Int(edgeByte[edge])
+                                var next = transitions[slot]
+                                if next == Self.unknown {
+                                    next = transition(from: frame.set, byte: edgeByte[edge])
+                                    transitions[slot] = next
+                                }
+                                guard next != Self.dead else { continue }
+                                let child = Int(edgeChild[edge])
+                                for t in Int(tokenStart[child])..<Int(tokenStart[child + 1]) { mask.insert(Int(tokens[t])) }
+                                if live[Int(next)] && childStart[child] < childStart[child + 1] {
+                                    frames.append((childStart[child], childStart[child + 1], next))
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
         return mask
     }
 
-    /// Appends to `out` (deduplicated from `from` on) the stacks that continue at `operation`
-    /// above `parent`, as `GrammarMatcher.expand` does.
-    private mutating func expand(_ operation: Int32, parent: Int32, into out: inout [Int32], from: Int, depth: Int = 0) {
+    /// The set of stacks after `byte` from set `set`, interned (or `dead`).
+    private mutating func transition(from set: Int32, byte: UInt8) -> Int32 {
+        var next: [Int32] = []
+        for stack in sets[Int(set)] where stack != GrammarMatcher.accepted {
+            let top = nodes[Int(stack)]
+            guard case .bytes(let bytes) = grammar.operations[Int(top.operation)], bytes.contains(byte) else { continue }
+            expand(top.operation + 1, parent: top.parent, into: &next)
+            if next.count > GrammarMatcher.maximumStacks { return Self.dead }
+        }
+        return intern(next)
+    }
+
+    /// The number of the set `stacks` (any order, no duplicates), or `dead` when it is empty.
+    private mutating func intern(_ stacks: [Int32]) -> Int32 {
+        guard !stacks.isEmpty else { return Self.dead }
+        let sorted = stacks.sorted()
+        if let id = setIndex[sorted] { return id }
+        let id = Int32(sets.count)
+        sets.append(sorted)
+        setIndex[sorted] = id
+        live.append(sorted.last != GrammarMatcher.accepted)
+        transitions.append(contentsOf: repeatElement(Self.unknown, count: 256))
+        return id
+    }
+
+    /// The walker's id of the matcher's stack `id`.
+    private mutating func importStack(_ id: Int32, from matcherNodes: [Node]) -> Int32 {
+        var chain: [Int32] = []
+        var current = id
+        while current != GrammarMatcher.accepted {
+            let node = matcherNodes[Int(current)]
+            chain.append(node.operation)
+            current = node.parent
+        }
+        var imported = GrammarMatcher.accepted
+        for operation in chain.reversed() { imported = node(operation, parent: imported) }
+        return imported
+    }
+
+    private mutating func node(_ operation: Int32, parent: Int32) -> Int32 {
+        let node = Node(operation: operation, parent: parent)
+        if let id = nodeIndex[node] { return id }
+        let id = Int32(nodes.count)
+        nodes.append(node)
+        nodeIndex[node] = id
+        return id
+    }
+
+    /// Appends to `out` (without duplicates) the stacks that continue at `operation` above
+    /// `parent`, as `GrammarMatcher.expand` does.
+    private mutating func expand(_ operation: Int32, parent: Int32, into out: inout [Int32], depth: Int = 0) {
         guard depth < GrammarMatcher.maximumExpansionDepth else { return }
         switch grammar.operations[Int(operation)] {
         case .bytes:
-            for index in from..<out.count where out[index] != GrammarMatcher.accepted {
-                let existing = node(out[index])
-                if existing.operation == operation && existing.parent == parent { return }
-            }
-            scratch.append(GrammarMatcher.Node(operation: operation, parent: parent))
-            out.append(baseCount + Int32(scratch.count - 1))
+            let id = node(operation, parent: parent)
+            if !out.contains(id) { out.append(id) }
         case .end:
             if parent == GrammarMatcher.accepted {
-                if !out[from...].contains(GrammarMatcher.accepted) { out.append(GrammarMatcher.accepted) }
+                if !out.contains(GrammarMatcher.accepted) { out.append(GrammarMatcher.accepted) }
             } else {
-                let up = node(parent)
-                expand(up.operation, parent: up.parent, into: &out, from: from, depth: depth + 1)
+                let up = nodes[Int(parent)]
+                expand(up.operation, parent: up.parent, into: &out, depth: depth + 1)
             }
         case .rule(let rule):
             let continuation = operation + 1
-            var below = parent
-            if grammar.operations[Int(continuation)] != .end {
-                scratch.append(GrammarMatcher.Node(operation: continuation, parent: parent))
-                below = baseCount + Int32(scratch.count - 1)
-            }
-            for start in grammar.alternatives[Int(rule)] { expand(start, parent: below, into: &out, from: from, depth: depth + 1) }
+            let below = grammar.operations[Int(continuation)] == .end ? parent : node(continuation, parent: parent)
+            for start in grammar.alternatives[Int(rule)] { expand(start, parent: below, into: &out, depth: depth + 1) }
         }
     }
 }
