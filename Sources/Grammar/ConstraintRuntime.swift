@@ -13,8 +13,10 @@ public final class ConstraintRuntime: @unchecked Sendable {
     private var cache: [[Int32]: TokenMask] = [:]
     /// States being computed right now.
     private var computing: Set<[Int32]> = []
-    /// Walkers not in use; each remembers the stack-set transitions it has met.
+    /// Walkers not in use; each remembers the stack-set transitions it has met (about 1 MiB at most).
     private var walkers: [MaskWalker] = []
+    /// Idle walkers kept at most.
+    static let walkerLimit = 4
     private var hits = 0
     private var misses = 0
     /// Masks kept at most (each is vocabulary / 8 bytes).
@@ -66,7 +68,7 @@ public final class ConstraintRuntime: @unchecked Sendable {
     private func compute(_ matcher: GrammarMatcher) -> TokenMask {
         var walker = condition.withLock { walkers.popLast() } ?? MaskWalker(grammar: grammar)
         let mask = walker.mask(from: matcher.stacks, matcherNodes: matcher.nodes, trie: trie)
-        condition.withLock { walkers.append(walker) }
+        condition.withLock { if walkers.count < Self.walkerLimit { walkers.append(walker) } }
         return mask
     }
 }
