@@ -379,8 +379,94 @@ VNNI_TARGET void tandem_q6k_tile_vnni(const void *group, int blocks, int bytesPe
     FOR_TOKENS(Q6K_CASE);
 }
 
+/// Puts two adjacent Q6_K row groups' stored bytes `u = q + 32` back together, as `q6k_tile` does, into
+/// `out`, 16 rows side by side: per block 4,096 bytes, chunk (`g`, `k`) at `64 * (4 * g + k)`, the first
+/// group's 32 bytes then the second's. Many tokens then sweep the pair without redoing the nibble and
+/// 2-bit work for every 4 of them, and one broadcast activation feeds 16 rows.
+VNNI_TARGET void tandem_q6k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock,
+                                             uint8_t *out) {
+    enum { NIBBLES = 144, BITS = 1168 };
+    const __m256i mask = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30);
+    for (int half = 0; half < 2; half++) {
+        for (int b = 0; b < blocks; b++) {
+            const uint8_t *block = (const uint8_t *)group + half * groupStride + (long)b * bytesPerBlock;
+            for (int g = 0; g < 16; g++) {
+                __m256i bits = _mm256_loadu_si256((const __m256i *)(block + BITS + 32 * g));
+                for (int k = 0; k < 4; k++) {
+                    __m256i raw = _mm256_loadu_si256((const __m256i *)(block + NIBBLES + 32 * (4 * (g % 8) + k)));
+                    __m256i nibble = g < 8 ? _mm256_and_si256(raw, mask) : _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+                    __m256i high = k < 2 ? _mm256_slli_epi16(bits, 4 - 2 * k) : k == 2 ? bits : _mm256_srli_epi16(bits, 2);
+                    _mm256_storeu_si256((__m256i *)(out + (long)b * 4096 + 64 * (4 * g + k) + 32 * half),
+                                        _mm256_or_si256(nibble, _mm256_and_si256(high, top)));
+                }
+            }
+        }
+    }
+}
+
+/// `q6k_tile` over a pair of row groups unpacked by `tandem_q6k_unpack_pair_vnni`, in 512-bit vectors
+/// (lanes 0-7 the first group's rows, 8-15 the second's; the f16 scales and group scales still come
+/// from the packed groups): lane for lane the same integers and float work, operation for operation.
+VNNI_TARGET static inline __attribute__((always_inline)) void q6k_pair_tile(const uint8_t *group, long groupStride,
+                                         const uint8_t *unpacked, int blocks, int bytesPerBlock, const int8_t *quants,
+                                         int columns, const float *scales, const int32_t *groupOffsets,
+                                         const int tokens, float *out, int rows, int valid0, int valid1) {
+    enum { D = 0, SCALES = 16 };
+    __m512 acc[6];
+    for (int t = 0; t < 6; t++) acc[t] = _mm512_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        const uint8_t *first = group + (long)b * bytesPerBlock, *second = first + groupStride;
+        const uint8_t *stored = unpacked + (long)b * 4096;
+        __m512i scaled[6];
+        for (int t = 0; t < tokens; t++) scaled[t] = _mm512_setzero_si512();
+        for (int g = 0; g < 16; g++) {
+            __m512i dots[6];
+            for (int t = 0; t < tokens; t++)
+                dots[t] = _mm512_set1_epi32(groupOffsets[(long)t * (columns / 16) + b * 16 + g]);
+            for (int k = 0; k < 4; k++) {
+                __m512i weights = _mm512_loadu_si512((const void *)(stored + 64 * (4 * g + k)));
+                for (int t = 0; t < tokens; t++) {
+                    int32_t x;
+                    __builtin_memcpy(&x, quants + (long)t * columns + b * 256 + 16 * g + 4 * k, 4);
+                    dots[t] = _mm512_dpbusd_epi32(dots[t], weights, _mm512_set1_epi32(x));
+                }
+            }
+            __m128i groupScales = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(first + SCALES + 8 * g)),
+                                                     _mm_loadl_epi64((const __m128i *)(second + SCALES + 8 * g)));
+            __m512i scale = _mm512_cvtepi8_epi32(groupScales);
+            for (int t = 0; t < tokens; t++) scaled[t] = _mm512_add_epi32(scaled[t], _mm512_mullo_epi32(dots[t], scale));
+        }
+        __m256i halves = _mm256_setr_m128i(_mm_loadu_si128((const __m128i *)(first + D)),
+                                           _mm_loadu_si128((const __m128i *)(second + D)));
+        __m512 d = _mm512_cvtph_ps(halves);
+        for (int t = 0; t < tokens; t++) {
+            __m512 da = _mm512_set1_ps(scales[t * blocks + b]);
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(scaled[t]), acc[t]);
+        }
+    }
+    for (int t = 0; t < tokens; t++) {
+        store_rows(out + (long)t * rows, _mm512_castps512_ps256(acc[t]), valid0);
+        store_rows(out + (long)t * rows + 8, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1)), valid1);
+    }
+}
+
+#define Q6K_PAIR_CASE(T) q6k_pair_tile(group, groupStride, unpacked, blocks, bytesPerBlock, quants, columns, scales, \
+                                       groupOffsets, T, out, rows, valid0, valid1)
+
+VNNI_TARGET void tandem_q6k_pair_tile_vnni(const void *group, long groupStride, const uint8_t *unpacked, int blocks,
+                                           int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
+                                           const int32_t *groupOffsets, int tokens, float *out, int rows, int valid0,
+                                           int valid1) {
+    FOR_TOKENS(Q6K_PAIR_CASE);
+}
+
 #else
 int tandem_has_vnni(void) { return 0; }
+void tandem_q6k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock, uint8_t *out) {}
+void tandem_q6k_pair_tile_vnni(const void *group, long groupStride, const uint8_t *unpacked, int blocks,
+                               int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
+                               const int32_t *groupOffsets, int tokens, float *out, int rows, int valid0,
+                               int valid1) {}
 void tandem_q6k_tile_vnni(const void *group, int blocks, int bytesPerBlock, const int8_t *quants, int columns,
                           const float *scales, const int32_t *groupOffsets, int tokens, float *out, int rows,
                           int valid) {}

@@ -160,7 +160,7 @@ func runMatmul(
             return
         }
         #expect(fused.rows == 25 && fused.columns == columns)
-        for tokens in [1, 2, 3, 4, 5, 6, 9] {
+        for tokens in [1, 2, 3, 4, 5, 6, 9, 33] {
             let input = randomActivations(tokens: tokens, columns: columns, seed: 70 + UInt64(tokens))
             let separate = parts.map { runMatmul($0.matrix, input, tokens: tokens, pool: Self.pool1) }
             var expected: [Float] = []
@@ -191,6 +191,32 @@ func runMatmul(
         let other = RandomWeights(type: type == .f16 ? .q8_0 : .f16, rows: 8, columns: columns, seed: 1)
         #expect(WeightMatrix.interleaving([parts[0].matrix, other.matrix]) == nil)
         #expect(WeightMatrix.interleaving([other.matrix]) == nil)
+    }
+
+    /// Q6_K at 32 tokens and more unpacks pairs of row groups (16 rows in 512-bit vectors); an odd
+    /// last group takes the usual tile. Bit-identical to the AVX2 tiles either way.
+    @Test func unpackedQ6KPairsMatchTheAVX2Tiles() throws {
+        #if TANDEM_AVX2
+        guard InterleavedMatmul.hasVNNI else { return }
+        for rows in [17, 24, 40] {
+            let weights = RandomWeights(type: .q6_K, rows: rows, columns: 512, seed: UInt64(rows))
+            let fused = try #require(WeightMatrix.interleaving([weights.matrix]))
+            let tokens = InterleavedMatmul.unpackedQ6KTokens + 7
+            let input = randomActivations(tokens: tokens, columns: 512, seed: 5)
+            let results = [false, true].map { vnni in
+                var got = [Float](repeating: .nan, count: tokens * rows)
+                input.withUnsafeBufferPointer { x in
+                    got.withUnsafeMutableBufferPointer { y in
+                        InterleavedMatmul.run(
+                            fused, fused.interleaved!, x.baseAddress!, tokens, y.baseAddress!, Self.pool2, MatmulScratch(), vnni: vnni)
+                    }
+                }
+                return got.map(\.bitPattern)
+            }
+            #expect(results[0] == results[1], "rows \(rows)")
+            #expect(!results[1].contains(Float.nan.bitPattern))
+        }
+        #endif
     }
 
     /// Output-head shape sanity: many rows, rows not a multiple of 4.

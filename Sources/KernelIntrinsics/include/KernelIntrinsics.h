@@ -53,6 +53,18 @@ void tandem_q6k_tile_vnni(const void *group, int blocks, int bytesPerBlock, cons
                           const float *scales, const int32_t *groupOffsets, int tokens, float *out, int rows,
                           int valid);
 
+/// Writes two adjacent Q6_K row groups' stored bytes (`q + 32`), 16 rows side by side (4,096 bytes per
+/// block), to `out`, for `tandem_q6k_pair_tile_vnni`.
+void tandem_q6k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock, uint8_t *out);
+
+/// `tandem_q6k_tile_vnni` over the two row groups at `group` (the second `groupStride` bytes on), whose
+/// stored bytes `tandem_q6k_unpack_pair_vnni` wrote to `unpacked`, in 512-bit vectors; bit-identical to
+/// it, for 1-6 tokens. The second group's rows go 8 floats after the first's (`valid0`, `valid1` rows).
+void tandem_q6k_pair_tile_vnni(const void *group, long groupStride, const uint8_t *unpacked, int blocks,
+                               int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
+                               const int32_t *groupOffsets, int tokens, float *out, int rows, int valid0,
+                               int valid1);
+
 /// The interleaved Q4_1 or Q4_0 nibble tile (`InterleavedMatmul.tileQ4_1`) with `vpdpbusd`, over `groups`
 /// (1 or 2) row groups `groupStride` bytes apart, for 1-4 tokens (5 or 6 with one group). `offset` 0: Q4_1, activation sums (scaled) at `sums`;
 /// `offset` 8: Q4_0 (nibble `q + 8`), integer block sums at `integerSums`. The second group's rows go 8
