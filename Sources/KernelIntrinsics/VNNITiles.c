@@ -460,9 +460,101 @@ VNNI_TARGET void tandem_q6k_pair_tile_vnni(const void *group, long groupStride, 
     FOR_TOKENS(Q6K_PAIR_CASE);
 }
 
+/// Unpacks two adjacent Q4_1 or Q4_0 row groups' nibbles to bytes in `out`, 16 rows side by side: per
+/// block 512 bytes, columns `4c ..< 4c + 4` (chunk `c`, low nibbles for `c < 4`, high for the rest) at
+/// `64 * c`, the first group's 32 bytes then the second's.
+VNNI_TARGET void tandem_nibble_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock,
+                                                int quantStart, uint8_t *out) {
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    for (int half = 0; half < 2; half++) {
+        for (int b = 0; b < blocks; b++) {
+            const uint8_t *block = (const uint8_t *)group + half * groupStride + (long)b * bytesPerBlock;
+            uint8_t *chunks = out + (long)b * 512 + 32 * half;
+            for (int k = 0; k < 4; k++) {
+                __m256i raw = _mm256_loadu_si256((const __m256i *)(block + quantStart + 32 * k));
+                _mm256_storeu_si256((__m256i *)(chunks + 64 * k), _mm256_and_si256(raw, mask));
+                _mm256_storeu_si256((__m256i *)(chunks + 64 * (k + 4)), _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask));
+            }
+        }
+    }
+}
+
+/// `nibble_tile` over a pair of row groups unpacked by `tandem_nibble_unpack_pair_vnni`, in 512-bit
+/// vectors (lanes 0-7 the first group's rows, 8-15 the second's; scales and minimums still come from
+/// the packed groups). Each block's dot is one exact 32-bit sum (the low and high halves' sums added,
+/// as `nibble_tile` adds them), then the same float work, operation for operation.
+VNNI_TARGET static inline __attribute__((always_inline)) void nibble_pair_tile(const uint8_t *group, long groupStride,
+                                         const uint8_t *unpacked, int blocks, int bytesPerBlock, const int8_t *quants,
+                                         int columns, const float *scales, const float *sums,
+                                         const int32_t *integerSums, const int32_t offset, const int tokens, float *out,
+                                         int rows, int valid0, int valid1) {
+    __m512 acc[6];
+    for (int t = 0; t < 6; t++) acc[t] = _mm512_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        const uint8_t *first = group + (long)b * bytesPerBlock, *second = first + groupStride;
+        const uint8_t *chunks = unpacked + (long)b * 512;
+        __m512i dots[6];
+        for (int t = 0; t < tokens; t++) dots[t] = _mm512_set1_epi32(-offset * integerSums[t * blocks + b]);
+        for (int c = 0; c < 8; c++) {
+            __m512i weights = _mm512_loadu_si512((const void *)(chunks + 64 * c));
+            for (int t = 0; t < tokens; t++) {
+                int32_t x;
+                __builtin_memcpy(&x, quants + (long)t * columns + b * 32 + 4 * c, 4);
+                dots[t] = _mm512_dpbusd_epi32(dots[t], weights, _mm512_set1_epi32(x));
+            }
+        }
+        __m512 weightScales = _mm512_cvtph_ps(_mm256_setr_m128i(_mm_loadu_si128((const __m128i *)first),
+                                                                _mm_loadu_si128((const __m128i *)second)));
+        if (offset == 0) {
+            __m512 minimums = _mm512_cvtph_ps(_mm256_setr_m128i(_mm_loadu_si128((const __m128i *)(first + 16)),
+                                                                _mm_loadu_si128((const __m128i *)(second + 16))));
+            for (int t = 0; t < tokens; t++) {
+                int index = t * blocks + b;
+                __m512 scale = _mm512_mul_ps(weightScales, _mm512_set1_ps(scales[index]));
+                acc[t] = _mm512_fmadd_ps(minimums, _mm512_set1_ps(sums[index]),
+                                         _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(dots[t]), acc[t]));
+            }
+        } else {
+            for (int t = 0; t < tokens; t++) {
+                __m512 scale = _mm512_mul_ps(weightScales, _mm512_set1_ps(scales[t * blocks + b]));
+                acc[t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(dots[t]), acc[t]);
+            }
+        }
+    }
+    for (int t = 0; t < tokens; t++) {
+        store_rows(out + (long)t * rows, _mm512_castps512_ps256(acc[t]), valid0);
+        store_rows(out + (long)t * rows + 8, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1)), valid1);
+    }
+}
+
+#define NIBBLE_PAIR_CASE(T, O) nibble_pair_tile(group, groupStride, unpacked, blocks, bytesPerBlock, quants, columns, \
+                                                scales, sums, integerSums, O, T, out, rows, valid0, valid1)
+#define NIBBLE_PAIR_TOKENS(O)                    \
+    switch (tokens) {                            \
+    case 1: NIBBLE_PAIR_CASE(1, O); break;       \
+    case 2: NIBBLE_PAIR_CASE(2, O); break;       \
+    case 3: NIBBLE_PAIR_CASE(3, O); break;       \
+    case 4: NIBBLE_PAIR_CASE(4, O); break;       \
+    case 5: NIBBLE_PAIR_CASE(5, O); break;       \
+    default: NIBBLE_PAIR_CASE(6, O); break;      \
+    }
+
+VNNI_TARGET void tandem_nibble_pair_tile_vnni(const void *group, long groupStride, const uint8_t *unpacked, int blocks,
+                                              int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
+                                              const float *sums, const int32_t *integerSums, int32_t offset, int tokens,
+                                              float *out, int rows, int valid0, int valid1) {
+    if (offset == 0) { NIBBLE_PAIR_TOKENS(0) } else { NIBBLE_PAIR_TOKENS(8) }
+}
+
 #else
 int tandem_has_vnni(void) { return 0; }
 void tandem_q6k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock, uint8_t *out) {}
+void tandem_nibble_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock, int quantStart,
+                                    uint8_t *out) {}
+void tandem_nibble_pair_tile_vnni(const void *group, long groupStride, const uint8_t *unpacked, int blocks,
+                                  int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
+                                  const float *sums, const int32_t *integerSums, int32_t offset, int tokens, float *out,
+                                  int rows, int valid0, int valid1) {}
 void tandem_q6k_pair_tile_vnni(const void *group, long groupStride, const uint8_t *unpacked, int blocks,
                                int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
                                const int32_t *groupOffsets, int tokens, float *out, int rows, int valid0,

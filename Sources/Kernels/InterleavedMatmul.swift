@@ -35,8 +35,8 @@ enum InterleavedMatmul {
         let groupBytes = packed.blocksPerRow * packed.bytesPerGroupBlock
         let groupsPerChunk = max(1, chunkBytes / groupBytes)
         let rows = w.rows
-        if vnni && packed.type == .q6_K && tokens >= unpackedQ6KTokens {
-            q6KUnpacked(packed, activations, tokens: tokens, rows: rows, output: output, pool: pool)
+        if unpacksPairs(packed, tokens: tokens, vnni: vnni) {
+            unpackedPairs(packed, activations, tokens: tokens, rows: rows, output: output, pool: pool)
             return
         }
         if vnni && (5...6).contains(tokens) {
@@ -154,26 +154,38 @@ enum InterleavedMatmul {
         }
     }
 
-    /// Tokens from which a Q6_K product unpacks each pair of row groups to bytes once and sweeps every
-    /// token over them, 16 rows and 6 tokens at a time, instead of unpacking them again for every 4
-    /// tokens of one group. `bench kernels`, alternated, AMD EPYC (Zen 4), 2 threads, new / old: head
-    /// 49152 x 2048 1.02x at 32 tokens, 1.21x at 64, 1.44x at 256; 2048 x 8192 1.15x, 1.35x, 1.41x;
-    /// below 32 tokens the unpacking costs more than it saves (0.61x at 8 tokens on the head).
+    /// Tokens from which a Q6_K (`unpackedQ6KTokens`) or Q4_0 / Q4_1 (`unpackedNibbleTokens`) product
+    /// unpacks each pair of row groups to bytes once and sweeps every token over them, 16 rows and 6
+    /// tokens at a time in 512-bit vectors, instead of unpacking them again for every 4 tokens.
+    /// `bench kernels`, alternated, AMD EPYC (Zen 4), 2 threads, new / old, best of 3:
+    /// - Q6_K head 49152 x 2048: 1.02x at 32 tokens, 1.21x at 64, 1.44x at 256 (0.61x at 8: below 32
+    ///   tokens the unpacking costs more than it saves); 2048 x 8192: 1.15x, 1.35x, 1.41x.
+    /// - Q4_0 8192 x 2048 and 2048 x 8192: 0.96-0.97x at 32, 1.02x at 64, 1.05x at 128, 1.08-1.10x at
+    ///   256 (the two-group AVX2-width tile already shares each broadcast between 16 rows); Q4_1
+    ///   1536 x 576: 0.99x, 1.05x, 1.09x, 1.13x.
     static let unpackedQ6KTokens = 32
+    static let unpackedNibbleTokens = 64
 
-    /// The Q6_K product for many tokens: each pair of row groups unpacked once
-    /// (`tandem_q6k_unpack_pair_vnni`, to a buffer that stays in the thread's second-level cache), then
-    /// swept by `tandem_q6k_pair_tile_vnni` for 6 tokens at a time; a last odd group takes the usual
-    /// tile. The same integers and float work as `tandem_q6k_tile_vnni`, so the results are
-    /// bit-identical.
-    static func q6KUnpacked(
+    /// Whether `run` takes `unpackedPairs` for this layout and token count.
+    static func unpacksPairs(_ p: InterleavedWeights, tokens: Int, vnni: Bool) -> Bool {
+        vnni && (p.type == .q6_K ? tokens >= unpackedQ6KTokens : p.isNibbles && tokens >= unpackedNibbleTokens)
+    }
+
+    /// The product for many tokens over pairs of row groups: each pair unpacked once to bytes (to a
+    /// buffer that stays in the thread's second-level cache), then swept by the pair tile for 6 tokens
+    /// at a time; a last odd group takes the usual tile. The pair tiles do the same integers and float
+    /// work as the one-group tiles, lane for lane, so the results are bit-identical.
+    static func unpackedPairs(
         _ p: InterleavedWeights, _ a: QuantizedActivations, tokens: Int, rows: Int, output: UnsafeMutablePointer<Float>,
         pool: WorkerPool
     ) {
         let blocks = Int32(p.blocksPerRow), bytes = Int32(p.bytesPerGroupBlock), columns = Int32(a.columns)
         let groupStride = p.blocksPerRow * p.bytesPerGroupBlock
+        let isQ6K = p.type == .q6_K
+        let unpackedBlockBytes = isQ6K ? 4096 : 512
+        let offset = p.type == .q4_0 ? Int32(8) : 0
         pool.parallelFor((p.groups + 1) / 2) { pairs in
-            let unpacked = UnsafeMutablePointer<UInt8>.allocate(capacity: p.blocksPerRow * 4096)
+            let unpacked = UnsafeMutablePointer<UInt8>.allocate(capacity: p.blocksPerRow * unpackedBlockBytes)
             defer { unpacked.deallocate() }
             for pair in pairs {
                 let group = 2 * pair
@@ -184,16 +196,27 @@ enum InterleavedMatmul {
                     continue
                 }
                 let data = p.groupData(group)
-                tandem_q6k_unpack_pair_vnni(data, groupStride, blocks, bytes, unpacked)
+                if isQ6K {
+                    tandem_q6k_unpack_pair_vnni(data, groupStride, blocks, bytes, unpacked)
+                } else {
+                    tandem_nibble_unpack_pair_vnni(data, groupStride, blocks, bytes, p.type == .q4_1 ? 32 : 16, unpacked)
+                }
                 let valid0 = Int32(validRows(group: group, rows: rows)), valid1 = Int32(validRows(group: group + 1, rows: rows))
                 var token = 0
                 while token < tokens {
-                    let count = min(6, tokens - token)
-                    tandem_q6k_pair_tile_vnni(
-                        data, groupStride, unpacked, blocks, bytes, a.quants + token * a.columns, columns,
-                        a.scales + token * p.blocksPerRow, a.groupOffsets + token * (a.columns / 16), Int32(count),
-                        firstOutput(group: group, token: token, rows: rows, output: output), Int32(rows), valid0, valid1)
-                    token += count
+                    let count = Int32(min(6, tokens - token))
+                    let quants = a.quants + token * a.columns, scales = a.scales + token * p.blocksPerRow
+                    let out = firstOutput(group: group, token: token, rows: rows, output: output)
+                    if isQ6K {
+                        tandem_q6k_pair_tile_vnni(
+                            data, groupStride, unpacked, blocks, bytes, quants, columns, scales,
+                            a.groupOffsets + token * (a.columns / 16), count, out, Int32(rows), valid0, valid1)
+                    } else {
+                        tandem_nibble_pair_tile_vnni(
+                            data, groupStride, unpacked, blocks, bytes, quants, columns, scales, a.sums + token * p.blocksPerRow,
+                            a.integerSums + token * p.blocksPerRow, offset, count, out, Int32(rows), valid0, valid1)
+                    }
+                    token += Int(count)
                 }
             }
         }

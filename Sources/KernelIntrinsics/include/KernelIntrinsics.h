@@ -65,6 +65,19 @@ void tandem_q6k_pair_tile_vnni(const void *group, long groupStride, const uint8_
                                const int32_t *groupOffsets, int tokens, float *out, int rows, int valid0,
                                int valid1);
 
+/// Unpacks two adjacent Q4_1 or Q4_0 row groups' nibbles (quants from `quantStart` in each block) to
+/// bytes, 16 rows side by side (512 bytes per block), in `out`, for `tandem_nibble_pair_tile_vnni`.
+void tandem_nibble_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock, int quantStart,
+                                    uint8_t *out);
+
+/// `tandem_nibble_tile_vnni` over the two row groups at `group` (the second `groupStride` bytes on),
+/// whose nibbles `tandem_nibble_unpack_pair_vnni` wrote to `unpacked`, in 512-bit vectors; bit-identical
+/// to it, for 1-6 tokens.
+void tandem_nibble_pair_tile_vnni(const void *group, long groupStride, const uint8_t *unpacked, int blocks,
+                                  int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
+                                  const float *sums, const int32_t *integerSums, int32_t offset, int tokens, float *out,
+                                  int rows, int valid0, int valid1);
+
 /// The interleaved Q4_1 or Q4_0 nibble tile (`InterleavedMatmul.tileQ4_1`) with `vpdpbusd`, over `groups`
 /// (1 or 2) row groups `groupStride` bytes apart, for 1-4 tokens (5 or 6 with one group). `offset` 0: Q4_1, activation sums (scaled) at `sums`;
 /// `offset` 8: Q4_0 (nibble `q + 8`), integer block sums at `integerSums`. The second group's rows go 8
