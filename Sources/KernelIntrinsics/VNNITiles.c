@@ -546,11 +546,128 @@ VNNI_TARGET void tandem_nibble_pair_tile_vnni(const void *group, long groupStrid
     if (offset == 0) { NIBBLE_PAIR_TOKENS(0) } else { NIBBLE_PAIR_TOKENS(8) }
 }
 
+/// Unpacks two adjacent Q4_K row groups (`InterleavedWeights.Q4KLayout`) to bytes in `out`, 16 rows side
+/// by side: per block 4,096 bytes, columns `4c ..< 4c + 4` of the block (chunk `c`) at `64 * c`, the
+/// first group's 32 bytes then the second's.
+VNNI_TARGET void tandem_q4k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock,
+                                             uint8_t *out) {
+    enum { QUANTS = 160 };
+    const __m256i mask = _mm256_set1_epi8(0x0F);
+    for (int half = 0; half < 2; half++) {
+        for (int b = 0; b < blocks; b++) {
+            const uint8_t *block = (const uint8_t *)group + half * groupStride + (long)b * bytesPerBlock;
+            uint8_t *chunks = out + (long)b * 4096 + 32 * half;
+            for (int j = 0; j < 4; j++) {
+                for (int k = 0; k < 8; k++) {
+                    __m256i raw = _mm256_loadu_si256((const __m256i *)(block + QUANTS + 32 * (8 * j + k)));
+                    _mm256_storeu_si256((__m256i *)(chunks + 64 * (16 * j + k)), _mm256_and_si256(raw, mask));
+                    _mm256_storeu_si256((__m256i *)(chunks + 64 * (16 * j + 8 + k)),
+                                        _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask));
+                }
+            }
+        }
+    }
+}
+
+/// Sixteen bytes: 8 at `first` then 8 at `second`.
+VNNI_TARGET static inline __attribute__((always_inline)) __m128i two_halves(const uint8_t *first, const uint8_t *second) {
+    return _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)first), _mm_loadl_epi64((const __m128i *)second));
+}
+
+/// Sixteen f16 values, 8 at `first` then 8 at `second`, as floats.
+VNNI_TARGET static inline __attribute__((always_inline)) __m512 halves_ps(const uint8_t *first, const uint8_t *second) {
+    return _mm512_cvtph_ps(_mm256_setr_m128i(_mm_loadu_si128((const __m128i *)first), _mm_loadu_si128((const __m128i *)second)));
+}
+
+/// `q4k_tile` over a pair of row groups unpacked by `tandem_q4k_unpack_pair_vnni`, in 512-bit vectors
+/// (lanes 0-7 the first group's rows, 8-15 the second's; scales, minimums and f16 factors still come from
+/// the packed groups): lane for lane the same integers, then `k_block_finish`'s float work, operation
+/// for operation.
+VNNI_TARGET static inline __attribute__((always_inline)) void q4k_pair_tile(const uint8_t *group, long groupStride,
+                                         const uint8_t *unpacked, int blocks, int bytesPerBlock, const int8_t *quants,
+                                         int columns, const float *scales, const int16_t *subBlockSums,
+                                         const int tokens, float *out, int rows, int valid0, int valid1) {
+    enum { D = 0, DMIN = 16, SCALES = 32, MINIMUMS = 96 };
+    __m512 acc[6];
+    for (int t = 0; t < 6; t++) acc[t] = _mm512_setzero_ps();
+    for (int b = 0; b < blocks; b++) {
+        const uint8_t *first = group + (long)b * bytesPerBlock, *second = first + groupStride;
+        const uint8_t *chunks = unpacked + (long)b * 4096;
+        __m512i scaled[6];
+        for (int t = 0; t < tokens; t++) scaled[t] = _mm512_setzero_si512();
+        for (int j = 0; j < 4; j++) {
+            __m512i low[6], high[6];
+            for (int t = 0; t < tokens; t++) { low[t] = _mm512_setzero_si512(); high[t] = _mm512_setzero_si512(); }
+            for (int k = 0; k < 8; k++) {
+                __m512i lo = _mm512_loadu_si512((const void *)(chunks + 64 * (16 * j + k)));
+                __m512i hi = _mm512_loadu_si512((const void *)(chunks + 64 * (16 * j + 8 + k)));
+                for (int t = 0; t < tokens; t++) {
+                    const int8_t *x = quants + (long)t * columns + b * 256 + 64 * j + 4 * k;
+                    int32_t xLow, xHigh;
+                    __builtin_memcpy(&xLow, x, 4);
+                    __builtin_memcpy(&xHigh, x + 32, 4);
+                    low[t] = _mm512_dpbusd_epi32(low[t], lo, _mm512_set1_epi32(xLow));
+                    high[t] = _mm512_dpbusd_epi32(high[t], hi, _mm512_set1_epi32(xHigh));
+                }
+            }
+            __m512i scaleLow = _mm512_cvtepi8_epi32(two_halves(first + SCALES + 16 * j, second + SCALES + 16 * j));
+            __m512i scaleHigh = _mm512_cvtepi8_epi32(two_halves(first + SCALES + 16 * j + 8, second + SCALES + 16 * j + 8));
+            for (int t = 0; t < tokens; t++)
+                scaled[t] = _mm512_add_epi32(scaled[t], _mm512_add_epi32(_mm512_mullo_epi32(low[t], scaleLow),
+                                                                         _mm512_mullo_epi32(high[t], scaleHigh)));
+        }
+        __m512 d = halves_ps(first + D, second + D), dmin = halves_ps(first + DMIN, second + DMIN);
+        // `k_block_finish`, 16 rows wide: lane r's pair of 16-bit minimums (sub-blocks 2i, 2i + 1).
+        __m512i m[4];
+        for (int i = 0; i < 4; i++) {
+            const uint8_t *a = first + MINIMUMS + 16 * i, *c = second + MINIMUMS + 16 * i;
+            __m128i pairs0 = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)a), _mm_loadl_epi64((const __m128i *)(a + 8)));
+            __m128i pairs1 = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)c), _mm_loadl_epi64((const __m128i *)(c + 8)));
+            m[i] = _mm512_cvtepi8_epi16(_mm256_setr_m128i(pairs0, pairs1));
+        }
+        for (int t = 0; t < tokens; t++) {
+            __m512 da = _mm512_set1_ps(scales[t * blocks + b]);
+            __m512 result = _mm512_fmadd_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(scaled[t]), acc[t]);
+            const int16_t *sums = subBlockSums + (long)t * (columns / 32) + b * 8;
+            __m512i pair[4];
+            for (int j = 0; j < 4; j++) {
+                int32_t two;
+                __builtin_memcpy(&two, sums + 2 * j, 4);
+                pair[j] = _mm512_set1_epi32(two);
+            }
+            __m512i minimumSum = _mm512_add_epi32(
+                _mm512_add_epi32(_mm512_madd_epi16(m[0], pair[0]), _mm512_madd_epi16(m[1], pair[1])),
+                _mm512_add_epi32(_mm512_madd_epi16(m[2], pair[2]), _mm512_madd_epi16(m[3], pair[3])));
+            __m512 negated = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(dmin, da));
+            acc[t] = _mm512_fmadd_ps(negated, _mm512_cvtepi32_ps(minimumSum), result);
+        }
+    }
+    for (int t = 0; t < tokens; t++) {
+        store_rows(out + (long)t * rows, _mm512_castps512_ps256(acc[t]), valid0);
+        store_rows(out + (long)t * rows + 8, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[t]), 1)), valid1);
+    }
+}
+
+#define Q4K_PAIR_CASE(T) q4k_pair_tile(group, groupStride, unpacked, blocks, bytesPerBlock, quants, columns, scales, \
+                                       subBlockSums, T, out, rows, valid0, valid1)
+
+VNNI_TARGET void tandem_q4k_pair_tile_vnni(const void *group, long groupStride, const uint8_t *unpacked, int blocks,
+                                           int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
+                                           const int16_t *subBlockSums, int tokens, float *out, int rows, int valid0,
+                                           int valid1) {
+    FOR_TOKENS(Q4K_PAIR_CASE);
+}
+
 #else
 int tandem_has_vnni(void) { return 0; }
 void tandem_q6k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock, uint8_t *out) {}
 void tandem_nibble_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock, int quantStart,
                                     uint8_t *out) {}
+void tandem_q4k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock, uint8_t *out) {}
+void tandem_q4k_pair_tile_vnni(const void *group, long groupStride, const uint8_t *unpacked, int blocks,
+                               int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
+                               const int16_t *subBlockSums, int tokens, float *out, int rows, int valid0,
+                               int valid1) {}
 void tandem_nibble_pair_tile_vnni(const void *group, long groupStride, const uint8_t *unpacked, int blocks,
                                   int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
                                   const float *sums, const int32_t *integerSums, int32_t offset, int tokens, float *out,

@@ -154,21 +154,32 @@ enum InterleavedMatmul {
         }
     }
 
-    /// Tokens from which a Q6_K (`unpackedQ6KTokens`) or Q4_0 / Q4_1 (`unpackedNibbleTokens`) product
-    /// unpacks each pair of row groups to bytes once and sweeps every token over them, 16 rows and 6
-    /// tokens at a time in 512-bit vectors, instead of unpacking them again for every 4 tokens.
+    /// Tokens from which a Q6_K (`unpackedQ6KTokens`), Q4_K (`unpackedQ4KTokens`) or Q4_0 / Q4_1
+    /// (`unpackedNibbleTokens`) product unpacks each pair of row groups to bytes once and sweeps every
+    /// token over them, 16 rows and 6 tokens at a time in 512-bit vectors, instead of unpacking them
+    /// again for every 4 tokens.
     /// `bench kernels`, alternated, AMD EPYC (Zen 4), 2 threads, new / old, best of 3:
     /// - Q6_K head 49152 x 2048: 1.02x at 32 tokens, 1.21x at 64, 1.44x at 256 (0.61x at 8: below 32
     ///   tokens the unpacking costs more than it saves); 2048 x 8192: 1.15x, 1.35x, 1.41x.
     /// - Q4_0 8192 x 2048 and 2048 x 8192: 0.96-0.97x at 32, 1.02x at 64, 1.05x at 128, 1.08-1.10x at
     ///   256 (the two-group AVX2-width tile already shares each broadcast between 16 rows); Q4_1
     ///   1536 x 576: 0.99x, 1.05x, 1.09x, 1.13x.
+    /// - Q4_K 8192 x 2048 and 2048 x 2048: 0.89x at 16, 0.98-0.99x at 32, 1.01-1.02x at 64, 1.04-1.06x at
+    ///   128, 1.07-1.11x at 256.
+    /// The Q6_K tile gains the most because its 6-bit unpacking was the heaviest; the others are close
+    /// to this CPU's `vpdpbusd` rate either way.
     static let unpackedQ6KTokens = 32
     static let unpackedNibbleTokens = 64
+    static let unpackedQ4KTokens = 128
 
     /// Whether `run` takes `unpackedPairs` for this layout and token count.
     static func unpacksPairs(_ p: InterleavedWeights, tokens: Int, vnni: Bool) -> Bool {
-        vnni && (p.type == .q6_K ? tokens >= unpackedQ6KTokens : p.isNibbles && tokens >= unpackedNibbleTokens)
+        guard vnni else { return false }
+        switch p.type {
+        case .q6_K: return tokens >= unpackedQ6KTokens
+        case .q4_K: return tokens >= unpackedQ4KTokens
+        default: return p.isNibbles && tokens >= unpackedNibbleTokens
+        }
     }
 
     /// The product for many tokens over pairs of row groups: each pair unpacked once to bytes (to a
@@ -181,8 +192,7 @@ enum InterleavedMatmul {
     ) {
         let blocks = Int32(p.blocksPerRow), bytes = Int32(p.bytesPerGroupBlock), columns = Int32(a.columns)
         let groupStride = p.blocksPerRow * p.bytesPerGroupBlock
-        let isQ6K = p.type == .q6_K
-        let unpackedBlockBytes = isQ6K ? 4096 : 512
+        let unpackedBlockBytes = p.isNibbles ? 512 : 4096
         let offset = p.type == .q4_0 ? Int32(8) : 0
         pool.parallelFor((p.groups + 1) / 2) { pairs in
             let unpacked = UnsafeMutablePointer<UInt8>.allocate(capacity: p.blocksPerRow * unpackedBlockBytes)
@@ -196,10 +206,10 @@ enum InterleavedMatmul {
                     continue
                 }
                 let data = p.groupData(group)
-                if isQ6K {
-                    tandem_q6k_unpack_pair_vnni(data, groupStride, blocks, bytes, unpacked)
-                } else {
-                    tandem_nibble_unpack_pair_vnni(data, groupStride, blocks, bytes, p.type == .q4_1 ? 32 : 16, unpacked)
+                switch p.type {
+                case .q6_K: tandem_q6k_unpack_pair_vnni(data, groupStride, blocks, bytes, unpacked)
+                case .q4_K: tandem_q4k_unpack_pair_vnni(data, groupStride, blocks, bytes, unpacked)
+                default: tandem_nibble_unpack_pair_vnni(data, groupStride, blocks, bytes, p.type == .q4_1 ? 32 : 16, unpacked)
                 }
                 let valid0 = Int32(validRows(group: group, rows: rows)), valid1 = Int32(validRows(group: group + 1, rows: rows))
                 var token = 0
@@ -207,11 +217,16 @@ enum InterleavedMatmul {
                     let count = Int32(min(6, tokens - token))
                     let quants = a.quants + token * a.columns, scales = a.scales + token * p.blocksPerRow
                     let out = firstOutput(group: group, token: token, rows: rows, output: output)
-                    if isQ6K {
+                    switch p.type {
+                    case .q6_K:
                         tandem_q6k_pair_tile_vnni(
                             data, groupStride, unpacked, blocks, bytes, quants, columns, scales,
                             a.groupOffsets + token * (a.columns / 16), count, out, Int32(rows), valid0, valid1)
-                    } else {
+                    case .q4_K:
+                        tandem_q4k_pair_tile_vnni(
+                            data, groupStride, unpacked, blocks, bytes, quants, columns, scales,
+                            a.subBlockSums + token * (a.columns / 32), count, out, Int32(rows), valid0, valid1)
+                    default:
                         tandem_nibble_pair_tile_vnni(
                             data, groupStride, unpacked, blocks, bytes, quants, columns, scales, a.sums + token * p.blocksPerRow,
                             a.integerSums + token * p.blocksPerRow, offset, count, out, Int32(rows), valid0, valid1)

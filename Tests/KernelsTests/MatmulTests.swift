@@ -193,16 +193,16 @@ func runMatmul(
         #expect(WeightMatrix.interleaving([other.matrix]) == nil)
     }
 
-    /// Q6_K, Q4_0 and Q4_1 at many tokens unpack pairs of row groups (16 rows in 512-bit
+    /// Q6_K, Q4_K, Q4_0 and Q4_1 at many tokens unpack pairs of row groups (16 rows in 512-bit
     /// vectors); an odd last group takes the usual tile. Bit-identical to the AVX2 tiles either way.
-    @Test(arguments: [GGMLType.q6_K, .q4_0, .q4_1])
+    @Test(arguments: [GGMLType.q6_K, .q4_K, .q4_0, .q4_1])
     func unpackedPairsMatchTheAVX2Tiles(type: GGMLType) throws {
         #if TANDEM_AVX2
         guard InterleavedMatmul.hasVNNI else { return }
         for rows in [17, 24, 40] {
             let weights = RandomWeights(type: type, rows: rows, columns: 512, seed: UInt64(rows))
             let fused = try #require(WeightMatrix.interleaving([weights.matrix]))
-            let tokens = max(InterleavedMatmul.unpackedQ6KTokens, InterleavedMatmul.unpackedNibbleTokens) + 7
+            let tokens = max(InterleavedMatmul.unpackedQ6KTokens, InterleavedMatmul.unpackedQ4KTokens, InterleavedMatmul.unpackedNibbleTokens) + 7
             let input = randomActivations(tokens: tokens, columns: 512, seed: 5)
             let results = [false, true].map { vnni in
                 var got = [Float](repeating: .nan, count: tokens * rows)

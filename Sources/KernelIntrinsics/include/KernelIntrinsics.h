@@ -65,6 +65,18 @@ void tandem_q6k_pair_tile_vnni(const void *group, long groupStride, const uint8_
                                const int32_t *groupOffsets, int tokens, float *out, int rows, int valid0,
                                int valid1);
 
+/// Unpacks two adjacent Q4_K row groups' nibbles to bytes, 16 rows side by side (4,096 bytes per
+/// block), in `out`, for `tandem_q4k_pair_tile_vnni`.
+void tandem_q4k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock, uint8_t *out);
+
+/// `tandem_q4k_tile_vnni` over the two row groups at `group` (the second `groupStride` bytes on), whose
+/// nibbles `tandem_q4k_unpack_pair_vnni` wrote to `unpacked`, in 512-bit vectors; bit-identical to it,
+/// for 1-6 tokens. The second group's rows go 8 floats after the first's (`valid0`, `valid1` rows).
+void tandem_q4k_pair_tile_vnni(const void *group, long groupStride, const uint8_t *unpacked, int blocks,
+                               int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
+                               const int16_t *subBlockSums, int tokens, float *out, int rows, int valid0,
+                               int valid1);
+
 /// Unpacks two adjacent Q4_1 or Q4_0 row groups' nibbles (quants from `quantStart` in each block) to
 /// bytes, 16 rows side by side (512 bytes per block), in `out`, for `tandem_nibble_pair_tile_vnni`.
 void tandem_nibble_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock, int quantStart,
