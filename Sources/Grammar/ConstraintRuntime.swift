@@ -13,10 +13,10 @@ public final class ConstraintRuntime: @unchecked Sendable {
     private var cache: [[Int32]: TokenMask] = [:]
     /// States being computed right now.
     private var computing: Set<[Int32]> = []
-    /// Walkers not in use; each remembers the stack-set transitions it has met (about 1 MiB at most).
+    /// Walkers not in use; each remembers the stack-set transitions it has met (up to 4 MiB of transitions).
     private var walkers: [MaskWalker] = []
     /// Idle walkers kept at most.
-    static let walkerLimit = 4
+    static let walkerLimit = 2
     private var hits = 0
     private var misses = 0
     /// Masks kept at most (each is vocabulary / 8 bytes).

@@ -22,15 +22,27 @@ struct MaskWalker {
     private var transitions: [Int32] = []
     private static let unknown: Int32 = -2
     private static let dead: Int32 = -1
-    /// Sets remembered at most (256 transitions each); beyond, the walker starts over.
-    static let setLimit = 1_000_000
+    /// Sets kept between walks at most (256 transitions of 4 bytes each); a walker that met more
+    /// starts over after its walk.
+    let setLimit: Int
+    /// Sets one walk may number before the walker forgets them all and goes on (a grammar whose
+    /// state differs after every prefix, such as a long enum, would otherwise grow the table with
+    /// the trie).
+    let walkLimit: Int
 
-    init(grammar: Grammar) { self.grammar = grammar }
+    init(grammar: Grammar, setLimit: Int = 4096, walkLimit: Int = 16384) {
+        self.grammar = grammar
+        self.setLimit = setLimit
+        self.walkLimit = max(walkLimit, 1)
+    }
+
+    /// A walker like this one that remembers nothing.
+    private var fresh: MaskWalker { MaskWalker(grammar: grammar, setLimit: setLimit, walkLimit: walkLimit) }
 
     /// The mask of tokens accepted from `stacks`, stack ids in `matcherNodes`.
     mutating func mask(from stacks: [Int32], matcherNodes: [GrammarMatcher.Node], trie: TokenTrie) -> TokenMask {
         var mask = TokenMask(count: trie.vocabularySize)
-        if sets.count >= Self.setLimit { self = MaskWalker(grammar: grammar) }
+        defer { if sets.count > setLimit { self = fresh } }
         let start = intern(stacks.map { importStack($0, from: matcherNodes) })
         guard start != Self.dead, live[Int(start)] else { return mask }
         trie.childStart.withUnsafeBufferPointer { childStart in
@@ -48,11 +60,15 @@ struct MaskWalker {
                                 }
                                 frames[frames.count - 1].edge += 1
                                 let edge = Int(frame.edge)
-                                let slot = Int(frame.set) &* 256 &+ Int(edgeByte[edge])
-                                var next = transitions[slot]
+                                let byte = edgeByte[edge]
+                                var next = transitions[Int(frame.set) &* 256 &+ Int(byte)]
                                 if next == Self.unknown {
-                                    next = transition(from: frame.set, byte: edgeByte[edge])
-                                    transitions[slot] = next
+                                    if sets.count >= walkLimit {
+                                        for (index, set) in startOver(keeping: frames.map(\.set)).enumerated() { frames[index].set = set }
+                                    }
+                                    let current = frames[frames.count - 1].set
+                                    next = transition(from: current, byte: byte)
+                                    transitions[Int(current) &* 256 &+ Int(byte)] = next
                                 }
                                 guard next != Self.dead else { continue }
                                 let child = Int(edgeChild[edge])
@@ -94,15 +110,33 @@ struct MaskWalker {
         return id
     }
 
+    /// Forgets every set, transition and node but the sets `open` (those of the walk's open frames),
+    /// and returns their new numbers.
+    private mutating func startOver(keeping open: [Int32]) -> [Int32] {
+        let chains = open.map { set in sets[Int(set)].map { chain(of: $0, in: nodes) } }
+        self = fresh
+        return chains.map { intern($0.map { importChain($0) }) }
+    }
+
     /// The walker's id of the matcher's stack `id`.
     private mutating func importStack(_ id: Int32, from matcherNodes: [Node]) -> Int32 {
+        importChain(chain(of: id, in: matcherNodes))
+    }
+
+    /// The operations of stack `id` in `arena`, top first.
+    private func chain(of id: Int32, in arena: [Node]) -> [Int32] {
         var chain: [Int32] = []
         var current = id
         while current != GrammarMatcher.accepted {
-            let node = matcherNodes[Int(current)]
+            let node = arena[Int(current)]
             chain.append(node.operation)
             current = node.parent
         }
+        return chain
+    }
+
+    /// The walker's id of the stack whose operations are `chain`, top first.
+    private mutating func importChain(_ chain: [Int32]) -> Int32 {
         var imported = GrammarMatcher.accepted
         for operation in chain.reversed() { imported = node(operation, parent: imported) }
         return imported

@@ -168,11 +168,14 @@ private func regex(_ pattern: String) throws -> Grammar { try OutputConstraint.r
         let runtime = ConstraintRuntime(grammar: try JSONSchemaCompiler.compile(schema), trie: trie)
         // Several documents on one runtime: later ones meet states (and stack-set transitions)
         // that earlier matchers' walks computed.
+        // A walker that must forget its sets every few transitions gives the same masks.
+        var forgetful = MaskWalker(grammar: runtime.grammar, setLimit: 1, walkLimit: 3)
         for document in 0..<3 {
             let matcher = runtime.makeMatcher()
             var prefix: [[UInt8]] = []
             for step in 0..<60 {
                 let mask = runtime.mask(for: matcher)
+                #expect(forgetful.mask(from: matcher.stacks, matcherNodes: matcher.nodes, trie: trie) == mask)
                 for (id, bytes) in vocabulary.enumerated() {
                     let reference = GrammarMatcher(grammar: runtime.grammar)
                     for token in prefix { reference.accept(token) }
