@@ -54,6 +54,39 @@ public struct GrammarBuilder: Sendable {
         text.utf8.map { .bytes(ByteSet(byte: $0)) }
     }
 
+    /// A rule matching exactly one of `strings`, built as a trie: the alternatives of each rule start
+    /// with different bytes, so a matcher follows one path (one parse stack) however many strings
+    /// there are, and strings that end alike share their tails' rules.
+    public mutating func oneOf(_ strings: [[UInt8]], name: String) -> Int {
+        // Trie nodes in creation order (a child always after its parent).
+        var children: [[(UInt8, Int)]] = [[]]
+        var terminal = [false]
+        for string in strings {
+            var node = 0
+            for byte in string {
+                if let next = children[node].first(where: { $0.0 == byte })?.1 {
+                    node = next
+                } else {
+                    children.append([])
+                    terminal.append(false)
+                    children[node].append((byte, children.count - 1))
+                    node = children.count - 1
+                }
+            }
+            terminal[node] = true
+        }
+        // Rules from the leaves up: a leaf needs none (its byte ends the alternative).
+        var ruleOf = [Int?](repeating: nil, count: children.count)
+        for node in children.indices.reversed() where !children[node].isEmpty {
+            var alternatives: Alternatives = children[node].map { byte, child in
+                [.bytes(ByteSet(byte: byte))] + (ruleOf[child].map { [Symbol.rule($0)] } ?? [])
+            }
+            if terminal[node] { alternatives.append([]) }
+            ruleOf[node] = add(alternatives, name: name)
+        }
+        return ruleOf[0] ?? add([[]], name: name)
+    }
+
     /// `item` repeated `minimum` to `maximum` times (nil: unbounded), as a sequence.
     public mutating func repeated(_ item: [Symbol], minimum: Int, maximum: Int?) -> [Symbol] {
         // A longer item becomes one rule, so copies cost one symbol each (nested repetitions stay linear).

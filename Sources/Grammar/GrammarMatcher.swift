@@ -57,16 +57,18 @@ public final class GrammarMatcher: @unchecked Sendable {
     /// Tokens accepted so far.
     public var acceptedCount: Int { history.count - 1 }
 
-    /// The stacks that remain after `byte`, from `stacks` (empty: the byte is refused).
+    /// The stacks that remain after `byte`, from `stacks` (empty: the byte is refused, also when
+    /// more than `maximumStacks` would remain, or more than 4 times as many before duplicates go).
     func advance(_ stacks: [Int32], byte: UInt8) -> [Int32] {
         var next: [Int32] = []
         for stack in stacks where stack != Self.accepted {
             let node = nodes[Int(stack)]
             guard case .bytes(let set) = grammar.operations[Int(node.operation)], set.contains(byte) else { continue }
             expand(node.operation + 1, parent: node.parent, into: &next)
-            if next.count > Self.maximumStacks { return [] }
+            if next.count > 4 * Self.maximumStacks { return [] }
         }
-        return Self.normalized(next)
+        let normalized = Self.normalized(next)
+        return normalized.count > Self.maximumStacks ? [] : normalized
     }
 
     /// Advances over the bytes of one token; false if the grammar refuses them, and then the
@@ -122,11 +124,10 @@ public final class GrammarMatcher: @unchecked Sendable {
         guard depth < GrammarMatcher.maximumExpansionDepth else { return }
         switch grammar.operations[Int(operation)] {
         case .bytes:
-            let id = node(operation, parent: parent)
-            if !out.contains(id) { out.append(id) }
+            out.append(node(operation, parent: parent))
         case .end:
             if parent == Self.accepted {
-                if !out.contains(Self.accepted) { out.append(Self.accepted) }
+                out.append(Self.accepted)
             } else {
                 let up = nodes[Int(parent)]
                 expand(up.operation, parent: up.parent, into: &out, depth: depth + 1)

@@ -85,22 +85,24 @@ struct MaskWalker {
         return mask
     }
 
-    /// The set of stacks after `byte` from set `set`, interned (or `dead`).
+    /// The set of stacks after `byte` from set `set`, interned (or `dead`), refused by the same
+    /// rule as `GrammarMatcher.advance`.
     private mutating func transition(from set: Int32, byte: UInt8) -> Int32 {
         var next: [Int32] = []
         for stack in sets[Int(set)] where stack != GrammarMatcher.accepted {
             let top = nodes[Int(stack)]
             guard case .bytes(let bytes) = grammar.operations[Int(top.operation)], bytes.contains(byte) else { continue }
             expand(top.operation + 1, parent: top.parent, into: &next)
-            if next.count > GrammarMatcher.maximumStacks { return Self.dead }
+            if next.count > 4 * GrammarMatcher.maximumStacks { return Self.dead }
         }
-        return intern(next)
+        let id = intern(next)
+        return id != Self.dead && sets[Int(id)].count > GrammarMatcher.maximumStacks ? Self.dead : id
     }
 
-    /// The number of the set `stacks` (any order, no duplicates), or `dead` when it is empty.
+    /// The number of the set `stacks` (any order, duplicates allowed), or `dead` when it is empty.
     private mutating func intern(_ stacks: [Int32]) -> Int32 {
         guard !stacks.isEmpty else { return Self.dead }
-        let sorted = stacks.sorted()
+        let sorted = Array(Set(stacks)).sorted()
         if let id = setIndex[sorted] { return id }
         let id = Int32(sets.count)
         sets.append(sorted)
@@ -151,17 +153,16 @@ struct MaskWalker {
         return id
     }
 
-    /// Appends to `out` (without duplicates) the stacks that continue at `operation` above
-    /// `parent`, as `GrammarMatcher.expand` does.
+    /// Appends to `out` the stacks that continue at `operation` above `parent`, as
+    /// `GrammarMatcher.expand` does.
     private mutating func expand(_ operation: Int32, parent: Int32, into out: inout [Int32], depth: Int = 0) {
         guard depth < GrammarMatcher.maximumExpansionDepth else { return }
         switch grammar.operations[Int(operation)] {
         case .bytes:
-            let id = node(operation, parent: parent)
-            if !out.contains(id) { out.append(id) }
+            out.append(node(operation, parent: parent))
         case .end:
             if parent == GrammarMatcher.accepted {
-                if !out.contains(GrammarMatcher.accepted) { out.append(GrammarMatcher.accepted) }
+                out.append(GrammarMatcher.accepted)
             } else {
                 let up = nodes[Int(parent)]
                 expand(up.operation, parent: up.parent, into: &out, depth: depth + 1)

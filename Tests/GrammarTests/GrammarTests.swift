@@ -80,6 +80,37 @@ private func regex(_ pattern: String) throws -> Grammar { try OutputConstraint.r
         }
     }
 
+    /// An enum (or a `guided_choice`) is a trie of its values: with 2,000 values that share their
+    /// first letters the matcher keeps one stack per possible next byte, where one alternative per
+    /// value left more than `maximumStacks` open after the first byte and refused every value.
+    @Test func largeEnumsStayWithinTheStackLimit() throws {
+        var random = SplitMix64(seed: 3)
+        let values = (0..<2000).map { index in "a" + String((0..<6).map { _ in Character(UnicodeScalar(UInt8(97 + random.next() % 3))) }) + "\(index)"
+        }
+        let grammar = try JSONSchemaCompiler.compile(["enum": .array(values.map { .string($0) } + [.int(12), .int(1)])])
+        #expect(!GrammarMatcher(grammar: grammar).accept(Array("\"a\"".utf8)))  // a prefix of values, not one
+        for value in values.prefix(50) + ["12", "1"] {
+            let text = value.first == "a" ? "\"\(value)\"" : value
+            let matcher = GrammarMatcher(grammar: grammar)
+            // Inside the value (before its last byte: after it, trailing whitespace may follow) the
+            // open stacks are the next bytes the values allow: a, b, c, the digits and the quote.
+            var widest = 0
+            for byte in text.utf8 {
+                widest = max(widest, matcher.stacks.count)
+                #expect(matcher.accept([byte]), "\(text)")
+            }
+            #expect(widest <= 14, "\(text)")
+            #expect(matcher.isAccepting, "\(text)")
+        }
+        let choice = try OutputConstraint.choice(["yes", "yesterday", "no"]).compile()
+        for (text, complete) in [("yes", true), ("yesterday", true), ("no", true), ("yest", false)] {
+            let matcher = GrammarMatcher(grammar: choice)
+            #expect(matcher.accept(Array(text.utf8)))
+            #expect(matcher.isAccepting == complete, "\(text)")
+        }
+        #expect(!GrammarMatcher(grammar: choice).accept(Array("maybe".utf8)))
+    }
+
     @Test func gbnfGrammars() throws {
         let grammar = try OutputConstraint.grammar(
             """
