@@ -67,7 +67,7 @@ public final class ConstraintRuntime: @unchecked Sendable {
     /// branches it refuses; every token at a node reached is allowed.
     private func compute(_ matcher: GrammarMatcher) -> TokenMask {
         var walker = condition.withLock { walkers.popLast() } ?? MaskWalker(grammar: grammar)
-        let mask = walker.mask(from: matcher.stacks, matcherNodes: matcher.nodes, trie: trie)
+        let mask = walker.mask(from: matcher.stacks, in: matcher.arena, trie: trie)
         condition.withLock { if walkers.count < Self.walkerLimit { walkers.append(walker) } }
         return mask
     }

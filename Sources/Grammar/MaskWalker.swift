@@ -2,18 +2,16 @@
 /// at each trie edge the open stacks advance over the edge's byte, and a branch whose stacks all
 /// die is pruned with everything below it.
 ///
-/// The walker is a lazily built automaton over sets of parse stacks: it keeps its own arena of
-/// hash-consed stack nodes, gives every set of stacks it meets a number, and remembers each
+/// The walker is a lazily built automaton over sets of parse stacks: it keeps its own
+/// `StackArena`, gives every set of stacks it meets a number, and remembers each
 /// (set, byte) transition once computed. A walk over a 100k-node trie then costs a table lookup
 /// per edge, and the few sets a walk meets (a string's next positions, the structure after it)
 /// are expanded once for all the walks of a grammar, not once per trie edge. A walker is
 /// independent of any matcher: a walk starts by copying the matcher's stacks into its arena.
 struct MaskWalker {
-    private typealias Node = GrammarMatcher.Node
     private let grammar: Grammar
-    private var nodes: [Node] = []
-    private var nodeIndex: [Node: Int32] = [:]
-    /// Each set's stacks, sorted (`GrammarMatcher.accepted` first when present).
+    private var arena: StackArena
+    /// Each set's stacks, sorted (`StackArena.accepted` first when present).
     private var sets: [[Int32]] = []
     private var setIndex: [[Int32]: Int32] = [:]
     /// Whether a set has a stack that can take another byte.
@@ -32,6 +30,7 @@ struct MaskWalker {
 
     init(grammar: Grammar, setLimit: Int = 4096, walkLimit: Int = 16384) {
         self.grammar = grammar
+        arena = StackArena(grammar: grammar)
         self.setLimit = setLimit
         self.walkLimit = max(walkLimit, 1)
     }
@@ -39,11 +38,11 @@ struct MaskWalker {
     /// A walker like this one that remembers nothing.
     private var fresh: MaskWalker { MaskWalker(grammar: grammar, setLimit: setLimit, walkLimit: walkLimit) }
 
-    /// The mask of tokens accepted from `stacks`, stack ids in `matcherNodes`.
-    mutating func mask(from stacks: [Int32], matcherNodes: [GrammarMatcher.Node], trie: TokenTrie) -> TokenMask {
+    /// The mask of tokens accepted from `stacks`, stacks of `stackArena` (a matcher's).
+    mutating func mask(from stacks: [Int32], in stackArena: StackArena, trie: TokenTrie) -> TokenMask {
         var mask = TokenMask(count: trie.vocabularySize)
         defer { if sets.count > setLimit { self = fresh } }
-        let start = intern(stacks.map { importStack($0, from: matcherNodes) })
+        let start = intern(stacks.map { arena.stack(of: stackArena.chain(of: $0)) })
         guard start != Self.dead, live[Int(start)] else { return mask }
         trie.childStart.withUnsafeBufferPointer { childStart in
             trie.edgeByte.withUnsafeBufferPointer { edgeByte in
@@ -85,18 +84,10 @@ struct MaskWalker {
         return mask
     }
 
-    /// The set of stacks after `byte` from set `set`, interned (or `dead`), refused by the same
-    /// rule as `GrammarMatcher.advance`.
+    /// The set of stacks after `byte` from set `set`, interned (or `dead`: refused by
+    /// `StackArena.advance`, as the matcher refuses it).
     private mutating func transition(from set: Int32, byte: UInt8) -> Int32 {
-        var next: [Int32] = []
-        for stack in sets[Int(set)] where stack != GrammarMatcher.accepted {
-            let top = nodes[Int(stack)]
-            guard case .bytes(let bytes) = grammar.operations[Int(top.operation)], bytes.contains(byte) else { continue }
-            expand(top.operation + 1, parent: top.parent, into: &next)
-            if next.count > 4 * GrammarMatcher.maximumStacks { return Self.dead }
-        }
-        let id = intern(next)
-        return id != Self.dead && sets[Int(id)].count > GrammarMatcher.maximumStacks ? Self.dead : id
+        intern(arena.advance(sets[Int(set)], byte: byte))
     }
 
     /// The number of the set `stacks` (any order, duplicates allowed), or `dead` when it is empty.
@@ -107,7 +98,7 @@ struct MaskWalker {
         let id = Int32(sets.count)
         sets.append(sorted)
         setIndex[sorted] = id
-        live.append(sorted.last != GrammarMatcher.accepted)
+        live.append(sorted.last != StackArena.accepted)
         transitions.append(contentsOf: repeatElement(Self.unknown, count: 256))
         return id
     }
@@ -115,62 +106,8 @@ struct MaskWalker {
     /// Forgets every set, transition and node but the sets `open` (those of the walk's open frames),
     /// and returns their new numbers.
     private mutating func startOver(keeping open: [Int32]) -> [Int32] {
-        let chains = open.map { set in sets[Int(set)].map { chain(of: $0, in: nodes) } }
+        let chains = open.map { set in sets[Int(set)].map { arena.chain(of: $0) } }
         self = fresh
-        return chains.map { intern($0.map { importChain($0) }) }
-    }
-
-    /// The walker's id of the matcher's stack `id`.
-    private mutating func importStack(_ id: Int32, from matcherNodes: [Node]) -> Int32 {
-        importChain(chain(of: id, in: matcherNodes))
-    }
-
-    /// The operations of stack `id` in `arena`, top first.
-    private func chain(of id: Int32, in arena: [Node]) -> [Int32] {
-        var chain: [Int32] = []
-        var current = id
-        while current != GrammarMatcher.accepted {
-            let node = arena[Int(current)]
-            chain.append(node.operation)
-            current = node.parent
-        }
-        return chain
-    }
-
-    /// The walker's id of the stack whose operations are `chain`, top first.
-    private mutating func importChain(_ chain: [Int32]) -> Int32 {
-        var imported = GrammarMatcher.accepted
-        for operation in chain.reversed() { imported = node(operation, parent: imported) }
-        return imported
-    }
-
-    private mutating func node(_ operation: Int32, parent: Int32) -> Int32 {
-        let node = Node(operation: operation, parent: parent)
-        if let id = nodeIndex[node] { return id }
-        let id = Int32(nodes.count)
-        nodes.append(node)
-        nodeIndex[node] = id
-        return id
-    }
-
-    /// Appends to `out` the stacks that continue at `operation` above `parent`, as
-    /// `GrammarMatcher.expand` does.
-    private mutating func expand(_ operation: Int32, parent: Int32, into out: inout [Int32], depth: Int = 0) {
-        guard depth < GrammarMatcher.maximumExpansionDepth else { return }
-        switch grammar.operations[Int(operation)] {
-        case .bytes:
-            out.append(node(operation, parent: parent))
-        case .end:
-            if parent == GrammarMatcher.accepted {
-                out.append(GrammarMatcher.accepted)
-            } else {
-                let up = nodes[Int(parent)]
-                expand(up.operation, parent: up.parent, into: &out, depth: depth + 1)
-            }
-        case .rule(let rule):
-            let continuation = operation + 1
-            let below = grammar.operations[Int(continuation)] == .end ? parent : node(continuation, parent: parent)
-            for start in grammar.alternatives[Int(rule)] { expand(start, parent: below, into: &out, depth: depth + 1) }
-        }
+        return chains.map { intern($0.map { arena.stack(of: $0) }) }
     }
 }

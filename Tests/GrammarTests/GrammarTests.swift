@@ -206,7 +206,7 @@ private func regex(_ pattern: String) throws -> Grammar { try OutputConstraint.r
             var prefix: [[UInt8]] = []
             for step in 0..<60 {
                 let mask = runtime.mask(for: matcher)
-                #expect(forgetful.mask(from: matcher.stacks, matcherNodes: matcher.nodes, trie: trie) == mask)
+                #expect(forgetful.mask(from: matcher.stacks, in: matcher.arena, trie: trie) == mask)
                 for (id, bytes) in vocabulary.enumerated() {
                     let reference = GrammarMatcher(grammar: runtime.grammar)
                     for token in prefix { reference.accept(token) }
