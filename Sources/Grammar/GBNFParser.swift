@@ -63,7 +63,7 @@ public struct GBNFParser {
             }
             skipSpace(newlines: false)
             let rule = builder.rule(named: name)
-            builder.define(rule, try parseAlternatives(nested: false, depth: 0))
+            builder.define(rule, builder.factored(try parseAlternatives(nested: false, depth: 0), name: name))
             skipSpace(newlines: true)
         }
     }
@@ -128,7 +128,7 @@ public struct GBNFParser {
                 let inner = try parseAlternatives(nested: true, depth: depth + 1)
                 guard peek == ")" else { throw error("missing ')'") }
                 position += 1
-                item = [.rule(builder.add(inner, name: "group"))]
+                item = [.rule(builder.add(builder.factored(inner, name: "group"), name: "group"))]
             case "*", "+", "?", "{":
                 guard !last.isEmpty else { throw error("nothing to repeat") }
                 sequence.removeLast(last.count)

@@ -87,6 +87,23 @@ public struct GrammarBuilder: Sendable {
         return ruleOf[0] ?? add([[]], name: name)
     }
 
+    /// `alternatives` as they are, or, when every one is a literal (one byte per symbol) and there
+    /// are more than a few, one reference to their `oneOf` trie: a grammar's long list of words
+    /// then keeps one stack per possible next byte instead of one per word.
+    public mutating func factored(_ alternatives: Alternatives, name: String) -> Alternatives {
+        guard alternatives.count > 8 else { return alternatives }
+        var literals: [[UInt8]] = []
+        for sequence in alternatives {
+            var literal: [UInt8] = []
+            for symbol in sequence {
+                guard case .bytes(let set) = symbol, let byte = set.onlyByte else { return alternatives }
+                literal.append(byte)
+            }
+            literals.append(literal)
+        }
+        return [[.rule(oneOf(literals, name: name))]]
+    }
+
     /// `item` repeated `minimum` to `maximum` times (nil: unbounded), as a sequence.
     public mutating func repeated(_ item: [Symbol], minimum: Int, maximum: Int?) -> [Symbol] {
         // A longer item becomes one rule, so copies cost one symbol each (nested repetitions stay linear).

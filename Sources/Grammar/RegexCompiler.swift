@@ -276,7 +276,7 @@ extension GrammarBuilder {
         case .alternation(let branches):
             var alternatives: Alternatives = []
             for branch in branches { alternatives.append(try symbols(branch, encoding: encoding)) }
-            return [.rule(add(alternatives, name: "alt"))]
+            return [.rule(add(factored(alternatives, name: "alt"), name: "alt"))]
         case .repetition(let item, let minimum, let maximum):
             return repeated(try symbols(item, encoding: encoding), minimum: minimum, maximum: maximum)
         }

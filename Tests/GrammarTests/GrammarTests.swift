@@ -80,10 +80,11 @@ private func regex(_ pattern: String) throws -> Grammar { try OutputConstraint.r
         }
     }
 
-    /// An enum (or a `guided_choice`) is a trie of its values: with 2,000 values that share their
-    /// first letters the matcher keeps one stack per possible next byte, where one alternative per
-    /// value left more than `maximumStacks` open after the first byte and refused every value.
-    @Test func largeEnumsStayWithinTheStackLimit() throws {
+    /// An enum (or a `guided_choice`, or a long list of words in GBNF or a regular expression) is a
+    /// trie of its values: with 2,000 values that share their first letters the matcher keeps one
+    /// stack per possible next byte, where one alternative per value left more than
+    /// `maximumStacks` open after the first byte and refused every value.
+    @Test func largeAlternationsStayWithinTheStackLimit() throws {
         var random = SplitMix64(seed: 3)
         let values = (0..<2000).map { index in "a" + String((0..<6).map { _ in Character(UnicodeScalar(UInt8(97 + random.next() % 3))) }) + "\(index)"
         }
@@ -109,6 +110,18 @@ private func regex(_ pattern: String) throws -> Grammar { try OutputConstraint.r
             #expect(matcher.isAccepting == complete, "\(text)")
         }
         #expect(!GrammarMatcher(grammar: choice).accept(Array("maybe".utf8)))
+        // Long lists of words in GBNF and regular expressions take the same trie.
+        let words = (0..<3000).map { "w\($0)" }
+        let gbnf = try GBNFParser.parse("root ::= (" + words.map { "\"\($0)\"" }.joined(separator: " | ") + ") \".\"")
+        let alternation = try regex("(" + words.joined(separator: "|") + ")x")
+        for (grammar, end) in [(gbnf, "."), (alternation, "x")] {
+            for word in ["w0", "w12", "w2999"] {
+                let matcher = GrammarMatcher(grammar: grammar)
+                #expect(matcher.accept(Array((word + end).utf8)), "\(word)")
+                #expect(matcher.isAccepting)
+            }
+            #expect(!GrammarMatcher(grammar: grammar).accept(Array("w3000\(end)".utf8)))
+        }
     }
 
     @Test func gbnfGrammars() throws {
