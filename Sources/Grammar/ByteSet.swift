@@ -51,10 +51,12 @@ public struct ByteSet: Hashable, Sendable {
 
     /// The set's byte when it holds exactly one.
     var onlyByte: UInt8? {
-        let counts = [words.0, words.1, words.2, words.3].map(\.nonzeroBitCount)
-        guard counts.reduce(0, +) == 1, let word = counts.firstIndex(of: 1) else { return nil }
-        let bits = [words.0, words.1, words.2, words.3][word]
-        return UInt8(word * 64 + bits.trailingZeroBitCount)
+        let count = words.0.nonzeroBitCount + words.1.nonzeroBitCount + words.2.nonzeroBitCount + words.3.nonzeroBitCount
+        guard count == 1 else { return nil }
+        if words.0 != 0 { return UInt8(words.0.trailingZeroBitCount) }
+        if words.1 != 0 { return UInt8(64 + words.1.trailingZeroBitCount) }
+        if words.2 != 0 { return UInt8(128 + words.2.trailingZeroBitCount) }
+        return UInt8(192 + words.3.trailingZeroBitCount)
     }
 
     public static func == (a: ByteSet, b: ByteSet) -> Bool {

@@ -57,7 +57,7 @@ public struct GrammarBuilder: Sendable {
     /// A rule matching exactly one of `strings`, built as a trie: the alternatives of each rule start
     /// with different bytes, so a matcher follows one path (one parse stack) however many strings
     /// there are, and strings that end alike share their tails' rules.
-    public mutating func oneOf(_ strings: [[UInt8]], name: String) -> Int {
+    private mutating func oneOf(_ strings: [[UInt8]], name: String) -> Int {
         // Trie nodes in creation order (a child always after its parent).
         var children: [[(UInt8, Int)]] = [[]]
         var terminal = [false]
@@ -88,8 +88,9 @@ public struct GrammarBuilder: Sendable {
     }
 
     /// `alternatives` as they are, or, when every one is a literal (one byte per symbol) and there
-    /// are more than a few, one reference to their `oneOf` trie: a grammar's long list of words
-    /// then keeps one stack per possible next byte instead of one per word.
+    /// are more than a few, one reference to their `oneOf` trie: a long list of words (an enum, a
+    /// `guided_choice`, a GBNF or regex alternation) then keeps one stack per possible next byte
+    /// instead of one per word.
     public mutating func factored(_ alternatives: Alternatives, name: String) -> Alternatives {
         guard alternatives.count > 8 else { return alternatives }
         var literals: [[UInt8]] = []

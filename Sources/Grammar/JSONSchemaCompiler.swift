@@ -80,7 +80,8 @@ public struct JSONSchemaCompiler {
         if let constant = schema["const"] { return GrammarBuilder.literal(JSONText.serialize(constant)) }
         if let values = schema["enum"] {
             guard case .array(let items) = values, !items.isEmpty else { throw error(path, "'enum' must be a non-empty array") }
-            return [.rule(builder.oneOf(items.map { Array(JSONText.serialize($0).utf8) }, name: "enum"))]
+            let literals = items.map { GrammarBuilder.literal(JSONText.serialize($0)) }
+            return [.rule(builder.add(builder.factored(literals, name: "enum"), name: "enum"))]
         }
         for keyword in ["anyOf", "oneOf"] {
             guard let options = schema[keyword] else { continue }

@@ -30,7 +30,7 @@ public enum OutputConstraint: Sendable, Equatable {
         case .choice(let options):
             guard !options.isEmpty else { throw GrammarError("guided_choice needs at least one choice") }
             var builder = GrammarBuilder()
-            let root = builder.oneOf(options.map { Array($0.utf8) }, name: "root")
+            let root = builder.add(builder.factored(options.map { GrammarBuilder.literal($0) }, name: "choice"), name: "root")
             return try builder.build(root: root)
         case .grammar(let source): return try GBNFParser.parse(source)
         case .functionCalls(let shape): return try shape.compile()
