@@ -219,9 +219,8 @@ VNNI_TARGET static inline __attribute__((always_inline)) void k_block_finish(con
             __builtin_memcpy(&two, sums + 2 * j, 4);
             pair[j] = _mm256_set1_epi32(two);
         }
-        __m256i minimumSum = _mm256_add_epi32(
-            _mm256_add_epi32(_mm256_madd_epi16(m[0], pair[0]), _mm256_madd_epi16(m[1], pair[1])),
-            _mm256_add_epi32(_mm256_madd_epi16(m[2], pair[2]), _mm256_madd_epi16(m[3], pair[3])));
+        __m256i minimumSum = _mm256_madd_epi16(m[0], pair[0]);
+        for (int j = 1; j < 4; j++) minimumSum = _mm256_dpwssd_epi32(minimumSum, m[j], pair[j]);
         __m256 negated = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(dmin, da));
         acc[t] = _mm256_fmadd_ps(negated, _mm256_cvtepi32_ps(minimumSum), result);
     }
@@ -493,16 +492,27 @@ VNNI_TARGET static inline __attribute__((always_inline)) void nibble_pair_tile(c
     for (int b = 0; b < blocks; b++) {
         const uint8_t *first = group + (long)b * bytesPerBlock, *second = first + groupStride;
         const uint8_t *chunks = unpacked + (long)b * 512;
-        __m512i dots[6];
-        for (int t = 0; t < tokens; t++) dots[t] = _mm512_set1_epi32(-offset * integerSums[t * blocks + b]);
-        for (int c = 0; c < 8; c++) {
-            __m512i weights = _mm512_loadu_si512((const void *)(chunks + 64 * c));
+        // Even and odd 4-column chunks in two sums per token, added at the end: chains of 4 `vpdpbusd`
+        // instead of 8, which clang otherwise schedules token by token (Q4_0 8192 x 2048 at 128 tokens
+        // 6.9-7.2 ms against 7.7; `bench kernels`, alternated).
+        __m512i dots[6], odd[6];
+        for (int t = 0; t < tokens; t++) {
+            dots[t] = _mm512_set1_epi32(-offset * integerSums[t * blocks + b]);
+            odd[t] = _mm512_setzero_si512();
+        }
+        for (int c = 0; c < 8; c += 2) {
+            __m512i even = _mm512_loadu_si512((const void *)(chunks + 64 * c));
+            __m512i next = _mm512_loadu_si512((const void *)(chunks + 64 * (c + 1)));
             for (int t = 0; t < tokens; t++) {
-                int32_t x;
-                __builtin_memcpy(&x, quants + (long)t * columns + b * 32 + 4 * c, 4);
-                dots[t] = _mm512_dpbusd_epi32(dots[t], weights, _mm512_set1_epi32(x));
+                const int8_t *x = quants + (long)t * columns + b * 32 + 4 * c;
+                int32_t first4, next4;
+                __builtin_memcpy(&first4, x, 4);
+                __builtin_memcpy(&next4, x + 4, 4);
+                dots[t] = _mm512_dpbusd_epi32(dots[t], even, _mm512_set1_epi32(first4));
+                odd[t] = _mm512_dpbusd_epi32(odd[t], next, _mm512_set1_epi32(next4));
             }
         }
+        for (int t = 0; t < tokens; t++) dots[t] = _mm512_add_epi32(dots[t], odd[t]);
         __m512 weightScales = _mm512_cvtph_ps(_mm256_setr_m128i(_mm_loadu_si128((const __m128i *)first),
                                                                 _mm_loadu_si128((const __m128i *)second)));
         if (offset == 0) {
@@ -635,9 +645,8 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q4k_pair_tile(cons
                 __builtin_memcpy(&two, sums + 2 * j, 4);
                 pair[j] = _mm512_set1_epi32(two);
             }
-            __m512i minimumSum = _mm512_add_epi32(
-                _mm512_add_epi32(_mm512_madd_epi16(m[0], pair[0]), _mm512_madd_epi16(m[1], pair[1])),
-                _mm512_add_epi32(_mm512_madd_epi16(m[2], pair[2]), _mm512_madd_epi16(m[3], pair[3])));
+            __m512i minimumSum = _mm512_madd_epi16(m[0], pair[0]);
+            for (int j = 1; j < 4; j++) minimumSum = _mm512_dpwssd_epi32(minimumSum, m[j], pair[j]);
             __m512 negated = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(dmin, da));
             acc[t] = _mm512_fmadd_ps(negated, _mm512_cvtepi32_ps(minimumSum), result);
         }

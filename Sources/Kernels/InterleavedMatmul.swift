@@ -58,7 +58,10 @@ enum InterleavedMatmul {
             // 27 GB/s against 43-70 GB/s as one (Q4_0 65536 x 2048, 2 and 3 tokens, both tiles).
             let pairs = (packed.groups + 1) / 2
             pool.parallelFor(pairs) { range in
-                forEachTile(groups: range, groupsPerChunk: max(1, groupsPerChunk / 2), tokens: tokens) { pair, token, count in
+                forEachTile(
+                    groups: range, groupsPerChunk: max(1, groupsPerChunk / 2), tokens: tokens,
+                    weights: (UnsafeRawPointer(packed.data), 2 * groupBytes)
+                ) { pair, token, count in
                     let group = 2 * pair
                     if group + 1 < packed.groups {
                         pairTile(
@@ -74,7 +77,10 @@ enum InterleavedMatmul {
             return
         }
         pool.parallelFor(packed.groups) { groups in
-            forEachTile(groups: groups, groupsPerChunk: groupsPerChunk, tokens: tokens) { group, token, count in
+            forEachTile(
+                groups: groups, groupsPerChunk: groupsPerChunk, tokens: tokens,
+                weights: (UnsafeRawPointer(packed.data), groupBytes)
+            ) { group, token, count in
                 tile(
                     packed, activations, group: group, token: token, count: count, rows: rows, output: output,
                     vnni: vnni)
@@ -160,7 +166,9 @@ enum InterleavedMatmul {
     /// again for every 4 tokens.
     /// `bench kernels`, alternated, AMD EPYC (Zen 4), 2 threads, new / old, best of 3:
     /// - Q6_K head 49152 x 2048: 1.02x at 32 tokens, 1.21x at 64, 1.44x at 256 (0.61x at 8: below 32
-    ///   tokens the unpacking costs more than it saves); 2048 x 8192: 1.15x, 1.35x, 1.41x.
+    ///   tokens the unpacking costs more than it saves); 2048 x 8192: 1.15x, 1.35x, 1.41x. Since each
+    ///   pair's sweeps prefetch the next pair, a streamed 128256 x 2048 head gains 1.07-1.36x at 24
+    ///   tokens and loses at 12-16, hence 24.
     /// - Q4_0 8192 x 2048 and 2048 x 8192: 0.96-0.97x at 32, 1.02x at 64, 1.05x at 128, 1.08-1.10x at
     ///   256 (the two-group AVX2-width tile already shares each broadcast between 16 rows); Q4_1
     ///   1536 x 576: 0.99x, 1.05x, 1.09x, 1.13x.
@@ -168,7 +176,7 @@ enum InterleavedMatmul {
     ///   128, 1.07-1.11x at 256.
     /// The Q6_K tile gains the most because its 6-bit unpacking was the heaviest; the others are close
     /// to this CPU's `vpdpbusd` rate either way.
-    static let unpackedQ6KTokens = 32
+    static let unpackedQ6KTokens = 24
     static let unpackedNibbleTokens = 64
     static let unpackedQ4KTokens = 128
 
@@ -212,8 +220,12 @@ enum InterleavedMatmul {
                 default: tandem_nibble_unpack_pair_vnni(data, groupStride, blocks, bytes, p.type == .q4_1 ? 32 : 16, unpacked)
                 }
                 let valid0 = Int32(validRows(group: group, rows: rows)), valid1 = Int32(validRows(group: group + 1, rows: rows))
+                // The sweeps below prefetch the range's next pair, a slice each.
+                let nextGroups = pair + 1 < pairs.upperBound ? min(group + 4, p.groups) - (group + 2) : 0
+                var ahead = PrefetchSlices(p.groupData(group + 2), bytes: nextGroups * groupStride, slices: (tokens + 5) / 6)
                 var token = 0
                 while token < tokens {
+                    ahead.next()
                     let count = Int32(min(6, tokens - token))
                     let quants = a.quants + token * a.columns, scales = a.scales + token * p.blocksPerRow
                     let out = firstOutput(group: group, token: token, rows: rows, output: output)

@@ -1,4 +1,5 @@
 import GGUF
+import KernelIntrinsics
 
 #if TANDEM_AVX2
 import _Builtin_intrinsics.intel
@@ -61,19 +62,64 @@ func quantizeActivations(
 
 /// Calls `body(group, firstToken, tokenCount)` for every row group of `groups` and every tile of up
 /// to `width` tokens, chunk by chunk: each chunk of `groupsPerChunk` groups sweeps all the token tiles while
-/// its weights stay in cache.
+/// its weights stay in cache. With `weights` (where group 0's bytes start, and the bytes per group), the
+/// tiles of a chunk that is swept more than once also prefetch the next chunk of the range, a slice each,
+/// so that its first sweep finds it in the second-level cache instead of waiting for memory.
 @inline(__always)
-func forEachTile(groups: Range<Int>, groupsPerChunk: Int, tokens: Int, width: Int = 4, _ body: (Int, Int, Int) -> Void) {
+func forEachTile(
+    groups: Range<Int>, groupsPerChunk: Int, tokens: Int, width: Int = 4,
+    weights: (start: UnsafeRawPointer, bytesPerGroup: Int)? = nil, _ body: (Int, Int, Int) -> Void
+) {
+    let sweeps = (tokens + width - 1) / width
     var chunkStart = groups.lowerBound
     while chunkStart < groups.upperBound {
         let chunkEnd = min(chunkStart + groupsPerChunk, groups.upperBound)
+        var ahead = PrefetchSlices()
+        if let weights, sweeps > 1 {
+            let nextEnd = min(chunkEnd + groupsPerChunk, groups.upperBound)
+            ahead = PrefetchSlices(
+                weights.start + chunkEnd * weights.bytesPerGroup, bytes: (nextEnd - chunkEnd) * weights.bytesPerGroup,
+                slices: (chunkEnd - chunkStart) * sweeps)
+        }
         var token = 0
         while token < tokens {
             let count = min(width, tokens - token)
-            for group in chunkStart..<chunkEnd { body(group, token, count) }
+            for group in chunkStart..<chunkEnd {
+                body(group, token, count)
+                ahead.next()
+            }
             token += count
         }
         chunkStart = chunkEnd
+    }
+}
+
+/// A range of bytes prefetched into the second-level cache a slice at a time, between the tiles that
+/// work on the bytes before it.
+struct PrefetchSlices {
+    private var line: UnsafeRawPointer?
+    private var end: UnsafeRawPointer?
+    private var linesPerSlice = 0
+
+    init() {}
+
+    /// `bytes` from `start` in `slices` slices of whole cache lines.
+    init(_ start: UnsafeRawPointer, bytes: Int, slices: Int) {
+        guard bytes > 0, slices > 0 else { return }
+        line = start
+        end = start + bytes
+        linesPerSlice = (bytes / 64 + slices) / slices
+    }
+
+    /// Prefetches the next slice.
+    @inline(__always)
+    mutating func next() {
+        guard var current = line, let end else { return }
+        for _ in 0..<linesPerSlice where current < end {
+            tandem_prefetch_l2(current)
+            current += 64
+        }
+        line = current
     }
 }
 
