@@ -60,7 +60,7 @@ enum InterleavedMatmul {
             pool.parallelFor(pairs) { range in
                 forEachTile(
                     groups: range, groupsPerChunk: max(1, groupsPerChunk / 2), tokens: tokens,
-                    weights: (UnsafeRawPointer(packed.data), 2 * groupBytes)
+                    weights: packed.data, bytesPerGroup: 2 * groupBytes
                 ) { pair, token, count in
                     let group = 2 * pair
                     if group + 1 < packed.groups {
@@ -79,7 +79,7 @@ enum InterleavedMatmul {
         pool.parallelFor(packed.groups) { groups in
             forEachTile(
                 groups: groups, groupsPerChunk: groupsPerChunk, tokens: tokens,
-                weights: (UnsafeRawPointer(packed.data), groupBytes)
+                weights: packed.data, bytesPerGroup: groupBytes
             ) { group, token, count in
                 tile(
                     packed, activations, group: group, token: token, count: count, rows: rows, output: output,

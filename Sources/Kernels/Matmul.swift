@@ -62,25 +62,43 @@ func quantizeActivations(
 
 /// Calls `body(group, firstToken, tokenCount)` for every row group of `groups` and every tile of up
 /// to `width` tokens, chunk by chunk: each chunk of `groupsPerChunk` groups sweeps all the token tiles while
-/// its weights stay in cache. With `weights` (where group 0's bytes start, and the bytes per group), the
-/// tiles of a chunk that is swept more than once also prefetch the next chunk of the range, a slice each,
-/// so that its first sweep finds it in the second-level cache instead of waiting for memory.
+/// its weights stay in cache.
+@inline(__always)
+func forEachTile(groups: Range<Int>, groupsPerChunk: Int, tokens: Int, width: Int = 4, _ body: (Int, Int, Int) -> Void) {
+    var chunkStart = groups.lowerBound
+    while chunkStart < groups.upperBound {
+        let chunkEnd = min(chunkStart + groupsPerChunk, groups.upperBound)
+        var token = 0
+        while token < tokens {
+            let count = min(width, tokens - token)
+            for group in chunkStart..<chunkEnd { body(group, token, count) }
+            token += count
+        }
+        chunkStart = chunkEnd
+    }
+}
+
+/// `forEachTile` over weights that start at `weights` and take `bytesPerGroup` bytes per group: when
+/// a chunk is swept more than once, its tiles also prefetch the next chunk of the range, a slice each,
+/// so that its first sweep finds it in the second-level cache instead of waiting for memory. One sweep
+/// (up to `width` tokens) takes the plain loop.
 @inline(__always)
 func forEachTile(
-    groups: Range<Int>, groupsPerChunk: Int, tokens: Int, width: Int = 4,
-    weights: (start: UnsafeRawPointer, bytesPerGroup: Int)? = nil, _ body: (Int, Int, Int) -> Void
+    groups: Range<Int>, groupsPerChunk: Int, tokens: Int, width: Int = 4, weights: UnsafeRawPointer,
+    bytesPerGroup: Int, _ body: (Int, Int, Int) -> Void
 ) {
+    guard tokens > width else {
+        forEachTile(groups: groups, groupsPerChunk: groupsPerChunk, tokens: tokens, width: width, body)
+        return
+    }
     let sweeps = (tokens + width - 1) / width
     var chunkStart = groups.lowerBound
     while chunkStart < groups.upperBound {
         let chunkEnd = min(chunkStart + groupsPerChunk, groups.upperBound)
-        var ahead = PrefetchSlices()
-        if let weights, sweeps > 1 {
-            let nextEnd = min(chunkEnd + groupsPerChunk, groups.upperBound)
-            ahead = PrefetchSlices(
-                weights.start + chunkEnd * weights.bytesPerGroup, bytes: (nextEnd - chunkEnd) * weights.bytesPerGroup,
-                slices: (chunkEnd - chunkStart) * sweeps)
-        }
+        let nextEnd = min(chunkEnd + groupsPerChunk, groups.upperBound)
+        var ahead = PrefetchSlices(
+            weights + chunkEnd * bytesPerGroup, bytes: (nextEnd - chunkEnd) * bytesPerGroup,
+            slices: (chunkEnd - chunkStart) * sweeps)
         var token = 0
         while token < tokens {
             let count = min(width, tokens - token)
@@ -111,15 +129,18 @@ struct PrefetchSlices {
         linesPerSlice = (bytes / 64 + slices) / slices
     }
 
-    /// Prefetches the next slice.
-    @inline(__always)
-    mutating func next() {
-        guard var current = line, let end else { return }
-        for _ in 0..<linesPerSlice where current < end {
+    /// Prefetches the next slice; returns how many cache lines it asked for (none once the range is done).
+    @inline(__always) @discardableResult
+    mutating func next() -> Int {
+        guard var current = line, let end else { return 0 }
+        var lines = 0
+        while lines < linesPerSlice && current < end {
             tandem_prefetch_l2(current)
             current += 64
+            lines += 1
         }
         line = current
+        return lines
     }
 }
 
