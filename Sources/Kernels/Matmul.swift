@@ -119,8 +119,6 @@ struct PrefetchSlices {
     private var end: UnsafeRawPointer?
     private var linesPerSlice = 0
 
-    init() {}
-
     /// `bytes` from `start` in `slices` slices of whole cache lines.
     init(_ start: UnsafeRawPointer, bytes: Int, slices: Int) {
         guard bytes > 0, slices > 0 else { return }

@@ -17,9 +17,4 @@ struct PrefetchSlicesTests {
         let largest = perSlice.max() ?? 0
         #expect(largest <= (bytes / 64 + slices) / slices)
     }
-
-    @Test func anEmptyPrefetchAsksForNothing() {
-        var ahead = PrefetchSlices()
-        #expect(ahead.next() == 0)
-    }
 }
