@@ -24,6 +24,12 @@ import Tokenizer
         cache.tokens = 48  // 12 blocks; each generation below spans 28 without the window
         let engine = Engine(model: model, tokenizer: tokenizer, configuration: configuration, cache: cache)
         defer { engine.shutdown() }
+        // A first request leaves the shared prompt's blocks in the prefix cache, and nothing takes
+        // them while the engine is idle, so the generations below hit them whenever they arrive.
+        // Without it the hit depended on timing: on a busy machine the first generation could run
+        // far enough past its prompt, before the second arrived, to reuse the prompt's blocks.
+        let primer = GenerationRequest(id: "primer", promptTokens: SyntheticModel.sharedPrompt, maxTokens: 1, ignoreEOS: true)
+        _ = await Engine.result(of: try engine.submit(primer), id: primer.id)
         try await SyntheticModel.expectGreedyGenerationsOfSharedPrompts(engine, model: model)
         #expect(try await Shared.eventuallyEmpty(engine))
         #expect(engine.currentStatistics.prefixCacheHits > 0)

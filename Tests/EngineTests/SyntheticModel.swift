@@ -47,11 +47,13 @@ enum SyntheticModel {
         return output
     }
 
+    /// The prompt that two of `expectGreedyGenerationsOfSharedPrompts`'s generations share.
+    static let sharedPrompt: [Int32] = (0..<12).map { Int32(3 + $0 * 5) }
+
     /// Three 100-token greedy generations on `engine`, two of them sharing a prompt, each equal to
     /// `greedyReference`.
     static func expectGreedyGenerationsOfSharedPrompts(_ engine: Engine, model: LlamaModel) async throws {
-        let shared: [Int32] = (0..<12).map { Int32(3 + $0 * 5) }
-        let prompts = [shared, shared, (0..<9).map { Int32(7 + $0 * 3) }]
+        let prompts = [sharedPrompt, sharedPrompt, (0..<9).map { Int32(7 + $0 * 3) }]
         let requests = prompts.enumerated().map { index, prompt in
             GenerationRequest(id: "g\(index)", promptTokens: prompt, maxTokens: 100, ignoreEOS: true)
         }
