@@ -24,7 +24,7 @@ alternating rounds), rather than absolute numbers.
 Tandem's batched runs have speculative decoding off (`--speculative off`) unless `--speculative ngram`:
 llama.cpp's batched loop drafts nothing, and a random-weight file repeats itself at greedy, so n-gram
 drafts would be accepted far more often than on real text (1B Q4_0 at 16 sequences: 224 of 512 output
-tokens, +5-10% decode-only tok/s).
+tokens, +2-11% decode-only tok/s).
 """
 
 from __future__ import annotations
