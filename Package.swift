@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["GGUF"]),
         // 3. Kernels: quantized matrix products, attention, norms, RoPE; a persistent worker pool.
         .target(name: "Kernels", dependencies: ["GGUF", "KernelIntrinsics"], swiftSettings: kernelSettings),
-        // The one instruction Swift cannot emit (prefetch), as a static inline C function.
+        // What Swift cannot emit (prefetch; tiles for AVX-512 VNNI and AMX chosen at run time), in C.
         .target(name: "KernelIntrinsics"),
         // 4. Model: architecture from metadata, weights bound to kernels, forward over a ragged batch.
         .target(name: "Model", dependencies: ["GGUF", "Kernels", "Tokenizer"], swiftSettings: kernelSettings),

@@ -378,14 +378,14 @@ VNNI_TARGET void tandem_q6k_tile_vnni(const void *group, int blocks, int bytesPe
     FOR_TOKENS(Q6K_CASE);
 }
 
-/// Puts two adjacent Q6_K row groups' stored bytes `u = q + 32` back together, as `q6k_tile` does, into
-/// `out`, 16 rows side by side: per block 4,096 bytes, chunk (`g`, `k`) at `64 * (4 * g + k)`, the first
+/// Puts two adjacent Q6_K row groups' stored bytes `u = q + 32` back together, as `q6k_tile` does, minus
+/// `bias` into `out`, 16 rows side by side: per block 4,096 bytes, chunk (`g`, `k`) at `64 * (4 * g + k)`, the first
 /// group's 32 bytes then the second's. Many tokens then sweep the pair without redoing the nibble and
 /// 2-bit work for every 4 of them, and one broadcast activation feeds 16 rows.
 VNNI_TARGET void tandem_q6k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock,
-                                             uint8_t *out) {
+                                             int bias, uint8_t *out) {
     enum { NIBBLES = 144, BITS = 1168 };
-    const __m256i mask = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30);
+    const __m256i mask = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30), biases = _mm256_set1_epi8((char)bias);
     for (int half = 0; half < 2; half++) {
         for (int b = 0; b < blocks; b++) {
             const uint8_t *block = (const uint8_t *)group + half * groupStride + (long)b * bytesPerBlock;
@@ -396,7 +396,7 @@ VNNI_TARGET void tandem_q6k_unpack_pair_vnni(const void *group, long groupStride
                     __m256i nibble = g < 8 ? _mm256_and_si256(raw, mask) : _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
                     __m256i high = k < 2 ? _mm256_slli_epi16(bits, 4 - 2 * k) : k == 2 ? bits : _mm256_srli_epi16(bits, 2);
                     _mm256_storeu_si256((__m256i *)(out + (long)b * 4096 + 64 * (4 * g + k) + 32 * half),
-                                        _mm256_or_si256(nibble, _mm256_and_si256(high, top)));
+                                        _mm256_sub_epi8(_mm256_or_si256(nibble, _mm256_and_si256(high, top)), biases));
                 }
             }
         }
@@ -459,20 +459,21 @@ VNNI_TARGET void tandem_q6k_pair_tile_vnni(const void *group, long groupStride, 
     FOR_TOKENS(Q6K_PAIR_CASE);
 }
 
-/// Unpacks two adjacent Q4_1 or Q4_0 row groups' nibbles to bytes in `out`, 16 rows side by side: per
-/// block 512 bytes, columns `4c ..< 4c + 4` (chunk `c`, low nibbles for `c < 4`, high for the rest) at
-/// `64 * c`, the first group's 32 bytes then the second's.
+/// Unpacks two adjacent Q4_1 or Q4_0 row groups' nibbles minus `bias` to bytes in `out`, 16 rows side by
+/// side: per block 512 bytes, columns `4c ..< 4c + 4` (chunk `c`, low nibbles for `c < 4`, high for the
+/// rest) at `64 * c`, the first group's 32 bytes then the second's.
 VNNI_TARGET void tandem_nibble_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock,
-                                                int quantStart, uint8_t *out) {
-    const __m256i mask = _mm256_set1_epi8(0x0F);
+                                                int quantStart, int bias, uint8_t *out) {
+    const __m256i mask = _mm256_set1_epi8(0x0F), biases = _mm256_set1_epi8((char)bias);
     for (int half = 0; half < 2; half++) {
         for (int b = 0; b < blocks; b++) {
             const uint8_t *block = (const uint8_t *)group + half * groupStride + (long)b * bytesPerBlock;
             uint8_t *chunks = out + (long)b * 512 + 32 * half;
             for (int k = 0; k < 4; k++) {
                 __m256i raw = _mm256_loadu_si256((const __m256i *)(block + quantStart + 32 * k));
-                _mm256_storeu_si256((__m256i *)(chunks + 64 * k), _mm256_and_si256(raw, mask));
-                _mm256_storeu_si256((__m256i *)(chunks + 64 * (k + 4)), _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask));
+                _mm256_storeu_si256((__m256i *)(chunks + 64 * k), _mm256_sub_epi8(_mm256_and_si256(raw, mask), biases));
+                _mm256_storeu_si256((__m256i *)(chunks + 64 * (k + 4)),
+                                    _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(raw, 4), mask), biases));
             }
         }
     }
@@ -669,9 +670,10 @@ VNNI_TARGET void tandem_q4k_pair_tile_vnni(const void *group, long groupStride, 
 
 #else
 int tandem_has_vnni(void) { return 0; }
-void tandem_q6k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock, uint8_t *out) {}
+void tandem_q6k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock, int bias,
+                                 uint8_t *out) {}
 void tandem_nibble_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock, int quantStart,
-                                    uint8_t *out) {}
+                                    int bias, uint8_t *out) {}
 void tandem_q4k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock, uint8_t *out) {}
 void tandem_q4k_pair_tile_vnni(const void *group, long groupStride, const uint8_t *unpacked, int blocks,
                                int bytesPerBlock, const int8_t *quants, int columns, const float *scales,

@@ -27,7 +27,7 @@ enum InterleavedMatmul {
     static func run(
         _ w: WeightMatrix, _ packed: InterleavedWeights, _ input: UnsafePointer<Float>, _ tokens: Int,
         _ output: UnsafeMutablePointer<Float>, _ pool: WorkerPool, _ scratch: MatmulScratch,
-        vnni: Bool = hasVNNI
+        vnni: Bool = hasVNNI, amx: Bool = hasAMX
     ) {
         let activations = quantizeActivations(
             input, tokens: tokens, columns: w.columns,
@@ -35,8 +35,8 @@ enum InterleavedMatmul {
         let groupBytes = packed.blocksPerRow * packed.bytesPerGroupBlock
         let groupsPerChunk = max(1, chunkBytes / groupBytes)
         let rows = w.rows
-        if unpacksPairs(packed, tokens: tokens, vnni: vnni) {
-            unpackedPairs(packed, activations, tokens: tokens, rows: rows, output: output, pool: pool)
+        if unpacksPairs(packed, tokens: tokens, vnni: vnni, amx: amx) {
+            unpackedPairs(packed, activations, tokens: tokens, rows: rows, output: output, pool: pool, amx: amx)
             return
         }
         if vnni && (5...6).contains(tokens) {
@@ -180,13 +180,21 @@ enum InterleavedMatmul {
     static let unpackedNibbleTokens = 64
     static let unpackedQ4KTokens = 128
 
+    /// Tokens from which a Q4_0 / Q4_1 (`amxNibbleTokens`) or Q6_K (`amxQ6KTokens`) product takes the AMX
+    /// tiles over unpacked pairs, where the CPU has them.
+    static let amxNibbleTokens = 16
+    static let amxQ6KTokens = 16
+
+    /// Whether `unpackedPairs` runs the AMX tiles for this layout.
+    static func amxTiles(_ p: InterleavedWeights, amx: Bool) -> Bool { amx && (p.isNibbles || p.type == .q6_K) }
+
     /// Whether `run` takes `unpackedPairs` for this layout and token count.
-    static func unpacksPairs(_ p: InterleavedWeights, tokens: Int, vnni: Bool) -> Bool {
+    static func unpacksPairs(_ p: InterleavedWeights, tokens: Int, vnni: Bool, amx: Bool) -> Bool {
         guard vnni else { return false }
         switch p.type {
-        case .q6_K: return tokens >= unpackedQ6KTokens
+        case .q6_K: return tokens >= (amx ? amxQ6KTokens : unpackedQ6KTokens)
         case .q4_K: return tokens >= unpackedQ4KTokens
-        default: return p.isNibbles && tokens >= unpackedNibbleTokens
+        default: return p.isNibbles && tokens >= (amx ? amxNibbleTokens : unpackedNibbleTokens)
         }
     }
 
@@ -196,12 +204,13 @@ enum InterleavedMatmul {
     /// work as the one-group tiles, lane for lane, so the results are bit-identical.
     static func unpackedPairs(
         _ p: InterleavedWeights, _ a: QuantizedActivations, tokens: Int, rows: Int, output: UnsafeMutablePointer<Float>,
-        pool: WorkerPool
+        pool: WorkerPool, amx: Bool
     ) {
         let blocks = Int32(p.blocksPerRow), bytes = Int32(p.bytesPerGroupBlock), columns = Int32(a.columns)
         let groupStride = p.blocksPerRow * p.bytesPerGroupBlock
         let unpackedBlockBytes = p.isNibbles ? 512 : 4096
         let offset = p.type == .q4_0 ? Int32(8) : 0
+        let amxPair = amxTiles(p, amx: amx)
         pool.parallelFor((p.groups + 1) / 2) { pairs in
             let unpacked = UnsafeMutablePointer<UInt8>.allocate(capacity: p.blocksPerRow * unpackedBlockBytes)
             defer { unpacked.deallocate() }
@@ -214,14 +223,32 @@ enum InterleavedMatmul {
                     continue
                 }
                 let data = p.groupData(group)
+                // The AMX tiles take Q4_0's and Q6_K's quants signed (`tdpbssd`): no `- offset * Σ a` then.
                 switch p.type {
-                case .q6_K: tandem_q6k_unpack_pair_vnni(data, groupStride, blocks, bytes, unpacked)
+                case .q6_K: tandem_q6k_unpack_pair_vnni(data, groupStride, blocks, bytes, amxPair ? 32 : 0, unpacked)
                 case .q4_K: tandem_q4k_unpack_pair_vnni(data, groupStride, blocks, bytes, unpacked)
-                default: tandem_nibble_unpack_pair_vnni(data, groupStride, blocks, bytes, p.type == .q4_1 ? 32 : 16, unpacked)
+                default:
+                    tandem_nibble_unpack_pair_vnni(
+                        data, groupStride, blocks, bytes, p.type == .q4_1 ? 32 : 16, amxPair ? offset : 0, unpacked)
                 }
                 let valid0 = Int32(validRows(group: group, rows: rows)), valid1 = Int32(validRows(group: group + 1, rows: rows))
                 // The sweeps below prefetch the range's next pair, a slice each.
                 let nextGroups = pair + 1 < pairs.upperBound ? min(group + 4, p.groups) - (group + 2) : 0
+                if amxPair {
+                    let signed = UnsafeRawPointer(unpacked).assumingMemoryBound(to: Int8.self)
+                    let out = firstOutput(group: group, token: 0, rows: rows, output: output)
+                    let ahead = p.groupData(group + 2), aheadBytes = nextGroups * groupStride
+                    if p.type == .q6_K {
+                        tandem_q6k_pair_amx(
+                            data, groupStride, signed, blocks, bytes, a.quants, columns, a.scales, Int32(tokens), ahead,
+                            aheadBytes, out, Int32(rows), valid0, valid1)
+                    } else {
+                        tandem_nibble_pair_amx(
+                            data, groupStride, signed, blocks, bytes, a.quants, columns, a.scales, a.sums, offset,
+                            Int32(tokens), ahead, aheadBytes, out, Int32(rows), valid0, valid1)
+                    }
+                    continue
+                }
                 var ahead = PrefetchSlices(p.groupData(group + 2), bytes: nextGroups * groupStride, slices: (tokens + 5) / 6)
                 var token = 0
                 while token < tokens {
@@ -253,6 +280,11 @@ enum InterleavedMatmul {
     /// with `vpdpbusd`. Bit-identical to the AVX2 tiles;
     /// `TANDEM_NO_VNNI=1` keeps the AVX2 tiles, for comparison.
     static let hasVNNI = tandem_has_vnni() != 0 && getenv("TANDEM_NO_VNNI") == nil
+
+    /// Whether this CPU has AMX-INT8 (and AVX-512 VNNI) and the kernel lets the process use it, so that
+    /// Q4_0 and Q4_1 products of many tokens run on tiles of 16 tokens x 16 rows. Bit-identical to
+    /// the VNNI and AVX2 tiles; `TANDEM_NO_AMX=1` keeps the VNNI tiles, for comparison.
+    static let hasAMX = hasVNNI && getenv("TANDEM_NO_AMX") == nil && tandem_enable_amx() != 0
 
     /// The Q4_1 or Q4_0 tile over `groups` (1 or 2) row groups from `group`, with `vpdpbusd`.
     @inline(__always)

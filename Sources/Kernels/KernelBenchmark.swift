@@ -67,6 +67,15 @@ public enum KernelBenchmark {
 
     /// Runs every shape for every token count and returns the results; prints a line per result
     /// through `log` as it goes, then the estimated single-token matvec time of the whole model.
+    /// The instructions the quantized tiles run on this CPU (`TANDEM_NO_AMX=1`, `TANDEM_NO_VNNI=1` turn the wider ones off).
+    public static var tileInstructions: String {
+        #if TANDEM_AVX2
+        InterleavedMatmul.hasAMX ? "AMX + AVX-512 VNNI tiles" : InterleavedMatmul.hasVNNI ? "AVX-512 VNNI tiles" : "AVX2 tiles"
+        #else
+        "portable tiles"
+        #endif
+    }
+
     public static func run(
         pool: WorkerPool, shapes: [(GGMLType, Int, Int)] = defaultShapes,
         tokenCounts: [Int] = [1, 8, 32, 64, 512], minimumSeconds: Double = 0.3,
@@ -74,7 +83,7 @@ public enum KernelBenchmark {
     ) -> [Result] {
         var results: [Result] = []
         let scratch = MatmulScratch()
-        log("type   rows x cols    tokens   ms/call    GFLOP/s    GB/s  (threads \(pool.threadCount))")
+        log("type   rows x cols    tokens   ms/call    GFLOP/s    GB/s  (threads \(pool.threadCount), \(tileInstructions))")
         for (type, rows, columns) in shapes {
             let bytes = rows * (columns / type.blockSize) * type.bytesPerBlock
             let weights = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)

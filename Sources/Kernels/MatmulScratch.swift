@@ -26,9 +26,11 @@ public final class MatmulScratch: @unchecked Sendable {
     }
 
     /// Quantized activations for `tokens` rows of `columns` floats in blocks of `blockSize` (32 or
-    /// 256), laid out in this scratch.
-    func activations(tokens: Int, columns: Int, blockSize: Int) -> QuantizedActivations {
+    /// 256), laid out in this scratch. Every array has room for `tokens` rounded up to 16, since the
+    /// AMX tiles read activations in whole tiles of 16 tokens (the rows past `tokens` are left as they are).
+    func activations(tokens count: Int, columns: Int, blockSize: Int) -> QuantizedActivations {
         let blocks = columns / blockSize
+        let tokens = (count + 15) & ~15
         let quantBytes = (tokens * columns + 63) & ~63
         let scaleBytes = (tokens * blocks * 4 + 63) & ~63
         let sumBytes = (tokens * blocks * 4 + 63) & ~63

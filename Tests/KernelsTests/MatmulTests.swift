@@ -194,28 +194,33 @@ func runMatmul(
     }
 
     /// Q6_K, Q4_K, Q4_0 and Q4_1 at many tokens unpack pairs of row groups (16 rows in 512-bit
-    /// vectors); an odd last group takes the usual tile. Bit-identical to the AVX2 tiles either way.
+    /// vectors, or AMX tiles of 16 tokens for Q4_0, Q4_1 and Q6_K where the CPU has them, with a last
+    /// partial tile); an odd last group takes the usual tile. Bit-identical to the AVX2 tiles either way.
     @Test(arguments: [GGMLType.q6_K, .q4_K, .q4_0, .q4_1])
     func unpackedPairsMatchTheAVX2Tiles(type: GGMLType) throws {
         #if TANDEM_AVX2
         guard InterleavedMatmul.hasVNNI else { return }
-        for rows in [17, 24, 40] {
+        let paths = InterleavedMatmul.hasAMX ? [(false, false), (true, false), (true, true)] : [(false, false), (true, false)]
+        let many = max(InterleavedMatmul.unpackedQ6KTokens, InterleavedMatmul.unpackedQ4KTokens, InterleavedMatmul.unpackedNibbleTokens)
+        for (rows, tokens) in [(17, many + 7), (24, many + 7), (40, many + 7), (24, 16), (40, 23)] {
             let weights = RandomWeights(type: type, rows: rows, columns: 512, seed: UInt64(rows))
             let fused = try #require(WeightMatrix.interleaving([weights.matrix]))
-            let tokens = max(InterleavedMatmul.unpackedQ6KTokens, InterleavedMatmul.unpackedQ4KTokens, InterleavedMatmul.unpackedNibbleTokens) + 7
             let input = randomActivations(tokens: tokens, columns: 512, seed: 5)
-            let results = [false, true].map { vnni in
+            let results = paths.map { vnni, amx in
                 var got = [Float](repeating: .nan, count: tokens * rows)
                 input.withUnsafeBufferPointer { x in
                     got.withUnsafeMutableBufferPointer { y in
                         InterleavedMatmul.run(
-                            fused, fused.interleaved!, x.baseAddress!, tokens, y.baseAddress!, Self.pool2, MatmulScratch(), vnni: vnni)
+                            fused, fused.interleaved!, x.baseAddress!, tokens, y.baseAddress!, Self.pool2, MatmulScratch(),
+                            vnni: vnni, amx: amx)
                     }
                 }
                 return got.map(\.bitPattern)
             }
-            #expect(results[0] == results[1], "\(type) rows \(rows)")
-            #expect(!results[1].contains(Float.nan.bitPattern))
+            for result in results.dropFirst() {
+                #expect(result == results[0], "\(type) rows \(rows) tokens \(tokens)")
+                #expect(!result.contains(Float.nan.bitPattern))
+            }
         }
         #endif
     }

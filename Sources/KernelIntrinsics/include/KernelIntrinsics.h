@@ -53,9 +53,11 @@ void tandem_q6k_tile_vnni(const void *group, int blocks, int bytesPerBlock, cons
                           const float *scales, const int32_t *groupOffsets, int tokens, float *out, int rows,
                           int valid);
 
-/// Writes two adjacent Q6_K row groups' stored bytes (`q + 32`), 16 rows side by side (4,096 bytes per
+/// Writes two adjacent Q6_K row groups' stored bytes (`q + 32`) minus `bias` (0, or 32 for the AMX tile's
+/// signed `q`), 16 rows side by side (4,096 bytes per
 /// block), to `out`, for `tandem_q6k_pair_tile_vnni`.
-void tandem_q6k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock, uint8_t *out);
+void tandem_q6k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock, int bias,
+                                 uint8_t *out);
 
 /// `tandem_q6k_tile_vnni` over the two row groups at `group` (the second `groupStride` bytes on), whose
 /// stored bytes `tandem_q6k_unpack_pair_vnni` wrote to `unpacked`, in 512-bit vectors; bit-identical to
@@ -77,10 +79,11 @@ void tandem_q4k_pair_tile_vnni(const void *group, long groupStride, const uint8_
                                const int16_t *subBlockSums, int tokens, float *out, int rows, int valid0,
                                int valid1);
 
-/// Unpacks two adjacent Q4_1 or Q4_0 row groups' nibbles (quants from `quantStart` in each block) to
-/// bytes, 16 rows side by side (512 bytes per block), in `out`, for `tandem_nibble_pair_tile_vnni`.
+/// Unpacks two adjacent Q4_1 or Q4_0 row groups' nibbles (quants from `quantStart` in each block) minus
+/// `bias` to bytes, 16 rows side by side (512 bytes per block), in `out`: for `tandem_nibble_pair_tile_vnni`
+/// (`bias` 0) and `tandem_nibble_pair_amx` (Q4_0's signed `q`: `bias` 8).
 void tandem_nibble_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock, int quantStart,
-                                    uint8_t *out);
+                                    int bias, uint8_t *out);
 
 /// `tandem_nibble_tile_vnni` over the two row groups at `group` (the second `groupStride` bytes on),
 /// whose nibbles `tandem_nibble_unpack_pair_vnni` wrote to `unpacked`, in 512-bit vectors; bit-identical
@@ -98,4 +101,22 @@ void tandem_nibble_tile_vnni(const void *group, long groupStride, int groups, in
                              const int8_t *quants, int columns, const float *scales, const float *sums,
                              const int32_t *integerSums, int32_t offset, int tokens, float *out, int rows, int valid0,
                              int valid1);
+/// 1 when the CPU has AMX-INT8 and AVX-512 VNNI and the kernel lets this process use tile data (asked
+/// for here, once per process); then `tandem_nibble_pair_amx` may be called.
+int tandem_enable_amx(void);
+/// `tandem_nibble_pair_tile_vnni` with AMX, bit-identical to it, for any number of tokens: 16 tokens x
+/// 16 rows per tile product. `unpacked` holds the pair as `tandem_nibble_unpack_pair_vnni` wrote it
+/// (Q4_0 with `bias` 8, Q4_1 with 0); the activation rows are read in whole tiles of 16 tokens, so the
+/// activations must have room for `tokens` rounded up to 16 (only `tokens` outputs are written).
+/// `aheadBytes` from `ahead` (the next pair) are prefetched into the second-level cache on the way.
+void tandem_nibble_pair_amx(const void *group, long groupStride, const int8_t *unpacked, int blocks, int bytesPerBlock,
+                            const int8_t *quants, int columns, const float *scales, const float *sums, int32_t offset,
+                            int tokens, const void *ahead, long aheadBytes, float *out, int rows, int valid0,
+                            int valid1);
+/// `tandem_q6k_pair_tile_vnni` with AMX, bit-identical to it, for any number of tokens (16-column groups,
+/// 16 tokens x 16 rows per tile product): `unpacked` as `tandem_q6k_unpack_pair_vnni` wrote it with
+/// `bias` 32; otherwise as `tandem_nibble_pair_amx`.
+void tandem_q6k_pair_amx(const void *group, long groupStride, const int8_t *unpacked, int blocks, int bytesPerBlock,
+                         const int8_t *quants, int columns, const float *scales, int tokens, const void *ahead,
+                         long aheadBytes, float *out, int rows, int valid0, int valid1);
 #endif

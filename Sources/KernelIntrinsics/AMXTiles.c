@@ -1,0 +1,249 @@
+// Interleaved Q4_0, Q4_1 and Q6_K products of many tokens with AMX (Intel's tile matrix multiply:
+// `tdpbssd` / `tdpbsud` multiply a tile of 16 rows x up to 64 bytes by a tile of up to 16 columns in one
+// instruction), over the pairs of row groups that `InterleavedMatmul.unpackedPairs` unpacks, chosen at
+// run time on CPUs and kernels that have it. Swift cannot emit the tile instructions, so this is C.
+//
+// A tile product gives one block's (Q6_K: one 16-column group's) exact integer dots for 16 tokens x 16
+// rows: the same integers as the VNNI and AVX2 tiles. The tile is stored, and AVX-512 then does the
+// same integer and float operations on it in the same order as the VNNI pair tiles, so results are
+// bit-identical. The float work is what bounds these kernels: a 16 x 16 tile of dots takes one tile
+// product but 16 vector multiplies, conversions and FMAs.
+#include "KernelIntrinsics.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define AMX_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni,amx-tile,amx-int8")))
+
+/// Linux's request for permission to use a dynamically enabled state component (arch_prctl).
+enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+
+int tandem_enable_amx(void) {
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
+    // AMX-TILE (bit 24) and AMX-INT8 (bit 25).
+    if ((edx & (3u << 24)) != (3u << 24)) return 0;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 27))) return 0;  // OSXSAVE
+    unsigned low, high;
+    __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
+    if ((low & (3u << 17)) != (3u << 17)) return 0;  // the OS saves tile configuration and data
+    // Tile data is off for a process until it asks (Linux 5.16 on); refused on older kernels.
+    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) return 0;
+    return tandem_has_vnni();
+}
+
+/// The 64-byte operand of `ldtilecfg` (palette 1).
+typedef struct {
+    uint8_t palette;
+    uint8_t startRow;
+    uint8_t reserved[14];
+    uint16_t bytesPerRow[16];
+    uint8_t rows[16];
+} TileConfig;
+
+/// Tiles 0-2 and 3-5: a block's dots (16 tokens x 16 rows of Int32), its activations (16 tokens x 32
+/// bytes) and its weights (8 rows of 4 columns x 16 rows), twice, so that one block's tiles run while
+/// the other's dots get their float work.
+AMX_TARGET static void load_nibble_config(void) {
+    TileConfig config = {0};
+    config.palette = 1;
+    for (int i = 0; i < 2; i++) {
+        config.rows[3 * i] = 16, config.bytesPerRow[3 * i] = 64;
+        config.rows[3 * i + 1] = 16, config.bytesPerRow[3 * i + 1] = 32;
+        config.rows[3 * i + 2] = 8, config.bytesPerRow[3 * i + 2] = 64;
+    }
+    _tile_loadconfig(&config);
+}
+
+/// Writes the first `count` (at most 16) tokens' accumulators: token `t`'s `valid0` first rows to
+/// `out + t * rows` and its `valid1` second rows 8 floats on.
+AMX_TARGET static inline __attribute__((always_inline)) void store_tile(const __m512 *acc, int count, float *out,
+                                                                        int rows, int valid0, int valid1) {
+    for (int t = 0; t < count && t < 16; t++) {
+        float lanes[16];
+        _mm512_storeu_ps(lanes, acc[t]);
+        float *row = out + (long)t * rows;
+        for (int i = 0; i < valid0; i++) row[i] = lanes[i];
+        for (int i = 0; i < valid1; i++) row[8 + i] = lanes[8 + i];
+    }
+}
+
+/// Starts block `b`'s dots for 16 tokens in tile `C` (activations in `A`, weights in `B`): signed
+/// weights (Q4_0's `q`) with `tdpbssd`, unsigned (Q4_1's nibbles) with `tdpbsud`. `tilestored` waits for
+/// the product, so the kernels store a block's dots one block later, after other float work.
+#define NIBBLE_BLOCK_DOTS(C, A, B, b)                                                                   \
+    do {                                                                                                \
+        _tile_zero(C);                                                                                  \
+        _tile_loadd(A, quants + (long)(b) * 32, columns);                                               \
+        _tile_loadd(B, unpacked + (long)(b) * 512, 64);                                                 \
+        if (withMinimum) _tile_dpbsud(C, A, B); else _tile_dpbssd(C, A, B);                            \
+    } while (0)
+
+/// Block `b`'s float work for 16 tokens, as `nibble_pair_tile` does it per token.
+AMX_TARGET static inline __attribute__((always_inline)) void nibble_block_floats(
+    __m512 *acc, const int32_t *dots, const uint8_t *first, const uint8_t *second, int b, int blocks,
+    int bytesPerBlock, const float *scales, const float *sums, const int withMinimum) {
+    const uint8_t *one = first + (long)b * bytesPerBlock, *two = second + (long)b * bytesPerBlock;
+    __m512 weightScales = _mm512_cvtph_ps(_mm256_setr_m128i(_mm_loadu_si128((const __m128i *)one),
+                                                            _mm_loadu_si128((const __m128i *)two)));
+    if (withMinimum) {
+        __m512 minimums = _mm512_cvtph_ps(_mm256_setr_m128i(_mm_loadu_si128((const __m128i *)(one + 16)),
+                                                            _mm_loadu_si128((const __m128i *)(two + 16))));
+#pragma clang loop unroll(full)
+        for (int t = 0; t < 16; t++) {
+            __m512 scale = _mm512_mul_ps(weightScales, _mm512_set1_ps(scales[t * blocks + b]));
+            __m512 product = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(_mm512_load_si512(dots + 16 * t)), acc[t]);
+            acc[t] = _mm512_fmadd_ps(minimums, _mm512_set1_ps(sums[t * blocks + b]), product);
+        }
+    } else {
+#pragma clang loop unroll(full)
+        for (int t = 0; t < 16; t++) {
+            __m512 scale = _mm512_mul_ps(weightScales, _mm512_set1_ps(scales[t * blocks + b]));
+            acc[t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(_mm512_load_si512(dots + 16 * t)), acc[t]);
+        }
+    }
+}
+
+AMX_TARGET static inline __attribute__((always_inline)) void nibble_pair_amx(
+    const uint8_t *group, long groupStride, const int8_t *unpacked, int blocks, int bytesPerBlock,
+    const int8_t *quants, int columns, const float *scales, const float *sums, const int withMinimum, int tokens,
+    const uint8_t *ahead, long aheadBytes, float *out, int rows, int valid0, int valid1) {
+    _Alignas(64) int32_t dots[2][256];
+    const uint8_t *second = group + groupStride;
+    const int tiles = (tokens + 15) / 16;
+    // The next pair's weights, a slice per block of every token tile, into the second-level cache.
+    const long lines = (aheadBytes + 63) / 64, perBlock = (lines + (long)tiles * blocks - 1) / ((long)tiles * blocks);
+    long line = 0;
+    load_nibble_config();
+    for (int tile = 0; tile < tiles; tile++) {
+        __m512 acc[16];
+        for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
+        // Block b's dots are in tile 0 (b even) or 3 (b odd) until stored to dots[b & 1].
+        NIBBLE_BLOCK_DOTS(0, 1, 2, 0);
+        _tile_stored(0, dots[0], 64);
+        if (blocks > 1) NIBBLE_BLOCK_DOTS(3, 4, 5, 1);
+        for (int b = 0; b < blocks; b++) {
+            if (b + 1 < blocks) {
+                if (b & 1) _tile_stored(0, dots[0], 64);
+                else _tile_stored(3, dots[1], 64);
+            }
+            if (b + 2 < blocks) {
+                if (b & 1) NIBBLE_BLOCK_DOTS(3, 4, 5, b + 2);
+                else NIBBLE_BLOCK_DOTS(0, 1, 2, b + 2);
+            }
+            for (long end = line + perBlock; line < end && line < lines; line++) tandem_prefetch_l2(ahead + 64 * line);
+            nibble_block_floats(acc, dots[b & 1], group, second, b, blocks, bytesPerBlock, scales, sums, withMinimum);
+        }
+        store_tile(acc, tokens - 16 * tile, out, rows, valid0, valid1);
+        quants += 16L * columns, scales += 16L * blocks, sums += 16L * blocks, out += 16L * rows;
+    }
+    _tile_release();
+}
+
+AMX_TARGET void tandem_nibble_pair_amx(const void *group, long groupStride, const int8_t *unpacked, int blocks,
+                                       int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
+                                       const float *sums, int32_t offset, int tokens, const void *ahead,
+                                       long aheadBytes, float *out, int rows, int valid0, int valid1) {
+    if (offset == 0) {
+        nibble_pair_amx(group, groupStride, unpacked, blocks, bytesPerBlock, quants, columns, scales, sums, 1,
+                        tokens, ahead, aheadBytes, out, rows, valid0, valid1);
+    } else {
+        nibble_pair_amx(group, groupStride, unpacked, blocks, bytesPerBlock, quants, columns, scales, sums, 0,
+                        tokens, ahead, aheadBytes, out, rows, valid0, valid1);
+    }
+}
+
+
+/// Tiles 0-2 and 3-5: a 16-column group's dots (16 tokens x 16 rows of Int32), its activations (16
+/// tokens x 16 bytes) and its weights (4 rows of 4 columns x 16 rows), twice.
+AMX_TARGET static void load_q6k_config(void) {
+    TileConfig config = {0};
+    config.palette = 1;
+    for (int i = 0; i < 2; i++) {
+        config.rows[3 * i] = 16, config.bytesPerRow[3 * i] = 64;
+        config.rows[3 * i + 1] = 16, config.bytesPerRow[3 * i + 1] = 16;
+        config.rows[3 * i + 2] = 4, config.bytesPerRow[3 * i + 2] = 64;
+    }
+    _tile_loadconfig(&config);
+}
+
+/// Starts group `i` (block `i / 16`, group `i % 16`)'s dots for 16 tokens in tile `C` (activations in
+/// `A`, weights in `B`): the signed quants `q` with `tdpbssd`. Stored one group later, as for the nibbles.
+#define Q6K_GROUP_DOTS(C, A, B, i)                                                                      \
+    do {                                                                                                \
+        _tile_zero(C);                                                                                  \
+        _tile_loadd(A, quants + (long)((i) / 16) * 256 + 16 * ((i) % 16), columns);                     \
+        _tile_loadd(B, unpacked + (long)(i) * 256, 64);                                                 \
+        _tile_dpbssd(C, A, B);                                                                          \
+    } while (0)
+
+AMX_TARGET void tandem_q6k_pair_amx(const void *groupData, long groupStride, const int8_t *unpacked, int blocks,
+                                    int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
+                                    int tokens, const void *aheadData, long aheadBytes, float *out, int rows,
+                                    int valid0, int valid1) {
+    enum { D = 0, SCALES = 16 };
+    _Alignas(64) int32_t dots[2][256];
+    const uint8_t *group = (const uint8_t *)groupData, *ahead = (const uint8_t *)aheadData;
+    const int tiles = (tokens + 15) / 16, groups = 16 * blocks;
+    // The next pair's weights, a slice per block of every token tile, into the second-level cache.
+    const long lines = (aheadBytes + 63) / 64, perBlock = (lines + (long)tiles * blocks - 1) / ((long)tiles * blocks);
+    long line = 0;
+    load_q6k_config();
+    for (int tile = 0; tile < tiles; tile++) {
+        __m512 acc[16];
+        for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
+        // Group i's dots are in tile 0 (i even) or 3 (i odd) until stored to dots[i & 1].
+        Q6K_GROUP_DOTS(0, 1, 2, 0);
+        _tile_stored(0, dots[0], 64);
+        Q6K_GROUP_DOTS(3, 4, 5, 1);
+        for (int b = 0; b < blocks; b++) {
+            const uint8_t *first = group + (long)b * bytesPerBlock, *second = first + groupStride;
+            __m512i scaled[16];
+            for (int t = 0; t < 16; t++) scaled[t] = _mm512_setzero_si512();
+            for (int g = 0; g < 16; g++) {
+                const int i = 16 * b + g;
+                if (i + 1 < groups) {
+                    if (i & 1) _tile_stored(0, dots[0], 64);
+                    else _tile_stored(3, dots[1], 64);
+                }
+                if (i + 2 < groups) {
+                    if (i & 1) Q6K_GROUP_DOTS(3, 4, 5, i + 2);
+                    else Q6K_GROUP_DOTS(0, 1, 2, i + 2);
+                }
+                __m128i groupScales = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(first + SCALES + 8 * g)),
+                                                         _mm_loadl_epi64((const __m128i *)(second + SCALES + 8 * g)));
+                __m512i scale = _mm512_cvtepi8_epi32(groupScales);
+                const int32_t *groupDots = dots[i & 1];
+#pragma clang loop unroll(full)
+                for (int t = 0; t < 16; t++)
+                    scaled[t] = _mm512_add_epi32(scaled[t], _mm512_mullo_epi32(_mm512_load_si512(groupDots + 16 * t), scale));
+            }
+            for (long end = line + perBlock; line < end && line < lines; line++) tandem_prefetch_l2(ahead + 64 * line);
+            __m256i halves = _mm256_setr_m128i(_mm_loadu_si128((const __m128i *)(first + D)),
+                                               _mm_loadu_si128((const __m128i *)(second + D)));
+            __m512 d = _mm512_cvtph_ps(halves);
+#pragma clang loop unroll(full)
+            for (int t = 0; t < 16; t++) {
+                __m512 da = _mm512_set1_ps(scales[t * blocks + b]);
+                acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(scaled[t]), acc[t]);
+            }
+        }
+        store_tile(acc, tokens - 16 * tile, out, rows, valid0, valid1);
+        quants += 16L * columns, scales += 16L * blocks, out += 16L * rows;
+    }
+    _tile_release();
+}
+
+#else
+int tandem_enable_amx(void) { return 0; }
+void tandem_nibble_pair_amx(const void *group, long groupStride, const int8_t *unpacked, int blocks,
+                            int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
+                            const float *sums, int32_t offset, int tokens, const void *ahead, long aheadBytes,
+                            float *out, int rows, int valid0, int valid1) {}
+void tandem_q6k_pair_amx(const void *groupData, long groupStride, const int8_t *unpacked, int blocks, int bytesPerBlock,
+                         const int8_t *quants, int columns, const float *scales, int tokens, const void *aheadData,
+                         long aheadBytes, float *out, int rows, int valid0, int valid1) {}
+#endif
