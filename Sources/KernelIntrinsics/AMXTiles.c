@@ -1,12 +1,12 @@
-// Interleaved Q4_0, Q4_1 and Q6_K products of many tokens with AMX (Intel's tile matrix multiply:
+// Interleaved Q4_0, Q4_1, Q4_K and Q6_K products of many tokens with AMX (Intel's tile matrix multiply:
 // `tdpbssd` / `tdpbsud` multiply a tile of 16 rows x up to 64 bytes by a tile of up to 16 columns in one
 // instruction), over the pairs of row groups that `InterleavedMatmul.unpackedPairs` unpacks, chosen at
 // run time on CPUs and kernels that have it. Swift cannot emit the tile instructions, so this is C.
 //
-// A tile product gives one block's (Q6_K: one 16-column group's) exact integer dots for 16 tokens x 16
-// rows: the same integers as the VNNI and AVX2 tiles. The tile is stored, and AVX-512 then does the
-// same integer and float operations on it in the same order as the VNNI pair tiles, so results are
-// bit-identical. The float work is what bounds these kernels: a 16 x 16 tile of dots takes one tile
+// A tile product gives one block's (K formats: one 16- or 32-column group's) exact integer dots for 16
+// tokens x 16 rows: the same integers as the VNNI and AVX2 tiles. The tile is stored, and AVX-512 then
+// does the same integer and float operations on it in the same order as the VNNI pair tiles, so results
+// are bit-identical. The float work is what bounds these kernels: a 16 x 16 tile of dots takes one tile
 // product but 16 vector multiplies, conversions and FMAs.
 #include "KernelIntrinsics.h"
 
@@ -69,6 +69,31 @@ AMX_TARGET static inline __attribute__((always_inline)) void store_tile(const __
         for (int i = 0; i < valid0; i++) row[i] = lanes[i];
         for (int i = 0; i < valid1; i++) row[8 + i] = lanes[8 + i];
     }
+}
+
+/// Sixteen bytes: 8 at `first` then 8 at `second`.
+AMX_TARGET static inline __attribute__((always_inline)) __m128i two_halves(const uint8_t *first, const uint8_t *second) {
+    return _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)first), _mm_loadl_epi64((const __m128i *)second));
+}
+
+/// Sixteen f16 values, 8 at `first` then 8 at `second`, as floats.
+AMX_TARGET static inline __attribute__((always_inline)) __m512 halves_ps(const uint8_t *first, const uint8_t *second) {
+    return _mm512_cvtph_ps(_mm256_setr_m128i(_mm_loadu_si128((const __m128i *)first), _mm_loadu_si128((const __m128i *)second)));
+}
+
+/// Lane r's pair of 16-bit minimums (sub-blocks 2i and 2i + 1 of row r) for the 16 rows of two Q4_K
+/// row groups, from each group's 16 minimum bytes at `first` and `second`.
+AMX_TARGET static inline __attribute__((always_inline)) __m512i minimum_pairs(const uint8_t *first, const uint8_t *second) {
+    __m128i pairs0 = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)first), _mm_loadl_epi64((const __m128i *)(first + 8)));
+    __m128i pairs1 = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)second), _mm_loadl_epi64((const __m128i *)(second + 8)));
+    return _mm512_cvtepi8_epi16(_mm256_setr_m128i(pairs0, pairs1));
+}
+
+/// Two consecutive Int16 activation sub-block sums at `sums`, in every 32-bit lane.
+AMX_TARGET static inline __attribute__((always_inline)) __m512i sum_pair(const int16_t *sums) {
+    int32_t two;
+    __builtin_memcpy(&two, sums, 4);
+    return _mm512_set1_epi32(two);
 }
 
 /// Starts block `b`'s dots for 16 tokens in tile `C` (activations in `A`, weights in `B`): signed
@@ -157,84 +182,125 @@ AMX_TARGET void tandem_nibble_pair_amx(const void *group, long groupStride, cons
 }
 
 
-/// Tiles 0-2 and 3-5: a 16-column group's dots (16 tokens x 16 rows of Int32), its activations (16
-/// tokens x 16 bytes) and its weights (4 rows of 4 columns x 16 rows), twice.
-AMX_TARGET static void load_q6k_config(void) {
+/// Tiles 0-2 and 3-5: a group's dots (16 tokens x 16 rows of Int32), its activations (16 tokens x
+/// `groupBytes` bytes: 16 for Q6_K's groups, 32 for Q4_K's sub-blocks) and its weights (`groupBytes / 4`
+/// rows of 4 columns x 16 rows), twice.
+AMX_TARGET static void load_k_config(int groupBytes) {
     TileConfig config = {0};
     config.palette = 1;
     for (int i = 0; i < 2; i++) {
         config.rows[3 * i] = 16, config.bytesPerRow[3 * i] = 64;
-        config.rows[3 * i + 1] = 16, config.bytesPerRow[3 * i + 1] = 16;
-        config.rows[3 * i + 2] = 4, config.bytesPerRow[3 * i + 2] = 64;
+        config.rows[3 * i + 1] = 16, config.bytesPerRow[3 * i + 1] = (uint16_t)groupBytes;
+        config.rows[3 * i + 2] = (uint8_t)(groupBytes / 4), config.bytesPerRow[3 * i + 2] = 64;
     }
     _tile_loadconfig(&config);
 }
 
-/// Starts group `i` (block `i / 16`, group `i % 16`)'s dots for 16 tokens in tile `C` (activations in
-/// `A`, weights in `B`): the signed quants `q` with `tdpbssd`. Stored one group later, as for the nibbles.
-#define Q6K_GROUP_DOTS(C, A, B, i)                                                                      \
+/// Starts group `i` (block `i / groups`, group `i % groups`)'s dots for 16 tokens in tile `C`
+/// (activations in `A`, weights in `B`): Q6_K's signed `q` with `tdpbssd`, Q4_K's unsigned nibbles with
+/// `tdpbsud`. Stored one group later, as for the nibbles.
+#define K_GROUP_DOTS(C, A, B, i)                                                                        \
     do {                                                                                                \
         _tile_zero(C);                                                                                  \
-        _tile_loadd(A, quants + (long)((i) / 16) * 256 + 16 * ((i) % 16), columns);                     \
-        _tile_loadd(B, unpacked + (long)(i) * 256, 64);                                                 \
-        _tile_dpbssd(C, A, B);                                                                          \
+        _tile_loadd(A, quants + (long)((i) / groups) * 256 + groupBytes * ((i) % groups), columns);     \
+        _tile_loadd(B, unpacked + (long)(i) * 16 * groupBytes, 64);                                     \
+        if (q4k) _tile_dpbsud(C, A, B); else _tile_dpbssd(C, A, B);                                    \
     } while (0)
 
-AMX_TARGET void tandem_q6k_pair_amx(const void *groupData, long groupStride, const int8_t *unpacked, int blocks,
-                                    int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
-                                    int tokens, const void *aheadData, long aheadBytes, float *out, int rows,
-                                    int valid0, int valid1) {
-    enum { D = 0, SCALES = 16 };
+/// `q4k_pair_tile`'s float work after a block's integers, 16 tokens at a time: `d x da x scaled -
+/// dmin x da x Σ minimum x sub-block sum`, operation for operation.
+AMX_TARGET static inline __attribute__((always_inline)) void q4k_block_floats(
+    __m512 *acc, const __m512i *scaled, const uint8_t *first, const uint8_t *second, int b, int blocks,
+    const float *scales, const int16_t *subBlockSums, int columns) {
+    enum { D = 0, DMIN = 16, MINIMUMS = 96 };
+    __m512 d = halves_ps(first + D, second + D), dmin = halves_ps(first + DMIN, second + DMIN);
+    __m512i m[4];
+    for (int i = 0; i < 4; i++) m[i] = minimum_pairs(first + MINIMUMS + 16 * i, second + MINIMUMS + 16 * i);
+    for (int t = 0; t < 16; t++) {
+        __m512 da = _mm512_set1_ps(scales[t * blocks + b]);
+        __m512 result = _mm512_fmadd_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(scaled[t]), acc[t]);
+        const int16_t *sums = subBlockSums + (long)t * (columns / 32) + b * 8;
+        __m512i minimumSum = _mm512_madd_epi16(m[0], sum_pair(sums));
+        for (int j = 1; j < 4; j++) minimumSum = _mm512_dpwssd_epi32(minimumSum, m[j], sum_pair(sums + 2 * j));
+        __m512 negated = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(dmin, da));
+        acc[t] = _mm512_fmadd_ps(negated, _mm512_cvtepi32_ps(minimumSum), result);
+    }
+}
+
+/// The Q6_K (`q4k` 0: 16 groups of 16 columns per block) or Q4_K (`q4k` 1: 8 sub-blocks of 32) pair
+/// tile: each group's dots times the rows' group scales summed in Int32 per block, then the block's
+/// float work, as `q6k_pair_tile` and `q4k_pair_tile` do.
+AMX_TARGET static inline __attribute__((always_inline)) void k_pair_amx(
+    const uint8_t *group, long groupStride, const int8_t *unpacked, int blocks, int bytesPerBlock,
+    const int8_t *quants, int columns, const float *scales, const int16_t *subBlockSums, const int q4k, int tokens,
+    const uint8_t *ahead, long aheadBytes, float *out, int rows, int valid0, int valid1) {
+    const int groupBytes = q4k ? 32 : 16, groups = 256 / groupBytes, scaleOffset = q4k ? 32 : 16;
     _Alignas(64) int32_t dots[2][256];
-    const uint8_t *group = (const uint8_t *)groupData, *ahead = (const uint8_t *)aheadData;
-    const int tiles = (tokens + 15) / 16, groups = 16 * blocks;
+    const int tiles = (tokens + 15) / 16, total = groups * blocks;
     // The next pair's weights, a slice per block of every token tile, into the second-level cache.
     const long lines = (aheadBytes + 63) / 64, perBlock = (lines + (long)tiles * blocks - 1) / ((long)tiles * blocks);
     long line = 0;
-    load_q6k_config();
+    load_k_config(groupBytes);
     for (int tile = 0; tile < tiles; tile++) {
         __m512 acc[16];
         for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
         // Group i's dots are in tile 0 (i even) or 3 (i odd) until stored to dots[i & 1].
-        Q6K_GROUP_DOTS(0, 1, 2, 0);
+        K_GROUP_DOTS(0, 1, 2, 0);
         _tile_stored(0, dots[0], 64);
-        Q6K_GROUP_DOTS(3, 4, 5, 1);
+        K_GROUP_DOTS(3, 4, 5, 1);
         for (int b = 0; b < blocks; b++) {
             const uint8_t *first = group + (long)b * bytesPerBlock, *second = first + groupStride;
             __m512i scaled[16];
             for (int t = 0; t < 16; t++) scaled[t] = _mm512_setzero_si512();
-            for (int g = 0; g < 16; g++) {
-                const int i = 16 * b + g;
-                if (i + 1 < groups) {
+            for (int g = 0; g < groups; g++) {
+                const int i = groups * b + g;
+                if (i + 1 < total) {
                     if (i & 1) _tile_stored(0, dots[0], 64);
                     else _tile_stored(3, dots[1], 64);
                 }
-                if (i + 2 < groups) {
-                    if (i & 1) Q6K_GROUP_DOTS(3, 4, 5, i + 2);
-                    else Q6K_GROUP_DOTS(0, 1, 2, i + 2);
+                if (i + 2 < total) {
+                    if (i & 1) K_GROUP_DOTS(3, 4, 5, i + 2);
+                    else K_GROUP_DOTS(0, 1, 2, i + 2);
                 }
-                __m128i groupScales = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(first + SCALES + 8 * g)),
-                                                         _mm_loadl_epi64((const __m128i *)(second + SCALES + 8 * g)));
-                __m512i scale = _mm512_cvtepi8_epi32(groupScales);
+                __m512i scale = _mm512_cvtepi8_epi32(two_halves(first + scaleOffset + 8 * g, second + scaleOffset + 8 * g));
                 const int32_t *groupDots = dots[i & 1];
 #pragma clang loop unroll(full)
                 for (int t = 0; t < 16; t++)
                     scaled[t] = _mm512_add_epi32(scaled[t], _mm512_mullo_epi32(_mm512_load_si512(groupDots + 16 * t), scale));
             }
             for (long end = line + perBlock; line < end && line < lines; line++) tandem_prefetch_l2(ahead + 64 * line);
-            __m256i halves = _mm256_setr_m128i(_mm_loadu_si128((const __m128i *)(first + D)),
-                                               _mm_loadu_si128((const __m128i *)(second + D)));
-            __m512 d = _mm512_cvtph_ps(halves);
+            if (q4k) {
+                q4k_block_floats(acc, scaled, first, second, b, blocks, scales, subBlockSums, columns);
+            } else {
+                __m512 d = halves_ps(first, second);
 #pragma clang loop unroll(full)
-            for (int t = 0; t < 16; t++) {
-                __m512 da = _mm512_set1_ps(scales[t * blocks + b]);
-                acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(scaled[t]), acc[t]);
+                for (int t = 0; t < 16; t++) {
+                    __m512 da = _mm512_set1_ps(scales[t * blocks + b]);
+                    acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(scaled[t]), acc[t]);
+                }
             }
         }
         store_tile(acc, tokens - 16 * tile, out, rows, valid0, valid1);
         quants += 16L * columns, scales += 16L * blocks, out += 16L * rows;
+        if (q4k) subBlockSums += 16L * (columns / 32);
     }
     _tile_release();
+}
+
+AMX_TARGET void tandem_q6k_pair_amx(const void *group, long groupStride, const int8_t *unpacked, int blocks,
+                                    int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
+                                    int tokens, const void *ahead, long aheadBytes, float *out, int rows, int valid0,
+                                    int valid1) {
+    k_pair_amx(group, groupStride, unpacked, blocks, bytesPerBlock, quants, columns, scales, 0, 0, tokens, ahead,
+               aheadBytes, out, rows, valid0, valid1);
+}
+
+AMX_TARGET void tandem_q4k_pair_amx(const void *group, long groupStride, const uint8_t *unpacked, int blocks,
+                                    int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
+                                    const int16_t *subBlockSums, int tokens, const void *ahead, long aheadBytes,
+                                    float *out, int rows, int valid0, int valid1) {
+    k_pair_amx(group, groupStride, (const int8_t *)unpacked, blocks, bytesPerBlock, quants, columns, scales,
+               subBlockSums, 1, tokens, ahead, aheadBytes, out, rows, valid0, valid1);
 }
 
 #else
@@ -243,7 +309,11 @@ void tandem_nibble_pair_amx(const void *group, long groupStride, const int8_t *u
                             int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
                             const float *sums, int32_t offset, int tokens, const void *ahead, long aheadBytes,
                             float *out, int rows, int valid0, int valid1) {}
-void tandem_q6k_pair_amx(const void *groupData, long groupStride, const int8_t *unpacked, int blocks, int bytesPerBlock,
-                         const int8_t *quants, int columns, const float *scales, int tokens, const void *aheadData,
+void tandem_q6k_pair_amx(const void *group, long groupStride, const int8_t *unpacked, int blocks, int bytesPerBlock,
+                         const int8_t *quants, int columns, const float *scales, int tokens, const void *ahead,
                          long aheadBytes, float *out, int rows, int valid0, int valid1) {}
+void tandem_q4k_pair_amx(const void *group, long groupStride, const uint8_t *unpacked, int blocks, int bytesPerBlock,
+                         const int8_t *quants, int columns, const float *scales, const int16_t *subBlockSums,
+                         int tokens, const void *ahead, long aheadBytes, float *out, int rows, int valid0,
+                         int valid1) {}
 #endif

@@ -184,16 +184,19 @@ enum InterleavedMatmul {
     /// tiles over unpacked pairs, where the CPU has them.
     static let amxNibbleTokens = 16
     static let amxQ6KTokens = 16
+    static let amxQ4KTokens = 16
 
     /// Whether `unpackedPairs` runs the AMX tiles for this layout.
-    static func amxTiles(_ p: InterleavedWeights, amx: Bool) -> Bool { amx && (p.isNibbles || p.type == .q6_K) }
+    static func amxTiles(_ p: InterleavedWeights, amx: Bool) -> Bool {
+        amx && (p.isNibbles || p.type == .q6_K || p.type == .q4_K)
+    }
 
     /// Whether `run` takes `unpackedPairs` for this layout and token count.
     static func unpacksPairs(_ p: InterleavedWeights, tokens: Int, vnni: Bool, amx: Bool) -> Bool {
         guard vnni else { return false }
         switch p.type {
         case .q6_K: return tokens >= (amx ? amxQ6KTokens : unpackedQ6KTokens)
-        case .q4_K: return tokens >= unpackedQ4KTokens
+        case .q4_K: return tokens >= (amx ? amxQ4KTokens : unpackedQ4KTokens)
         default: return p.isNibbles && tokens >= (amx ? amxNibbleTokens : unpackedNibbleTokens)
         }
     }
@@ -238,11 +241,16 @@ enum InterleavedMatmul {
                     let signed = UnsafeRawPointer(unpacked).assumingMemoryBound(to: Int8.self)
                     let out = firstOutput(group: group, token: 0, rows: rows, output: output)
                     let ahead = p.groupData(group + 2), aheadBytes = nextGroups * groupStride
-                    if p.type == .q6_K {
+                    switch p.type {
+                    case .q6_K:
                         tandem_q6k_pair_amx(
                             data, groupStride, signed, blocks, bytes, a.quants, columns, a.scales, Int32(tokens), ahead,
                             aheadBytes, out, Int32(rows), valid0, valid1)
-                    } else {
+                    case .q4_K:
+                        tandem_q4k_pair_amx(
+                            data, groupStride, unpacked, blocks, bytes, a.quants, columns, a.scales, a.subBlockSums,
+                            Int32(tokens), ahead, aheadBytes, out, Int32(rows), valid0, valid1)
+                    default:
                         tandem_nibble_pair_amx(
                             data, groupStride, signed, blocks, bytes, a.quants, columns, a.scales, a.sums, offset,
                             Int32(tokens), ahead, aheadBytes, out, Int32(rows), valid0, valid1)

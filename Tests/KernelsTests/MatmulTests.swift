@@ -194,7 +194,7 @@ func runMatmul(
     }
 
     /// Q6_K, Q4_K, Q4_0 and Q4_1 at many tokens unpack pairs of row groups (16 rows in 512-bit
-    /// vectors, or AMX tiles of 16 tokens for Q4_0, Q4_1 and Q6_K where the CPU has them, with a last
+    /// vectors, or AMX tiles of 16 tokens where the CPU has them, with a last
     /// partial tile); an odd last group takes the usual tile. Bit-identical to the AVX2 tiles either way.
     @Test(arguments: [GGMLType.q6_K, .q4_K, .q4_0, .q4_1])
     func unpackedPairsMatchTheAVX2Tiles(type: GGMLType) throws {

@@ -102,7 +102,7 @@ void tandem_nibble_tile_vnni(const void *group, long groupStride, int groups, in
                              const int32_t *integerSums, int32_t offset, int tokens, float *out, int rows, int valid0,
                              int valid1);
 /// 1 when the CPU has AMX-INT8 and AVX-512 VNNI and the kernel lets this process use tile data (asked
-/// for here, once per process); then `tandem_nibble_pair_amx` may be called.
+/// for here, once per process); then the `_amx` tiles below may be called.
 int tandem_enable_amx(void);
 /// `tandem_nibble_pair_tile_vnni` with AMX, bit-identical to it, for any number of tokens: 16 tokens x
 /// 16 rows per tile product. `unpacked` holds the pair as `tandem_nibble_unpack_pair_vnni` wrote it
@@ -119,4 +119,12 @@ void tandem_nibble_pair_amx(const void *group, long groupStride, const int8_t *u
 void tandem_q6k_pair_amx(const void *group, long groupStride, const int8_t *unpacked, int blocks, int bytesPerBlock,
                          const int8_t *quants, int columns, const float *scales, int tokens, const void *ahead,
                          long aheadBytes, float *out, int rows, int valid0, int valid1);
+/// `tandem_q4k_pair_tile_vnni` with AMX, bit-identical to it, for any number of tokens (32-column
+/// sub-blocks, 16 tokens x 16 rows per tile product): `unpacked` as `tandem_q4k_unpack_pair_vnni` wrote
+/// it; activation sub-block sums at `subBlockSums` (`[t * columns / 32 + j]`); otherwise as
+/// `tandem_nibble_pair_amx`.
+void tandem_q4k_pair_amx(const void *group, long groupStride, const uint8_t *unpacked, int blocks, int bytesPerBlock,
+                         const int8_t *quants, int columns, const float *scales, const int16_t *subBlockSums,
+                         int tokens, const void *ahead, long aheadBytes, float *out, int rows, int valid0,
+                         int valid1);
 #endif
