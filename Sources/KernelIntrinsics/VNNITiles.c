@@ -122,6 +122,13 @@ VNNI_TARGET static inline __attribute__((always_inline)) void nibble_tile(const 
         for (int t = 0; t < 6; t++) acc[g][t] = _mm256_setzero_ps();
     for (int b = 0; b < blocks; b++) {
         const uint8_t *block = group + (long)b * bytesPerBlock;
+        // One sweep (decode) reads the weights once, from memory: each block's lines 4 KiB ahead into the
+        // second-level cache. A streamed Q4_0 262144 x 2048 at 1 token read at 16-17 GB/s with the
+        // hardware prefetchers alone and 22-30 with this on a Xeon (Emerald Rapids), 1B decode 22-23 ->
+        // 28-30 tok/s (alternated); 1 KiB ahead or into the first level gained less.
+        if (tokens <= 4)
+            for (int g = 0; g < groups; g++)
+                for (int l = 0; l < bytesPerBlock; l += 64) tandem_prefetch_l2(block + g * groupStride + 4096 + l);
         __m256i low[2][6], high[2][6];
         for (int g = 0; g < groups; g++)
             for (int t = 0; t < tokens; t++) {
