@@ -471,17 +471,17 @@ VNNI_TARGET void tandem_q6k_pair_tile_vnni(const void *group, long groupStride, 
 /// rest) at `64 * c`, the first group's 32 bytes then the second's.
 VNNI_TARGET void tandem_nibble_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock,
                                                 int quantStart, int bias, uint8_t *out) {
-    const __m256i mask = _mm256_set1_epi8(0x0F), biases = _mm256_set1_epi8((char)bias);
-    for (int half = 0; half < 2; half++) {
-        for (int b = 0; b < blocks; b++) {
-            const uint8_t *block = (const uint8_t *)group + half * groupStride + (long)b * bytesPerBlock;
-            uint8_t *chunks = out + (long)b * 512 + 32 * half;
-            for (int k = 0; k < 4; k++) {
-                __m256i raw = _mm256_loadu_si256((const __m256i *)(block + quantStart + 32 * k));
-                _mm256_storeu_si256((__m256i *)(chunks + 64 * k), _mm256_sub_epi8(_mm256_and_si256(raw, mask), biases));
-                _mm256_storeu_si256((__m256i *)(chunks + 64 * (k + 4)),
-                                    _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(raw, 4), mask), biases));
-            }
+    const __m512i mask = _mm512_set1_epi8(0x0F), biases = _mm512_set1_epi8((char)bias);
+    for (int b = 0; b < blocks; b++) {
+        const uint8_t *first = (const uint8_t *)group + (long)b * bytesPerBlock + quantStart, *second = first + groupStride;
+        uint8_t *chunks = out + (long)b * 512;
+        for (int k = 0; k < 4; k++) {
+            // Both groups' 32 bytes of chunk k in one vector: the unpacked chunk's layout.
+            __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(first + 32 * k))),
+                                             _mm256_loadu_si256((const __m256i *)(second + 32 * k)), 1);
+            _mm512_storeu_si512((void *)(chunks + 64 * k), _mm512_sub_epi8(_mm512_and_si512(raw, mask), biases));
+            _mm512_storeu_si512((void *)(chunks + 64 * (k + 4)),
+                                _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(raw, 4), mask), biases));
         }
     }
 }
