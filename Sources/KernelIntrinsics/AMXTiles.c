@@ -97,14 +97,38 @@ AMX_TARGET static inline __attribute__((always_inline)) __m512i sum_pair(const i
 }
 
 /// Starts block `b`'s dots for 16 tokens in tile `C` (activations in `A`, weights in `B`): signed
-/// weights (Q4_0's `q`) with `tdpbssd`, unsigned (Q4_1's nibbles) with `tdpbsud`. `tilestored` waits for
-/// the product, so the kernels store a block's dots one block later, after other float work.
+/// weights (Q4_0's `q`) with `tdpbssd`, unsigned (Q4_1's nibbles) with `tdpbsud`.
 #define NIBBLE_BLOCK_DOTS(C, A, B, b)                                                                   \
     do {                                                                                                \
         _tile_zero(C);                                                                                  \
         _tile_loadd(A, quants + (long)(b) * 32, columns);                                               \
         _tile_loadd(B, unpacked + (long)(b) * 512, 64);                                                 \
         if (withMinimum) _tile_dpbsud(C, A, B); else _tile_dpbssd(C, A, B);                            \
+    } while (0)
+
+/// The tile products of a kernel's units (blocks or groups) run one unit ahead of their float work, and
+/// each unit's tile is stored one unit after its product (`tilestored` waits for the product): unit `i`'s
+/// dots are in tile 0 (`i` even) or 3 (`i` odd) until stored to `dots[i & 1]`. `DOTS(C, A, B, i)` starts
+/// unit `i`'s product. `FIRST_DOTS` stores unit 0's dots and starts unit 1's, before the loop over units.
+#define FIRST_DOTS(DOTS, total)                                                                         \
+    do {                                                                                                \
+        DOTS(0, 1, 2, 0);                                                                               \
+        _tile_stored(0, dots[0], 64);                                                                   \
+        if ((total) > 1) DOTS(3, 4, 5, 1);                                                              \
+    } while (0)
+
+/// Before unit `i`'s float work: stores unit `i + 1`'s dots and starts unit `i + 2`'s product in the
+/// tiles that unit `i` used.
+#define NEXT_DOTS(DOTS, i, total)                                                                       \
+    do {                                                                                                \
+        if ((i) + 1 < (total)) {                                                                        \
+            if ((i) & 1) _tile_stored(0, dots[0], 64);                                                  \
+            else _tile_stored(3, dots[1], 64);                                                          \
+        }                                                                                               \
+        if ((i) + 2 < (total)) {                                                                        \
+            if ((i) & 1) DOTS(3, 4, 5, (i) + 2);                                                        \
+            else DOTS(0, 1, 2, (i) + 2);                                                                \
+        }                                                                                               \
     } while (0)
 
 /// Block `b`'s float work for 16 tokens, as `nibble_pair_tile` does it per token.
@@ -146,19 +170,9 @@ AMX_TARGET static inline __attribute__((always_inline)) void nibble_pair_amx(
     for (int tile = 0; tile < tiles; tile++) {
         __m512 acc[16];
         for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
-        // Block b's dots are in tile 0 (b even) or 3 (b odd) until stored to dots[b & 1].
-        NIBBLE_BLOCK_DOTS(0, 1, 2, 0);
-        _tile_stored(0, dots[0], 64);
-        if (blocks > 1) NIBBLE_BLOCK_DOTS(3, 4, 5, 1);
+        FIRST_DOTS(NIBBLE_BLOCK_DOTS, blocks);
         for (int b = 0; b < blocks; b++) {
-            if (b + 1 < blocks) {
-                if (b & 1) _tile_stored(0, dots[0], 64);
-                else _tile_stored(3, dots[1], 64);
-            }
-            if (b + 2 < blocks) {
-                if (b & 1) NIBBLE_BLOCK_DOTS(3, 4, 5, b + 2);
-                else NIBBLE_BLOCK_DOTS(0, 1, 2, b + 2);
-            }
+            NEXT_DOTS(NIBBLE_BLOCK_DOTS, b, blocks);
             for (long end = line + perBlock; line < end && line < lines; line++) tandem_prefetch_l2(ahead + 64 * line);
             nibble_block_floats(acc, dots[b & 1], group, second, b, blocks, bytesPerBlock, scales, sums, withMinimum);
         }
@@ -198,7 +212,7 @@ AMX_TARGET static void load_k_config(int groupBytes) {
 
 /// Starts group `i` (block `i / groups`, group `i % groups`)'s dots for 16 tokens in tile `C`
 /// (activations in `A`, weights in `B`): Q6_K's signed `q` with `tdpbssd`, Q4_K's unsigned nibbles with
-/// `tdpbsud`. Stored one group later, as for the nibbles.
+/// `tdpbsud`.
 #define K_GROUP_DOTS(C, A, B, i)                                                                        \
     do {                                                                                                \
         _tile_zero(C);                                                                                  \
@@ -244,24 +258,14 @@ AMX_TARGET static inline __attribute__((always_inline)) void k_pair_amx(
     for (int tile = 0; tile < tiles; tile++) {
         __m512 acc[16];
         for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
-        // Group i's dots are in tile 0 (i even) or 3 (i odd) until stored to dots[i & 1].
-        K_GROUP_DOTS(0, 1, 2, 0);
-        _tile_stored(0, dots[0], 64);
-        K_GROUP_DOTS(3, 4, 5, 1);
+        FIRST_DOTS(K_GROUP_DOTS, total);
         for (int b = 0; b < blocks; b++) {
             const uint8_t *first = group + (long)b * bytesPerBlock, *second = first + groupStride;
             __m512i scaled[16];
             for (int t = 0; t < 16; t++) scaled[t] = _mm512_setzero_si512();
             for (int g = 0; g < groups; g++) {
                 const int i = groups * b + g;
-                if (i + 1 < total) {
-                    if (i & 1) _tile_stored(0, dots[0], 64);
-                    else _tile_stored(3, dots[1], 64);
-                }
-                if (i + 2 < total) {
-                    if (i & 1) K_GROUP_DOTS(3, 4, 5, i + 2);
-                    else K_GROUP_DOTS(0, 1, 2, i + 2);
-                }
+                NEXT_DOTS(K_GROUP_DOTS, i, total);
                 __m512i scale = _mm512_cvtepi8_epi32(two_halves(first + scaleOffset + 8 * g, second + scaleOffset + 8 * g));
                 const int32_t *groupDots = dots[i & 1];
 #pragma clang loop unroll(full)
