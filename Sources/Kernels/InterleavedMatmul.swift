@@ -180,8 +180,9 @@ enum InterleavedMatmul {
     static let unpackedNibbleTokens = 64
     static let unpackedQ4KTokens = 128
 
-    /// Tokens from which a Q4_0 / Q4_1 (`amxNibbleTokens`) or Q6_K (`amxQ6KTokens`) product takes the AMX
-    /// tiles over unpacked pairs, where the CPU has them.
+    /// Tokens from which a Q4_0 / Q4_1 (`amxNibbleTokens`), Q6_K (`amxQ6KTokens`) or Q4_K (`amxQ4KTokens`)
+    /// product takes the AMX tiles over unpacked pairs, where the CPU has them: from 16 tokens, one whole
+    /// tile, each format measured faster than the VNNI tiles (docs/performance.md, fourteenth session).
     static let amxNibbleTokens = 16
     static let amxQ6KTokens = 16
     static let amxQ4KTokens = 16
@@ -290,7 +291,7 @@ enum InterleavedMatmul {
     static let hasVNNI = tandem_has_vnni() != 0 && getenv("TANDEM_NO_VNNI") == nil
 
     /// Whether this CPU has AMX-INT8 (and AVX-512 VNNI) and the kernel lets the process use it, so that
-    /// Q4_0 and Q4_1 products of many tokens run on tiles of 16 tokens x 16 rows. Bit-identical to
+    /// Q4_0, Q4_1, Q4_K and Q6_K products of many tokens run on tiles of 16 tokens x 16 rows. Bit-identical to
     /// the VNNI and AVX2 tiles; `TANDEM_NO_AMX=1` keeps the VNNI tiles, for comparison.
     static let hasAMX = hasVNNI && getenv("TANDEM_NO_AMX") == nil && tandem_enable_amx() != 0
 

@@ -65,8 +65,6 @@ public enum KernelBenchmark {
         return shapes
     }
 
-    /// Runs every shape for every token count and returns the results; prints a line per result
-    /// through `log` as it goes, then the estimated single-token matvec time of the whole model.
     /// The instructions the quantized tiles run on this CPU (`TANDEM_NO_AMX=1`, `TANDEM_NO_VNNI=1` turn the wider ones off).
     public static var tileInstructions: String {
         #if TANDEM_AVX2
@@ -76,6 +74,8 @@ public enum KernelBenchmark {
         #endif
     }
 
+    /// Runs every shape for every token count and returns the results; prints a line per result
+    /// through `log` as it goes, then the estimated single-token matvec time of the whole model.
     public static func run(
         pool: WorkerPool, shapes: [(GGMLType, Int, Int)] = defaultShapes,
         tokenCounts: [Int] = [1, 8, 32, 64, 512], minimumSeconds: Double = 0.3,
