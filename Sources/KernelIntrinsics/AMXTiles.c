@@ -13,8 +13,10 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
+#if defined(__linux__)
 #include <sys/syscall.h>
 #include <unistd.h>
+#endif
 
 #define AMX_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni,amx-tile,amx-int8")))
 
@@ -30,9 +32,13 @@ int tandem_enable_amx(void) {
     unsigned low, high;
     __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
     if ((low & (3u << 17)) != (3u << 17)) return 0;  // the OS saves tile configuration and data
+#if defined(__linux__)
     // Tile data is off for a process until it asks (Linux 5.16 on); refused on older kernels.
     if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) return 0;
     return tandem_has_vnni();
+#else
+    return 0;  // Only Linux's way of asking for tile data is implemented.
+#endif
 }
 
 /// The 64-byte operand of `ldtilecfg` (palette 1).
