@@ -12,7 +12,7 @@
 
 #if defined(__x86_64__)
 #include <cpuid.h>
-#include <immintrin.h>
+#include "PairHelpers.h"
 #if defined(__linux__)
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -75,31 +75,6 @@ AMX_TARGET static inline __attribute__((always_inline)) void store_tile(const __
         for (int i = 0; i < valid0; i++) row[i] = lanes[i];
         for (int i = 0; i < valid1; i++) row[8 + i] = lanes[8 + i];
     }
-}
-
-/// Sixteen bytes: 8 at `first` then 8 at `second`.
-AMX_TARGET static inline __attribute__((always_inline)) __m128i two_halves(const uint8_t *first, const uint8_t *second) {
-    return _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)first), _mm_loadl_epi64((const __m128i *)second));
-}
-
-/// Sixteen f16 values, 8 at `first` then 8 at `second`, as floats.
-AMX_TARGET static inline __attribute__((always_inline)) __m512 halves_ps(const uint8_t *first, const uint8_t *second) {
-    return _mm512_cvtph_ps(_mm256_setr_m128i(_mm_loadu_si128((const __m128i *)first), _mm_loadu_si128((const __m128i *)second)));
-}
-
-/// Lane r's pair of 16-bit minimums (sub-blocks 2i and 2i + 1 of row r) for the 16 rows of two Q4_K
-/// row groups, from each group's 16 minimum bytes at `first` and `second`.
-AMX_TARGET static inline __attribute__((always_inline)) __m512i minimum_pairs(const uint8_t *first, const uint8_t *second) {
-    __m128i pairs0 = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)first), _mm_loadl_epi64((const __m128i *)(first + 8)));
-    __m128i pairs1 = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)second), _mm_loadl_epi64((const __m128i *)(second + 8)));
-    return _mm512_cvtepi8_epi16(_mm256_setr_m128i(pairs0, pairs1));
-}
-
-/// Two consecutive Int16 activation sub-block sums at `sums`, in every 32-bit lane.
-AMX_TARGET static inline __attribute__((always_inline)) __m512i sum_pair(const int16_t *sums) {
-    int32_t two;
-    __builtin_memcpy(&two, sums, 4);
-    return _mm512_set1_epi32(two);
 }
 
 /// Starts block `b`'s dots for 16 tokens in tile `C` (activations in `A`, weights in `B`): signed
@@ -201,7 +176,6 @@ AMX_TARGET void tandem_nibble_pair_amx(const void *group, long groupStride, cons
     }
 }
 
-
 /// Tiles 0-2 and 3-5: a group's dots (16 tokens x 16 rows of Int32), its activations (16 tokens x
 /// `groupBytes` bytes: 16 for Q6_K's groups, 32 for Q4_K's sub-blocks) and its weights (`groupBytes / 4`
 /// rows of 4 columns x 16 rows), twice.
@@ -226,26 +200,6 @@ AMX_TARGET static void load_k_config(int groupBytes) {
         _tile_loadd(B, unpacked + (long)(i) * 16 * groupBytes, 64);                                     \
         if (q4k) _tile_dpbsud(C, A, B); else _tile_dpbssd(C, A, B);                                    \
     } while (0)
-
-/// `q4k_pair_tile`'s float work after a block's integers, 16 tokens at a time: `d x da x scaled -
-/// dmin x da x Σ minimum x sub-block sum`, operation for operation.
-AMX_TARGET static inline __attribute__((always_inline)) void q4k_block_floats(
-    __m512 *acc, const __m512i *scaled, const uint8_t *first, const uint8_t *second, int b, int blocks,
-    const float *scales, const int16_t *subBlockSums, int columns) {
-    enum { D = 0, DMIN = 16, MINIMUMS = 96 };
-    __m512 d = halves_ps(first + D, second + D), dmin = halves_ps(first + DMIN, second + DMIN);
-    __m512i m[4];
-    for (int i = 0; i < 4; i++) m[i] = minimum_pairs(first + MINIMUMS + 16 * i, second + MINIMUMS + 16 * i);
-    for (int t = 0; t < 16; t++) {
-        __m512 da = _mm512_set1_ps(scales[t * blocks + b]);
-        __m512 result = _mm512_fmadd_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(scaled[t]), acc[t]);
-        const int16_t *sums = subBlockSums + (long)t * (columns / 32) + b * 8;
-        __m512i minimumSum = _mm512_madd_epi16(m[0], sum_pair(sums));
-        for (int j = 1; j < 4; j++) minimumSum = _mm512_dpwssd_epi32(minimumSum, m[j], sum_pair(sums + 2 * j));
-        __m512 negated = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(dmin, da));
-        acc[t] = _mm512_fmadd_ps(negated, _mm512_cvtepi32_ps(minimumSum), result);
-    }
-}
 
 /// The Q6_K (`q4k` 0: 16 groups of 16 columns per block) or Q4_K (`q4k` 1: 8 sub-blocks of 32) pair
 /// tile: each group's dots times the rows' group scales summed in Int32 per block, then the block's
@@ -280,7 +234,7 @@ AMX_TARGET static inline __attribute__((always_inline)) void k_pair_amx(
             }
             for (long end = line + perBlock; line < end && line < lines; line++) tandem_prefetch_l2(ahead + 64 * line);
             if (q4k) {
-                q4k_block_floats(acc, scaled, first, second, b, blocks, scales, subBlockSums, columns);
+                q4k_block_floats(acc, scaled, first, second, b, blocks, scales, subBlockSums, columns, 16);
             } else {
                 __m512 d = halves_ps(first, second);
 #pragma clang loop unroll(full)

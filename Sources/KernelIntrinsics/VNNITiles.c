@@ -9,7 +9,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define VNNI_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+#include "PairHelpers.h"
 /// Calls CASE(n) with the token count as a constant (1 to 6), so each count gets its own unrolled tile.
 #define FOR_TOKENS(CASE)                                                                                                      \
     switch (tokens) {                                                                                                         \
@@ -587,16 +587,6 @@ VNNI_TARGET void tandem_q4k_unpack_pair_vnni(const void *group, long groupStride
     }
 }
 
-/// Sixteen bytes: 8 at `first` then 8 at `second`.
-VNNI_TARGET static inline __attribute__((always_inline)) __m128i two_halves(const uint8_t *first, const uint8_t *second) {
-    return _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)first), _mm_loadl_epi64((const __m128i *)second));
-}
-
-/// Sixteen f16 values, 8 at `first` then 8 at `second`, as floats.
-VNNI_TARGET static inline __attribute__((always_inline)) __m512 halves_ps(const uint8_t *first, const uint8_t *second) {
-    return _mm512_cvtph_ps(_mm256_setr_m128i(_mm_loadu_si128((const __m128i *)first), _mm_loadu_si128((const __m128i *)second)));
-}
-
 /// `q4k_tile` over a pair of row groups unpacked by `tandem_q4k_unpack_pair_vnni`, in 512-bit vectors
 /// (lanes 0-7 the first group's rows, 8-15 the second's; scales, minimums and f16 factors still come from
 /// the packed groups): lane for lane the same integers, then `k_block_finish`'s float work, operation
@@ -605,7 +595,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q4k_pair_tile(cons
                                          const uint8_t *unpacked, int blocks, int bytesPerBlock, const int8_t *quants,
                                          int columns, const float *scales, const int16_t *subBlockSums,
                                          const int tokens, float *out, int rows, int valid0, int valid1) {
-    enum { D = 0, DMIN = 16, SCALES = 32, MINIMUMS = 96 };
+    enum { SCALES = 32 };
     __m512 acc[6];
     for (int t = 0; t < 6; t++) acc[t] = _mm512_setzero_ps();
     for (int b = 0; b < blocks; b++) {
@@ -634,30 +624,7 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q4k_pair_tile(cons
                 scaled[t] = _mm512_add_epi32(scaled[t], _mm512_add_epi32(_mm512_mullo_epi32(low[t], scaleLow),
                                                                          _mm512_mullo_epi32(high[t], scaleHigh)));
         }
-        __m512 d = halves_ps(first + D, second + D), dmin = halves_ps(first + DMIN, second + DMIN);
-        // `k_block_finish`, 16 rows wide: lane r's pair of 16-bit minimums (sub-blocks 2i, 2i + 1).
-        __m512i m[4];
-        for (int i = 0; i < 4; i++) {
-            const uint8_t *a = first + MINIMUMS + 16 * i, *c = second + MINIMUMS + 16 * i;
-            __m128i pairs0 = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)a), _mm_loadl_epi64((const __m128i *)(a + 8)));
-            __m128i pairs1 = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)c), _mm_loadl_epi64((const __m128i *)(c + 8)));
-            m[i] = _mm512_cvtepi8_epi16(_mm256_setr_m128i(pairs0, pairs1));
-        }
-        for (int t = 0; t < tokens; t++) {
-            __m512 da = _mm512_set1_ps(scales[t * blocks + b]);
-            __m512 result = _mm512_fmadd_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(scaled[t]), acc[t]);
-            const int16_t *sums = subBlockSums + (long)t * (columns / 32) + b * 8;
-            __m512i pair[4];
-            for (int j = 0; j < 4; j++) {
-                int32_t two;
-                __builtin_memcpy(&two, sums + 2 * j, 4);
-                pair[j] = _mm512_set1_epi32(two);
-            }
-            __m512i minimumSum = _mm512_madd_epi16(m[0], pair[0]);
-            for (int j = 1; j < 4; j++) minimumSum = _mm512_dpwssd_epi32(minimumSum, m[j], pair[j]);
-            __m512 negated = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(dmin, da));
-            acc[t] = _mm512_fmadd_ps(negated, _mm512_cvtepi32_ps(minimumSum), result);
-        }
+        q4k_block_floats(acc, scaled, first, second, b, blocks, scales, subBlockSums, columns, tokens);
     }
     for (int t = 0; t < tokens; t++) {
         store_rows(out + (long)t * rows, _mm512_castps512_ps256(acc[t]), valid0);
