@@ -50,32 +50,45 @@ typedef struct {
     uint8_t rows[16];
 } TileConfig;
 
-/// Tiles 0-2 and 3-5: a block's dots (16 tokens x 16 rows of Int32), its activations (16 tokens x 32
-/// bytes) and its weights (8 rows of 4 columns x 16 rows), twice, so that one block's tiles run while
-/// the other's dots get their float work.
-AMX_TARGET static void load_nibble_config(void) {
+/// The activation width of the tile configuration this thread has loaded; 0: none.
+static _Thread_local int loadedActivationBytes = 0;
+
+/// Tiles 0-2: three units' dots (16 tokens x 16 rows of Int32); tiles 3 and 5: two units' activations
+/// (16 tokens x `activationBytes`); tiles 4 and 6: two units' weights (`activationBytes / 4` rows of 4
+/// columns x 16 rows). A unit is a Q4_0 or Q4_1 block (32 bytes), a Q4_K sub-block (32) or a Q6_K group
+/// (16). `ldtilecfg` costs as much as a few units' products, so a thread loads it once per shape and keeps
+/// its tiles (the kernel switches them with the thread, as it does the vector registers).
+AMX_TARGET static void load_config(int activationBytes) {
+    if (loadedActivationBytes == activationBytes) return;
     TileConfig config = {0};
     config.palette = 1;
-    for (int i = 0; i < 2; i++) {
-        config.rows[3 * i] = 16, config.bytesPerRow[3 * i] = 64;
-        config.rows[3 * i + 1] = 16, config.bytesPerRow[3 * i + 1] = 32;
-        config.rows[3 * i + 2] = 8, config.bytesPerRow[3 * i + 2] = 64;
+    for (int i = 0; i < 3; i++) config.rows[i] = 16, config.bytesPerRow[i] = 64;
+    for (int i = 3; i < 7; i += 2) {
+        config.rows[i] = 16, config.bytesPerRow[i] = (uint16_t)activationBytes;
+        config.rows[i + 1] = (uint8_t)(activationBytes / 4), config.bytesPerRow[i + 1] = 64;
     }
     _tile_loadconfig(&config);
+    loadedActivationBytes = activationBytes;
 }
 
 /// Writes the first `count` (at most 16) tokens' accumulators: token `t`'s `valid0` first rows to
-/// `out + t * rows` and its `valid1` second rows 8 floats on.
+/// `out + t * rows` and its `valid1` second rows 8 floats on. The accumulators go to a local array first, each at a constant index, so that the kernels can keep
+/// them in registers (a variable index into `acc` would keep them in memory across all the float work).
 AMX_TARGET static inline __attribute__((always_inline)) void store_tile(const __m512 *acc, int count, float *out,
                                                                         int rows, int valid0, int valid1) {
+    _Alignas(64) float lanes[16][16];
+#pragma clang loop unroll(full)
+    for (int t = 0; t < 16; t++) _mm512_store_ps(lanes[t], acc[t]);
     for (int t = 0; t < count && t < 16; t++) {
-        float lanes[16];
-        _mm512_storeu_ps(lanes, acc[t]);
         float *row = out + (long)t * rows;
-        for (int i = 0; i < valid0; i++) row[i] = lanes[i];
-        for (int i = 0; i < valid1; i++) row[8 + i] = lanes[8 + i];
+        for (int i = 0; i < valid0; i++) row[i] = lanes[t][i];
+        for (int i = 0; i < valid1; i++) row[8 + i] = lanes[t][8 + i];
     }
 }
+
+/// Unpacks block `b` into `unpacked` (Q4_0's `q` signed, for `tdpbssd`).
+#define NIBBLE_UNPACK(b)                                                                                \
+    nibble_unpack_block(group, groupStride, b, bytesPerBlock, withMinimum ? 32 : 16, withMinimum ? 0 : 8, unpacked)
 
 /// Starts block `b`'s dots for 16 tokens in tile `C` (activations in `A`, weights in `B`): signed
 /// weights (Q4_0's `q`) with `tdpbssd`, unsigned (Q4_1's nibbles) with `tdpbsud`.
@@ -87,29 +100,56 @@ AMX_TARGET static inline __attribute__((always_inline)) void store_tile(const __
         if (withMinimum) _tile_dpbsud(C, A, B); else _tile_dpbssd(C, A, B);                            \
     } while (0)
 
-/// The tile products of a kernel's units (blocks or groups) run one unit ahead of their float work, and
-/// each unit's tile is stored one unit after its product (`tilestored` waits for the product): unit `i`'s
-/// dots are in tile 0 (`i` even) or 3 (`i` odd) until stored to `dots[i & 1]`. `DOTS(C, A, B, i)` starts
-/// unit `i`'s product. `FIRST_DOTS` stores unit 0's dots and starts unit 1's, before the loop over units.
-#define FIRST_DOTS(DOTS, total)                                                                         \
+/// The kernels unpack the pair's weights themselves, during their first token tile, `UNPACK_AHEAD` units
+/// ahead of the float work: reading the packed weights then overlaps the tiles and float work of the units
+/// before, and the unpacked bytes are in the first-level cache, not in the store buffer, when a tile
+/// loads them. The tile products run three units ahead of the float work, and each unit's tile is stored
+/// one unit before its float work (`tilestored` waits for the product, whose latency is several times
+/// the float work of a unit): unit `i`'s dots are in tile `i % 3` until stored to `dots[i & 1]`, from
+/// activations in tile 3 or 5 and weights in tile 4 or 6 (`i & 1`). `DOTS(C, A, B, i)` starts unit `i`'s
+/// product; `UNPACK(i)` unpacks what unit `i` needs if it is the first of its block.
+enum { UNPACK_AHEAD = 6 };
+
+/// Starts unit `i`'s product in its tiles.
+#define START_DOTS(DOTS, i)                                                                             \
     do {                                                                                                \
-        DOTS(0, 1, 2, 0);                                                                               \
-        _tile_stored(0, dots[0], 64);                                                                   \
-        if ((total) > 1) DOTS(3, 4, 5, 1);                                                              \
+        switch ((i) % 6) {                                                                              \
+        case 0: DOTS(0, 3, 4, i); break;                                                                \
+        case 1: DOTS(1, 5, 6, i); break;                                                                \
+        case 2: DOTS(2, 3, 4, i); break;                                                                \
+        case 3: DOTS(0, 5, 6, i); break;                                                                \
+        case 4: DOTS(1, 3, 4, i); break;                                                                \
+        default: DOTS(2, 5, 6, i); break;                                                               \
+        }                                                                                               \
     } while (0)
 
-/// Before unit `i`'s float work: stores unit `i + 1`'s dots and starts unit `i + 2`'s product in the
-/// tiles that unit `i` used.
-#define NEXT_DOTS(DOTS, i, total)                                                                       \
+/// Stores unit `i`'s dots to `dots[i & 1]`.
+#define STORE_DOTS(i)                                                                                   \
     do {                                                                                                \
-        if ((i) + 1 < (total)) {                                                                        \
-            if ((i) & 1) _tile_stored(0, dots[0], 64);                                                  \
-            else _tile_stored(3, dots[1], 64);                                                          \
+        switch ((i) % 3) {                                                                              \
+        case 0: _tile_stored(0, dots[(i) & 1], 64); break;                                              \
+        case 1: _tile_stored(1, dots[(i) & 1], 64); break;                                              \
+        default: _tile_stored(2, dots[(i) & 1], 64); break;                                             \
         }                                                                                               \
-        if ((i) + 2 < (total)) {                                                                        \
-            if ((i) & 1) DOTS(3, 4, 5, (i) + 2);                                                        \
-            else DOTS(0, 1, 2, (i) + 2);                                                                \
-        }                                                                                               \
+    } while (0)
+
+/// Before the loop over units of token tile `tile`: unpacks the first units (first tile only), starts
+/// units 0-2's products and stores unit 0's dots.
+#define FIRST_DOTS(DOTS, UNPACK, total)                                                                 \
+    do {                                                                                                \
+        if (tile == 0)                                                                                  \
+            for (int first = 0; first < UNPACK_AHEAD && first < (total); first++) UNPACK(first);        \
+        for (int first = 0; first < 3 && first < (total); first++) START_DOTS(DOTS, first);             \
+        STORE_DOTS(0);                                                                                  \
+    } while (0)
+
+/// Before unit `i`'s float work: stores unit `i + 1`'s dots, unpacks unit `i + UNPACK_AHEAD` (first tile
+/// only) and starts unit `i + 3`'s product in the tile that unit `i` used.
+#define NEXT_DOTS(DOTS, UNPACK, i, total)                                                               \
+    do {                                                                                                \
+        if ((i) + 1 < (total)) STORE_DOTS((i) + 1);                                                     \
+        if (tile == 0 && (i) + UNPACK_AHEAD < (total)) UNPACK((i) + UNPACK_AHEAD);                      \
+        if ((i) + 3 < (total)) START_DOTS(DOTS, (i) + 3);                                               \
     } while (0)
 
 /// Block `b`'s float work for 16 tokens, as `nibble_pair_tile` does it per token.
@@ -138,7 +178,7 @@ AMX_TARGET static inline __attribute__((always_inline)) void nibble_block_floats
 }
 
 AMX_TARGET static inline __attribute__((always_inline)) void nibble_pair_amx(
-    const uint8_t *group, long groupStride, const int8_t *unpacked, int blocks, int bytesPerBlock,
+    const uint8_t *group, long groupStride, uint8_t *unpacked, int blocks, int bytesPerBlock,
     const int8_t *quants, int columns, const float *scales, const float *sums, const int withMinimum, int tokens,
     const uint8_t *ahead, long aheadBytes, float *out, int rows, int valid0, int valid1) {
     _Alignas(64) int32_t dots[2][256];
@@ -147,23 +187,22 @@ AMX_TARGET static inline __attribute__((always_inline)) void nibble_pair_amx(
     // The next pair's weights, a slice per block of every token tile, into the second-level cache.
     const long lines = (aheadBytes + 63) / 64, perBlock = (lines + (long)tiles * blocks - 1) / ((long)tiles * blocks);
     long line = 0;
-    load_nibble_config();
+    load_config(32);
     for (int tile = 0; tile < tiles; tile++) {
         __m512 acc[16];
         for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
-        FIRST_DOTS(NIBBLE_BLOCK_DOTS, blocks);
+        FIRST_DOTS(NIBBLE_BLOCK_DOTS, NIBBLE_UNPACK, blocks);
         for (int b = 0; b < blocks; b++) {
-            NEXT_DOTS(NIBBLE_BLOCK_DOTS, b, blocks);
+            NEXT_DOTS(NIBBLE_BLOCK_DOTS, NIBBLE_UNPACK, b, blocks);
             for (long end = line + perBlock; line < end && line < lines; line++) tandem_prefetch_l2(ahead + 64 * line);
             nibble_block_floats(acc, dots[b & 1], group, second, b, blocks, bytesPerBlock, scales, sums, withMinimum);
         }
         store_tile(acc, tokens - 16 * tile, out, rows, valid0, valid1);
         quants += 16L * columns, scales += 16L * blocks, sums += 16L * blocks, out += 16L * rows;
     }
-    _tile_release();
 }
 
-AMX_TARGET void tandem_nibble_pair_amx(const void *group, long groupStride, const int8_t *unpacked, int blocks,
+AMX_TARGET void tandem_nibble_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks,
                                        int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
                                        const float *sums, int32_t offset, int tokens, const void *ahead,
                                        long aheadBytes, float *out, int rows, int valid0, int valid1) {
@@ -176,19 +215,15 @@ AMX_TARGET void tandem_nibble_pair_amx(const void *group, long groupStride, cons
     }
 }
 
-/// Tiles 0-2 and 3-5: a group's dots (16 tokens x 16 rows of Int32), its activations (16 tokens x
-/// `groupBytes` bytes: 16 for Q6_K's groups, 32 for Q4_K's sub-blocks) and its weights (`groupBytes / 4`
-/// rows of 4 columns x 16 rows), twice.
-AMX_TARGET static void load_k_config(int groupBytes) {
-    TileConfig config = {0};
-    config.palette = 1;
-    for (int i = 0; i < 2; i++) {
-        config.rows[3 * i] = 16, config.bytesPerRow[3 * i] = 64;
-        config.rows[3 * i + 1] = 16, config.bytesPerRow[3 * i + 1] = (uint16_t)groupBytes;
-        config.rows[3 * i + 2] = (uint8_t)(groupBytes / 4), config.bytesPerRow[3 * i + 2] = 64;
-    }
-    _tile_loadconfig(&config);
-}
+/// Unpacks block `i / groups` into `unpacked` if group `i` is its first (Q6_K's `q` signed, for
+/// `tdpbssd`).
+#define K_UNPACK(i)                                                                                     \
+    do {                                                                                                \
+        if ((i) % groups == 0) {                                                                        \
+            if (q4k) q4k_unpack_block(group, groupStride, (i) / groups, bytesPerBlock, unpacked);       \
+            else q6k_unpack_block(group, groupStride, (i) / groups, bytesPerBlock, 32, unpacked);       \
+        }                                                                                               \
+    } while (0)
 
 /// Starts group `i` (block `i / groups`, group `i % groups`)'s dots for 16 tokens in tile `C`
 /// (activations in `A`, weights in `B`): Q6_K's signed `q` with `tdpbssd`, Q4_K's unsigned nibbles with
@@ -205,7 +240,7 @@ AMX_TARGET static void load_k_config(int groupBytes) {
 /// tile: each group's dots times the rows' group scales summed in Int32 per block, then the block's
 /// float work, as `q6k_pair_tile` and `q4k_pair_tile` do.
 AMX_TARGET static inline __attribute__((always_inline)) void k_pair_amx(
-    const uint8_t *group, long groupStride, const int8_t *unpacked, int blocks, int bytesPerBlock,
+    const uint8_t *group, long groupStride, uint8_t *unpacked, int blocks, int bytesPerBlock,
     const int8_t *quants, int columns, const float *scales, const int16_t *subBlockSums, const int q4k, int tokens,
     const uint8_t *ahead, long aheadBytes, float *out, int rows, int valid0, int valid1) {
     const int groupBytes = q4k ? 32 : 16, groups = 256 / groupBytes, scaleOffset = q4k ? 32 : 16;
@@ -214,18 +249,18 @@ AMX_TARGET static inline __attribute__((always_inline)) void k_pair_amx(
     // The next pair's weights, a slice per block of every token tile, into the second-level cache.
     const long lines = (aheadBytes + 63) / 64, perBlock = (lines + (long)tiles * blocks - 1) / ((long)tiles * blocks);
     long line = 0;
-    load_k_config(groupBytes);
+    load_config(groupBytes);
     for (int tile = 0; tile < tiles; tile++) {
         __m512 acc[16];
         for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
-        FIRST_DOTS(K_GROUP_DOTS, total);
+        FIRST_DOTS(K_GROUP_DOTS, K_UNPACK, total);
         for (int b = 0; b < blocks; b++) {
             const uint8_t *first = group + (long)b * bytesPerBlock, *second = first + groupStride;
             __m512i scaled[16];
             for (int t = 0; t < 16; t++) scaled[t] = _mm512_setzero_si512();
             for (int g = 0; g < groups; g++) {
                 const int i = groups * b + g;
-                NEXT_DOTS(K_GROUP_DOTS, i, total);
+                NEXT_DOTS(K_GROUP_DOTS, K_UNPACK, i, total);
                 __m512i scale = _mm512_cvtepi8_epi32(two_halves(first + scaleOffset + 8 * g, second + scaleOffset + 8 * g));
                 const int32_t *groupDots = dots[i & 1];
 #pragma clang loop unroll(full)
@@ -248,10 +283,9 @@ AMX_TARGET static inline __attribute__((always_inline)) void k_pair_amx(
         quants += 16L * columns, scales += 16L * blocks, out += 16L * rows;
         if (q4k) subBlockSums += 16L * (columns / 32);
     }
-    _tile_release();
 }
 
-AMX_TARGET void tandem_q6k_pair_amx(const void *group, long groupStride, const int8_t *unpacked, int blocks,
+AMX_TARGET void tandem_q6k_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks,
                                     int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
                                     int tokens, const void *ahead, long aheadBytes, float *out, int rows, int valid0,
                                     int valid1) {
@@ -259,24 +293,24 @@ AMX_TARGET void tandem_q6k_pair_amx(const void *group, long groupStride, const i
                aheadBytes, out, rows, valid0, valid1);
 }
 
-AMX_TARGET void tandem_q4k_pair_amx(const void *group, long groupStride, const uint8_t *unpacked, int blocks,
+AMX_TARGET void tandem_q4k_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks,
                                     int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
                                     const int16_t *subBlockSums, int tokens, const void *ahead, long aheadBytes,
                                     float *out, int rows, int valid0, int valid1) {
-    k_pair_amx(group, groupStride, (const int8_t *)unpacked, blocks, bytesPerBlock, quants, columns, scales,
+    k_pair_amx(group, groupStride, unpacked, blocks, bytesPerBlock, quants, columns, scales,
                subBlockSums, 1, tokens, ahead, aheadBytes, out, rows, valid0, valid1);
 }
 
 #else
 int tandem_enable_amx(void) { return 0; }
-void tandem_nibble_pair_amx(const void *group, long groupStride, const int8_t *unpacked, int blocks,
+void tandem_nibble_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks,
                             int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
                             const float *sums, int32_t offset, int tokens, const void *ahead, long aheadBytes,
                             float *out, int rows, int valid0, int valid1) {}
-void tandem_q6k_pair_amx(const void *group, long groupStride, const int8_t *unpacked, int blocks, int bytesPerBlock,
+void tandem_q6k_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks, int bytesPerBlock,
                          const int8_t *quants, int columns, const float *scales, int tokens, const void *ahead,
                          long aheadBytes, float *out, int rows, int valid0, int valid1) {}
-void tandem_q4k_pair_amx(const void *group, long groupStride, const uint8_t *unpacked, int blocks, int bytesPerBlock,
+void tandem_q4k_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks, int bytesPerBlock,
                          const int8_t *quants, int columns, const float *scales, const int16_t *subBlockSums,
                          int tokens, const void *ahead, long aheadBytes, float *out, int rows, int valid0,
                          int valid1) {}

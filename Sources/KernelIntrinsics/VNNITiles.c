@@ -391,23 +391,7 @@ VNNI_TARGET void tandem_q6k_tile_vnni(const void *group, int blocks, int bytesPe
 /// 2-bit work for every 4 of them, and one broadcast activation feeds 16 rows.
 VNNI_TARGET void tandem_q6k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock,
                                              int bias, uint8_t *out) {
-    enum { NIBBLES = 144, BITS = 1168 };
-    const __m256i mask = _mm256_set1_epi8(0x0F), top = _mm256_set1_epi8(0x30), biases = _mm256_set1_epi8((char)bias);
-    for (int half = 0; half < 2; half++) {
-        for (int b = 0; b < blocks; b++) {
-            const uint8_t *block = (const uint8_t *)group + half * groupStride + (long)b * bytesPerBlock;
-            for (int g = 0; g < 16; g++) {
-                __m256i bits = _mm256_loadu_si256((const __m256i *)(block + BITS + 32 * g));
-                for (int k = 0; k < 4; k++) {
-                    __m256i raw = _mm256_loadu_si256((const __m256i *)(block + NIBBLES + 32 * (4 * (g % 8) + k)));
-                    __m256i nibble = g < 8 ? _mm256_and_si256(raw, mask) : _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
-                    __m256i high = k < 2 ? _mm256_slli_epi16(bits, 4 - 2 * k) : k == 2 ? bits : _mm256_srli_epi16(bits, 2);
-                    _mm256_storeu_si256((__m256i *)(out + (long)b * 4096 + 64 * (4 * g + k) + 32 * half),
-                                        _mm256_sub_epi8(_mm256_or_si256(nibble, _mm256_and_si256(high, top)), biases));
-                }
-            }
-        }
-    }
+    for (int b = 0; b < blocks; b++) q6k_unpack_block(group, groupStride, b, bytesPerBlock, bias, out);
 }
 
 /// `q6k_tile` over a pair of row groups unpacked by `tandem_q6k_unpack_pair_vnni`, in 512-bit vectors
@@ -471,19 +455,7 @@ VNNI_TARGET void tandem_q6k_pair_tile_vnni(const void *group, long groupStride, 
 /// rest) at `64 * c`, the first group's 32 bytes then the second's.
 VNNI_TARGET void tandem_nibble_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock,
                                                 int quantStart, int bias, uint8_t *out) {
-    const __m512i mask = _mm512_set1_epi8(0x0F), biases = _mm512_set1_epi8((char)bias);
-    for (int b = 0; b < blocks; b++) {
-        const uint8_t *first = (const uint8_t *)group + (long)b * bytesPerBlock + quantStart, *second = first + groupStride;
-        uint8_t *chunks = out + (long)b * 512;
-        for (int k = 0; k < 4; k++) {
-            // Both groups' 32 bytes of chunk k in one vector: the unpacked chunk's layout.
-            __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(first + 32 * k))),
-                                             _mm256_loadu_si256((const __m256i *)(second + 32 * k)), 1);
-            _mm512_storeu_si512((void *)(chunks + 64 * k), _mm512_sub_epi8(_mm512_and_si512(raw, mask), biases));
-            _mm512_storeu_si512((void *)(chunks + 64 * (k + 4)),
-                                _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(raw, 4), mask), biases));
-        }
-    }
+    for (int b = 0; b < blocks; b++) nibble_unpack_block(group, groupStride, b, bytesPerBlock, quantStart, bias, out);
 }
 
 /// `nibble_tile` over a pair of row groups unpacked by `tandem_nibble_unpack_pair_vnni`, in 512-bit
@@ -569,22 +541,7 @@ VNNI_TARGET void tandem_nibble_pair_tile_vnni(const void *group, long groupStrid
 /// first group's 32 bytes then the second's.
 VNNI_TARGET void tandem_q4k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock,
                                              uint8_t *out) {
-    enum { QUANTS = 160 };
-    const __m256i mask = _mm256_set1_epi8(0x0F);
-    for (int half = 0; half < 2; half++) {
-        for (int b = 0; b < blocks; b++) {
-            const uint8_t *block = (const uint8_t *)group + half * groupStride + (long)b * bytesPerBlock;
-            uint8_t *chunks = out + (long)b * 4096 + 32 * half;
-            for (int j = 0; j < 4; j++) {
-                for (int k = 0; k < 8; k++) {
-                    __m256i raw = _mm256_loadu_si256((const __m256i *)(block + QUANTS + 32 * (8 * j + k)));
-                    _mm256_storeu_si256((__m256i *)(chunks + 64 * (16 * j + k)), _mm256_and_si256(raw, mask));
-                    _mm256_storeu_si256((__m256i *)(chunks + 64 * (16 * j + 8 + k)),
-                                        _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask));
-                }
-            }
-        }
-    }
+    for (int b = 0; b < blocks; b++) q4k_unpack_block(group, groupStride, b, bytesPerBlock, out);
 }
 
 /// `q4k_tile` over a pair of row groups unpacked by `tandem_q4k_unpack_pair_vnni`, in 512-bit vectors

@@ -227,25 +227,18 @@ enum InterleavedMatmul {
                     continue
                 }
                 let data = p.groupData(group)
-                // The AMX tiles take Q4_0's and Q6_K's quants signed (`tdpbssd`): no `- offset * Σ a` then.
-                switch p.type {
-                case .q6_K: tandem_q6k_unpack_pair_vnni(data, groupStride, blocks, bytes, amxPair ? 32 : 0, unpacked)
-                case .q4_K: tandem_q4k_unpack_pair_vnni(data, groupStride, blocks, bytes, unpacked)
-                default:
-                    tandem_nibble_unpack_pair_vnni(
-                        data, groupStride, blocks, bytes, p.type == .q4_1 ? 32 : 16, amxPair ? offset : 0, unpacked)
-                }
                 let valid0 = Int32(validRows(group: group, rows: rows)), valid1 = Int32(validRows(group: group + 1, rows: rows))
                 // The sweeps below prefetch the range's next pair, a slice each.
                 let nextGroups = pair + 1 < pairs.upperBound ? min(group + 4, p.groups) - (group + 2) : 0
+                // The AMX tiles unpack the pair themselves, as they go (Q4_0's and Q6_K's quants signed,
+                // for `tdpbssd`: no `- offset * Σ a` then).
                 if amxPair {
-                    let signed = UnsafeRawPointer(unpacked).assumingMemoryBound(to: Int8.self)
                     let out = firstOutput(group: group, token: 0, rows: rows, output: output)
                     let ahead = p.groupData(group + 2), aheadBytes = nextGroups * groupStride
                     switch p.type {
                     case .q6_K:
                         tandem_q6k_pair_amx(
-                            data, groupStride, signed, blocks, bytes, a.quants, columns, a.scales, Int32(tokens), ahead,
+                            data, groupStride, unpacked, blocks, bytes, a.quants, columns, a.scales, Int32(tokens), ahead,
                             aheadBytes, out, Int32(rows), valid0, valid1)
                     case .q4_K:
                         tandem_q4k_pair_amx(
@@ -253,10 +246,15 @@ enum InterleavedMatmul {
                             Int32(tokens), ahead, aheadBytes, out, Int32(rows), valid0, valid1)
                     default:
                         tandem_nibble_pair_amx(
-                            data, groupStride, signed, blocks, bytes, a.quants, columns, a.scales, a.sums, offset,
+                            data, groupStride, unpacked, blocks, bytes, a.quants, columns, a.scales, a.sums, offset,
                             Int32(tokens), ahead, aheadBytes, out, Int32(rows), valid0, valid1)
                     }
                     continue
+                }
+                switch p.type {
+                case .q6_K: tandem_q6k_unpack_pair_vnni(data, groupStride, blocks, bytes, 0, unpacked)
+                case .q4_K: tandem_q4k_unpack_pair_vnni(data, groupStride, blocks, bytes, unpacked)
+                default: tandem_nibble_unpack_pair_vnni(data, groupStride, blocks, bytes, p.type == .q4_1 ? 32 : 16, 0, unpacked)
                 }
                 var ahead = PrefetchSlices(p.groupData(group + 2), bytes: nextGroups * groupStride, slices: (tokens + 5) / 6)
                 var token = 0

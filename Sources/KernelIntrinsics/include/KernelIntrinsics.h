@@ -105,25 +105,26 @@ void tandem_nibble_tile_vnni(const void *group, long groupStride, int groups, in
 /// for here, once per process); then the `_amx` tiles below may be called.
 int tandem_enable_amx(void);
 /// `tandem_nibble_pair_tile_vnni` with AMX, bit-identical to it, for any number of tokens: 16 tokens x
-/// 16 rows per tile product. `unpacked` holds the pair as `tandem_nibble_unpack_pair_vnni` wrote it
-/// (Q4_0 with `bias` 8, Q4_1 with 0); the activation rows are read in whole tiles of 16 tokens, so the
-/// activations must have room for `tokens` rounded up to 16 (only `tokens` outputs are written).
-/// `aheadBytes` from `ahead` (the next pair) are prefetched into the second-level cache on the way.
-void tandem_nibble_pair_amx(const void *group, long groupStride, const int8_t *unpacked, int blocks, int bytesPerBlock,
+/// 16 rows per tile product. The kernel unpacks the pair itself, block by block as its tiles go, into
+/// `unpacked` (512 bytes per block), as `tandem_nibble_unpack_pair_vnni` would with `bias` 8 for Q4_0 and 0
+/// for Q4_1; the activation rows are read in whole tiles of 16 tokens, so the activations must have room
+/// for `tokens` rounded up to 16 (only `tokens` outputs are written). `aheadBytes` from `ahead` (the next
+/// pair) are prefetched into the second-level cache on the way.
+void tandem_nibble_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks, int bytesPerBlock,
                             const int8_t *quants, int columns, const float *scales, const float *sums, int32_t offset,
                             int tokens, const void *ahead, long aheadBytes, float *out, int rows, int valid0,
                             int valid1);
 /// `tandem_q6k_pair_tile_vnni` with AMX, bit-identical to it, for any number of tokens (16-column groups,
-/// 16 tokens x 16 rows per tile product): `unpacked` as `tandem_q6k_unpack_pair_vnni` wrote it with
-/// `bias` 32; otherwise as `tandem_nibble_pair_amx`.
-void tandem_q6k_pair_amx(const void *group, long groupStride, const int8_t *unpacked, int blocks, int bytesPerBlock,
+/// 16 tokens x 16 rows per tile product): unpacks into `unpacked` (4,096 bytes per block) as
+/// `tandem_q6k_unpack_pair_vnni` would with `bias` 32; otherwise as `tandem_nibble_pair_amx`.
+void tandem_q6k_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks, int bytesPerBlock,
                          const int8_t *quants, int columns, const float *scales, int tokens, const void *ahead,
                          long aheadBytes, float *out, int rows, int valid0, int valid1);
 /// `tandem_q4k_pair_tile_vnni` with AMX, bit-identical to it, for any number of tokens (32-column
-/// sub-blocks, 16 tokens x 16 rows per tile product): `unpacked` as `tandem_q4k_unpack_pair_vnni` wrote
-/// it; activation sub-block sums at `subBlockSums` (`[t * columns / 32 + j]`); otherwise as
-/// `tandem_nibble_pair_amx`.
-void tandem_q4k_pair_amx(const void *group, long groupStride, const uint8_t *unpacked, int blocks, int bytesPerBlock,
+/// sub-blocks, 16 tokens x 16 rows per tile product): unpacks into `unpacked` (4,096 bytes per block) as
+/// `tandem_q4k_unpack_pair_vnni` would; activation sub-block sums at `subBlockSums`
+/// (`[t * columns / 32 + j]`); otherwise as `tandem_nibble_pair_amx`.
+void tandem_q4k_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks, int bytesPerBlock,
                          const int8_t *quants, int columns, const float *scales, const int16_t *subBlockSums,
                          int tokens, const void *ahead, long aheadBytes, float *out, int rows, int valid0,
                          int valid1);
