@@ -263,6 +263,12 @@ enum AttentionWorker {
     static let scoreHeadsPerPass = 3, valueHeadsPerPass = 3
     /// Positions ahead whose key and value rows `scorePass` prefetches.
     static let prefetchDistance = 16
+    /// Scores this far or further below the running maximum get probability 0 (e^-44 < 2^-63), as does
+    /// the rescaling of the earlier chunks when the maximum rises as far. Their share of the output is
+    /// below a float's resolution, but their products with the values and the accumulators they make
+    /// can be subnormal, and every operation on a subnormal takes a slow microcode path on Intel CPUs
+    /// (a peaked distribution's decode steps spent 17% of their time on it).
+    static let negligibleLogit: Float = -44
 
     static func run(
         items: DealtItems, q: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, qHeads: Int,
@@ -431,13 +437,16 @@ enum AttentionWorker {
             for h in 0..<group {
                 let s = scores + h * chunk
                 let chunkMax = maximum(s, count: length, atLeast: maxima[h])
-                let correction = SIMDKernels.exp(SIMD8(repeating: maxima[h] - chunkMax))[0]
+                let rise = maxima[h] - chunkMax
+                let correction = rise > negligibleLogit ? SIMDKernels.exp(SIMD8(repeating: rise))[0] : 0
                 maxima[h] = chunkMax
                 var sum = sums[h] * correction
                 var j = 0
                 while j < length {
                     let pointer = UnsafeMutableRawPointer(s + j)
-                    var e = SIMDKernels.exp(pointer.loadUnaligned(as: SIMD8<Float>.self) - chunkMax)
+                    let logits = pointer.loadUnaligned(as: SIMD8<Float>.self) - chunkMax
+                    var e = SIMDKernels.exp(logits)
+                    e.replace(with: 0, where: logits .<= SIMD8(repeating: negligibleLogit))
                     if length - j < 8 { e.replace(with: 0, where: SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= Int32(length - j)) }
                     pointer.storeBytes(of: e, as: SIMD8<Float>.self)
                     sum += SIMDKernels.horizontalSum(e)

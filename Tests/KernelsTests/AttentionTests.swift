@@ -169,4 +169,47 @@ import Testing
         }
         #expect(singleOut.map(\.bitPattern) == Array(output[(token * qHeads * headDim)..<((token + 1) * qHeads * headDim)]).map(\.bitPattern))
     }
+
+    /// A score 44 or more below the maximum gets probability 0, in the chunk of the maximum and in the
+    /// chunks before it (whose rescaling factor is then 0): its products with the values would
+    /// otherwise be tiny or subnormal numbers, which Intel CPUs handle in microcode. The value rows of
+    /// the low scores are 1 and the maximum's is 0, so any share they kept would show.
+    @Test(arguments: [0, 39])
+    func negligibleScoresContributeNothing(peak: Int) {
+        let headDim = 16, blockSize = 4, length = 40, blocks = length / blockSize
+        let keys = UnsafeMutableRawPointer.allocate(byteCount: length * headDim * 4, alignment: 64)
+        let values = UnsafeMutableRawPointer.allocate(byteCount: length * headDim * 4, alignment: 64)
+        defer { keys.deallocate(); values.deallocate() }
+        let layer = PagedKVLayer(keys: keys, values: values, blockSize: blockSize, kvHeads: 1, headDim: headDim, elementType: .float32)
+        // Scores (q = e0, scale 1): 60 at `peak`, 15 elsewhere, 45 below.
+        var k = [Float](repeating: 0, count: length * headDim), v = [Float](repeating: 1, count: length * headDim)
+        for j in 0..<length { k[j * headDim] = j == peak ? 60 : 15 }
+        for d in 0..<headDim { v[peak * headDim + d] = 0 }
+        let slots = (0..<length).map { Int32($0) }
+        k.withUnsafeBufferPointer { k in
+            v.withUnsafeBufferPointer { v in
+                slots.withUnsafeBufferPointer { slots in
+                    writeKV(k: k.baseAddress!, v: v.baseAddress!, slotMapping: slots.baseAddress!, tokens: length, layer: layer)
+                }
+            }
+        }
+        var q = [Float](repeating: 0, count: headDim)
+        q[0] = 1
+        var output = [Float](repeating: .nan, count: headDim)
+        let table = (0..<blocks).map { Int32($0) }
+        table.withUnsafeBufferPointer { table in
+            let sequences = [AttentionSequence(firstToken: 0, tokenCount: 1, positionOfFirst: Int32(length - 1), blockTable: table.baseAddress!)]
+            q.withUnsafeBufferPointer { qp in
+                output.withUnsafeMutableBufferPointer { op in
+                    sequences.withUnsafeBufferPointer { sp in
+                        pagedAttention(
+                            q: qp.baseAddress!, output: op.baseAddress!, qHeads: 1, sequences: sp, layer: layer,
+                            pool: WorkerPool(threads: 1), scale: 1)
+                    }
+                }
+            }
+        }
+        #expect(output == [Float](repeating: 0, count: headDim), "peak at \(peak)")
+    }
+
 }
