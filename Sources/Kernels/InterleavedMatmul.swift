@@ -181,11 +181,15 @@ enum InterleavedMatmul {
     static let unpackedQ4KTokens = 128
 
     /// Tokens from which a Q4_0 / Q4_1 (`amxNibbleTokens`), Q6_K (`amxQ6KTokens`) or Q4_K (`amxQ4KTokens`)
-    /// product takes the AMX tiles over unpacked pairs, where the CPU has them: from 16 tokens, one whole
-    /// tile, each format measured faster than the VNNI tiles (docs/performance.md, fourteenth session).
-    static let amxNibbleTokens = 16
-    static let amxQ6KTokens = 16
-    static let amxQ4KTokens = 16
+    /// product takes the AMX tiles over unpacked pairs, where the CPU has them. Fewer than 16 tokens
+    /// cost as much as 16 (one tile, padded), and from these counts on that is less than the VNNI
+    /// tiles take: `bench kernels`, 2 threads, alternated twice, VNNI at 8 / 10 / 12 / 14 tokens against
+    /// AMX at 16 (ms): Q4_0 8192 x 2048 0.76-1.25 / 1.00-1.37 / 1.18-1.38 / 1.47-1.84 against 0.78-0.82;
+    /// Q4_K 8192 x 2048 0.82-1.16 / 0.91-0.98 / 1.04-1.21 / 1.25 against 1.06-1.21; Q6_K 2048 x 8192
+    /// 1.06-1.16 / 1.35-1.38 / 1.48-1.75 / 1.77-1.86 against 1.36-1.92 (docs/performance.md, fifteenth session).
+    static let amxNibbleTokens = 10
+    static let amxQ6KTokens = 12
+    static let amxQ4KTokens = 12
 
     /// Whether `unpackedPairs` runs the AMX tiles for this layout.
     static func amxTiles(_ p: InterleavedWeights, amx: Bool) -> Bool {

@@ -27,7 +27,9 @@ public final class MatmulScratch: @unchecked Sendable {
 
     /// Quantized activations for `tokens` rows of `columns` floats in blocks of `blockSize` (32 or
     /// 256), laid out in this scratch. Every array has room for `tokens` rounded up to 16, since the
-    /// AMX tiles read activations in whole tiles of 16 tokens (the rows past `tokens` are left as they are).
+    /// AMX tiles read activations in whole tiles of 16 tokens. The float scales and sums of the rows
+    /// past `tokens` are zeroed (whatever bytes were there could be subnormal numbers, which are slow to
+    /// multiply); their quants are left as they are.
     func activations(tokens count: Int, columns: Int, blockSize: Int) -> QuantizedActivations {
         let blocks = columns / blockSize
         let tokens = (count + 15) & ~15
@@ -37,6 +39,11 @@ public final class MatmulScratch: @unchecked Sendable {
         let subBlockSumBytes = (tokens * (columns / 32) * 2 + 63) & ~63
         let groupOffsetBytes = (tokens * (columns / 16) * 4 + 63) & ~63
         let base = memory(bytes: quantBytes + scaleBytes + 2 * sumBytes + subBlockSumBytes + groupOffsetBytes)
+        let padding = (tokens - count) * blocks
+        (base + quantBytes).bindMemory(to: Float.self, capacity: tokens * blocks)
+            .advanced(by: count * blocks).initialize(repeating: 0, count: padding)
+        (base + quantBytes + scaleBytes).bindMemory(to: Float.self, capacity: tokens * blocks)
+            .advanced(by: count * blocks).initialize(repeating: 0, count: padding)
         return QuantizedActivations(
             quants: base.bindMemory(to: Int8.self, capacity: tokens * columns),
             scales: (base + quantBytes).bindMemory(to: Float.self, capacity: tokens * blocks),

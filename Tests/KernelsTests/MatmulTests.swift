@@ -194,15 +194,16 @@ func runMatmul(
     }
 
     /// Q6_K, Q4_K, Q4_0 and Q4_1 at many tokens unpack pairs of row groups (16 rows in 512-bit
-    /// vectors, or AMX tiles of 16 tokens where the CPU has them, with a last
-    /// partial tile); an odd last group takes the usual tile. Bit-identical to the AVX2 tiles either way.
+    /// vectors, or AMX tiles of 16 tokens where the CPU has them, with a last partial tile, or from 12
+    /// tokens one partial tile); an odd last group takes the usual tile. Bit-identical to the AVX2 tiles
+    /// either way.
     @Test(arguments: [GGMLType.q6_K, .q4_K, .q4_0, .q4_1])
     func unpackedPairsMatchTheAVX2Tiles(type: GGMLType) throws {
         #if TANDEM_AVX2
         guard InterleavedMatmul.hasVNNI else { return }
         let paths = InterleavedMatmul.hasAMX ? [(false, false), (true, false), (true, true)] : [(false, false), (true, false)]
         let many = max(InterleavedMatmul.unpackedQ6KTokens, InterleavedMatmul.unpackedQ4KTokens, InterleavedMatmul.unpackedNibbleTokens)
-        for (rows, tokens) in [(17, many + 7), (24, many + 7), (40, many + 7), (24, 16), (40, 23)] {
+        for (rows, tokens) in [(17, many + 7), (24, many + 7), (40, many + 7), (24, 16), (40, 23), (24, 12)] {
             let weights = RandomWeights(type: type, rows: rows, columns: 512, seed: UInt64(rows))
             let fused = try #require(WeightMatrix.interleaving([weights.matrix]))
             let input = randomActivations(tokens: tokens, columns: 512, seed: 5)
