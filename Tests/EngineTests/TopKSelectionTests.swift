@@ -30,13 +30,14 @@ import Testing
     }
 
     @Test func samplingWithTopKNearTheVocabularyCostsAboutWhatTopK40Costs() {
-        // Cost is compared, not timed against a limit: the best of several runs of each, in one process.
+        // Cost is compared, not timed against a limit: the best of many runs of each, in one process
+        // (the best of 7 once measured 2.14x while the other suites ran in parallel).
         var random = Xoshiro256StarStar(seed: 1)
         var logits = (0..<49_152).map { _ in Float(random.nextUnitDouble() * 20 - 10) }
         func cost(_ k: Int) -> Double {
             var sampler = Sampler(parameters: SamplingParameters(temperature: 1, topK: k, seed: 5))
             var best = Double.infinity
-            for _ in 0..<7 {
+            for _ in 0..<15 {
                 let start = DispatchTime.now().uptimeNanoseconds
                 logits.withUnsafeMutableBufferPointer { for _ in 0..<5 { _ = sampler.sample($0) } }
                 best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start))
