@@ -385,10 +385,9 @@ VNNI_TARGET void tandem_q6k_tile_vnni(const void *group, int blocks, int bytesPe
     FOR_TOKENS(Q6K_CASE);
 }
 
-/// Puts two adjacent Q6_K row groups' stored bytes `u = q + 32` back together, as `q6k_tile` does, minus
-/// `bias` into `out`, 16 rows side by side: per block 4,096 bytes, chunk (`g`, `k`) at `64 * (4 * g + k)`, the first
-/// group's 32 bytes then the second's. Many tokens then sweep the pair without redoing the nibble and
-/// 2-bit work for every 4 of them, and one broadcast activation feeds 16 rows.
+/// Unpacks every block of two adjacent Q6_K row groups (`q6k_unpack_block`), so that many tokens
+/// sweep the pair without redoing the nibble and 2-bit work for every 4 of them, and one broadcast
+/// activation feeds 16 rows.
 VNNI_TARGET void tandem_q6k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock,
                                              int bias, uint8_t *out) {
     for (int b = 0; b < blocks; b++) q6k_unpack_block(group, groupStride, b, bytesPerBlock, bias, out);
@@ -450,9 +449,7 @@ VNNI_TARGET void tandem_q6k_pair_tile_vnni(const void *group, long groupStride, 
     FOR_TOKENS(Q6K_PAIR_CASE);
 }
 
-/// Unpacks two adjacent Q4_1 or Q4_0 row groups' nibbles minus `bias` to bytes in `out`, 16 rows side by
-/// side: per block 512 bytes, columns `4c ..< 4c + 4` (chunk `c`, low nibbles for `c < 4`, high for the
-/// rest) at `64 * c`, the first group's 32 bytes then the second's.
+/// Unpacks every block of two adjacent Q4_1 or Q4_0 row groups (`nibble_unpack_block`).
 VNNI_TARGET void tandem_nibble_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock,
                                                 int quantStart, int bias, uint8_t *out) {
     for (int b = 0; b < blocks; b++) nibble_unpack_block(group, groupStride, b, bytesPerBlock, quantStart, bias, out);
@@ -536,9 +533,7 @@ VNNI_TARGET void tandem_nibble_pair_tile_vnni(const void *group, long groupStrid
     if (offset == 0) { NIBBLE_PAIR_TOKENS(0) } else { NIBBLE_PAIR_TOKENS(8) }
 }
 
-/// Unpacks two adjacent Q4_K row groups (`InterleavedWeights.Q4KLayout`) to bytes in `out`, 16 rows side
-/// by side: per block 4,096 bytes, columns `4c ..< 4c + 4` of the block (chunk `c`) at `64 * c`, the
-/// first group's 32 bytes then the second's.
+/// Unpacks every block of two adjacent Q4_K row groups (`q4k_unpack_block`).
 VNNI_TARGET void tandem_q4k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock,
                                              uint8_t *out) {
     for (int b = 0; b < blocks; b++) q4k_unpack_block(group, groupStride, b, bytesPerBlock, out);

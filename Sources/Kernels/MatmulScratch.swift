@@ -39,15 +39,14 @@ public final class MatmulScratch: @unchecked Sendable {
         let subBlockSumBytes = (tokens * (columns / 32) * 2 + 63) & ~63
         let groupOffsetBytes = (tokens * (columns / 16) * 4 + 63) & ~63
         let base = memory(bytes: quantBytes + scaleBytes + 2 * sumBytes + subBlockSumBytes + groupOffsetBytes)
+        let scales = (base + quantBytes).bindMemory(to: Float.self, capacity: tokens * blocks)
+        let sums = (base + quantBytes + scaleBytes).bindMemory(to: Float.self, capacity: tokens * blocks)
         let padding = (tokens - count) * blocks
-        (base + quantBytes).bindMemory(to: Float.self, capacity: tokens * blocks)
-            .advanced(by: count * blocks).initialize(repeating: 0, count: padding)
-        (base + quantBytes + scaleBytes).bindMemory(to: Float.self, capacity: tokens * blocks)
-            .advanced(by: count * blocks).initialize(repeating: 0, count: padding)
+        (scales + count * blocks).initialize(repeating: 0, count: padding)
+        (sums + count * blocks).initialize(repeating: 0, count: padding)
         return QuantizedActivations(
             quants: base.bindMemory(to: Int8.self, capacity: tokens * columns),
-            scales: (base + quantBytes).bindMemory(to: Float.self, capacity: tokens * blocks),
-            sums: (base + quantBytes + scaleBytes).bindMemory(to: Float.self, capacity: tokens * blocks),
+            scales: scales, sums: sums,
             subBlockSums: (base + quantBytes + scaleBytes + sumBytes)
                 .bindMemory(to: Int16.self, capacity: tokens * (columns / 32)),
             integerSums: (base + quantBytes + scaleBytes + sumBytes + subBlockSumBytes)
