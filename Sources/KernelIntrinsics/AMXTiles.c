@@ -18,7 +18,8 @@
 #include <unistd.h>
 #endif
 
-#define AMX_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni,amx-tile,amx-int8")))
+#define AMX_TARGET \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni,avx512vbmi,amx-tile,amx-int8")))
 
 /// Linux's request for permission to use a dynamically enabled state component (arch_prctl).
 enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
@@ -26,8 +27,9 @@ enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
 int tandem_enable_amx(void) {
     unsigned eax, ebx, ecx, edx;
     if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return 0;
-    // AMX-TILE (bit 24) and AMX-INT8 (bit 25).
-    if ((edx & (3u << 24)) != (3u << 24)) return 0;
+    // AMX-TILE (bit 24) and AMX-INT8 (bit 25); AVX-512 VBMI (ECX bit 1), which every AMX CPU has, for
+    // the Q6_K unpacking's byte permutes.
+    if ((edx & (3u << 24)) != (3u << 24) || !(ecx & 2u)) return 0;
     if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 27))) return 0;  // OSXSAVE
     unsigned low, high;
     __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
@@ -55,8 +57,8 @@ static _Thread_local int loadedActivationBytes = 0;
 
 /// Tiles 0-2: three units' dots (16 tokens x 16 rows of Int32); tiles 3 and 5: two units' activations
 /// (16 tokens x `activationBytes`); tiles 4 and 6: two units' weights (`activationBytes / 4` rows of 4
-/// columns x 16 rows). A unit is a Q4_0 or Q4_1 block (32 bytes), a Q4_K sub-block (32) or a Q6_K group
-/// (16). `ldtilecfg` costs as much as a few units' products, so a thread loads it once per shape and keeps
+/// columns x 16 rows). A unit is a Q4_0 or Q4_1 block (32 bytes) or a Q4_K sub-block (32); the Q6_K tiles
+/// take a quarter block (64), and tile 7 as a fourth sum. `ldtilecfg` costs as much as a few units' products, so a thread loads it once per shape and keeps
 /// its tiles (the kernel switches them with the thread, as it does the vector registers).
 AMX_TARGET static void load_config(int activationBytes) {
     if (loadedActivationBytes == activationBytes) return;
@@ -67,6 +69,7 @@ AMX_TARGET static void load_config(int activationBytes) {
         config.rows[i] = 16, config.bytesPerRow[i] = (uint16_t)activationBytes;
         config.rows[i + 1] = (uint8_t)(activationBytes / 4), config.bytesPerRow[i + 1] = 64;
     }
+    config.rows[7] = 16, config.bytesPerRow[7] = 64;
     _tile_loadconfig(&config);
     loadedActivationBytes = activationBytes;
 }
@@ -215,90 +218,210 @@ AMX_TARGET void tandem_nibble_pair_amx(const void *group, long groupStride, uint
     }
 }
 
-/// Unpacks block `i / groups` into `unpacked` if group `i` is its first (Q6_K's `q` signed, for
-/// `tdpbssd`).
-#define K_UNPACK(i)                                                                                     \
+/// Unpacks Q4_K block `i / 8` into `unpacked` if sub-block `i` is its first: the nibbles minus 8, signed
+/// for `tdpbssd`.
+#define Q4K_UNPACK(i)                                                                                   \
     do {                                                                                                \
-        if ((i) % groups == 0) {                                                                        \
-            if (q4k) q4k_unpack_block(group, groupStride, (i) / groups, bytesPerBlock, unpacked);       \
-            else q6k_unpack_block(group, groupStride, (i) / groups, bytesPerBlock, 32, unpacked);       \
-        }                                                                                               \
+        if ((i) % 8 == 0) q4k_unpack_block(group, groupStride, (i) / 8, bytesPerBlock, 8, unpacked);    \
     } while (0)
 
-/// Starts group `i` (block `i / groups`, group `i % groups`)'s dots for 16 tokens in tile `C`
-/// (activations in `A`, weights in `B`): Q6_K's signed `q` with `tdpbssd`, Q4_K's unsigned nibbles with
-/// `tdpbsud`.
-#define K_GROUP_DOTS(C, A, B, i)                                                                        \
+/// Starts sub-block `i` (block `i / 8`, sub-block `i % 8`)'s dots for 16 tokens in tile `C`
+/// (activations in `A`, weights in `B`).
+#define Q4K_SUB_BLOCK_DOTS(C, A, B, i)                                                                  \
     do {                                                                                                \
         _tile_zero(C);                                                                                  \
-        _tile_loadd(A, quants + (long)((i) / groups) * 256 + groupBytes * ((i) % groups), columns);     \
-        _tile_loadd(B, unpacked + (long)(i) * 16 * groupBytes, 64);                                     \
-        if (q4k) _tile_dpbsud(C, A, B); else _tile_dpbssd(C, A, B);                                    \
+        _tile_loadd(A, quants + (long)((i) / 8) * 256 + 32 * ((i) % 8), columns);                       \
+        _tile_loadd(B, unpacked + (long)(i) * 512, 64);                                                 \
+        _tile_dpbssd(C, A, B);                                                                          \
     } while (0)
 
-/// The Q6_K (`q4k` 0: 16 groups of 16 columns per block) or Q4_K (`q4k` 1: 8 sub-blocks of 32) pair
-/// tile: each group's dots times the rows' group scales summed in Int32 per block, then the block's
-/// float work, as `q6k_pair_tile` and `q4k_pair_tile` do.
-AMX_TARGET static inline __attribute__((always_inline)) void k_pair_amx(
-    const uint8_t *group, long groupStride, uint8_t *unpacked, int blocks, int bytesPerBlock,
-    const int8_t *quants, int columns, const float *scales, const int16_t *subBlockSums, const int q4k, int tokens,
-    const uint8_t *ahead, long aheadBytes, float *out, int rows, int valid0, int valid1) {
-    const int groupBytes = q4k ? 32 : 16, groups = 256 / groupBytes, scaleOffset = q4k ? 32 : 16;
-    _Alignas(64) int32_t dots[2][256];
-    const int tiles = (tokens + 15) / 16, total = groups * blocks;
-    // The next pair's weights, a slice per block of every token tile, into the second-level cache.
-    const long lines = (aheadBytes + 63) / 64, perBlock = (lines + (long)tiles * blocks - 1) / ((long)tiles * blocks);
-    long line = 0;
-    load_config(groupBytes);
-    for (int tile = 0; tile < tiles; tile++) {
-        __m512 acc[16];
-        for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
-        FIRST_DOTS(K_GROUP_DOTS, K_UNPACK, total);
-        for (int b = 0; b < blocks; b++) {
-            const uint8_t *first = group + (long)b * bytesPerBlock, *second = first + groupStride;
-            __m512i scaled[16];
-            for (int t = 0; t < 16; t++) scaled[t] = _mm512_setzero_si512();
-            for (int g = 0; g < groups; g++) {
-                const int i = groups * b + g;
-                NEXT_DOTS(K_GROUP_DOTS, K_UNPACK, i, total);
-                __m512i scale = _mm512_cvtepi8_epi32(two_halves(first + scaleOffset + 8 * g, second + scaleOffset + 8 * g));
-                const int32_t *groupDots = dots[i & 1];
-#pragma clang loop unroll(full)
-                for (int t = 0; t < 16; t++)
-                    scaled[t] = _mm512_add_epi32(scaled[t], _mm512_mullo_epi32(_mm512_load_si512(groupDots + 16 * t), scale));
-            }
-            for (long end = line + perBlock; line < end && line < lines; line++) tandem_prefetch_l2(ahead + 64 * line);
-            if (q4k) {
-                q4k_block_floats(acc, scaled, first, second, b, blocks, scales, subBlockSums, columns, 16);
-            } else {
-                __m512 d = halves_ps(first, second);
-#pragma clang loop unroll(full)
-                for (int t = 0; t < 16; t++) {
-                    __m512 da = _mm512_set1_ps(scales[t * blocks + b]);
-                    acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(scaled[t]), acc[t]);
-                }
-            }
-        }
-        store_tile(acc, tokens - 16 * tile, out, rows, valid0, valid1);
-        quants += 16L * columns, scales += 16L * blocks, out += 16L * rows;
-        if (q4k) subBlockSums += 16L * (columns / 32);
-    }
-}
-
-AMX_TARGET void tandem_q6k_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks,
-                                    int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
-                                    int tokens, const void *ahead, long aheadBytes, float *out, int rows, int valid0,
-                                    int valid1) {
-    k_pair_amx(group, groupStride, unpacked, blocks, bytesPerBlock, quants, columns, scales, 0, 0, tokens, ahead,
-               aheadBytes, out, rows, valid0, valid1);
-}
-
-AMX_TARGET void tandem_q4k_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks,
+/// The Q4_K pair tile: each sub-block's dots times the rows' sub-block scales summed in Int32 per block,
+/// then the block's float work, as `q4k_pair_tile` does.
+///
+/// The sum is the same integer in fewer operations. The tiles multiply `nibble - 8`, so that a
+/// sub-block's dot fits in 16 bits (at most 32 x 8 x 127: activation quants are within +-127), and one
+/// `vpdpwssd` of the Int32 dot (its upper half only the sign) by the scale (upper half 0) adds
+/// `scale x dot`: against a 2-uop `vpmulld` and an add. The sum starts at `8 x Σ scale x sub-block sum`,
+/// what the 8 taken from every nibble removed.
+AMX_TARGET void tandem_q4k_pair_amx(const void *groupStart, long groupStride, uint8_t *unpacked, int blocks,
                                     int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
                                     const int16_t *subBlockSums, int tokens, const void *ahead, long aheadBytes,
                                     float *out, int rows, int valid0, int valid1) {
-    k_pair_amx(group, groupStride, unpacked, blocks, bytesPerBlock, quants, columns, scales,
-               subBlockSums, 1, tokens, ahead, aheadBytes, out, rows, valid0, valid1);
+    enum { SCALES = 32 };
+    const uint8_t *group = groupStart;
+    _Alignas(64) int32_t dots[2][256];
+    const int tiles = (tokens + 15) / 16, total = 8 * blocks;
+    // The next pair's weights, a slice per block of every token tile, into the second-level cache.
+    const long lines = (aheadBytes + 63) / 64, perBlock = (lines + (long)tiles * blocks - 1) / ((long)tiles * blocks);
+    long line = 0;
+    load_config(32);
+    for (int tile = 0; tile < tiles; tile++) {
+        __m512 acc[16];
+        for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
+        FIRST_DOTS(Q4K_SUB_BLOCK_DOTS, Q4K_UNPACK, total);
+        for (int b = 0; b < blocks; b++) {
+            const uint8_t *first = group + (long)b * bytesPerBlock, *second = first + groupStride;
+            __m512i eightScales[4], scaled[16];
+            for (int j = 0; j < 4; j++)
+                eightScales[j] = _mm512_slli_epi16(minimum_pairs(first + SCALES + 16 * j, second + SCALES + 16 * j), 3);
+#pragma clang loop unroll(full)
+            for (int t = 0; t < 16; t++) {
+                const int16_t *sums = subBlockSums + (long)t * (columns / 32) + b * 8;
+                scaled[t] = _mm512_madd_epi16(eightScales[0], sum_pair(sums));
+                for (int j = 1; j < 4; j++) scaled[t] = _mm512_dpwssd_epi32(scaled[t], eightScales[j], sum_pair(sums + 2 * j));
+            }
+            for (int s = 0; s < 8; s++) {
+                const int i = 8 * b + s;
+                NEXT_DOTS(Q4K_SUB_BLOCK_DOTS, Q4K_UNPACK, i, total);
+                __m512i scale = _mm512_cvtepi8_epi32(two_halves(first + SCALES + 8 * s, second + SCALES + 8 * s));
+                const int32_t *subBlockDots = dots[i & 1];
+#pragma clang loop unroll(full)
+                for (int t = 0; t < 16; t++)
+                    scaled[t] = _mm512_dpwssd_epi32(scaled[t], _mm512_load_si512(subBlockDots + 16 * t), scale);
+            }
+            for (long end = line + perBlock; line < end && line < lines; line++) tandem_prefetch_l2((const uint8_t *)ahead + 64 * line);
+            q4k_block_floats(acc, scaled, first, second, b, blocks, scales, subBlockSums, columns, 16);
+        }
+        store_tile(acc, tokens - 16 * tile, out, rows, valid0, valid1);
+        quants += 16L * columns, scales += 16L * blocks, out += 16L * rows;
+        subBlockSums += 16L * (columns / 32);
+    }
+}
+
+/// The Q6_K tiles' work goes in chunks of up to `Q6K_CHUNK_TILES` token tiles, block by block: each
+/// block is unpacked once per chunk, into a ring of `Q6K_RING` blocks' planes that stays in the
+/// first-level cache, and its products run for every token tile of the chunk while it is there.
+enum { Q6K_CHUNK_TILES = 4, Q6K_RING = 3 };
+
+/// `q6k_scaled_unpack_block`'s permutes: word `4r + j` of the first (second) group's half takes row `r`'s
+/// scale, word `r` (`8 + r`) of the scales; the low and the high bytes of 64 words.
+static const int16_t firstRowIndices[32] __attribute__((aligned(64))) = {
+    0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7};
+static const int16_t secondRowIndices[32] __attribute__((aligned(64))) = {
+    8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15};
+static const uint8_t lowByteIndices[64] __attribute__((aligned(64))) = {
+    0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, 40, 42,
+    44, 46, 48, 50, 52, 54, 56, 58, 60, 62, 64, 66, 68, 70, 72, 74, 76, 78, 80, 82, 84, 86,
+    88, 90, 92, 94, 96, 98, 100, 102, 104, 106, 108, 110, 112, 114, 116, 118, 120, 122, 124, 126};
+static const uint8_t highByteIndices[64] __attribute__((aligned(64))) = {
+    1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 43,
+    45, 47, 49, 51, 53, 55, 57, 59, 61, 63, 65, 67, 69, 71, 73, 75, 77, 79, 81, 83, 85, 87,
+    89, 91, 93, 95, 97, 99, 101, 103, 105, 107, 109, 111, 113, 115, 117, 119, 121, 123, 125, 127};
+
+/// Block `b` of two adjacent Q6_K row groups as two byte planes of `w = scale x q` (the 16-column group's
+/// scale times the quant: an Int16 within +-4,096): the low bytes (unsigned) at `out + 8192 * (b % Q6K_RING)`, the high
+/// bytes (signed) 4,096 bytes on, each with chunk (`g`, `k`), columns `16g + 4k ..< 16g + 4k + 4` of the
+/// 16 rows, at `64 * (4 * g + k)` as `q6k_unpack_block` lays them out. Then `Σ a x (256 x high + low)` over
+/// the block is `Σ scale x Σ a x q`, the integer `q6k_pair_tile` sums: two tile products of 64 columns
+/// each give it for a quarter block, where the group dots took a product of 16 columns, a tile store and
+/// 16 `vpmulld` for every group.
+AMX_TARGET static inline __attribute__((always_inline)) void q6k_scaled_unpack_block(
+    const uint8_t *group, long groupStride, int b, int bytesPerBlock, uint8_t *out) {
+    enum { SCALES = 16, NIBBLES = 144, BITS = 1168 };
+    const uint8_t *first = group + (long)b * bytesPerBlock, *second = first + groupStride;
+    const __m512i mask = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30), offset = _mm512_set1_epi8(32);
+    const __m512i firstRows = _mm512_load_si512(firstRowIndices), secondRows = _mm512_load_si512(secondRowIndices);
+    const __m512i lowBytes = _mm512_load_si512(lowByteIndices), highBytes = _mm512_load_si512(highByteIndices);
+    uint8_t *lowPlane = out + 8192L * (b % Q6K_RING), *highPlane = lowPlane + 4096;
+    for (int g = 0; g < 16; g++) {
+        __m512i bits = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(first + BITS + 32 * g))),
+                                          _mm256_loadu_si256((const __m256i *)(second + BITS + 32 * g)), 1);
+        __m512i rowScales = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(two_halves(first + SCALES + 8 * g, second + SCALES + 8 * g)));
+        __m512i scales0 = _mm512_permutexvar_epi16(firstRows, rowScales), scales1 = _mm512_permutexvar_epi16(secondRows, rowScales);
+        for (int k = 0; k < 4; k++) {
+            const long at = NIBBLES + 32 * (4 * (g % 8) + k);
+            __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(first + at))),
+                                             _mm256_loadu_si256((const __m256i *)(second + at)), 1);
+            __m512i nibble = g < 8 ? _mm512_and_si512(raw, mask) : _mm512_and_si512(_mm512_srli_epi16(raw, 4), mask);
+            __m512i high = k < 2 ? _mm512_slli_epi16(bits, 4 - 2 * k) : k == 2 ? bits : _mm512_srli_epi16(bits, 2);
+            __m512i q = _mm512_sub_epi8(_mm512_or_si512(nibble, _mm512_and_si512(high, top)), offset);
+            __m512i w0 = _mm512_mullo_epi16(_mm512_cvtepi8_epi16(_mm512_castsi512_si256(q)), scales0);
+            __m512i w1 = _mm512_mullo_epi16(_mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(q, 1)), scales1);
+            _mm512_storeu_si512((void *)(lowPlane + 64 * (4 * g + k)), _mm512_permutex2var_epi8(w0, lowBytes, w1));
+            _mm512_storeu_si512((void *)(highPlane + 64 * (4 * g + k)), _mm512_permutex2var_epi8(w0, highBytes, w1));
+        }
+    }
+}
+
+/// Starts unit `u`'s products (block `u / chunkTiles`, token tile `u % chunkTiles` of the chunk): the low
+/// plane's `Σ a x low` in tile `LOW`, the high plane's `Σ a x high` in tile `HIGH`, over four quarters of
+/// 64 columns (activations in tiles 3 and 5 by turns, the planes' quarters in tiles 4 and 6).
+#define Q6K_UNIT_PRODUCTS(LOW, HIGH, u)                                                                 \
+    do {                                                                                                \
+        const int8_t *blockQuants = quants + 16L * columns * ((u) % chunkTiles) + 256L * ((u) / chunkTiles); \
+        const uint8_t *low = unpacked + 8192L * (((u) / chunkTiles) % Q6K_RING), *high = low + 4096;    \
+        _tile_zero(LOW);                                                                                \
+        _tile_zero(HIGH);                                                                               \
+        for (int quarter = 0; quarter < 4; quarter += 2) {                                              \
+            _tile_loadd(3, blockQuants + 64 * quarter, columns);                                        \
+            _tile_loadd(4, low + 1024 * quarter, 64);                                                   \
+            _tile_dpbsud(LOW, 3, 4);                                                                    \
+            _tile_loadd(6, high + 1024 * quarter, 64);                                                  \
+            _tile_dpbssd(HIGH, 3, 6);                                                                   \
+            _tile_loadd(5, blockQuants + 64 * (quarter + 1), columns);                                  \
+            _tile_loadd(4, low + 1024 * (quarter + 1), 64);                                             \
+            _tile_dpbsud(LOW, 5, 4);                                                                    \
+            _tile_loadd(6, high + 1024 * (quarter + 1), 64);                                            \
+            _tile_dpbssd(HIGH, 5, 6);                                                                   \
+        }                                                                                               \
+    } while (0)
+
+/// Unit `u`'s products in tiles 0 and 1 (even units) or 2 and 7 (odd), so that a unit's products run
+/// while the one before is stored and its float work done.
+#define Q6K_START_UNIT(u)                                                                               \
+    do {                                                                                                \
+        if ((u) & 1) Q6K_UNIT_PRODUCTS(2, 7, u); else Q6K_UNIT_PRODUCTS(0, 1, u);                      \
+    } while (0)
+
+/// The Q6_K pair tile over the scaled planes of `q6k_scaled_unpack_block`: per block and token tile, two
+/// tile products per quarter, two tile stores, and for each token `(high << 8) + low` (the Int32 sum of
+/// `q6k_pair_tile`) then its float work. Each chunk unpacks a block two blocks ahead of its products.
+AMX_TARGET void tandem_q6k_pair_amx(const void *groupStart, long groupStride, uint8_t *unpacked, int blocks,
+                                    int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
+                                    int tokens, const void *ahead, long aheadBytes, float *out, int rows, int valid0,
+                                    int valid1) {
+    const uint8_t *group = groupStart;
+    _Alignas(64) int32_t lowSums[256], highSums[256];
+    const int tiles = (tokens + 15) / 16;
+    // The next pair's weights, a slice per block of every token tile, into the second-level cache.
+    const long lines = (aheadBytes + 63) / 64, perUnit = (lines + (long)tiles * blocks - 1) / ((long)tiles * blocks);
+    long line = 0;
+    load_config(64);
+    for (int chunk = 0; chunk < tiles; chunk += Q6K_CHUNK_TILES) {
+        const int chunkTiles = tiles - chunk < Q6K_CHUNK_TILES ? tiles - chunk : Q6K_CHUNK_TILES;
+        const int units = blocks * chunkTiles;
+        __m512 acc[16 * Q6K_CHUNK_TILES];
+        for (int t = 0; t < 16 * chunkTiles; t++) acc[t] = _mm512_setzero_ps();
+        for (int b = 0; b < 2 && b < blocks; b++) q6k_scaled_unpack_block(group, groupStride, b, bytesPerBlock, unpacked);
+        Q6K_START_UNIT(0);
+        for (int u = 0; u < units; u++) {
+            const int b = u / chunkTiles, tile = u % chunkTiles;
+            if (tile == 0 && b + 2 < blocks) q6k_scaled_unpack_block(group, groupStride, b + 2, bytesPerBlock, unpacked);
+            if (u + 1 < units) Q6K_START_UNIT(u + 1);
+            if (u & 1) {
+                _tile_stored(2, lowSums, 64);
+                _tile_stored(7, highSums, 64);
+            } else {
+                _tile_stored(0, lowSums, 64);
+                _tile_stored(1, highSums, 64);
+            }
+            for (long end = line + perUnit; line < end && line < lines; line++) tandem_prefetch_l2((const uint8_t *)ahead + 64 * line);
+            const uint8_t *first = group + (long)b * bytesPerBlock, *second = first + groupStride;
+            __m512 d = halves_ps(first, second), *tileAcc = acc + 16 * tile;
+            const float *tileScales = scales + 16L * blocks * tile + b;
+#pragma clang loop unroll(full)
+            for (int t = 0; t < 16; t++) {
+                __m512i scaled = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(highSums + 16 * t), 8),
+                                                  _mm512_load_si512(lowSums + 16 * t));
+                __m512 da = _mm512_set1_ps(tileScales[t * blocks]);
+                tileAcc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(scaled), tileAcc[t]);
+            }
+        }
+        for (int tile = 0; tile < chunkTiles; tile++)
+            store_tile(acc + 16 * tile, tokens - 16 * (chunk + tile), out + 16L * rows * tile, rows, valid0, valid1);
+        quants += 16L * Q6K_CHUNK_TILES * columns, scales += 16L * Q6K_CHUNK_TILES * blocks;
+        out += 16L * Q6K_CHUNK_TILES * rows;
+    }
 }
 
 #else

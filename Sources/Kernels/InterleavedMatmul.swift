@@ -216,11 +216,12 @@ enum InterleavedMatmul {
     ) {
         let blocks = Int32(p.blocksPerRow), bytes = Int32(p.bytesPerGroupBlock), columns = Int32(a.columns)
         let groupStride = p.blocksPerRow * p.bytesPerGroupBlock
-        let unpackedBlockBytes = p.isNibbles ? 512 : 4096
-        let offset = p.type == .q4_0 ? Int32(8) : 0
         let amxPair = amxTiles(p, amx: amx)
+        // The AMX Q6_K tiles unpack two byte planes per block, into a ring of three blocks.
+        let unpackedBytes = amxPair && p.type == .q6_K ? 8192 * min(p.blocksPerRow, 3) : p.blocksPerRow * (p.isNibbles ? 512 : 4096)
+        let offset = p.type == .q4_0 ? Int32(8) : 0
         pool.parallelFor((p.groups + 1) / 2) { pairs in
-            let unpacked = UnsafeMutablePointer<UInt8>.allocate(capacity: p.blocksPerRow * unpackedBlockBytes)
+            let unpacked = UnsafeMutablePointer<UInt8>.allocate(capacity: unpackedBytes)
             defer { unpacked.deallocate() }
             for pair in pairs {
                 let group = 2 * pair
@@ -234,8 +235,8 @@ enum InterleavedMatmul {
                 let valid0 = Int32(validRows(group: group, rows: rows)), valid1 = Int32(validRows(group: group + 1, rows: rows))
                 // The sweeps below prefetch the range's next pair, a slice each.
                 let nextGroups = pair + 1 < pairs.upperBound ? min(group + 4, p.groups) - (group + 2) : 0
-                // The AMX tiles unpack the pair themselves, as they go (Q4_0's and Q6_K's quants signed,
-                // for `tdpbssd`: no `- offset * Σ a` then).
+                // The AMX tiles unpack the pair themselves, as they go (Q4_0's quants signed, for
+                // `tdpbssd`: no `- offset * Σ a` then).
                 if amxPair {
                     let out = firstOutput(group: group, token: 0, rows: rows, output: output)
                     let ahead = p.groupData(group + 2), aheadBytes = nextGroups * groupStride

@@ -203,27 +203,62 @@ func runMatmul(
         guard InterleavedMatmul.hasVNNI else { return }
         let paths = InterleavedMatmul.hasAMX ? [(false, false), (true, false), (true, true)] : [(false, false), (true, false)]
         let many = max(InterleavedMatmul.unpackedQ6KTokens, InterleavedMatmul.unpackedQ4KTokens, InterleavedMatmul.unpackedNibbleTokens)
-        for (rows, tokens) in [(17, many + 7), (24, many + 7), (40, many + 7), (24, 16), (40, 23), (24, 12)] {
-            let weights = RandomWeights(type: type, rows: rows, columns: 512, seed: UInt64(rows))
-            let fused = try #require(WeightMatrix.interleaving([weights.matrix]))
-            let input = randomActivations(tokens: tokens, columns: 512, seed: 5)
-            let results = paths.map { vnni, amx in
-                var got = [Float](repeating: .nan, count: tokens * rows)
-                input.withUnsafeBufferPointer { x in
-                    got.withUnsafeMutableBufferPointer { y in
-                        InterleavedMatmul.run(
-                            fused, fused.interleaved!, x.baseAddress!, tokens, y.baseAddress!, Self.pool2, MatmulScratch(),
-                            vnni: vnni, amx: amx)
-                    }
-                }
-                return got.map(\.bitPattern)
-            }
+        let shapes = [(17, 512, many + 7), (24, 512, many + 7), (40, 512, many + 7), (24, 512, 16), (40, 512, 23), (24, 512, 12), (24, 1536, 20)]
+        for (rows, columns, tokens) in shapes {
+            let weights = RandomWeights(type: type, rows: rows, columns: columns, seed: UInt64(rows))
+            let input = randomActivations(tokens: tokens, columns: columns, seed: 5)
+            let results = try pathResults(weights, input, tokens: tokens, paths: paths)
             for result in results.dropFirst() {
-                #expect(result == results[0], "\(type) rows \(rows) tokens \(tokens)")
+                #expect(result == results[0], "\(type) rows \(rows) columns \(columns) tokens \(tokens)")
                 #expect(!result.contains(Float.nan.bitPattern))
             }
         }
         #endif
+    }
+
+    /// The K formats' extreme integers: Q4_K nibbles 0 and 15 (the AMX tiles' `nibble - 8` at -8 and 7)
+    /// with the largest scales and minimums, Q6_K quants -32 and 31 with scale -128, against activation
+    /// quants of +-127 everywhere: the largest dots either sign, which the AMX tiles' 16-bit sub-block
+    /// dots (Q4_K) and scaled byte planes (Q6_K) must carry exactly.
+    @Test(arguments: [GGMLType.q6_K, .q4_K])
+    func extremeKQuantsMatchTheAVX2Tiles(type: GGMLType) throws {
+        #if TANDEM_AVX2
+        guard InterleavedMatmul.hasVNNI else { return }
+        let paths = InterleavedMatmul.hasAMX ? [(false, false), (true, false), (true, true)] : [(false, false), (true, false)]
+        let rows = 32, columns = 512, tokens = 20
+        let weights = RandomWeights(type: type, rows: rows, columns: columns, seed: 3)
+        for block in 0..<(rows * columns / 256) {
+            let o = block * type.bytesPerBlock, low = (block / (columns / 256)) % 3 == 0
+            func fill(_ range: Range<Int>, _ value: UInt8) { for i in range { weights.bytes.storeBytes(of: value, toByteOffset: o + i, as: UInt8.self) } }
+            if type == .q4_K {
+                fill(4..<16, 0xFF)  // every sub-block's scale and minimum 63
+                fill(16..<144, low ? 0x00 : 0xFF)
+            } else {
+                fill(0..<192, low ? 0x00 : 0xFF)  // q = -32 or 31
+                fill(192..<208, 0x80)  // scales -128
+            }
+        }
+        let input = (0..<(tokens * columns)).map { i in (i / columns) % 2 == 0 ? Float(1) : -1 }
+        let results = try pathResults(weights, input, tokens: tokens, paths: paths)
+        for result in results.dropFirst() { #expect(result == results[0]) }
+        #expect(results[0].allSatisfy { Float(bitPattern: $0).isFinite && $0 != 0 })
+        #endif
+    }
+
+    /// `InterleavedMatmul.run` over `weights` interleaved, once per `(vnni, amx)` path: the outputs' bits.
+    private func pathResults(_ weights: RandomWeights, _ input: [Float], tokens: Int, paths: [(Bool, Bool)]) throws -> [[UInt32]] {
+        let fused = try #require(WeightMatrix.interleaving([weights.matrix]))
+        return paths.map { vnni, amx in
+            var got = [Float](repeating: .nan, count: tokens * weights.rows)
+            input.withUnsafeBufferPointer { x in
+                got.withUnsafeMutableBufferPointer { y in
+                    InterleavedMatmul.run(
+                        fused, fused.interleaved!, x.baseAddress!, tokens, y.baseAddress!, Self.pool2, MatmulScratch(),
+                        vnni: vnni, amx: amx)
+                }
+            }
+            return got.map(\.bitPattern)
+        }
     }
 
     /// Output-head shape sanity: many rows, rows not a multiple of 4.

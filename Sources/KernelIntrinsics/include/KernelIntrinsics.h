@@ -101,7 +101,7 @@ void tandem_nibble_tile_vnni(const void *group, long groupStride, int groups, in
                              const int8_t *quants, int columns, const float *scales, const float *sums,
                              const int32_t *integerSums, int32_t offset, int tokens, float *out, int rows, int valid0,
                              int valid1);
-/// 1 when the CPU has AMX-INT8 and AVX-512 VNNI and the kernel lets this process use tile data (asked
+/// 1 when the CPU has AMX-INT8, AVX-512 VNNI and VBMI and the kernel lets this process use tile data (asked
 /// for here, once per process); then the `_amx` tiles below may be called.
 int tandem_enable_amx(void);
 /// `tandem_nibble_pair_tile_vnni` with AMX, bit-identical to it, for any number of tokens: 16 tokens x
@@ -114,9 +114,10 @@ void tandem_nibble_pair_amx(const void *group, long groupStride, uint8_t *unpack
                             const int8_t *quants, int columns, const float *scales, const float *sums, int32_t offset,
                             int tokens, const void *ahead, long aheadBytes, float *out, int rows, int valid0,
                             int valid1);
-/// `tandem_q6k_pair_tile_vnni` with AMX, bit-identical to it, for any number of tokens (16-column groups,
-/// 16 tokens x 16 rows per tile product): unpacks into `unpacked` (4,096 bytes per block) as
-/// `tandem_q6k_unpack_pair_vnni` would with `bias` 32; otherwise as `tandem_nibble_pair_amx`.
+/// `tandem_q6k_pair_tile_vnni` with AMX, bit-identical to it, for any number of tokens (64 columns x 16
+/// tokens x 16 rows per tile product): unpacks into `unpacked` (8,192 bytes for each of the first three
+/// blocks, a ring) the low and high bytes of each weight's quant times its group scale; otherwise as
+/// `tandem_nibble_pair_amx`.
 void tandem_q6k_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks, int bytesPerBlock,
                          const int8_t *quants, int columns, const float *scales, int tokens, const void *ahead,
                          long aheadBytes, float *out, int rows, int valid0, int valid1);
