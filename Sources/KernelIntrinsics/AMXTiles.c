@@ -3,11 +3,13 @@
 // instruction), over the pairs of row groups that `InterleavedMatmul.unpackedPairs` unpacks, chosen at
 // run time on CPUs and kernels that have it. Swift cannot emit the tile instructions, so this is C.
 //
-// A tile product gives one block's (K formats: one 16- or 32-column group's) exact integer dots for 16
-// tokens x 16 rows: the same integers as the VNNI and AVX2 tiles. The tile is stored, and AVX-512 then
-// does the same integer and float operations on it in the same order as the VNNI pair tiles, so results
-// are bit-identical. The float work is what bounds these kernels: a 16 x 16 tile of dots takes one tile
-// product but 16 vector multiplies, conversions and FMAs.
+// Q4_0 and Q4_1: a tile product gives one block's exact integer dots for 16 tokens x 16 rows, the same
+// integers as the VNNI and AVX2 tiles. The tile is stored, and AVX-512 then does the same float
+// operations on it in the same order as the VNNI pair tiles, so results are bit-identical. The float work
+// is what bounds these kernels: a 16 x 16 tile of dots takes one tile product but 16 vector multiplies,
+// conversions and FMAs. Q4_K and Q6_K: the products run over byte planes of each quant times its
+// sub-block's or group's scale, and give the VNNI pair tiles' per-block integer sums directly (see
+// `plane_pair_amx`).
 #include "KernelIntrinsics.h"
 
 #if defined(__x86_64__)
@@ -57,9 +59,10 @@ static _Thread_local int loadedActivationBytes = 0;
 
 /// Tiles 0-2: three units' dots (16 tokens x 16 rows of Int32); tiles 3 and 5: two units' activations
 /// (16 tokens x `activationBytes`); tiles 4 and 6: two units' weights (`activationBytes / 4` rows of 4
-/// columns x 16 rows). A unit is a Q4_0 or Q4_1 block (32 bytes) or a Q4_K sub-block (32); the Q6_K tiles
-/// take a quarter block (64), and tile 7 as a fourth sum. `ldtilecfg` costs as much as a few units' products, so a thread loads it once per shape and keeps
-/// its tiles (the kernel switches them with the thread, as it does the vector registers).
+/// columns x 16 rows). A unit is a Q4_0 or Q4_1 block (32 bytes), or for the K formats a quarter block
+/// (64), with tile 7 as a fourth sum. `ldtilecfg` costs as much as a few units' products, so a thread loads
+/// it once per shape and keeps its tiles (the kernel switches them with the thread, as it does the vector
+/// registers).
 AMX_TARGET static void load_config(int activationBytes) {
     if (loadedActivationBytes == activationBytes) return;
     TileConfig config = {0};
@@ -218,80 +221,13 @@ AMX_TARGET void tandem_nibble_pair_amx(const void *group, long groupStride, uint
     }
 }
 
-/// Unpacks Q4_K block `i / 8` into `unpacked` if sub-block `i` is its first: the nibbles minus 8, signed
-/// for `tdpbssd`.
-#define Q4K_UNPACK(i)                                                                                   \
-    do {                                                                                                \
-        if ((i) % 8 == 0) q4k_unpack_block(group, groupStride, (i) / 8, bytesPerBlock, 8, unpacked);    \
-    } while (0)
-
-/// Starts sub-block `i` (block `i / 8`, sub-block `i % 8`)'s dots for 16 tokens in tile `C`
-/// (activations in `A`, weights in `B`).
-#define Q4K_SUB_BLOCK_DOTS(C, A, B, i)                                                                  \
-    do {                                                                                                \
-        _tile_zero(C);                                                                                  \
-        _tile_loadd(A, quants + (long)((i) / 8) * 256 + 32 * ((i) % 8), columns);                       \
-        _tile_loadd(B, unpacked + (long)(i) * 512, 64);                                                 \
-        _tile_dpbssd(C, A, B);                                                                          \
-    } while (0)
-
-/// The Q4_K pair tile: each sub-block's dots times the rows' sub-block scales summed in Int32 per block,
-/// then the block's float work, as `q4k_pair_tile` does.
-///
-/// The sum is the same integer in fewer operations. The tiles multiply `nibble - 8`, so that a
-/// sub-block's dot fits in 16 bits (at most 32 x 8 x 127: activation quants are within +-127), and one
-/// `vpdpwssd` of the Int32 dot (its upper half only the sign) by the scale (upper half 0) adds
-/// `scale x dot`: against a 2-uop `vpmulld` and an add. The sum starts at `8 x Σ scale x sub-block sum`,
-/// what the 8 taken from every nibble removed.
-AMX_TARGET void tandem_q4k_pair_amx(const void *groupStart, long groupStride, uint8_t *unpacked, int blocks,
-                                    int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
-                                    const int16_t *subBlockSums, int tokens, const void *ahead, long aheadBytes,
-                                    float *out, int rows, int valid0, int valid1) {
-    enum { SCALES = 32 };
-    const uint8_t *group = groupStart;
-    _Alignas(64) int32_t dots[2][256];
-    const int tiles = (tokens + 15) / 16, total = 8 * blocks;
-    // The next pair's weights, a slice per block of every token tile, into the second-level cache.
-    const long lines = (aheadBytes + 63) / 64, perBlock = (lines + (long)tiles * blocks - 1) / ((long)tiles * blocks);
-    long line = 0;
-    load_config(32);
-    for (int tile = 0; tile < tiles; tile++) {
-        __m512 acc[16];
-        for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
-        FIRST_DOTS(Q4K_SUB_BLOCK_DOTS, Q4K_UNPACK, total);
-        for (int b = 0; b < blocks; b++) {
-            const uint8_t *first = group + (long)b * bytesPerBlock, *second = first + groupStride;
-            __m512i eightScales[4], scaled[16];
-            for (int j = 0; j < 4; j++)
-                eightScales[j] = _mm512_slli_epi16(minimum_pairs(first + SCALES + 16 * j, second + SCALES + 16 * j), 3);
-#pragma clang loop unroll(full)
-            for (int t = 0; t < 16; t++) {
-                const int16_t *sums = subBlockSums + (long)t * (columns / 32) + b * 8;
-                scaled[t] = _mm512_madd_epi16(eightScales[0], sum_pair(sums));
-                for (int j = 1; j < 4; j++) scaled[t] = _mm512_dpwssd_epi32(scaled[t], eightScales[j], sum_pair(sums + 2 * j));
-            }
-            for (int s = 0; s < 8; s++) {
-                const int i = 8 * b + s;
-                NEXT_DOTS(Q4K_SUB_BLOCK_DOTS, Q4K_UNPACK, i, total);
-                __m512i scale = _mm512_cvtepi8_epi32(two_halves(first + SCALES + 8 * s, second + SCALES + 8 * s));
-                const int32_t *subBlockDots = dots[i & 1];
-#pragma clang loop unroll(full)
-                for (int t = 0; t < 16; t++)
-                    scaled[t] = _mm512_dpwssd_epi32(scaled[t], _mm512_load_si512(subBlockDots + 16 * t), scale);
-            }
-            for (long end = line + perBlock; line < end && line < lines; line++) tandem_prefetch_l2((const uint8_t *)ahead + 64 * line);
-            q4k_block_floats(acc, scaled, first, second, b, blocks, scales, subBlockSums, columns, 16);
-        }
-        store_tile(acc, tokens - 16 * tile, out, rows, valid0, valid1);
-        quants += 16L * columns, scales += 16L * blocks, out += 16L * rows;
-        subBlockSums += 16L * (columns / 32);
-    }
-}
-
-/// The Q6_K tiles' work goes in chunks of up to `Q6K_CHUNK_TILES` token tiles, block by block: each
-/// block is unpacked once per chunk, into a ring of `Q6K_RING` blocks' planes that stays in the
-/// first-level cache, and its products run for every token tile of the chunk while it is there.
-enum { Q6K_CHUNK_TILES = 4, Q6K_RING = 3 };
+/// The K formats' tiles multiply byte planes of `w = scale x q`, the sub-block's or group's scale times
+/// each quant, so that one product covers 64 columns whatever the scales: `Σ a x (256 x high + low)` over
+/// a block is `Σ scale x Σ a x q`, the integer that the VNNI pair tiles sum. Their work goes in chunks of
+/// up to `PLANE_CHUNK_TILES` token tiles, block by block: each block is unpacked once per chunk, into a
+/// ring of `PLANE_RING` blocks' planes (8,192 bytes each) that stays in the first-level cache, and its
+/// products run for every token tile of the chunk while it is there.
+enum { PLANE_CHUNK_TILES = 4, PLANE_RING = 3 };
 
 /// `q6k_scaled_unpack_block`'s permutes: word `4r + j` of the first (second) group's half takes row `r`'s
 /// scale, word `r` (`8 + r`) of the scales; the low and the high bytes of 64 words.
@@ -308,8 +244,53 @@ static const uint8_t highByteIndices[64] __attribute__((aligned(64))) = {
     45, 47, 49, 51, 53, 55, 57, 59, 61, 63, 65, 67, 69, 71, 73, 75, 77, 79, 81, 83, 85, 87,
     89, 91, 93, 95, 97, 99, 101, 103, 105, 107, 109, 111, 113, 115, 117, 119, 121, 123, 125, 127};
 
+/// `q4k_scaled_unpack_block`'s permutes: byte `b` of a 64-byte chunk (row `b / 4`) takes scale `b / 4`,
+/// in the even bytes (`EVEN_BYTES`) or the odd ones.
+static const uint8_t chunkRowIndices[64] __attribute__((aligned(64))) = {
+    0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7,
+    8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15};
+#define EVEN_BYTES 0x5555555555555555ULL
+
+/// Block `b` of two adjacent Q4_K row groups (`InterleavedWeights.Q4KLayout`) as two byte planes of
+/// `w = scale x nibble` (within 63 x 15, both bytes unsigned): the low bytes at `out + 8192 * (b %
+/// PLANE_RING)`, the high bytes 4,096 bytes on, each in `q4k_unpack_block`'s layout (chunk `c`, columns
+/// `4c ..< 4c + 4` of the 16 rows, at `64 * c`). `vpmaddubsw` of the nibbles by the scales in the even
+/// (odd) bytes gives the even (odd) bytes' `w` as words.
+AMX_TARGET static inline __attribute__((always_inline)) void q4k_scaled_unpack_block(
+    const uint8_t *group, long groupStride, int b, int bytesPerBlock, uint8_t *out) {
+    enum { SCALES = 32, QUANTS = 160 };
+    const uint8_t *first = group + (long)b * bytesPerBlock, *second = first + groupStride;
+    const __m512i mask = _mm512_set1_epi8(0x0F), lowByte = _mm512_set1_epi16(0x00FF);
+    const __m512i rowIndices = _mm512_load_si512(chunkRowIndices);
+    uint8_t *lowPlane = out + 8192L * (b % PLANE_RING), *highPlane = lowPlane + 4096;
+    for (int j = 0; j < 4; j++) {
+        // Sub-blocks 2j (low nibbles) and 2j + 1 (high nibbles): each row's scale, in the even or odd bytes.
+        __m512i evenScales[2], oddScales[2];
+        for (int h = 0; h < 2; h++) {
+            __m512i rowScales = _mm512_castsi128_si512(two_halves(first + SCALES + 16 * j + 8 * h, second + SCALES + 16 * j + 8 * h));
+            evenScales[h] = _mm512_maskz_permutexvar_epi8(EVEN_BYTES, rowIndices, rowScales);
+            oddScales[h] = _mm512_maskz_permutexvar_epi8(~EVEN_BYTES, rowIndices, rowScales);
+        }
+        for (int k = 0; k < 8; k++) {
+            const long at = QUANTS + 32 * (8 * j + k);
+            __m512i raw = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(first + at))),
+                                             _mm256_loadu_si256((const __m256i *)(second + at)), 1);
+            for (int h = 0; h < 2; h++) {
+                __m512i nibbles = h == 0 ? _mm512_and_si512(raw, mask) : _mm512_and_si512(_mm512_srli_epi16(raw, 4), mask);
+                __m512i even = _mm512_maddubs_epi16(nibbles, evenScales[h]), odd = _mm512_maddubs_epi16(nibbles, oddScales[h]);
+                // low: even's low byte | odd's low byte << 8; high: even's high byte | odd's high byte << 8.
+                __m512i low = _mm512_ternarylogic_epi32(even, _mm512_slli_epi16(odd, 8), lowByte, 0xEC);
+                __m512i high = _mm512_ternarylogic_epi32(_mm512_srli_epi16(even, 8), odd, lowByte, 0xF4);
+                const long chunk = 16 * j + 8 * h + k;
+                _mm512_storeu_si512((void *)(lowPlane + 64 * chunk), low);
+                _mm512_storeu_si512((void *)(highPlane + 64 * chunk), high);
+            }
+        }
+    }
+}
+
 /// Block `b` of two adjacent Q6_K row groups as two byte planes of `w = scale x q` (the 16-column group's
-/// scale times the quant: an Int16 within +-4,096): the low bytes (unsigned) at `out + 8192 * (b % Q6K_RING)`, the high
+/// scale times the quant: an Int16 within +-4,096): the low bytes (unsigned) at `out + 8192 * (b % PLANE_RING)`, the high
 /// bytes (signed) 4,096 bytes on, each with chunk (`g`, `k`), columns `16g + 4k ..< 16g + 4k + 4` of the
 /// 16 rows, at `64 * (4 * g + k)` as `q6k_unpack_block` lays them out. Then `Σ a x (256 x high + low)` over
 /// the block is `Σ scale x Σ a x q`, the integer `q6k_pair_tile` sums: two tile products of 64 columns
@@ -322,7 +303,7 @@ AMX_TARGET static inline __attribute__((always_inline)) void q6k_scaled_unpack_b
     const __m512i mask = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30), offset = _mm512_set1_epi8(32);
     const __m512i firstRows = _mm512_load_si512(firstRowIndices), secondRows = _mm512_load_si512(secondRowIndices);
     const __m512i lowBytes = _mm512_load_si512(lowByteIndices), highBytes = _mm512_load_si512(highByteIndices);
-    uint8_t *lowPlane = out + 8192L * (b % Q6K_RING), *highPlane = lowPlane + 4096;
+    uint8_t *lowPlane = out + 8192L * (b % PLANE_RING), *highPlane = lowPlane + 4096;
     for (int g = 0; g < 16; g++) {
         __m512i bits = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(first + BITS + 32 * g))),
                                           _mm256_loadu_si256((const __m256i *)(second + BITS + 32 * g)), 1);
@@ -344,12 +325,13 @@ AMX_TARGET static inline __attribute__((always_inline)) void q6k_scaled_unpack_b
 }
 
 /// Starts unit `u`'s products (block `u / chunkTiles`, token tile `u % chunkTiles` of the chunk): the low
-/// plane's `Σ a x low` in tile `LOW`, the high plane's `Σ a x high` in tile `HIGH`, over four quarters of
-/// 64 columns (activations in tiles 3 and 5 by turns, the planes' quarters in tiles 4 and 6).
-#define Q6K_UNIT_PRODUCTS(LOW, HIGH, u)                                                                 \
+/// plane's `Σ a x low` in tile `LOW`, the high plane's `Σ a x high` in tile `HIGH` (Q6_K's high bytes
+/// signed, Q4_K's unsigned), over four quarters of 64 columns (activations in tiles 3 and 5 by turns, the
+/// planes' quarters in tiles 4 and 6).
+#define PLANE_UNIT_PRODUCTS(LOW, HIGH, u)                                                               \
     do {                                                                                                \
         const int8_t *blockQuants = quants + 16L * columns * ((u) % chunkTiles) + 256L * ((u) / chunkTiles); \
-        const uint8_t *low = unpacked + 8192L * (((u) / chunkTiles) % Q6K_RING), *high = low + 4096;    \
+        const uint8_t *low = unpacked + 8192L * (((u) / chunkTiles) % PLANE_RING), *high = low + 4096;  \
         _tile_zero(LOW);                                                                                \
         _tile_zero(HIGH);                                                                               \
         for (int quarter = 0; quarter < 4; quarter += 2) {                                              \
@@ -357,47 +339,54 @@ AMX_TARGET static inline __attribute__((always_inline)) void q6k_scaled_unpack_b
             _tile_loadd(4, low + 1024 * quarter, 64);                                                   \
             _tile_dpbsud(LOW, 3, 4);                                                                    \
             _tile_loadd(6, high + 1024 * quarter, 64);                                                  \
-            _tile_dpbssd(HIGH, 3, 6);                                                                   \
+            if (q4k) _tile_dpbsud(HIGH, 3, 6); else _tile_dpbssd(HIGH, 3, 6);                          \
             _tile_loadd(5, blockQuants + 64 * (quarter + 1), columns);                                  \
             _tile_loadd(4, low + 1024 * (quarter + 1), 64);                                             \
             _tile_dpbsud(LOW, 5, 4);                                                                    \
             _tile_loadd(6, high + 1024 * (quarter + 1), 64);                                            \
-            _tile_dpbssd(HIGH, 5, 6);                                                                   \
+            if (q4k) _tile_dpbsud(HIGH, 5, 6); else _tile_dpbssd(HIGH, 5, 6);                          \
         }                                                                                               \
     } while (0)
 
 /// Unit `u`'s products in tiles 0 and 1 (even units) or 2 and 7 (odd), so that a unit's products run
 /// while the one before is stored and its float work done.
-#define Q6K_START_UNIT(u)                                                                               \
+#define PLANE_START_UNIT(u)                                                                             \
     do {                                                                                                \
-        if ((u) & 1) Q6K_UNIT_PRODUCTS(2, 7, u); else Q6K_UNIT_PRODUCTS(0, 1, u);                      \
+        if ((u) & 1) PLANE_UNIT_PRODUCTS(2, 7, u); else PLANE_UNIT_PRODUCTS(0, 1, u);                  \
     } while (0)
 
-/// The Q6_K pair tile over the scaled planes of `q6k_scaled_unpack_block`: per block and token tile, two
+/// Unpacks block `b`'s planes.
+#define PLANE_UNPACK(b)                                                                                 \
+    do {                                                                                                \
+        if (q4k) q4k_scaled_unpack_block(group, groupStride, b, bytesPerBlock, unpacked);               \
+        else q6k_scaled_unpack_block(group, groupStride, b, bytesPerBlock, unpacked);                   \
+    } while (0)
+
+/// The Q6_K (`q4k` 0) or Q4_K (`q4k` 1) pair tile over the scaled planes: per block and token tile, two
 /// tile products per quarter, two tile stores, and for each token `(high << 8) + low` (the Int32 sum of
-/// `q6k_pair_tile`) then its float work. Each chunk unpacks a block two blocks ahead of its products.
-AMX_TARGET void tandem_q6k_pair_amx(const void *groupStart, long groupStride, uint8_t *unpacked, int blocks,
-                                    int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
-                                    int tokens, const void *ahead, long aheadBytes, float *out, int rows, int valid0,
-                                    int valid1) {
-    const uint8_t *group = groupStart;
+/// `q6k_pair_tile` and `q4k_pair_tile`) then their float work, operation for operation. Each chunk
+/// unpacks a block two blocks ahead of its products.
+AMX_TARGET static inline __attribute__((always_inline)) void plane_pair_amx(
+    const uint8_t *group, long groupStride, uint8_t *unpacked, int blocks, int bytesPerBlock, const int8_t *quants,
+    int columns, const float *scales, const int16_t *subBlockSums, const int q4k, int tokens, const uint8_t *ahead,
+    long aheadBytes, float *out, int rows, int valid0, int valid1) {
     _Alignas(64) int32_t lowSums[256], highSums[256];
     const int tiles = (tokens + 15) / 16;
     // The next pair's weights, a slice per block of every token tile, into the second-level cache.
     const long lines = (aheadBytes + 63) / 64, perUnit = (lines + (long)tiles * blocks - 1) / ((long)tiles * blocks);
     long line = 0;
     load_config(64);
-    for (int chunk = 0; chunk < tiles; chunk += Q6K_CHUNK_TILES) {
-        const int chunkTiles = tiles - chunk < Q6K_CHUNK_TILES ? tiles - chunk : Q6K_CHUNK_TILES;
+    for (int chunk = 0; chunk < tiles; chunk += PLANE_CHUNK_TILES) {
+        const int chunkTiles = tiles - chunk < PLANE_CHUNK_TILES ? tiles - chunk : PLANE_CHUNK_TILES;
         const int units = blocks * chunkTiles;
-        __m512 acc[16 * Q6K_CHUNK_TILES];
+        __m512 acc[16 * PLANE_CHUNK_TILES];
         for (int t = 0; t < 16 * chunkTiles; t++) acc[t] = _mm512_setzero_ps();
-        for (int b = 0; b < 2 && b < blocks; b++) q6k_scaled_unpack_block(group, groupStride, b, bytesPerBlock, unpacked);
-        Q6K_START_UNIT(0);
+        for (int b = 0; b < 2 && b < blocks; b++) PLANE_UNPACK(b);
+        PLANE_START_UNIT(0);
         for (int u = 0; u < units; u++) {
             const int b = u / chunkTiles, tile = u % chunkTiles;
-            if (tile == 0 && b + 2 < blocks) q6k_scaled_unpack_block(group, groupStride, b + 2, bytesPerBlock, unpacked);
-            if (u + 1 < units) Q6K_START_UNIT(u + 1);
+            if (tile == 0 && b + 2 < blocks) PLANE_UNPACK(b + 2);
+            if (u + 1 < units) PLANE_START_UNIT(u + 1);
             if (u & 1) {
                 _tile_stored(2, lowSums, 64);
                 _tile_stored(7, highSums, 64);
@@ -405,23 +394,51 @@ AMX_TARGET void tandem_q6k_pair_amx(const void *groupStart, long groupStride, ui
                 _tile_stored(0, lowSums, 64);
                 _tile_stored(1, highSums, 64);
             }
-            for (long end = line + perUnit; line < end && line < lines; line++) tandem_prefetch_l2((const uint8_t *)ahead + 64 * line);
+            for (long end = line + perUnit; line < end && line < lines; line++) tandem_prefetch_l2(ahead + 64 * line);
             const uint8_t *first = group + (long)b * bytesPerBlock, *second = first + groupStride;
-            __m512 d = halves_ps(first, second), *tileAcc = acc + 16 * tile;
-            const float *tileScales = scales + 16L * blocks * tile + b;
+            __m512 *tileAcc = acc + 16 * tile;
+            if (q4k) {
+                __m512i scaled[16];
 #pragma clang loop unroll(full)
-            for (int t = 0; t < 16; t++) {
-                __m512i scaled = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(highSums + 16 * t), 8),
-                                                  _mm512_load_si512(lowSums + 16 * t));
-                __m512 da = _mm512_set1_ps(tileScales[t * blocks]);
-                tileAcc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(scaled), tileAcc[t]);
+                for (int t = 0; t < 16; t++)
+                    scaled[t] = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(highSums + 16 * t), 8),
+                                                 _mm512_load_si512(lowSums + 16 * t));
+                q4k_block_floats(tileAcc, scaled, first, second, b, blocks, scales + 16L * blocks * tile,
+                                 subBlockSums + 16L * (columns / 32) * tile, columns, 16);
+            } else {
+                __m512 d = halves_ps(first, second);
+                const float *tileScales = scales + 16L * blocks * tile + b;
+#pragma clang loop unroll(full)
+                for (int t = 0; t < 16; t++) {
+                    __m512i scaled = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(highSums + 16 * t), 8),
+                                                      _mm512_load_si512(lowSums + 16 * t));
+                    __m512 da = _mm512_set1_ps(tileScales[t * blocks]);
+                    tileAcc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(scaled), tileAcc[t]);
+                }
             }
         }
         for (int tile = 0; tile < chunkTiles; tile++)
             store_tile(acc + 16 * tile, tokens - 16 * (chunk + tile), out + 16L * rows * tile, rows, valid0, valid1);
-        quants += 16L * Q6K_CHUNK_TILES * columns, scales += 16L * Q6K_CHUNK_TILES * blocks;
-        out += 16L * Q6K_CHUNK_TILES * rows;
+        quants += 16L * PLANE_CHUNK_TILES * columns, scales += 16L * PLANE_CHUNK_TILES * blocks;
+        out += 16L * PLANE_CHUNK_TILES * rows;
+        if (q4k) subBlockSums += 16L * PLANE_CHUNK_TILES * (columns / 32);
     }
+}
+
+AMX_TARGET void tandem_q6k_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks,
+                                    int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
+                                    int tokens, const void *ahead, long aheadBytes, float *out, int rows, int valid0,
+                                    int valid1) {
+    plane_pair_amx(group, groupStride, unpacked, blocks, bytesPerBlock, quants, columns, scales, 0, 0, tokens, ahead,
+                   aheadBytes, out, rows, valid0, valid1);
+}
+
+AMX_TARGET void tandem_q4k_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks,
+                                    int bytesPerBlock, const int8_t *quants, int columns, const float *scales,
+                                    const int16_t *subBlockSums, int tokens, const void *ahead, long aheadBytes,
+                                    float *out, int rows, int valid0, int valid1) {
+    plane_pair_amx(group, groupStride, unpacked, blocks, bytesPerBlock, quants, columns, scales, subBlockSums, 1,
+                   tokens, ahead, aheadBytes, out, rows, valid0, valid1);
 }
 
 #else

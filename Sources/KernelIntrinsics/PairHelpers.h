@@ -93,23 +93,22 @@ VNNI_TARGET static inline __attribute__((always_inline)) void q6k_unpack_block(
     }
 }
 
-/// Block `b` of two adjacent Q4_K row groups (`InterleavedWeights.Q4KLayout`), nibbles minus `bias` as
-/// bytes, 16 rows side by side: 4,096 bytes at `out + 4096 * b`, columns `4c ..< 4c + 4` of the block
-/// (chunk `c`) at `64 * c`, the first group's 32 bytes then the second's.
+/// Block `b` of two adjacent Q4_K row groups (`InterleavedWeights.Q4KLayout`), nibbles as bytes, 16 rows
+/// side by side: 4,096 bytes at `out + 4096 * b`, columns `4c ..< 4c + 4` of the block (chunk `c`) at
+/// `64 * c`, the first group's 32 bytes then the second's.
 VNNI_TARGET static inline __attribute__((always_inline)) void q4k_unpack_block(
-    const uint8_t *group, long groupStride, int b, int bytesPerBlock, int bias, uint8_t *out) {
+    const uint8_t *group, long groupStride, int b, int bytesPerBlock, uint8_t *out) {
     enum { QUANTS = 160 };
-    const __m256i mask = _mm256_set1_epi8(0x0F), biases = _mm256_set1_epi8((char)bias);
+    const __m256i mask = _mm256_set1_epi8(0x0F);
     for (int half = 0; half < 2; half++) {
         const uint8_t *block = group + half * groupStride + (long)b * bytesPerBlock;
         uint8_t *chunks = out + (long)b * 4096 + 32 * half;
         for (int j = 0; j < 4; j++) {
             for (int k = 0; k < 8; k++) {
                 __m256i raw = _mm256_loadu_si256((const __m256i *)(block + QUANTS + 32 * (8 * j + k)));
-                _mm256_storeu_si256((__m256i *)(chunks + 64 * (16 * j + k)),
-                                    _mm256_sub_epi8(_mm256_and_si256(raw, mask), biases));
+                _mm256_storeu_si256((__m256i *)(chunks + 64 * (16 * j + k)), _mm256_and_si256(raw, mask));
                 _mm256_storeu_si256((__m256i *)(chunks + 64 * (16 * j + 8 + k)),
-                                    _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(raw, 4), mask), biases));
+                                    _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask));
             }
         }
     }

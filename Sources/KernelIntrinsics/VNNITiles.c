@@ -536,7 +536,7 @@ VNNI_TARGET void tandem_nibble_pair_tile_vnni(const void *group, long groupStrid
 /// Unpacks every block of two adjacent Q4_K row groups (`q4k_unpack_block`).
 VNNI_TARGET void tandem_q4k_unpack_pair_vnni(const void *group, long groupStride, int blocks, int bytesPerBlock,
                                              uint8_t *out) {
-    for (int b = 0; b < blocks; b++) q4k_unpack_block(group, groupStride, b, bytesPerBlock, 0, out);
+    for (int b = 0; b < blocks; b++) q4k_unpack_block(group, groupStride, b, bytesPerBlock, out);
 }
 
 /// `q4k_tile` over a pair of row groups unpacked by `tandem_q4k_unpack_pair_vnni`, in 512-bit vectors

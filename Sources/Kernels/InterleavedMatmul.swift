@@ -217,8 +217,8 @@ enum InterleavedMatmul {
         let blocks = Int32(p.blocksPerRow), bytes = Int32(p.bytesPerGroupBlock), columns = Int32(a.columns)
         let groupStride = p.blocksPerRow * p.bytesPerGroupBlock
         let amxPair = amxTiles(p, amx: amx)
-        // The AMX Q6_K tiles unpack two byte planes per block, into a ring of three blocks.
-        let unpackedBytes = amxPair && p.type == .q6_K ? 8192 * min(p.blocksPerRow, 3) : p.blocksPerRow * (p.isNibbles ? 512 : 4096)
+        // The AMX K-format tiles unpack two byte planes per block, into a ring of three blocks.
+        let unpackedBytes = amxPair && !p.isNibbles ? 8192 * min(p.blocksPerRow, 3) : p.blocksPerRow * (p.isNibbles ? 512 : 4096)
         let offset = p.type == .q4_0 ? Int32(8) : 0
         pool.parallelFor((p.groups + 1) / 2) { pairs in
             let unpacked = UnsafeMutablePointer<UInt8>.allocate(capacity: unpackedBytes)

@@ -229,7 +229,9 @@ func runMatmul(
         let weights = RandomWeights(type: type, rows: rows, columns: columns, seed: 3)
         for block in 0..<(rows * columns / 256) {
             let o = block * type.bytesPerBlock, low = (block / (columns / 256)) % 3 == 0
-            func fill(_ range: Range<Int>, _ value: UInt8) { for i in range { weights.bytes.storeBytes(of: value, toByteOffset: o + i, as: UInt8.self) } }
+            func fill(_ range: Range<Int>, _ value: UInt8) {
+                for i in range { weights.bytes.storeBytes(of: value, toByteOffset: o + i, as: UInt8.self) }
+            }
             if type == .q4_K {
                 fill(4..<16, 0xFF)  // every sub-block's scale and minimum 63
                 fill(16..<144, low ? 0x00 : 0xFF)

@@ -121,10 +121,9 @@ void tandem_nibble_pair_amx(const void *group, long groupStride, uint8_t *unpack
 void tandem_q6k_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks, int bytesPerBlock,
                          const int8_t *quants, int columns, const float *scales, int tokens, const void *ahead,
                          long aheadBytes, float *out, int rows, int valid0, int valid1);
-/// `tandem_q4k_pair_tile_vnni` with AMX, bit-identical to it, for any number of tokens (32-column
-/// sub-blocks, 16 tokens x 16 rows per tile product): unpacks into `unpacked` (4,096 bytes per block) as
-/// `tandem_q4k_unpack_pair_vnni` would; activation sub-block sums at `subBlockSums`
-/// (`[t * columns / 32 + j]`); otherwise as `tandem_nibble_pair_amx`.
+/// `tandem_q4k_pair_tile_vnni` with AMX, bit-identical to it, for any number of tokens, as
+/// `tandem_q6k_pair_amx` (the planes of each nibble times its sub-block scale); activation sub-block sums
+/// at `subBlockSums` (`[t * columns / 32 + j]`).
 void tandem_q4k_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks, int bytesPerBlock,
                          const int8_t *quants, int columns, const float *scales, const int16_t *subBlockSums,
                          int tokens, const void *ahead, long aheadBytes, float *out, int rows, int valid0,
