@@ -78,18 +78,15 @@ AMX_TARGET static void load_config(int activationBytes) {
 }
 
 /// Writes the first `count` (at most 16) tokens' accumulators: token `t`'s `valid0` first rows to
-/// `out + t * rows` and its `valid1` second rows 8 floats on. The accumulators go to a local array first, each at a constant index, so that the kernels can keep
-/// them in registers (a variable index into `acc` would keep them in memory across all the float work).
+/// `out + t * rows` and its `valid1` second rows 8 floats on, one masked store each (lanes outside the
+/// rows are neither written nor read). The loop runs at constant indices, so that the kernels can keep the
+/// accumulators in registers.
 AMX_TARGET static inline __attribute__((always_inline)) void store_tile(const __m512 *acc, int count, float *out,
                                                                         int rows, int valid0, int valid1) {
-    _Alignas(64) float lanes[16][16];
+    const __mmask16 lanes = (__mmask16)(((1u << valid0) - 1) | (((1u << valid1) - 1) << 8));
 #pragma clang loop unroll(full)
-    for (int t = 0; t < 16; t++) _mm512_store_ps(lanes[t], acc[t]);
-    for (int t = 0; t < count && t < 16; t++) {
-        float *row = out + (long)t * rows;
-        for (int i = 0; i < valid0; i++) row[i] = lanes[t][i];
-        for (int i = 0; i < valid1; i++) row[8 + i] = lanes[t][8 + i];
-    }
+    for (int t = 0; t < 16; t++)
+        if (t < count) _mm512_mask_storeu_ps(out + (long)t * rows, lanes, acc[t]);
 }
 
 /// Unpacks block `b` into `unpacked` (Q4_0's `q` signed, for `tdpbssd`).
@@ -324,14 +321,14 @@ AMX_TARGET static inline __attribute__((always_inline)) void q6k_scaled_unpack_b
     }
 }
 
-/// Starts unit `u`'s products (block `u / chunkTiles`, token tile `u % chunkTiles` of the chunk): the low
-/// plane's `Σ a x low` in tile `LOW`, the high plane's `Σ a x high` in tile `HIGH` (Q6_K's high bytes
-/// signed, Q4_K's unsigned), over four quarters of 64 columns (activations in tiles 3 and 5 by turns, the
-/// planes' quarters in tiles 4 and 6).
-#define PLANE_UNIT_PRODUCTS(LOW, HIGH, u)                                                               \
+/// Starts the products of block `b` for token tile `tile` of the chunk (a unit): the low plane's
+/// `Σ a x low` in tile `LOW`, the high plane's `Σ a x high` in tile `HIGH` (Q6_K's high bytes signed,
+/// Q4_K's unsigned), over four quarters of 64 columns (activations in tiles 3 and 5 by turns, the planes'
+/// quarters in tiles 4 and 6).
+#define PLANE_UNIT_PRODUCTS(LOW, HIGH, b, tile)                                                         \
     do {                                                                                                \
-        const int8_t *blockQuants = quants + 16L * columns * ((u) % chunkTiles) + 256L * ((u) / chunkTiles); \
-        const uint8_t *low = unpacked + 8192L * (((u) / chunkTiles) % PLANE_RING), *high = low + 4096;  \
+        const int8_t *blockQuants = quants + 16L * columns * (tile) + 256L * (b);                       \
+        const uint8_t *low = unpacked + 8192L * ((b) % PLANE_RING), *high = low + 4096;                 \
         _tile_zero(LOW);                                                                                \
         _tile_zero(HIGH);                                                                               \
         for (int quarter = 0; quarter < 4; quarter += 2) {                                              \
@@ -348,11 +345,11 @@ AMX_TARGET static inline __attribute__((always_inline)) void q6k_scaled_unpack_b
         }                                                                                               \
     } while (0)
 
-/// Unit `u`'s products in tiles 0 and 1 (even units) or 2 and 7 (odd), so that a unit's products run
+/// A unit's products in tiles 0 and 1 (even units `u`) or 2 and 7 (odd), so that a unit's products run
 /// while the one before is stored and its float work done.
-#define PLANE_START_UNIT(u)                                                                             \
+#define PLANE_START_UNIT(u, b, tile)                                                                    \
     do {                                                                                                \
-        if ((u) & 1) PLANE_UNIT_PRODUCTS(2, 7, u); else PLANE_UNIT_PRODUCTS(0, 1, u);                  \
+        if ((u) & 1) PLANE_UNIT_PRODUCTS(2, 7, b, tile); else PLANE_UNIT_PRODUCTS(0, 1, b, tile);      \
     } while (0)
 
 /// Unpacks block `b`'s planes.
@@ -382,11 +379,12 @@ AMX_TARGET static inline __attribute__((always_inline)) void plane_pair_amx(
         __m512 acc[16 * PLANE_CHUNK_TILES];
         for (int t = 0; t < 16 * chunkTiles; t++) acc[t] = _mm512_setzero_ps();
         for (int b = 0; b < 2 && b < blocks; b++) PLANE_UNPACK(b);
-        PLANE_START_UNIT(0);
-        for (int u = 0; u < units; u++) {
-            const int b = u / chunkTiles, tile = u % chunkTiles;
+        PLANE_START_UNIT(0, 0, 0);
+        // Unit u is block b's token tile `tile`: the next one is (nextBlock, nextTile).
+        for (int u = 0, b = 0, tile = 0; u < units; u++) {
+            const int nextTile = tile + 1 < chunkTiles ? tile + 1 : 0, nextBlock = nextTile == 0 ? b + 1 : b;
             if (tile == 0 && b + 2 < blocks) PLANE_UNPACK(b + 2);
-            if (u + 1 < units) PLANE_START_UNIT(u + 1);
+            if (u + 1 < units) PLANE_START_UNIT(u + 1, nextBlock, nextTile);
             if (u & 1) {
                 _tile_stored(2, lowSums, 64);
                 _tile_stored(7, highSums, 64);
@@ -416,6 +414,7 @@ AMX_TARGET static inline __attribute__((always_inline)) void plane_pair_amx(
                     tileAcc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(scaled), tileAcc[t]);
                 }
             }
+            b = nextBlock, tile = nextTile;
         }
         for (int tile = 0; tile < chunkTiles; tile++)
             store_tile(acc + 16 * tile, tokens - 16 * (chunk + tile), out + 16L * rows * tile, rows, valid0, valid1);

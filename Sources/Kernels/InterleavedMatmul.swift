@@ -191,6 +191,11 @@ enum InterleavedMatmul {
     static let amxQ6KTokens = 12
     static let amxQ4KTokens = 12
 
+    /// Pairs of row groups a thread of `unpackedPairs` takes at a time: the threads pull them as they go,
+    /// so that one slowed down by other work on its core (a shared host, an efficiency core) does not
+    /// hold the product up while the other waits.
+    static let pairsPerChunk = 16
+
     /// Whether `unpackedPairs` runs the AMX tiles for this layout.
     static func amxTiles(_ p: InterleavedWeights, amx: Bool) -> Bool {
         amx && (p.isNibbles || p.type == .q6_K || p.type == .q4_K)
@@ -220,69 +225,71 @@ enum InterleavedMatmul {
         // The AMX K-format tiles unpack two byte planes per block, into a ring of three blocks.
         let unpackedBytes = amxPair && !p.isNibbles ? 8192 * min(p.blocksPerRow, 3) : p.blocksPerRow * (p.isNibbles ? 512 : 4096)
         let offset = p.type == .q4_0 ? Int32(8) : 0
-        pool.parallelFor((p.groups + 1) / 2) { pairs in
+        pool.runChunked((p.groups + 1) / 2, grain: pairsPerChunk) { nextChunk in
             let unpacked = UnsafeMutablePointer<UInt8>.allocate(capacity: unpackedBytes)
             defer { unpacked.deallocate() }
-            for pair in pairs {
-                let group = 2 * pair
-                guard group + 1 < p.groups else {
-                    forEachTile(groups: group..<(group + 1), groupsPerChunk: 1, tokens: tokens, width: 6) { group, token, count in
-                        vnniTile(p, a, group: group, token: token, count: count, rows: rows, output: output)
+            while let pairs = nextChunk() {
+                for pair in pairs {
+                    let group = 2 * pair
+                    guard group + 1 < p.groups else {
+                        forEachTile(groups: group..<(group + 1), groupsPerChunk: 1, tokens: tokens, width: 6) { group, token, count in
+                            vnniTile(p, a, group: group, token: token, count: count, rows: rows, output: output)
+                        }
+                        continue
                     }
-                    continue
-                }
-                let data = p.groupData(group)
-                let valid0 = Int32(validRows(group: group, rows: rows)), valid1 = Int32(validRows(group: group + 1, rows: rows))
-                // The sweeps below prefetch the range's next pair, a slice each.
-                let nextGroups = pair + 1 < pairs.upperBound ? min(group + 4, p.groups) - (group + 2) : 0
-                // The AMX tiles unpack the pair themselves, as they go (Q4_0's quants signed, for
-                // `tdpbssd`: no `- offset * Σ a` then).
-                if amxPair {
-                    let out = firstOutput(group: group, token: 0, rows: rows, output: output)
-                    let ahead = p.groupData(group + 2), aheadBytes = nextGroups * groupStride
+                    let data = p.groupData(group)
+                    let valid0 = Int32(validRows(group: group, rows: rows)), valid1 = Int32(validRows(group: group + 1, rows: rows))
+                    // The sweeps below prefetch the range's next pair, a slice each.
+                    let nextGroups = pair + 1 < pairs.upperBound ? min(group + 4, p.groups) - (group + 2) : 0
+                    // The AMX tiles unpack the pair themselves, as they go (Q4_0's quants signed, for
+                    // `tdpbssd`: no `- offset * Σ a` then).
+                    if amxPair {
+                        let out = firstOutput(group: group, token: 0, rows: rows, output: output)
+                        let ahead = p.groupData(group + 2), aheadBytes = nextGroups * groupStride
+                        switch p.type {
+                        case .q6_K:
+                            tandem_q6k_pair_amx(
+                                data, groupStride, unpacked, blocks, bytes, a.quants, columns, a.scales, Int32(tokens), ahead,
+                                aheadBytes, out, Int32(rows), valid0, valid1)
+                        case .q4_K:
+                            tandem_q4k_pair_amx(
+                                data, groupStride, unpacked, blocks, bytes, a.quants, columns, a.scales, a.subBlockSums,
+                                Int32(tokens), ahead, aheadBytes, out, Int32(rows), valid0, valid1)
+                        default:
+                            tandem_nibble_pair_amx(
+                                data, groupStride, unpacked, blocks, bytes, a.quants, columns, a.scales, a.sums, offset,
+                                Int32(tokens), ahead, aheadBytes, out, Int32(rows), valid0, valid1)
+                        }
+                        continue
+                    }
                     switch p.type {
-                    case .q6_K:
-                        tandem_q6k_pair_amx(
-                            data, groupStride, unpacked, blocks, bytes, a.quants, columns, a.scales, Int32(tokens), ahead,
-                            aheadBytes, out, Int32(rows), valid0, valid1)
-                    case .q4_K:
-                        tandem_q4k_pair_amx(
-                            data, groupStride, unpacked, blocks, bytes, a.quants, columns, a.scales, a.subBlockSums,
-                            Int32(tokens), ahead, aheadBytes, out, Int32(rows), valid0, valid1)
-                    default:
-                        tandem_nibble_pair_amx(
-                            data, groupStride, unpacked, blocks, bytes, a.quants, columns, a.scales, a.sums, offset,
-                            Int32(tokens), ahead, aheadBytes, out, Int32(rows), valid0, valid1)
+                    case .q6_K: tandem_q6k_unpack_pair_vnni(data, groupStride, blocks, bytes, 0, unpacked)
+                    case .q4_K: tandem_q4k_unpack_pair_vnni(data, groupStride, blocks, bytes, unpacked)
+                    default: tandem_nibble_unpack_pair_vnni(data, groupStride, blocks, bytes, p.type == .q4_1 ? 32 : 16, 0, unpacked)
                     }
-                    continue
-                }
-                switch p.type {
-                case .q6_K: tandem_q6k_unpack_pair_vnni(data, groupStride, blocks, bytes, 0, unpacked)
-                case .q4_K: tandem_q4k_unpack_pair_vnni(data, groupStride, blocks, bytes, unpacked)
-                default: tandem_nibble_unpack_pair_vnni(data, groupStride, blocks, bytes, p.type == .q4_1 ? 32 : 16, 0, unpacked)
-                }
-                var ahead = PrefetchSlices(p.groupData(group + 2), bytes: nextGroups * groupStride, slices: (tokens + 5) / 6)
-                var token = 0
-                while token < tokens {
-                    ahead.next()
-                    let count = Int32(min(6, tokens - token))
-                    let quants = a.quants + token * a.columns, scales = a.scales + token * p.blocksPerRow
-                    let out = firstOutput(group: group, token: token, rows: rows, output: output)
-                    switch p.type {
-                    case .q6_K:
-                        tandem_q6k_pair_tile_vnni(
-                            data, groupStride, unpacked, blocks, bytes, quants, columns, scales,
-                            a.groupOffsets + token * (a.columns / 16), count, out, Int32(rows), valid0, valid1)
-                    case .q4_K:
-                        tandem_q4k_pair_tile_vnni(
-                            data, groupStride, unpacked, blocks, bytes, quants, columns, scales,
-                            a.subBlockSums + token * (a.columns / 32), count, out, Int32(rows), valid0, valid1)
-                    default:
-                        tandem_nibble_pair_tile_vnni(
-                            data, groupStride, unpacked, blocks, bytes, quants, columns, scales, a.sums + token * p.blocksPerRow,
-                            a.integerSums + token * p.blocksPerRow, offset, count, out, Int32(rows), valid0, valid1)
+                    var ahead = PrefetchSlices(p.groupData(group + 2), bytes: nextGroups * groupStride, slices: (tokens + 5) / 6)
+                    var token = 0
+                    while token < tokens {
+                        ahead.next()
+                        let count = Int32(min(6, tokens - token))
+                        let quants = a.quants + token * a.columns, scales = a.scales + token * p.blocksPerRow
+                        let out = firstOutput(group: group, token: token, rows: rows, output: output)
+                        switch p.type {
+                        case .q6_K:
+                            tandem_q6k_pair_tile_vnni(
+                                data, groupStride, unpacked, blocks, bytes, quants, columns, scales,
+                                a.groupOffsets + token * (a.columns / 16), count, out, Int32(rows), valid0, valid1)
+                        case .q4_K:
+                            tandem_q4k_pair_tile_vnni(
+                                data, groupStride, unpacked, blocks, bytes, quants, columns, scales,
+                                a.subBlockSums + token * (a.columns / 32), count, out, Int32(rows), valid0, valid1)
+                        default:
+                            tandem_nibble_pair_tile_vnni(
+                                data, groupStride, unpacked, blocks, bytes, quants, columns, scales, a.sums + token * p.blocksPerRow,
+                                a.integerSums + token * p.blocksPerRow, offset, count, out, Int32(rows), valid0, valid1)
+                        }
+                        token += Int(count)
                     }
-                    token += Int(count)
                 }
             }
         }

@@ -131,6 +131,29 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` once on every thread of the pool; each call pulls chunks of `grain` consecutive
+    /// items of `0..<count` from `nextChunk` (nil once all are handed out), so a thread that runs
+    /// faster, or is not held up by other work on its core, takes more of them. For products whose rows
+    /// cost the same but whose threads may not run at the same speed; `parallelFor` splits evenly.
+    public func runChunked(_ count: Int, grain: Int, _ body: (_ nextChunk: () -> Range<Int>?) -> Void) {
+        let grain = max(1, grain)
+        guard count > grain, threadCount > 1 else {
+            var done = count <= 0
+            body {
+                defer { done = true }
+                return done ? nil : 0..<count
+            }
+            return
+        }
+        let cursor = Atomic<Int>(0)
+        run { _, _ in
+            body {
+                let start = cursor.wrappingAdd(grain, ordering: .relaxed).oldValue
+                return start < count ? start..<min(start + grain, count) : nil
+            }
+        }
+    }
+
     /// The `part`-th of `parts` contiguous, nearly equal pieces of `0..<count`.
     @inlinable
     public static func split(_ count: Int, part: Int, of parts: Int) -> Range<Int> {

@@ -146,6 +146,27 @@ import Testing
                 }
                 for i in 0..<count { #expect(hits[i] == 50) }
             }
+            // Chunks pulled by whichever thread is free: every index once, each chunk `grain` items
+            // (the last may be short).
+            for (count, grain) in [(0, 4), (3, 4), (4, 4), (1000, 16), (1001, 16), (5, 1)] {
+                let hits = UnsafeMutablePointer<Int>.allocate(capacity: max(1, count))
+                hits.initialize(repeating: 0, count: max(1, count))
+                defer { hits.deallocate() }
+                let chunks = Atomic<Int>(0)
+                for _ in 0..<50 {
+                    pool.runChunked(count, grain: grain) { nextChunk in
+                        while let range = nextChunk() {
+                            #expect(range.count == grain || range.upperBound == count)
+                            chunks.add(1, ordering: .relaxed)
+                            for i in range { hits[i] += 1 }
+                        }
+                    }
+                }
+                for i in 0..<count { #expect(hits[i] == 50) }
+                // One thread takes the whole range at once.
+                let expected = threads == 1 ? min(count, 1) : (count + grain - 1) / grain
+                #expect(chunks.load(ordering: .relaxed) == 50 * expected)
+            }
             let seen = Atomic<Int>(0)
             pool.run { index, total in
                 #expect(total == threads)
