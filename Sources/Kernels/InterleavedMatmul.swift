@@ -222,8 +222,9 @@ enum InterleavedMatmul {
         let blocks = Int32(p.blocksPerRow), bytes = Int32(p.bytesPerGroupBlock), columns = Int32(a.columns)
         let groupStride = p.blocksPerRow * p.bytesPerGroupBlock
         let amxPair = amxTiles(p, amx: amx)
-        // The AMX K-format tiles unpack two byte planes per block, into a ring of three blocks.
-        let unpackedBytes = amxPair && !p.isNibbles ? 8192 * min(p.blocksPerRow, 3) : p.blocksPerRow * (p.isNibbles ? 512 : 4096)
+        // The AMX K-format tiles of many token tiles unpack two byte planes per block, into a ring of
+        // three blocks; those of one token tile the quants of every block.
+        let unpackedBytes = p.isNibbles ? p.blocksPerRow * 512 : max(p.blocksPerRow * 4096, amxPair ? 8192 * min(p.blocksPerRow, 3) : 0)
         let offset = p.type == .q4_0 ? Int32(8) : 0
         pool.runChunked((p.groups + 1) / 2, grain: pairsPerChunk) { nextChunk in
             let unpacked = UnsafeMutablePointer<UInt8>.allocate(capacity: unpackedBytes)

@@ -114,16 +114,18 @@ void tandem_nibble_pair_amx(const void *group, long groupStride, uint8_t *unpack
                             const int8_t *quants, int columns, const float *scales, const float *sums, int32_t offset,
                             int tokens, const void *ahead, long aheadBytes, float *out, int rows, int valid0,
                             int valid1);
-/// `tandem_q6k_pair_tile_vnni` with AMX, bit-identical to it, for any number of tokens (64 columns x 16
-/// tokens x 16 rows per tile product): unpacks into `unpacked` (8,192 bytes for each of the first three
-/// blocks, a ring) the low and high bytes of each weight's quant times its group scale; otherwise as
-/// `tandem_nibble_pair_amx`.
+/// `tandem_q6k_pair_tile_vnni` with AMX, bit-identical to it, for any number of tokens. Up to 16 tokens
+/// (one tile) it multiplies each 16-column group (16 tokens x 16 rows per tile product) and unpacks
+/// into `unpacked` (4,096 bytes per block) as `tandem_q6k_unpack_pair_vnni` would with `bias` 32; from
+/// 17 it multiplies 64 columns at a time over the low and high bytes of each quant times its group scale
+/// (8,192 bytes for each of the first three blocks, a ring). Otherwise as `tandem_nibble_pair_amx`.
 void tandem_q6k_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks, int bytesPerBlock,
                          const int8_t *quants, int columns, const float *scales, int tokens, const void *ahead,
                          long aheadBytes, float *out, int rows, int valid0, int valid1);
 /// `tandem_q4k_pair_tile_vnni` with AMX, bit-identical to it, for any number of tokens, as
-/// `tandem_q6k_pair_amx` (the planes of each nibble times its sub-block scale); activation sub-block sums
-/// at `subBlockSums` (`[t * columns / 32 + j]`).
+/// `tandem_q6k_pair_amx` (32-column sub-blocks up to 16 tokens, unpacked as `tandem_q4k_unpack_pair_vnni`
+/// would; from 17 the planes of each nibble times its sub-block scale); activation sub-block sums at
+/// `subBlockSums` (`[t * columns / 32 + j]`).
 void tandem_q4k_pair_amx(const void *group, long groupStride, uint8_t *unpacked, int blocks, int bytesPerBlock,
                          const int8_t *quants, int columns, const float *scales, const int16_t *subBlockSums,
                          int tokens, const void *ahead, long aheadBytes, float *out, int rows, int valid0,
