@@ -240,7 +240,7 @@ enum InterleavedMatmul {
                     }
                     let data = p.groupData(group)
                     let valid0 = Int32(validRows(group: group, rows: rows)), valid1 = Int32(validRows(group: group + 1, rows: rows))
-                    // The sweeps below prefetch the range's next pair, a slice each.
+                    // The sweeps below prefetch the chunk's next pair, a slice each.
                     let nextGroups = pair + 1 < pairs.upperBound ? min(group + 4, p.groups) - (group + 2) : 0
                     // The AMX tiles unpack the pair themselves, as they go (Q4_0's quants signed, for
                     // `tdpbssd`: no `- offset * Σ a` then).
